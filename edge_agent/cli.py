@@ -1,0 +1,241 @@
+"""`edge-agent`: run the agent, run a demo store, seed data, check config and schema."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from edge_agent import __version__
+from edge_agent.config import Config, PrinterSettings, ScannerSettings, load_config
+from edge_agent.context import open_agent
+from edge_agent.errors import ConfigError, EdgeAgentError
+from edge_agent.migrations import schema_version
+from edge_agent.outbox import outbox_stats
+from edge_agent.store import Store
+
+EXIT_CONFIG = 2
+EXIT_FAILURE = 1
+
+
+class _Cli(click.Group):
+    """Turns the agent's own errors into one clear line and an exit code, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(f"edge-agent: {exc.message}", err=True)
+            sys.exit(EXIT_CONFIG)
+        except EdgeAgentError as exc:
+            click.echo(f"edge-agent: {exc.message}", err=True)
+            sys.exit(EXIT_FAILURE)
+
+
+@click.group(cls=_Cli)
+@click.version_option(__version__, prog_name="edge-agent")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="EDGE_AGENT_CONFIG",
+    help="TOML config file (default: $EDGE_AGENT_CONFIG, else built-in defaults).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="How much the agent logs (to stderr / journald).",
+)
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None, log_level: str) -> None:
+    """The in-store edge agent: scanners, printers, wallet passes and online orders at the
+    till, working offline on SQLite and syncing to the centre over MQTT."""
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = config_path
+
+
+def _config(ctx: click.Context) -> Config:
+    return load_config(ctx.obj)
+
+
+@main.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Run the agent until SIGTERM: web API, scanners, scan dispatcher."""
+    from edge_agent.daemon import run_until_signalled
+
+    config = _config(ctx)
+    run_until_signalled(config, on_ready=lambda agent: _print_ready(agent, []))
+
+
+@main.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-data"),
+    show_default=True,
+    help="Where the demo store keeps its database and receipt previews.",
+)
+@click.option("--port", type=int, default=8080, show_default=True, help="Web port (0: any).")
+@click.option(
+    "--scanner-port", type=int, default=9300, show_default=True, help="Dev scanner TCP port."
+)
+@click.option("--customers", type=int, default=2000, show_default=True, help="Demo customers.")
+@click.option("--orders", type=int, default=20000, show_default=True, help="Demo orders.")
+@click.pass_context
+def demo(
+    ctx: click.Context, data_dir: Path, port: int, scanner_port: int, customers: int, orders: int
+) -> None:
+    """Seed a demo store (first time only) and run it offline, printing where to look."""
+    from edge_agent.daemon import run_until_signalled
+    from edge_agent.seed import seed_store
+
+    base = _config(ctx) if ctx.obj else Config()
+    data_dir = data_dir.resolve()
+    config = base.model_copy(
+        update={
+            "paths": base.paths.model_copy(update={"data_dir": data_dir}),
+            "web": base.web.model_copy(update={"port": port}),
+            "scanners": (ScannerSettings(id="dev-tcp", url=f"tcp://127.0.0.1:{scanner_port}"),),
+            "printers": (PrinterSettings(id="receipt", url=f"preview://{data_dir / 'preview'}"),),
+        }
+    )
+    agent = open_agent(config)
+    try:
+        if agent.store.db.execute("SELECT 1 FROM customers LIMIT 1").fetchone() is None:
+            click.echo(f"Seeding a demo store in {data_dir} ...")
+            with tqdm(total=orders, unit="order", disable=None) as bar:
+                seed_store(agent, customers=customers, orders=orders, on_progress=bar.update)
+        examples = _demo_examples(agent)
+    finally:
+        agent.store.close()
+    run_until_signalled(config, on_ready=lambda running: _print_ready(running, examples))
+
+
+@main.command()
+@click.option("--customers", type=int, default=10_000, show_default=True)
+@click.option("--orders", type=int, default=100_000, show_default=True)
+@click.option("--seed", "seed_value", type=int, default=1, show_default=True,
+              help="Same seed, same data.")  # fmt: skip
+@click.option("--replace", is_flag=True, help="Wipe seeded tables first (keeps the outbox).")
+@click.pass_context
+def seed(ctx: click.Context, customers: int, orders: int, seed_value: int, replace: bool) -> None:
+    """Fill the store with realistic demo or benchmark data (deterministic per --seed)."""
+    from edge_agent.seed import seed_store
+
+    agent = open_agent(_config(ctx))
+    try:
+        with tqdm(total=orders, unit="order", disable=None) as bar:
+            result = seed_store(
+                agent,
+                customers=customers,
+                orders=orders,
+                seed=seed_value,
+                replace=replace,
+                on_progress=bar.update,
+            )
+    finally:
+        agent.store.close()
+    rate = result.orders / result.seconds if result.seconds else 0.0
+    click.echo(
+        f"seeded {result.products} products, {result.customers} customers, "
+        f"{result.orders} orders ({result.order_lines} lines) in {result.seconds:.1f}s "
+        f"({rate:,.0f} orders/s)"
+    )
+
+
+@main.group(name="config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("check")
+@click.pass_context
+def config_check(ctx: click.Context) -> None:
+    """Validate the configuration and print the settings in effect (as JSON)."""
+    config = _config(ctx)
+    settings = config.model_dump(mode="json")
+    if settings["privacy"]["lookup_salt"]:
+        settings["privacy"]["lookup_salt"] = "(set)"
+    click.echo(json.dumps(settings, indent=2, ensure_ascii=False))
+
+
+@main.group(name="db")
+def db_group() -> None:
+    """Look after the local database."""
+
+
+@db_group.command("migrate")
+@click.pass_context
+def db_migrate(ctx: click.Context) -> None:
+    """Create the database or bring its schema up to date."""
+    store = Store.open(_config(ctx).paths.database)
+    try:
+        click.echo(f"{store.path}: schema version {schema_version(store.db)}")
+    finally:
+        store.close()
+
+
+@main.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Show the outbox backlog (events waiting for the centre) and database facts."""
+    store = Store.open(_config(ctx).paths.database)
+    try:
+        stats = outbox_stats(store.db)
+        age = "-" if stats.oldest_age_seconds is None else f"{stats.oldest_age_seconds:.0f}s"
+        click.echo(f"database: {store.path} (schema {schema_version(store.db)})")
+        click.echo(f"outbox: {stats.depth} events waiting, oldest {age}")
+    finally:
+        store.close()
+
+
+def _demo_examples(agent: Any) -> list[str]:
+    rows = agent.store.db.execute(
+        "SELECT c.loyalty_id, c.first_name, c.last_name, o.number FROM orders o"
+        " JOIN customers c ON c.id = o.customer_id"
+        " WHERE o.status = 'ready_for_pickup' AND o.pickup_store_id = ?"
+        " ORDER BY o.id LIMIT 3",
+        [agent.config.store.id],
+    ).fetchall()
+    return [f"{loyalty} ({first} {last}, order {number} ready for pickup)"
+            for loyalty, first, last, number in rows]  # fmt: skip
+
+
+def _print_ready(running: Any, examples: list[str]) -> None:
+    config = running.ctx.config
+    url = running.web_url
+    lines = [
+        f"Store {config.store.id} is running"
+        + (" offline: no broker configured, events wait in the outbox." if not
+           config.sync.broker_url else "."),
+        f"  health:       {url}/healthz",
+        f"  order look-up: {url}/api/v1/orders/<number>",
+    ]  # fmt: skip
+    for scanner in running.scanners:
+        status = scanner.status()
+        lines.append(f"  scanner {status['id']}: tcp://{status['address']}")
+    if examples and running.scanners:
+        host, port = running.scanners[0].status()["address"].rsplit(":", 1)
+        loyalty = examples[0].split()[0]
+        lines += [
+            f"Scan a loyalty card:  printf '{loyalty}\\n' | nc {host} {port}",
+            f"Or through the API:   curl -s -H 'content-type: application/json' "
+            f'-d \'{{"data": "{loyalty}"}}\' {url}/api/v1/scans',
+            "Customers to try:",
+            *(f"  {example}" for example in examples),
+        ]
+    lines.append("Stop with Ctrl-C (or SIGTERM).")
+    click.echo("\n".join(lines))
+    sys.stdout.flush()

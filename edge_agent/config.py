@@ -1,0 +1,276 @@
+"""Agent configuration: one TOML file, every key overridable by an environment variable.
+
+`load_config(path)` returns a frozen, validated `Config` or raises `ConfigError` naming the
+file (or variable), the key and what is allowed, so a wrong setting stops start-up.
+
+Environment overrides use `EDGE_AGENT__<SECTION>__<KEY>` (double underscores because keys
+themselves contain single ones), e.g. `EDGE_AGENT__WEB__PORT=8081`. List values take JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import list_currencies
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from edge_agent.errors import ConfigError
+
+CONFIG_ENV = "EDGE_AGENT_CONFIG"
+ENV_PREFIX = "EDGE_AGENT__"
+# Store ids end up in MQTT topics and ACL patterns, so no slashes, wildcards or spaces.
+STORE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+SCANNER_SCHEMES = ("tcp",)
+PRINTER_SCHEMES = ("preview", "file", "tcp", "serial", "usb")
+BROKER_SCHEMES = ("mqtt", "mqtts")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSettings(_Section):
+    id: str = Field("demo-001", pattern=STORE_ID_PATTERN)
+    name: str = Field("Demo Store", min_length=1, max_length=80)
+    currency: str = "EUR"
+    locale: str = "es_ES"
+    timezone: str = "Europe/Madrid"
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        if value not in list_currencies():
+            raise ValueError(f"'{value}' is not an ISO 4217 currency code (e.g. EUR, GBP, USD)")
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        try:
+            Locale.parse(value)
+        except (UnknownLocaleError, ValueError) as exc:
+            raise ValueError(f"'{value}' is not a known locale (e.g. es_ES, en_GB)") from exc
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"'{value}' is not an IANA time zone (e.g. Europe/Madrid)") from exc
+        return value
+
+
+class DeviceSettings(_Section):
+    id: str = Field("till-1", pattern=STORE_ID_PATTERN)
+
+
+class PathSettings(_Section):
+    data_dir: Path = Path("var")
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "edge-agent.sqlite3"
+
+
+class WebSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    threads: int = Field(8, ge=1, le=64)
+
+
+class ScannerSettings(_Section):
+    id: str = Field(pattern=STORE_ID_PATTERN)
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _supported_scheme(cls, value: str) -> str:
+        _check_scheme(value, SCANNER_SCHEMES)
+        return value
+
+
+class PrinterSettings(_Section):
+    id: str = Field(pattern=STORE_ID_PATTERN)
+    url: str
+    paper_width_mm: Literal[58, 80] = 80
+
+    @field_validator("url")
+    @classmethod
+    def _supported_scheme(cls, value: str) -> str:
+        _check_scheme(value, PRINTER_SCHEMES)
+        return value
+
+
+class SyncSettings(_Section):
+    broker_url: str = ""  # empty: no broker, the agent runs offline and events queue
+    topic_prefix: str = Field("retail/v1", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+
+    @field_validator("broker_url")
+    @classmethod
+    def _supported_scheme(cls, value: str) -> str:
+        if value:
+            _check_scheme(value, BROKER_SCHEMES)
+        return value
+
+
+class ReturnSettings(_Section):
+    window_days: int = Field(30, ge=0, le=3650)
+    offline_refund_limit_minor: int = Field(15000, ge=0)
+
+
+class LoyaltySettings(_Section):
+    # Loyalty cards are EAN-13s from the restricted-circulation range 2x, so a scanner
+    # reads them like any product barcode; the pattern tells them apart.
+    id_pattern: str = r"^29\d{11}$"
+
+    @field_validator("id_pattern")
+    @classmethod
+    def _valid_regex(cls, value: str) -> str:
+        return _check_regex(value)
+
+
+class OrderSettings(_Section):
+    number_pattern: str = r"^W\d{9}$"
+
+    @field_validator("number_pattern")
+    @classmethod
+    def _valid_regex(cls, value: str) -> str:
+        return _check_regex(value)
+
+
+class PrivacySettings(_Section):
+    # Salt for the email/phone look-up hashes; shared with the centre so hashes match.
+    # Empty: the agent generates one per device on first start (fine for a demo store).
+    lookup_salt: str = ""
+
+
+class Config(_Section):
+    store: StoreSettings = StoreSettings()
+    device: DeviceSettings = DeviceSettings()
+    paths: PathSettings = PathSettings()
+    web: WebSettings = WebSettings()
+    scanners: tuple[ScannerSettings, ...] = Field(
+        default_factory=lambda: (ScannerSettings(id="dev-tcp", url="tcp://127.0.0.1:9300"),)
+    )
+    printers: tuple[PrinterSettings, ...] = Field(
+        default_factory=lambda: (PrinterSettings(id="receipt", url="preview://var/preview"),)
+    )
+    sync: SyncSettings = SyncSettings()
+    returns: ReturnSettings = ReturnSettings()
+    loyalty: LoyaltySettings = LoyaltySettings()
+    orders: OrderSettings = OrderSettings()
+    privacy: PrivacySettings = PrivacySettings()
+
+    @field_validator("scanners", "printers")
+    @classmethod
+    def _unique_ids(cls, devices: tuple[Any, ...]) -> tuple[Any, ...]:
+        ids = [device.id for device in devices]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"device ids must be unique, repeated: {', '.join(duplicates)}")
+        return devices
+
+
+def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Read `path` (or $EDGE_AGENT_CONFIG, or nothing: all defaults), apply env overrides."""
+    environ = dict(os.environ if environ is None else environ)
+    path = path or environ.get(CONFIG_ENV) or None
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        raw = _read_toml(Path(path))
+    overridden = _apply_env(raw, environ)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, source, overridden)) from None
+    if path is not None and not config.paths.data_dir.is_absolute():
+        # A relative data_dir means "beside the config file", not "wherever I was started".
+        base = Path(path).resolve().parent
+        config = config.model_copy(
+            update={"paths": PathSettings(data_dir=base / config.paths.data_dir)}
+        )
+    return config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: config file is not readable (permission denied)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, str]:
+    """Overlay EDGE_AGENT__SECTION__KEY variables onto `raw`; return dotted key -> variable."""
+    overridden: dict[str, str] = {}
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
+        if not parts:
+            continue
+        node = raw
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{name}: '{part}' is not a section, it cannot hold keys")
+            node = child
+        node[parts[-1]] = _env_value(name, value)
+        overridden[".".join(parts)] = name
+    return overridden
+
+
+def _env_value(name: str, value: str) -> Any:
+    if value.lstrip().startswith(("[", "{")):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{name}: looks like JSON but does not parse: {exc}") from None
+    return value
+
+
+def _explain(exc: ValidationError, source: str, overridden: dict[str, str]) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        origin = overridden.get(key, source)
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting (check the spelling; see README 'Configuration')"
+        elif "input" in error and not isinstance(error["input"], dict | list):
+            message = f"{message} (got {error['input']!r})"
+        lines.append(f"{origin}: {key}: {message}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _check_scheme(url: str, allowed: tuple[str, ...]) -> None:
+    scheme = urlsplit(url).scheme
+    if scheme not in allowed:
+        raise ValueError(
+            f"'{url}' has scheme '{scheme or '(none)'}'; supported: "
+            + ", ".join(f"{s}://" for s in allowed)
+        )
+
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from exc
+    return value

@@ -1,0 +1,148 @@
+"""Recognising a customer at the till or kiosk and building what staff see about them."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Literal
+
+from edge_agent.clock import from_iso
+from edge_agent.context import AgentContext
+from edge_agent.domain import CustomerProfile, PurchasedItem
+from edge_agent.errors import CustomerNotFound, InvalidInput
+from edge_agent.orders import open_orders, ready_for_pickup_here
+from edge_agent.outbox import append_event
+
+IdentifyMethod = Literal["loyalty_id", "email", "phone"]
+Channel = Literal["scan", "typed"]
+
+RECENT_PURCHASES = 10
+_PHONE_CHARS = re.compile(r"^\+?[\d\s().-]{6,20}$")
+MAX_QUERY_LENGTH = 254  # the longest valid email address
+
+
+@dataclass(frozen=True)
+class IdentifyQuery:
+    method: IdentifyMethod
+    value: str
+
+
+def parse_query(ctx: AgentContext, text: str) -> IdentifyQuery:
+    """Work out what staff typed or scanned: a loyalty ID, an email or a phone number."""
+    value = text.strip()
+    if not value:
+        raise InvalidInput("enter a loyalty number, email or phone number")
+    if len(value) > MAX_QUERY_LENGTH:
+        raise InvalidInput("that is too long for a loyalty number, email or phone number")
+    compact = re.sub(r"\s", "", value)
+    if "@" in value:
+        return IdentifyQuery("email", value)
+    if re.fullmatch(ctx.config.loyalty.id_pattern, compact):
+        return IdentifyQuery("loyalty_id", compact)
+    if _PHONE_CHARS.match(value):
+        return IdentifyQuery("phone", value)
+    raise InvalidInput(
+        "not a loyalty number, email or phone number; scan the card or type it again"
+    )
+
+
+def identify_customer(
+    ctx: AgentContext,
+    query: IdentifyQuery,
+    *,
+    channel: Channel,
+    source: str,
+    till_id: str | None = None,
+) -> CustomerProfile:
+    """Find the customer and record the identification (event to the centre)."""
+    customer_id = _find_customer_id(ctx, query)
+    if customer_id is None:
+        raise CustomerNotFound(_not_found_message(query.method))
+    with ctx.store.transaction() as db:
+        append_event(
+            db,
+            ctx.origin,
+            "customer.identified",
+            subject=customer_id,
+            data={
+                "customer_id": customer_id,
+                "method": query.method,
+                "channel": channel,
+                "source": source,
+                "till_id": till_id,
+            },
+            at=ctx.clock(),
+        )
+    return customer_profile(ctx, customer_id)
+
+
+def customer_profile(ctx: AgentContext, customer_id: str) -> CustomerProfile:
+    db = ctx.store.db
+    row = db.execute(
+        "SELECT c.id, c.first_name, c.last_name, c.loyalty_id, c.consent_marketing,"
+        " l.tier, COALESCE(l.points, 0)"
+        " FROM customers c LEFT JOIN loyalty_accounts l ON l.customer_id = c.id"
+        " WHERE c.id = ?",
+        [customer_id],
+    ).fetchone()
+    if row is None:
+        raise CustomerNotFound("this customer is not in the store's cache")
+    cid, first, last, loyalty_id, consent, tier, points = row
+    recent = _recent_purchases(ctx, customer_id)
+    return CustomerProfile(
+        customer_id=cid,
+        first_name=first,
+        last_name=last,
+        loyalty_id=loyalty_id,
+        tier=tier,
+        points=points,
+        consent_marketing=bool(consent),
+        open_orders=open_orders(ctx, customer_id),
+        ready_for_pickup_here=ready_for_pickup_here(ctx, customer_id),
+        recent_purchases=recent,
+        preferred_sizes=_preferred_sizes(recent),
+    )
+
+
+def _find_customer_id(ctx: AgentContext, query: IdentifyQuery) -> str | None:
+    if query.method == "loyalty_id":
+        sql, key = "SELECT id FROM customers WHERE loyalty_id = ?", query.value
+    elif query.method == "email":
+        sql, key = "SELECT id FROM customers WHERE email_hash = ?", ctx.hasher.email(query.value)
+    else:
+        sql, key = "SELECT id FROM customers WHERE phone_hash = ?", ctx.hasher.phone(query.value)
+    # Several customers can share a household phone; the most recently active one wins.
+    row = ctx.store.db.execute(f"{sql} ORDER BY updated_at DESC LIMIT 1", [key]).fetchone()
+    return row[0] if row else None
+
+
+def _recent_purchases(ctx: AgentContext, customer_id: str) -> tuple[PurchasedItem, ...]:
+    rows = ctx.store.db.execute(
+        "SELECT o.number, o.placed_at, l.name, l.category, l.colour, l.size"
+        " FROM orders o JOIN order_lines l ON l.order_id = o.id"
+        " WHERE o.customer_id = ? AND o.status IN ('delivered', 'collected')"
+        " ORDER BY o.placed_at DESC, l.line_no LIMIT ?",
+        [customer_id, RECENT_PURCHASES],
+    ).fetchall()
+    return tuple(
+        PurchasedItem(
+            order_number=r[0], placed_at=from_iso(r[1]), name=r[2], category=r[3],
+            colour=r[4], size=r[5],
+        )
+        for r in rows
+    )  # fmt: skip
+
+
+def _preferred_sizes(items: tuple[PurchasedItem, ...]) -> dict[str, str]:
+    """The size bought most often in each category (ties: the most recent)."""
+    by_category: dict[str, Counter[str]] = {}
+    for item in items:  # newest first, and Counter keeps first-seen order on ties
+        if item.category and item.size:
+            by_category.setdefault(item.category, Counter())[item.size] += 1
+    return {cat: sizes.most_common(1)[0][0] for cat, sizes in sorted(by_category.items())}
+
+
+def _not_found_message(method: IdentifyMethod) -> str:
+    what = {"loyalty_id": "loyalty number", "email": "email", "phone": "phone number"}[method]
+    return f"no customer with that {what} in this store's cache; check it or ask for another"

@@ -1,0 +1,130 @@
+"""The daemon: wires the store, the scan dispatcher, the scanners and the web server,
+runs until SIGTERM/SIGINT, and shuts down in the order that loses nothing: stop taking
+scans and requests, finish what is queued, then close the database."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+
+from cheroot.wsgi import Server as WsgiServer
+
+from edge_agent.config import Config
+from edge_agent.context import AgentContext, open_agent
+from edge_agent.errors import EdgeAgentError
+from edge_agent.scans import ScanDispatcher
+from hardware.scan import Scan
+from hardware.scanners import ScanSource, open_scanner
+from pos_bridge.app import create_app
+
+log = logging.getLogger(__name__)
+SCAN_REPLY_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass
+class RunningAgent:
+    """Handles to everything `start_agent` started, for addresses and for `stop()`."""
+
+    ctx: AgentContext
+    dispatcher: ScanDispatcher
+    scanners: list[ScanSource]
+    web: WsgiServer
+    web_thread: threading.Thread
+    stopped: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def web_url(self) -> str:
+        host, port = self.web.bind_addr[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        if self.stopped.is_set():
+            return
+        self.stopped.set()
+        for scanner in self.scanners:
+            scanner.stop()
+        self.web.stop()
+        self.web_thread.join(timeout=10)
+        self.dispatcher.stop()
+        self.ctx.store.close()
+        log.info("agent stopped")
+
+
+def start_agent(config: Config) -> RunningAgent:
+    """Open the store and start everything; raises EdgeAgentError if it cannot start."""
+    ctx = open_agent(config)
+    dispatcher = ScanDispatcher(ctx)
+    dispatcher.start()
+    scanners: list[ScanSource] = []
+    try:
+        for settings in config.scanners:
+            scanner = open_scanner(settings.id, settings.url)
+            try:
+                scanner.start(_scan_sink(dispatcher))
+            except OSError as exc:
+                raise EdgeAgentError(f"scanner {settings.id} ({settings.url}): {exc}") from None
+            scanners.append(scanner)
+        app = create_app(ctx, dispatcher)
+        web = WsgiServer((config.web.host, config.web.port), app, numthreads=config.web.threads)
+        try:
+            web.prepare()
+        except OSError as exc:
+            raise EdgeAgentError(
+                f"web server cannot listen on {config.web.host}:{config.web.port}: {exc}"
+            ) from None
+    except BaseException:
+        for scanner in scanners:
+            scanner.stop()
+        dispatcher.stop()
+        ctx.store.close()
+        raise
+    web_thread = threading.Thread(target=web.serve, name="web", daemon=True)
+    web_thread.start()
+    running = RunningAgent(ctx, dispatcher, scanners, web, web_thread)
+    mode = "offline (no broker configured)" if not config.sync.broker_url else "sync pending"
+    log.info("agent started for store %s: %s, %s", config.store.id, running.web_url, mode)
+    return running
+
+
+def run_until_signalled(
+    config: Config, on_ready: Callable[[RunningAgent], None] | None = None
+) -> None:
+    """Start the agent, block until SIGTERM or SIGINT, then stop it cleanly."""
+    stop = threading.Event()
+
+    def _request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, _request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        running = start_agent(config)
+        try:
+            if on_ready is not None:
+                on_ready(running)
+            while not stop.wait(1.0):
+                if not running.dispatcher.alive:
+                    raise EdgeAgentError("the scan dispatcher died; restarting is safer")
+        finally:
+            running.stop()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _scan_sink(dispatcher: ScanDispatcher) -> Callable[[Scan], str | None]:
+    def sink(scan: Scan) -> str:
+        try:
+            outcome = dispatcher.submit(scan).result(timeout=SCAN_REPLY_TIMEOUT_SECONDS)
+        except EdgeAgentError as exc:
+            return f"error: {exc.message}"
+        except Exception as exc:
+            log.error("scan from %s failed: %s", scan.source, type(exc).__name__)
+            return "error: the agent could not handle this scan; scan again"
+        return f"{outcome.status}: {outcome.message}"
+
+    return sink

@@ -1,0 +1,80 @@
+"""Domain values the use cases return. Frozen; money in minor units; times aware UTC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Money:
+    amount_minor: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    line_no: int
+    gtin: str
+    sku: str
+    name: str
+    category: str | None
+    colour: str | None
+    size: str | None
+    quantity: int
+    returned_quantity: int
+    unit_price: Money
+    final_sale: bool
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    number: str
+    status: str
+    fulfilment: str
+    pickup_store_id: str | None
+    placed_at: datetime
+    total: Money
+    item_count: int
+
+
+@dataclass(frozen=True)
+class Order:
+    number: str
+    customer_id: str | None
+    channel: str
+    fulfilment: str
+    status: str
+    pickup_store_id: str | None
+    placed_at: datetime
+    fulfilled_at: datetime | None
+    total: Money
+    payment_method: str
+    lines: tuple[OrderLine, ...]
+
+
+@dataclass(frozen=True)
+class PurchasedItem:
+    order_number: str
+    placed_at: datetime
+    name: str
+    category: str | None
+    colour: str | None
+    size: str | None
+
+
+@dataclass(frozen=True)
+class CustomerProfile:
+    """What the till shows once a customer is recognised."""
+
+    customer_id: str
+    first_name: str
+    last_name: str
+    loyalty_id: str | None
+    tier: str | None
+    points: int
+    consent_marketing: bool
+    open_orders: tuple[OrderSummary, ...]
+    ready_for_pickup_here: tuple[OrderSummary, ...]
+    recent_purchases: tuple[PurchasedItem, ...]
+    preferred_sizes: dict[str, str]

@@ -1,0 +1,48 @@
+"""Named errors of the agent. Each carries a stable `code` for the wire and a sentence
+a cashier or an operator can act on; the web layer maps them to one JSON shape."""
+
+from __future__ import annotations
+
+
+class EdgeAgentError(Exception):
+    """Base of every error the agent raises on purpose."""
+
+    code = "agent_error"
+    http_status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(EdgeAgentError):
+    """The configuration cannot be used; the message names the file or variable and key."""
+
+    code = "config_invalid"
+
+
+class StoreError(EdgeAgentError):
+    """The local database cannot be opened, migrated or written."""
+
+    code = "store_unavailable"
+    http_status = 503
+
+
+class InvalidInput(EdgeAgentError):
+    """A request or scan is malformed; nothing was changed."""
+
+    code = "invalid_input"
+    http_status = 400
+
+
+class NotFound(EdgeAgentError):
+    code = "not_found"
+    http_status = 404
+
+
+class CustomerNotFound(NotFound):
+    code = "customer_not_found"
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"

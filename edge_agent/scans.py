@@ -1,0 +1,187 @@
+"""The scan dispatcher: every scan, from any scanner or the API, goes through one queue and
+one thread, is classified, routed to its use case, logged and reported to the centre.
+
+One thread keeps scans in the order they were read and keeps the till's work off the
+web server's threads; callers that need the outcome wait on a Future.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from edge_agent.clock import to_iso
+from edge_agent.context import AgentContext
+from edge_agent.customers import IdentifyQuery, identify_customer
+from edge_agent.domain import CustomerProfile, Order
+from edge_agent.errors import EdgeAgentError, NotFound
+from edge_agent.orders import find_order
+from edge_agent.outbox import append_event
+from hardware.barcodes import Barcode, BarcodeRules, classify
+from hardware.scan import Scan
+
+log = logging.getLogger(__name__)
+
+OutcomeStatus = Literal["identified", "order_found", "product_found", "not_found", "refused"]
+# Scanners read a few codes a second at most; a queue this deep means the dispatcher is
+# stuck, and refusing new scans says so instead of growing memory without bound.
+QUEUE_DEPTH = 1000
+STOP_TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    status: OutcomeStatus
+    kind: str
+    message: str
+    source: str
+    customer: CustomerProfile | None = None
+    order: Order | None = None
+    product: dict[str, Any] | None = None
+
+
+class DispatcherBusy(EdgeAgentError):
+    code = "scanner_queue_full"
+    http_status = 503
+
+
+class ScanDispatcher:
+    def __init__(self, ctx: AgentContext) -> None:
+        self._ctx = ctx
+        self._rules = BarcodeRules(
+            loyalty_id=ctx.config.loyalty.id_pattern,
+            order_number=ctx.config.orders.number_pattern,
+        )
+        self._queue: queue.Queue[tuple[Scan, Future[ScanOutcome]] | None] = queue.Queue(QUEUE_DEPTH)
+        self._listeners: list[Callable[[ScanOutcome], None]] = []
+        self._thread: threading.Thread | None = None
+        self.handled = 0
+
+    def add_listener(self, listener: Callable[[ScanOutcome], None]) -> None:
+        """Called with every outcome, on the dispatcher thread (keep it quick)."""
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="scan-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish the scans already queued, then stop."""
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join(STOP_TIMEOUT_SECONDS)
+        self._thread = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def submit(self, scan: Scan) -> Future[ScanOutcome]:
+        future: Future[ScanOutcome] = Future()
+        try:
+            self._queue.put_nowait((scan, future))
+        except queue.Full:
+            raise DispatcherBusy(
+                "the agent is behind on scans; wait a moment and scan again"
+            ) from None
+        return future
+
+    def handle(self, scan: Scan) -> ScanOutcome:
+        """Classify, route, log and report one scan; never raises for a bad scan."""
+        barcode = classify(scan.data, self._rules)
+        with self._ctx.store.transaction() as db:
+            outcome = self._route(scan, barcode)
+            data = {
+                "source": scan.source,
+                "symbology": scan.symbology,
+                "kind": barcode.kind,
+                "outcome": outcome.status,
+                # Only codes that name no person travel; a loyalty ID is reported as the
+                # customer.identified event instead, garbage not at all.
+                "value": barcode.value if barcode.kind in ("gtin", "order_number") else None,
+                "scanned_at": to_iso(scan.at),
+            }
+            db.execute(
+                "INSERT INTO scan_log (at, source, symbology, kind, outcome, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [to_iso(scan.at), scan.source, scan.symbology, barcode.kind, outcome.status,
+                 barcode.reason or data["value"]],
+            )  # fmt: skip
+            append_event(db, self._ctx.origin, "scan.recorded", None, data, at=scan.at)
+        return outcome
+
+    def _route(self, scan: Scan, barcode: Barcode) -> ScanOutcome:
+        if barcode.kind == "invalid":
+            return ScanOutcome("refused", barcode.kind, barcode.reason or "", scan.source)
+        try:
+            if barcode.kind == "loyalty_id":
+                profile = identify_customer(
+                    self._ctx,
+                    IdentifyQuery("loyalty_id", barcode.value),
+                    channel="scan",
+                    source=scan.source,
+                )
+                tier = f", {profile.tier}" if profile.tier else ""
+                return ScanOutcome(
+                    "identified",
+                    barcode.kind,
+                    f"{profile.first_name} {profile.last_name[:1]}.{tier}, {profile.points} points",
+                    scan.source,
+                    customer=profile,
+                )
+            if barcode.kind == "order_number":
+                order = find_order(self._ctx, barcode.value)
+                return ScanOutcome(
+                    "order_found",
+                    barcode.kind,
+                    f"order {order.number}: {order.status}, {len(order.lines)} lines",
+                    scan.source,
+                    order=order,
+                )
+            product = _find_product(self._ctx, barcode.value)
+            return ScanOutcome(
+                "product_found", barcode.kind, product["name"], scan.source, product=product
+            )
+        except NotFound as exc:
+            return ScanOutcome("not_found", barcode.kind, exc.message, scan.source)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            scan, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                outcome = self.handle(scan)
+            except Exception as exc:  # a broken scan must not stop the till's scanner
+                log.exception("scan from %s could not be handled", scan.source)
+                future.set_exception(exc)
+                continue
+            self.handled += 1
+            future.set_result(outcome)
+            for listener in self._listeners:
+                try:
+                    listener(outcome)
+                except Exception:
+                    log.exception("scan listener failed")
+
+
+def _find_product(ctx: AgentContext, gtin: str) -> dict[str, Any]:
+    row = ctx.store.db.execute(
+        "SELECT gtin, sku, name, category, colour, size, price_minor, currency, stock_here"
+        " FROM products WHERE gtin = ?",
+        [gtin],
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"product {gtin} is not in this store's catalogue")
+    keys = ("gtin", "sku", "name", "category", "colour", "size", "price_minor", "currency",
+            "stock_here")  # fmt: skip
+    return dict(zip(keys, row, strict=True))

@@ -1,0 +1,1 @@
+"""Store devices: scanners, barcodes, printers. Knows nothing of customers or orders."""

@@ -1,0 +1,104 @@
+"""The till's REST API under /api/v1."""
+
+from __future__ import annotations
+
+from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from edge_agent.context import AgentContext
+from edge_agent.customers import IdentifyQuery, identify_customer, parse_query
+from edge_agent.errors import InvalidInput
+from edge_agent.orders import find_order, list_customer_orders
+from edge_agent.scans import ScanDispatcher, ScanOutcome
+from hardware.scan import MAX_SCAN_CHARS, Scan
+from pos_bridge.errors import ApiError, error_response
+from pos_bridge.requests import read_body
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+# The till waits on a scan's answer; past this something is wrong and it should say so.
+SCAN_ANSWER_TIMEOUT_SECONDS = 5.0
+_SCAN_HTTP_STATUS = {"not_found": 404, "refused": 422}
+
+
+class IdentifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str | None = Field(None, max_length=254, description="anything typed or scanned")
+    loyalty_id: str | None = Field(None, max_length=64)
+    email: str | None = Field(None, max_length=254)
+    phone: str | None = Field(None, max_length=32)
+    till_id: str | None = Field(None, max_length=64)
+
+    @model_validator(mode="after")
+    def _exactly_one_key(self) -> IdentifyRequest:
+        given = [k for k in ("query", "loyalty_id", "email", "phone") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of query, loyalty_id, email, phone")
+        return self
+
+
+class ScanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: str = Field(min_length=1, max_length=MAX_SCAN_CHARS)
+    symbology: str | None = Field(None, max_length=8)
+    source: str = Field("api", min_length=1, max_length=64)
+
+
+def _ctx() -> AgentContext:
+    return current_app.extensions["edge_agent"]
+
+
+def _dispatcher() -> ScanDispatcher:
+    return current_app.extensions["scan_dispatcher"]
+
+
+@api.post("/customers/identify")
+def identify() -> Any:
+    body = read_body(IdentifyRequest)
+    ctx = _ctx()
+    if body.query:
+        query = parse_query(ctx, body.query)
+    elif body.loyalty_id:
+        query = IdentifyQuery("loyalty_id", body.loyalty_id.strip())
+    elif body.email:
+        query = IdentifyQuery("email", body.email)
+    else:
+        query = IdentifyQuery("phone", body.phone or "")
+    profile = identify_customer(ctx, query, channel="typed", source="api", till_id=body.till_id)
+    return jsonify(profile)
+
+
+@api.get("/customers/<customer_id>/orders")
+def customer_orders(customer_id: str) -> Any:
+    if len(customer_id) > 64:
+        raise InvalidInput("that is not a customer id")
+    return jsonify(
+        {"customer_id": customer_id, "orders": list_customer_orders(_ctx(), customer_id)}
+    )
+
+
+@api.get("/orders/<number>")
+def order(number: str) -> Any:
+    return jsonify(find_order(_ctx(), number))
+
+
+@api.post("/scans")
+def scan() -> Any:
+    body = read_body(ScanRequest)
+    future = _dispatcher().submit(
+        Scan(data=body.data, symbology=body.symbology, source=body.source, at=datetime.now(UTC))
+    )
+    try:
+        outcome: ScanOutcome = future.result(timeout=SCAN_ANSWER_TIMEOUT_SECONDS)
+    except FutureTimeout:
+        raise ApiError(
+            503, "scan_timeout", "the scan was queued but not answered in time; check the till"
+        ) from None
+    status = _SCAN_HTTP_STATUS.get(outcome.status)
+    if status is not None:
+        code = "scan_refused" if outcome.status == "refused" else f"{outcome.kind}_not_found"
+        return error_response(status, code, outcome.message)
+    return jsonify(outcome)

@@ -1,0 +1,46 @@
+"""One JSON error shape for every 4xx/5xx: {"error": {"code": ..., "message": ...}}."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from edge_agent.errors import EdgeAgentError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(EdgeAgentError):
+    """An error raised by the web layer itself (bad body, wrong media type)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.http_status = status
+        self.code = code
+
+
+def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(EdgeAgentError)
+    def _agent_error(exc: EdgeAgentError) -> tuple[Response, int]:
+        if exc.http_status >= 500:
+            log.error("request failed: %s: %s", exc.code, exc.message)
+        return error_response(exc.http_status, exc.code, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[Response, int]:
+        status = exc.code or 500
+        code = (exc.name or "error").lower().replace(" ", "_").replace("'", "")
+        return error_response(status, code, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error while serving a request")
+        return error_response(
+            500, "internal_error", "the agent hit an unexpected error; nothing was changed"
+        )

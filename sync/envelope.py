@@ -1,0 +1,62 @@
+"""CloudEvents 1.0 envelopes (structured JSON) for everything a store tells the centre.
+
+Every event type has a version; `dataschema` names it, so the centre can validate and
+evolve each type on its own. The store sequence is not part of the stored envelope:
+the publisher stamps it from the outbox row (`sequence` extension attribute) because
+the row number is only known once the row is written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from edge_agent.clock import to_iso
+
+SPEC_VERSION = "1.0"
+
+# Event type -> current schema version. A type missing here cannot be emitted, so a typo
+# fails in the test suite, not at the centre.
+EVENT_TYPES: dict[str, int] = {
+    "scan.recorded": 1,
+    "customer.identified": 1,
+}
+
+
+class UnknownEventType(ValueError):
+    pass
+
+
+def build_event(
+    *,
+    event_type: str,
+    store_id: str,
+    device_id: str,
+    subject: str | None,
+    data: dict[str, Any],
+    at: datetime,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """A CloudEvent for `event_type` from this store and device, as a JSON-ready dict."""
+    try:
+        version = EVENT_TYPES[event_type]
+    except KeyError:
+        raise UnknownEventType(f"unknown event type {event_type!r}") from None
+    event: dict[str, Any] = {
+        "specversion": SPEC_VERSION,
+        "id": event_id or str(uuid.uuid4()),
+        "source": event_source(store_id, device_id),
+        "type": event_type,
+        "time": to_iso(at),
+        "datacontenttype": "application/json",
+        "dataschema": f"urn:edge-agent:schema:{event_type}:{version}",
+        "data": data,
+    }
+    if subject is not None:
+        event["subject"] = subject
+    return event
+
+
+def event_source(store_id: str, device_id: str) -> str:
+    return f"/stores/{store_id}/devices/{device_id}"
