@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -126,8 +127,9 @@ def demo(
 @main.command()
 @click.option("--customers", type=int, default=10_000, show_default=True)
 @click.option("--orders", type=int, default=100_000, show_default=True)
-@click.option("--seed", "seed_value", type=int, default=1, show_default=True,
-              help="Same seed, same data.")  # fmt: skip
+@click.option(
+    "--seed", "seed_value", type=int, default=1, show_default=True, help="Same seed, same data."
+)
 @click.option("--replace", is_flag=True, help="Wipe seeded tables first (keeps the outbox).")
 @click.pass_context
 def seed(ctx: click.Context, customers: int, orders: int, seed_value: int, replace: bool) -> None:
@@ -201,6 +203,27 @@ def status(ctx: click.Context) -> None:
         store.close()
 
 
+@main.command()
+@click.argument("code")
+@click.option(
+    "--to",
+    "address",
+    default="127.0.0.1:9300",
+    show_default=True,
+    help="HOST:PORT of a running agent's development TCP scanner.",
+)
+def scan(code: str, address: str) -> None:
+    """Send CODE to a running agent as if a scanner had read it; print its answer."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=10) as sock:
+            sock.sendall(code.encode() + b"\n")
+            reply = sock.makefile("rb").readline().decode().strip()
+    except (OSError, ValueError) as exc:
+        raise EdgeAgentError(f"cannot reach the scanner port {address}: {exc}") from None
+    click.echo(reply or "no answer (is this the agent's scanner port?)")
+
+
 def _demo_examples(agent: Any) -> list[str]:
     rows = agent.store.db.execute(
         "SELECT c.loyalty_id, c.first_name, c.last_name, o.number FROM orders o"
@@ -209,8 +232,10 @@ def _demo_examples(agent: Any) -> list[str]:
         " ORDER BY o.id LIMIT 3",
         [agent.config.store.id],
     ).fetchall()
-    return [f"{loyalty} ({first} {last}, order {number} ready for pickup)"
-            for loyalty, first, last, number in rows]  # fmt: skip
+    return [
+        f"{loyalty} ({first} {last}, order {number} ready for pickup)"
+        for loyalty, first, last, number in rows
+    ]
 
 
 def _print_ready(running: Any, examples: list[str]) -> None:
@@ -218,11 +243,14 @@ def _print_ready(running: Any, examples: list[str]) -> None:
     url = running.web_url
     lines = [
         f"Store {config.store.id} is running"
-        + (" offline: no broker configured, events wait in the outbox." if not
-           config.sync.broker_url else "."),
+        + (
+            " offline: no broker configured, events wait in the outbox."
+            if not config.sync.broker_url
+            else "."
+        ),
         f"  health:       {url}/healthz",
         f"  order look-up: {url}/api/v1/orders/<number>",
-    ]  # fmt: skip
+    ]
     for scanner in running.scanners:
         status = scanner.status()
         lines.append(f"  scanner {status['id']}: tcp://{status['address']}")
@@ -230,7 +258,7 @@ def _print_ready(running: Any, examples: list[str]) -> None:
         host, port = running.scanners[0].status()["address"].rsplit(":", 1)
         loyalty = examples[0].split()[0]
         lines += [
-            f"Scan a loyalty card:  printf '{loyalty}\\n' | nc {host} {port}",
+            f"Scan a loyalty card:  edge-agent scan {loyalty} --to {host}:{port}",
             f"Or through the API:   curl -s -H 'content-type: application/json' "
             f'-d \'{{"data": "{loyalty}"}}\' {url}/api/v1/scans',
             "Customers to try:",

@@ -18,7 +18,7 @@ IdentifyMethod = Literal["loyalty_id", "email", "phone"]
 Channel = Literal["scan", "typed"]
 
 RECENT_PURCHASES = 10
-_PHONE_CHARS = re.compile(r"^\+?[\d\s().-]{6,20}$")
+_PHONE_CHARS = re.compile(r"^[+\d\s().-]{6,24}$")
 MAX_QUERY_LENGTH = 254  # the longest valid email address
 
 
@@ -127,11 +127,15 @@ def _recent_purchases(ctx: AgentContext, customer_id: str) -> tuple[PurchasedIte
     ).fetchall()
     return tuple(
         PurchasedItem(
-            order_number=r[0], placed_at=from_iso(r[1]), name=r[2], category=r[3],
-            colour=r[4], size=r[5],
+            order_number=r[0],
+            placed_at=from_iso(r[1]),
+            name=r[2],
+            category=r[3],
+            colour=r[4],
+            size=r[5],
         )
         for r in rows
-    )  # fmt: skip
+    )
 
 
 def _preferred_sizes(items: tuple[PurchasedItem, ...]) -> dict[str, str]:

@@ -78,8 +78,20 @@ def ready_for_pickup_here(ctx: AgentContext, customer_id: str) -> tuple[OrderSum
 
 
 def _order_from_row(db: Database, row: sqlite3.Row | tuple) -> Order:
-    (order_id, number, customer_id, channel, fulfilment, status, pickup_store_id, placed_at,
-     fulfilled_at, currency, total_minor, payment_method) = row  # fmt: skip
+    (
+        order_id,
+        number,
+        customer_id,
+        channel,
+        fulfilment,
+        status,
+        pickup_store_id,
+        placed_at,
+        fulfilled_at,
+        currency,
+        total_minor,
+        payment_method,
+    ) = row
     lines = db.execute(
         "SELECT line_no, gtin, sku, name, category, colour, size, quantity, returned_quantity,"
         " unit_price_minor, final_sale FROM order_lines WHERE order_id = ? ORDER BY line_no",
@@ -98,13 +110,21 @@ def _order_from_row(db: Database, row: sqlite3.Row | tuple) -> Order:
         payment_method=payment_method,
         lines=tuple(
             OrderLine(
-                line_no=ln[0], gtin=ln[1], sku=ln[2], name=ln[3], category=ln[4],
-                colour=ln[5], size=ln[6], quantity=ln[7], returned_quantity=ln[8],
-                unit_price=Money(ln[9], currency), final_sale=bool(ln[10]),
+                line_no=ln[0],
+                gtin=ln[1],
+                sku=ln[2],
+                name=ln[3],
+                category=ln[4],
+                colour=ln[5],
+                size=ln[6],
+                quantity=ln[7],
+                returned_quantity=ln[8],
+                unit_price=Money(ln[9], currency),
+                final_sale=bool(ln[10]),
             )
             for ln in lines
         ),
-    )  # fmt: skip
+    )
 
 
 def _summary_from_row(row: tuple) -> OrderSummary:

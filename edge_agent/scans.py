@@ -110,9 +110,15 @@ class ScanDispatcher:
             db.execute(
                 "INSERT INTO scan_log (at, source, symbology, kind, outcome, detail)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                [to_iso(scan.at), scan.source, scan.symbology, barcode.kind, outcome.status,
-                 barcode.reason or data["value"]],
-            )  # fmt: skip
+                [
+                    to_iso(scan.at),
+                    scan.source,
+                    scan.symbology,
+                    barcode.kind,
+                    outcome.status,
+                    barcode.reason or data["value"],
+                ],
+            )
             append_event(db, self._ctx.origin, "scan.recorded", None, data, at=scan.at)
         return outcome
 
@@ -182,6 +188,15 @@ def _find_product(ctx: AgentContext, gtin: str) -> dict[str, Any]:
     ).fetchone()
     if row is None:
         raise NotFound(f"product {gtin} is not in this store's catalogue")
-    keys = ("gtin", "sku", "name", "category", "colour", "size", "price_minor", "currency",
-            "stock_here")  # fmt: skip
+    keys = (
+        "gtin",
+        "sku",
+        "name",
+        "category",
+        "colour",
+        "size",
+        "price_minor",
+        "currency",
+        "stock_here",
+    )
     return dict(zip(keys, row, strict=True))

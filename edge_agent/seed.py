@@ -30,32 +30,80 @@ SEEDED_TABLES = ("order_lines", "orders", "loyalty_accounts", "customers", "prod
 
 # (category, garment, sizes, price range in cents)
 _GARMENTS = (
-    ("vestidos", ("Vestido midi", "Vestido camisero", "Vestido de punto", "Vestido largo"),
-     ("XS", "S", "M", "L", "XL"), (2995, 8995)),
-    ("camisas", ("Camisa Oxford", "Camisa de lino", "Blusa fluida", "Camisa de cuadros"),
-     ("XS", "S", "M", "L", "XL"), (1995, 5995)),
-    ("pantalones", ("Pantalón chino", "Vaquero recto", "Pantalón de pinzas", "Jogger"),
-     ("36", "38", "40", "42", "44", "46"), (2495, 6995)),
-    ("punto", ("Jersey de cuello alto", "Cárdigan", "Jersey de ochos", "Sudadera"),
-     ("XS", "S", "M", "L", "XL"), (2495, 7995)),
-    ("abrigos", ("Abrigo de paño", "Gabardina", "Chaqueta acolchada", "Cazadora vaquera"),
-     ("XS", "S", "M", "L", "XL"), (4995, 18995)),
-    ("calzado", ("Zapatillas de piel", "Botines", "Mocasines", "Sandalias"),
-     ("36", "37", "38", "39", "40", "41", "42", "43", "44"), (3995, 11995)),
-    ("accesorios", ("Bolso bandolera", "Cinturón de piel", "Bufanda de lana", "Gorra"),
-     ("Única",), (1295, 5995)),
-)  # fmt: skip
+    (
+        "vestidos",
+        ("Vestido midi", "Vestido camisero", "Vestido de punto", "Vestido largo"),
+        ("XS", "S", "M", "L", "XL"),
+        (2995, 8995),
+    ),
+    (
+        "camisas",
+        ("Camisa Oxford", "Camisa de lino", "Blusa fluida", "Camisa de cuadros"),
+        ("XS", "S", "M", "L", "XL"),
+        (1995, 5995),
+    ),
+    (
+        "pantalones",
+        ("Pantalón chino", "Vaquero recto", "Pantalón de pinzas", "Jogger"),
+        ("36", "38", "40", "42", "44", "46"),
+        (2495, 6995),
+    ),
+    (
+        "punto",
+        ("Jersey de cuello alto", "Cárdigan", "Jersey de ochos", "Sudadera"),
+        ("XS", "S", "M", "L", "XL"),
+        (2495, 7995),
+    ),
+    (
+        "abrigos",
+        ("Abrigo de paño", "Gabardina", "Chaqueta acolchada", "Cazadora vaquera"),
+        ("XS", "S", "M", "L", "XL"),
+        (4995, 18995),
+    ),
+    (
+        "calzado",
+        ("Zapatillas de piel", "Botines", "Mocasines", "Sandalias"),
+        ("36", "37", "38", "39", "40", "41", "42", "43", "44"),
+        (3995, 11995),
+    ),
+    (
+        "accesorios",
+        ("Bolso bandolera", "Cinturón de piel", "Bufanda de lana", "Gorra"),
+        ("Única",),
+        (1295, 5995),
+    ),
+)
 _MATERIALS = ("de algodón", "de lino", "de lana merino", "ecológico", "de piel", "satinado")
-_COLOURS = ("negro", "blanco roto", "azul marino", "crudo", "verde oliva", "granate",
-            "camel", "gris jaspeado", "rosa empolvado", "caqui")  # fmt: skip
+_COLOURS = (
+    "negro",
+    "blanco roto",
+    "azul marino",
+    "crudo",
+    "verde oliva",
+    "granate",
+    "camel",
+    "gris jaspeado",
+    "rosa empolvado",
+    "caqui",
+)
 _TIERS = (("bronze", 60), ("silver", 25), ("gold", 12), ("platinum", 3))
 _PAYMENTS = (("card", 70), ("paypal", 15), ("bizum", 10), ("gift_card", 5))
 _EMAIL_DOMAINS = ("gmail.com", "hotmail.es", "yahoo.es", "outlook.com", "telefonica.net")
 # status weights for home delivery / click-and-collect
-_DELIVERY_STATUS = (("delivered", 72), ("shipped", 10), ("processing", 6), ("placed", 4),
-                    ("cancelled", 8))  # fmt: skip
-_COLLECT_STATUS = (("collected", 60), ("ready_for_pickup", 20), ("processing", 8),
-                   ("placed", 4), ("cancelled", 8))  # fmt: skip
+_DELIVERY_STATUS = (
+    ("delivered", 72),
+    ("shipped", 10),
+    ("processing", 6),
+    ("placed", 4),
+    ("cancelled", 8),
+)
+_COLLECT_STATUS = (
+    ("collected", 60),
+    ("ready_for_pickup", 20),
+    ("processing", 8),
+    ("placed", 4),
+    ("cancelled", 8),
+)
 
 
 @dataclass(frozen=True)
@@ -184,9 +232,19 @@ def _customers(ctx: AgentContext, rng: random.Random, count: int, now: datetime)
         phone = f"+346{rng.randrange(10_000_000, 99_999_999)}"
         joined = to_iso(now - timedelta(days=rng.randrange(1, 2000)))
         consent = 1 if rng.random() < 0.6 else 0
-        yield (customer_id_for(n), loyalty_id_for(n), first, f"{surname1} {surname2}",
-               ctx.hasher.email(email), ctx.hasher.phone(phone), "es", consent,
-               joined if consent else None, joined, joined)  # fmt: skip
+        yield (
+            customer_id_for(n),
+            loyalty_id_for(n),
+            first,
+            f"{surname1} {surname2}",
+            ctx.hasher.email(email),
+            ctx.hasher.phone(phone),
+            "es",
+            consent,
+            joined if consent else None,
+            joined,
+            joined,
+        )
 
 
 def _loyalty(rng: random.Random, count: int, now: datetime) -> Iterator[tuple]:
@@ -231,13 +289,25 @@ def _orders(
             quantity = 1 if rng.random() < 0.9 else 2
             final_sale = 1 if rng.random() < 0.05 else 0
             total += price * quantity
-            lines.append((n, line_no, gtin, sku, name, category, colour, size, quantity, price,
-                          final_sale))  # fmt: skip
+            lines.append(
+                (n, line_no, gtin, sku, name, category, colour, size, quantity, price, final_sale)
+            )
         placed_iso = _iso_ts(placed)
-        order = (n, order_number_for(n), customer_id_for(rng.randrange(1, customers + 1)),
-                 "online", "click_and_collect" if collect else "delivery", status, pickup,
-                 placed_iso, fulfilled, currency, total, rng.choices(pay, pay_w)[0],
-                 fulfilled or placed_iso)  # fmt: skip
+        order = (
+            n,
+            order_number_for(n),
+            customer_id_for(rng.randrange(1, customers + 1)),
+            "online",
+            "click_and_collect" if collect else "delivery",
+            status,
+            pickup,
+            placed_iso,
+            fulfilled,
+            currency,
+            total,
+            rng.choices(pay, pay_w)[0],
+            fulfilled or placed_iso,
+        )
         yield order, lines
 
 

@@ -1,0 +1,47 @@
+"""Shared fixtures: a real SQLite file per test, a wired agent, a seeded store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from edge_agent.config import Config, PathSettings, ScannerSettings, WebSettings
+from edge_agent.context import AgentContext, open_agent
+from edge_agent.seed import seed_store
+
+# Seeding is deterministic, so the tests can name customers and orders they rely on.
+SEED_NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def make_config(data_dir: Path, **overrides: object) -> Config:
+    base = Config(
+        paths=PathSettings(data_dir=data_dir),
+        web=WebSettings(port=0),
+        scanners=(ScannerSettings(id="dev-tcp", url="tcp://127.0.0.1:0"),),
+    )
+    return base.model_copy(update=overrides)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return make_config(tmp_path / "data")
+
+
+@pytest.fixture
+def agent(config: Config) -> Iterator[AgentContext]:
+    ctx = open_agent(config)
+    yield ctx
+    ctx.store.close()
+
+
+@pytest.fixture
+def seeded(agent: AgentContext) -> AgentContext:
+    seed_store(agent, customers=60, orders=600, seed=7, now=SEED_NOW)
+    return agent
+
+
+def outbox_types(ctx: AgentContext) -> list[str]:
+    return [r[0] for r in ctx.store.db.execute("SELECT type FROM outbox ORDER BY seq")]

@@ -1,0 +1,153 @@
+import pytest
+
+from edge_agent.scans import ScanDispatcher
+from edge_agent.seed import loyalty_id_for, order_number_for
+from pos_bridge.app import create_app
+from tests.conftest import outbox_types
+
+
+@pytest.fixture
+def client(seeded):
+    dispatcher = ScanDispatcher(seeded)
+    dispatcher.start()
+    app = create_app(seeded, dispatcher)
+    yield app.test_client()
+    dispatcher.stop()
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.is_json
+    body = response.get_json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+
+
+def test_healthz_reports_ok_and_outbox(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert body["checks"] == {"database": "ok", "dispatcher": "ok", "sync": "offline"}
+    assert body["outbox"]["depth"] == 0
+
+
+def test_identify_by_loyalty_id(client, seeded):
+    response = client.post("/api/v1/customers/identify", json={"loyalty_id": loyalty_id_for(6)})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["customer_id"] == "C00000006"
+    assert {
+        "first_name",
+        "tier",
+        "points",
+        "consent_marketing",
+        "open_orders",
+        "ready_for_pickup_here",
+        "recent_purchases",
+        "preferred_sizes",
+    } <= set(body)
+    assert outbox_types(seeded) == ["customer.identified"]
+
+
+def test_identify_with_free_text_query(client):
+    response = client.post("/api/v1/customers/identify", json={"query": loyalty_id_for(7)})
+    assert response.get_json()["customer_id"] == "C00000007"
+
+
+def test_unknown_loyalty_id_is_404_with_code(client, seeded):
+    response = client.post("/api/v1/customers/identify", json={"loyalty_id": "2900009999990"})
+    assert_error(response, 404, "customer_not_found")
+    assert outbox_types(seeded) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (b"{not json", "application/json", 400, "invalid_json"),
+        (b"\xff\xfe", "application/json", 400, "invalid_json"),
+        (b"[1, 2]", "application/json", 400, "invalid_json"),
+        (b'{"loyalty_id": "1"}', "text/plain", 415, "unsupported_media_type"),
+        (b"{}", "application/json", 422, "invalid_request"),
+        (b'{"email": "a@b.es", "phone": "612345678"}', "application/json", 422, "invalid_request"),
+        (
+            b'{"loyalty_id": "2900000000017", "extra": 1}',
+            "application/json",
+            422,
+            "invalid_request",
+        ),
+        (b'{"query": "hello there"}', "application/json", 400, "invalid_input"),
+    ],
+)
+def test_bad_identify_requests_get_clear_errors(client, seeded, body, content_type, status, code):
+    response = client.post(
+        "/api/v1/customers/identify", data=body, headers={"Content-Type": content_type}
+    )
+    assert_error(response, status, code)
+    assert outbox_types(seeded) == []
+
+
+def test_order_by_number(client):
+    response = client.get(f"/api/v1/orders/{order_number_for(3)}")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["number"] == "W100000003"
+    assert body["total"]["currency"] == "EUR"
+    assert body["placed_at"].endswith("Z")
+    assert body["lines"][0]["unit_price"]["amount_minor"] > 0
+
+
+def test_order_errors(client):
+    assert_error(client.get("/api/v1/orders/W199999999"), 404, "order_not_found")
+    assert_error(client.get("/api/v1/orders/nonsense"), 400, "invalid_input")
+
+
+def test_customer_orders(client):
+    body = client.get("/api/v1/customers/C00000001/orders").get_json()
+    assert body["customer_id"] == "C00000001"
+    assert all(o["number"].startswith("W") for o in body["orders"])
+
+
+def test_scan_endpoint_goes_through_the_dispatcher(client, seeded):
+    response = client.post("/api/v1/scans", json={"data": loyalty_id_for(8), "source": "kiosk"})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "identified"
+    assert body["source"] == "kiosk"
+    assert outbox_types(seeded) == ["customer.identified", "scan.recorded"]
+
+
+def test_scan_endpoint_refusals(client, seeded):
+    assert_error(client.post("/api/v1/scans", json={"data": "8412345678906"}), 422, "scan_refused")
+    assert_error(
+        client.post("/api/v1/scans", json={"data": "2900009999990"}),
+        404,
+        "loyalty_id_not_found",
+    )
+    assert_error(client.post("/api/v1/scans", json={"data": ""}), 422, "invalid_request")
+    assert outbox_types(seeded) == ["scan.recorded", "scan.recorded"]
+
+
+def test_unknown_route_and_method_are_json(client):
+    assert_error(client.get("/nowhere"), 404, "not_found")
+    assert_error(client.delete("/api/v1/orders/W100000001"), 405, "method_not_allowed")
+
+
+def test_unexpected_error_is_json_500(seeded):
+    dispatcher = ScanDispatcher(seeded)
+    app = create_app(seeded, dispatcher)
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("bug")
+
+    response = app.test_client().get("/boom")
+    assert_error(response, 500, "internal_error")
+
+
+def test_healthz_fails_when_dispatcher_is_down(seeded):
+    app = create_app(seeded, ScanDispatcher(seeded))  # never started
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["dispatcher"] == "stopped"

@@ -1,0 +1,43 @@
+import click
+import pytest
+from click.testing import CliRunner
+
+from edge_agent.cli import main
+
+
+def all_commands(group: click.Group, prefix=()):
+    for name, command in group.commands.items():
+        yield (*prefix, name), command
+        if isinstance(command, click.Group):
+            yield from all_commands(command, (*prefix, name))
+
+
+@pytest.mark.parametrize(("path", "command"), list(all_commands(main)))
+def test_every_command_has_help_text(path, command):
+    assert command.help, f"edge-agent {' '.join(path)} has no help text"
+    result = CliRunner().invoke(main, [*path, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+
+
+def test_seed_then_status_and_migrate(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGE_AGENT__PATHS__DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    seeded = runner.invoke(main, ["seed", "--customers", "20", "--orders", "100"])
+    assert seeded.exit_code == 0, seeded.output
+    assert "100 orders" in seeded.output
+    again = runner.invoke(main, ["seed", "--customers", "20", "--orders", "100"])
+    assert again.exit_code == 1
+    assert "--replace" in again.output
+    status = runner.invoke(main, ["status"])
+    assert "0 events waiting" in status.output
+    migrated = runner.invoke(main, ["db", "migrate"])
+    assert "schema version 1" in migrated.output
+
+
+def test_config_check_prints_settings_and_hides_the_salt(monkeypatch):
+    monkeypatch.setenv("EDGE_AGENT__PRIVACY__LOOKUP_SALT", "very-secret")
+    result = CliRunner().invoke(main, ["config", "check"])
+    assert result.exit_code == 0
+    assert '"currency": "EUR"' in result.output
+    assert "very-secret" not in result.output

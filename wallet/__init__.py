@@ -1,0 +1,1 @@
+"""Wallet passes: signed pass codes, Apple .pkpass and Google Wallet (not built yet)."""
