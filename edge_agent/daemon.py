@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
@@ -17,6 +18,7 @@ from edge_agent.config import Config
 from edge_agent.context import AgentContext, open_agent
 from edge_agent.errors import EdgeAgentError
 from edge_agent.scans import ScanDispatcher
+from edge_agent.systemd_notify import SystemdNotifier
 from hardware.scan import Scan
 from hardware.scanners import ScanSource, open_scanner
 from pos_bridge.app import create_app
@@ -40,6 +42,16 @@ class RunningAgent:
     def web_url(self) -> str:
         host, port = self.web.bind_addr[:2]
         return f"http://{host}:{port}"
+
+    def liveness_problem(self) -> str | None:
+        """Why the agent cannot do its job right now, or None while its loops turn."""
+        if not self.dispatcher.alive:
+            return "the scan dispatcher thread died"
+        if self.dispatcher.stalled:
+            return "the scan dispatcher is stuck on one scan"
+        if not self.web_thread.is_alive():
+            return "the web server thread died"
+        return None
 
     def stop(self) -> None:
         if self.stopped.is_set():
@@ -101,15 +113,32 @@ def run_until_signalled(
         stop.set()
 
     previous = {s: signal.signal(s, _request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    notifier = SystemdNotifier()
+    interval = notifier.watchdog_interval
+    # Ping at half the watchdog interval, checking liveness more often than that.
+    tick = min(1.0, interval / 4) if interval else 1.0
     try:
         running = start_agent(config)
         try:
             if on_ready is not None:
                 on_ready(running)
-            while not stop.wait(1.0):
-                if not running.dispatcher.alive:
-                    raise EdgeAgentError("the scan dispatcher died; restarting is safer")
+            notifier.ready(f"serving {running.web_url}")
+            next_ping = 0.0
+            reported: str | None = None
+            while not stop.wait(tick):
+                problem = running.liveness_problem()
+                if problem != reported:
+                    if problem:
+                        log.error("%s; not telling the watchdog we are alive", problem)
+                    notifier.status(problem or f"serving {running.web_url}")
+                    reported = problem
+                if problem and not running.dispatcher.alive:
+                    raise EdgeAgentError(f"{problem}; exiting so the service manager restarts")
+                if interval and problem is None and time.monotonic() >= next_ping:
+                    notifier.watchdog()
+                    next_ping = time.monotonic() + interval / 2
         finally:
+            notifier.stopping()
             running.stop()
     finally:
         for signum, handler in previous.items():

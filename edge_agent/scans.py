@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -32,6 +33,11 @@ OutcomeStatus = Literal["identified", "order_found", "product_found", "not_found
 # stuck, and refusing new scans says so instead of growing memory without bound.
 QUEUE_DEPTH = 1000
 STOP_TIMEOUT_SECONDS = 10
+# The loop beats at least this often even when no scans come, so a stale beat means stuck.
+HEARTBEAT_SECONDS = 1.0
+# One scan taking longer than this means a hung use case (a locked database, a deadlock);
+# the watchdog stops pinging and systemd restarts the agent.
+STALL_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,10 @@ class DispatcherBusy(EdgeAgentError):
 
 
 class ScanDispatcher:
-    def __init__(self, ctx: AgentContext) -> None:
+    def __init__(self, ctx: AgentContext, stall_seconds: float = STALL_SECONDS) -> None:
         self._ctx = ctx
+        self._stall_seconds = stall_seconds
+        self._last_beat = time.monotonic()
         self._rules = BarcodeRules(
             loyalty_id=ctx.config.loyalty.id_pattern,
             order_number=ctx.config.orders.number_pattern,
@@ -81,6 +89,11 @@ class ScanDispatcher:
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def stalled(self) -> bool:
+        """True when the loop has not come round for longer than a scan may take."""
+        return time.monotonic() - self._last_beat > self._stall_seconds
 
     def submit(self, scan: Scan) -> Future[ScanOutcome]:
         future: Future[ScanOutcome] = Future()
@@ -159,7 +172,11 @@ class ScanDispatcher:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            self._last_beat = time.monotonic()
+            try:
+                item = self._queue.get(timeout=HEARTBEAT_SECONDS)
+            except queue.Empty:
+                continue
             if item is None:
                 return
             scan, future = item
