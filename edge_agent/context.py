@@ -10,6 +10,7 @@ from babel import Locale
 
 from edge_agent.clock import utc_now
 from edge_agent.config import Config
+from edge_agent.metrics import AgentMetrics
 from edge_agent.outbox import EventOrigin
 from edge_agent.privacy import SALT_META_KEY, LookupHasher, new_salt
 from edge_agent.store import Store
@@ -21,6 +22,7 @@ class AgentContext:
     store: Store
     hasher: LookupHasher
     clock: Callable[[], datetime] = field(default=utc_now)
+    metrics: AgentMetrics = field(default_factory=AgentMetrics.create)
 
     @property
     def origin(self) -> EventOrigin:

@@ -74,6 +74,7 @@ def identify_customer(
             },
             at=ctx.clock(),
         )
+    ctx.metrics.identifications.labels(query.method, channel).inc()
     return customer_profile(ctx, customer_id)
 
 

@@ -133,6 +133,7 @@ class ScanDispatcher:
                 ],
             )
             append_event(db, self._ctx.origin, "scan.recorded", None, data, at=scan.at)
+        self._ctx.metrics.scans.labels(scan.source, barcode.kind, outcome.status).inc()
         return outcome
 
     def _route(self, scan: Scan, barcode: Barcode) -> ScanOutcome:

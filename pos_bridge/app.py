@@ -14,6 +14,7 @@ from edge_agent.scans import ScanDispatcher
 from pos_bridge.api import api
 from pos_bridge.errors import register_error_handlers
 from pos_bridge.json import DomainJSONProvider
+from pos_bridge.metrics import install_metrics
 
 
 def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
@@ -22,6 +23,7 @@ def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
     app.extensions["edge_agent"] = ctx
     app.extensions["scan_dispatcher"] = dispatcher
     register_error_handlers(app)
+    install_metrics(app, ctx)
     app.register_blueprint(api)
 
     @app.get("/healthz")

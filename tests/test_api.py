@@ -151,3 +151,23 @@ def test_healthz_fails_when_dispatcher_is_down(seeded):
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["dispatcher"] == "stopped"
+
+
+def test_metrics_count_scans_identifications_requests_and_outbox(client):
+    client.post("/api/v1/scans", json={"data": loyalty_id_for(9), "source": "lane-2"})
+    client.post("/api/v1/scans", json={"data": "8412345678906", "source": "lane-2"})
+    client.post("/api/v1/customers/identify", json={"loyalty_id": loyalty_id_for(9)})
+    client.get("/api/v1/orders/W100000001")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert (
+        'edge_agent_scans_total{kind="loyalty_id",outcome="identified",source="lane-2"} 1.0' in text
+    )
+    assert 'edge_agent_scans_total{kind="invalid",outcome="refused",source="lane-2"} 1.0' in text
+    assert 'edge_agent_identifications_total{channel="scan",method="loyalty_id"} 1.0' in text
+    assert 'edge_agent_identifications_total{channel="typed",method="loyalty_id"} 1.0' in text
+    assert "edge_agent_outbox_depth 4.0" in text
+    assert (
+        'edge_agent_http_request_duration_seconds_count{method="GET",'
+        'route="/api/v1/orders/<number>",status="200"} 1.0' in text
+    )
+    assert "W100000001" not in text

@@ -1,0 +1,49 @@
+"""GET /metrics (Prometheus text format) and the request-latency hooks behind it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from flask import Flask, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from edge_agent.context import AgentContext
+from edge_agent.outbox import outbox_stats
+
+
+def install_metrics(app: Flask, ctx: AgentContext) -> None:
+    metrics = ctx.metrics
+
+    def outbox_gauges() -> Iterator[GaugeMetricFamily]:
+        stats = outbox_stats(ctx.store.db)
+        yield GaugeMetricFamily(
+            "edge_agent_outbox_depth", "Events waiting for the centre's ack.", stats.depth
+        )
+        yield GaugeMetricFamily(
+            "edge_agent_outbox_oldest_age_seconds",
+            "Age of the oldest event not yet acknowledged by the centre (0 when empty).",
+            stats.oldest_age_seconds or 0.0,
+        )
+
+    metrics.add_gauges(outbox_gauges)
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        started = g.get("request_started")
+        if started is not None:
+            # The route template, not the path: order numbers must not become labels.
+            route = request.url_rule.rule if request.url_rule else "unmatched"
+            metrics.requests.labels(request.method, route, str(response.status_code)).observe(
+                time.perf_counter() - started
+            )
+        return response
+
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)
