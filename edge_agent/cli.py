@@ -204,6 +204,20 @@ def status(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.pass_context
+def prune(ctx: click.Context) -> None:
+    """Delete what is past its retention now (the running agent also does this hourly)."""
+    from edge_agent.retention import prune as prune_store
+
+    agent = open_agent(_config(ctx))
+    try:
+        deleted = prune_store(agent)
+    finally:
+        agent.store.close()
+    click.echo(", ".join(f"{table}: {count} deleted" for table, count in deleted.items()))
+
+
+@main.command()
 @click.argument("code")
 @click.option(
     "--to",

@@ -128,6 +128,16 @@ class ReturnSettings(_Section):
     offline_refund_limit_minor: int = Field(15000, ge=0)
 
 
+class RetentionSettings(_Section):
+    """How long the device keeps what it no longer needs (bounded disk, less personal data)."""
+
+    acked_events_days: int = Field(7, ge=0, le=3650)
+    scan_log_days: int = Field(30, ge=1, le=3650)
+    dead_letters_days: int = Field(30, ge=1, le=3650)
+    print_jobs_days: int = Field(14, ge=1, le=3650)
+    interval_minutes: int = Field(60, ge=1, le=1440)
+
+
 class LoyaltySettings(_Section):
     # Loyalty cards are EAN-13s from the restricted-circulation range 2x, so a scanner
     # reads them like any product barcode; the pattern tells them apart.
@@ -167,6 +177,7 @@ class Config(_Section):
     )
     sync: SyncSettings = SyncSettings()
     returns: ReturnSettings = ReturnSettings()
+    retention: RetentionSettings = RetentionSettings()
     loyalty: LoyaltySettings = LoyaltySettings()
     orders: OrderSettings = OrderSettings()
     privacy: PrivacySettings = PrivacySettings()

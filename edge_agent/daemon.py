@@ -17,6 +17,7 @@ from cheroot.wsgi import Server as WsgiServer
 from edge_agent.config import Config
 from edge_agent.context import AgentContext, open_agent
 from edge_agent.errors import EdgeAgentError
+from edge_agent.maintenance import Maintenance
 from edge_agent.scans import ScanDispatcher
 from edge_agent.systemd_notify import SystemdNotifier
 from hardware.scan import Scan
@@ -36,6 +37,7 @@ class RunningAgent:
     scanners: list[ScanSource]
     web: WsgiServer
     web_thread: threading.Thread
+    maintenance: Maintenance
     stopped: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -62,6 +64,7 @@ class RunningAgent:
         self.web.stop()
         self.web_thread.join(timeout=10)
         self.dispatcher.stop()
+        self.maintenance.stop()
         self.ctx.store.close()
         log.info("agent stopped")
 
@@ -96,7 +99,9 @@ def start_agent(config: Config) -> RunningAgent:
         raise
     web_thread = threading.Thread(target=web.serve, name="web", daemon=True)
     web_thread.start()
-    running = RunningAgent(ctx, dispatcher, scanners, web, web_thread)
+    maintenance = Maintenance(ctx)
+    maintenance.start()
+    running = RunningAgent(ctx, dispatcher, scanners, web, web_thread, maintenance)
     mode = "offline (no broker configured)" if not config.sync.broker_url else "sync pending"
     log.info("agent started for store %s: %s, %s", config.store.id, running.web_url, mode)
     return running

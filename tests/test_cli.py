@@ -41,3 +41,11 @@ def test_config_check_prints_settings_and_hides_the_salt(monkeypatch):
     assert result.exit_code == 0
     assert '"currency": "EUR"' in result.output
     assert "very-secret" not in result.output
+
+
+def test_prune_command_reports_per_table(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGE_AGENT__PATHS__DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(main, ["prune"])
+    assert result.exit_code == 0, result.output
+    assert "outbox: 0 deleted" in result.output
+    assert "scan_log: 0 deleted" in result.output
