@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import socket
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from edge_agent import __version__
 from edge_agent.config import Config, PrinterSettings, ScannerSettings, load_config
 from edge_agent.context import open_agent
 from edge_agent.errors import ConfigError, EdgeAgentError
+from edge_agent.logs import configure_logging
 from edge_agent.migrations import schema_version
 from edge_agent.outbox import outbox_stats
 from edge_agent.store import Store
@@ -54,15 +54,19 @@ class _Cli(click.Group):
     show_default=True,
     help="How much the agent logs (to stderr / journald).",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    envvar="EDGE_AGENT_LOG_FORMAT",
+    help="text for a terminal, json (one object per line) for journald and log shippers.",
+)
 @click.pass_context
-def main(ctx: click.Context, config_path: Path | None, log_level: str) -> None:
+def main(ctx: click.Context, config_path: Path | None, log_level: str, log_format: str) -> None:
     """The in-store edge agent: scanners, printers, wallet passes and online orders at the
     till, working offline on SQLite and syncing to the centre over MQTT."""
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(log_level, log_format)
     ctx.obj = config_path
 
 
@@ -201,6 +205,21 @@ def status(ctx: click.Context) -> None:
         click.echo(f"outbox: {stats.depth} events waiting, oldest {age}")
     finally:
         store.close()
+
+
+@main.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check config, database, disk, scanners, printers, broker and outbox; exit 1 on a
+    failure."""
+    from edge_agent.doctor import run_checks
+
+    marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+    failed = False
+    for check in run_checks(ctx.obj):
+        failed = failed or check.level == "fail"
+        click.echo(f"{marks[check.level]}  {check.name:<20} {check.detail}")
+    sys.exit(EXIT_FAILURE if failed else 0)
 
 
 @main.command()
