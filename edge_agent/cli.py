@@ -20,6 +20,8 @@ from edge_agent.migrations import schema_version
 from edge_agent.outbox import outbox_stats
 from edge_agent.store import Store
 
+# Demo-store sign-ins, printed by `edge-agent demo`; a real store adds its own staff.
+DEMO_STAFF = (("ana", "Ana", "cashier", "1234"), ("luis", "Luis", "supervisor", "9876"))
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
 
@@ -105,6 +107,7 @@ def demo(
     """Seed a demo store (first time only) and run it offline, printing where to look."""
     from edge_agent.daemon import run_until_signalled
     from edge_agent.seed import seed_store
+    from edge_agent.staff import add_staff
 
     base = _config(ctx) if ctx.obj else Config()
     data_dir = data_dir.resolve()
@@ -122,6 +125,8 @@ def demo(
             click.echo(f"Seeding a demo store in {data_dir} ...")
             with tqdm(total=orders, unit="order", disable=None) as bar:
                 seed_store(agent, customers=customers, orders=orders, on_progress=bar.update)
+            for staff_id, name, role, pin in DEMO_STAFF:
+                add_staff(agent, staff_id, name, role, pin)
         examples = _demo_examples(agent)
     finally:
         agent.store.close()
@@ -205,6 +210,60 @@ def status(ctx: click.Context) -> None:
         click.echo(f"outbox: {stats.depth} events waiting, oldest {age}")
     finally:
         store.close()
+
+
+@main.group(name="staff")
+def staff_group() -> None:
+    """Staff who sign in at the till, and device keys for integrated POS software."""
+
+
+@staff_group.command("add")
+@click.argument("staff_id")
+@click.option("--name", "display_name", required=True, help="Name shown on the till.")
+@click.option(
+    "--role",
+    type=click.Choice(["cashier", "supervisor"]),
+    default="cashier",
+    show_default=True,
+    help="Supervisors approve refunds over the cashier limit.",
+)
+@click.option(
+    "--pin",
+    envvar="EDGE_AGENT_STAFF_PIN",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="4-8 digits (or $EDGE_AGENT_STAFF_PIN).",
+)
+@click.pass_context
+def staff_add(ctx: click.Context, staff_id: str, display_name: str, role: str, pin: str) -> None:
+    """Add a staff member (or reset their PIN and unlock them)."""
+    from edge_agent.staff import add_staff
+
+    agent = open_agent(_config(ctx))
+    try:
+        add_staff(agent, staff_id, display_name, role, pin)  # type: ignore[arg-type]
+    finally:
+        agent.store.close()
+    click.echo(f"staff {staff_id} ({role}) can sign in")
+
+
+@staff_group.command("api-key")
+@click.argument("name")
+@click.option(
+    "--role", type=click.Choice(["cashier", "supervisor"]), default="cashier", show_default=True
+)
+@click.pass_context
+def staff_api_key(ctx: click.Context, name: str, role: str) -> None:
+    """Create a device key for an integrated POS; printed once, stored only as a hash."""
+    from edge_agent.staff import create_api_key
+
+    agent = open_agent(_config(ctx))
+    try:
+        key = create_api_key(agent, name, role)  # type: ignore[arg-type]
+    finally:
+        agent.store.close()
+    click.echo(key)
 
 
 @main.command()
@@ -296,6 +355,8 @@ def _print_ready(running: Any, examples: list[str]) -> None:
             f'-d \'{{"data": "{loyalty}"}}\' {url}/api/v1/scans',
             "Customers to try:",
             *(f"  {example}" for example in examples),
+            "Staff sign-in (POST /api/v1/auth/sign-in): "
+            + ", ".join(f"{s[0]}/{s[3]} ({s[2]})" for s in DEMO_STAFF),
         ]
     lines.append("Stop with Ctrl-C (or SIGTERM).")
     click.echo("\n".join(lines))

@@ -126,6 +126,8 @@ class SyncSettings(_Section):
 class ReturnSettings(_Section):
     window_days: int = Field(30, ge=0, le=3650)
     offline_refund_limit_minor: int = Field(15000, ge=0)
+    # Above this a cashier needs a supervisor's PIN to confirm a refund.
+    cashier_limit_minor: int = Field(20000, ge=0)
 
 
 class RetentionSettings(_Section):

@@ -198,7 +198,89 @@ CORE_SCHEMA = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (CORE_SCHEMA,)
+TILL_SCHEMA = Migration(
+    5,
+    "till: staff, sessions, api keys, audit, returns approval, loyalty ledger, coupons",
+    (
+        """CREATE TABLE staff (
+            id TEXT PRIMARY KEY,
+            display_name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('cashier', 'supervisor')),
+            pin_hash TEXT NOT NULL,
+            failed_attempts INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        # Only a hash of each bearer token is kept: a copied database grants no session.
+        """CREATE TABLE staff_sessions (
+            token_hash TEXT PRIMARY KEY,
+            staff_id TEXT NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+            role TEXT NOT NULL,
+            till_id TEXT,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX staff_sessions_expiry ON staff_sessions (expires_at)",
+        """CREATE TABLE api_keys (
+            key_hash TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('cashier', 'supervisor')),
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )""",
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            role TEXT NOT NULL,
+            till_id TEXT,
+            action TEXT NOT NULL,
+            subject TEXT,
+            detail TEXT
+        )""",
+        "CREATE INDEX audit_log_at ON audit_log (at)",
+        "ALTER TABLE returns ADD COLUMN approved_by TEXT",
+        """CREATE TABLE loyalty_ledger (
+            id INTEGER PRIMARY KEY,
+            customer_id TEXT NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+            delta INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            at TEXT NOT NULL,
+            UNIQUE (reason, reference)
+        )""",
+        """CREATE TABLE coupons (
+            code TEXT PRIMARY KEY,
+            customer_id TEXT REFERENCES customers (id) ON DELETE CASCADE,
+            description TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('percent_off', 'amount_off', 'reward')),
+            value INTEGER NOT NULL CHECK (value > 0),
+            currency TEXT,
+            points_cost INTEGER NOT NULL DEFAULT 0 CHECK (points_cost >= 0),
+            valid_from TEXT NOT NULL,
+            valid_until TEXT NOT NULL,
+            max_redemptions INTEGER NOT NULL DEFAULT 1 CHECK (max_redemptions > 0),
+            redemptions INTEGER NOT NULL DEFAULT 0
+                CHECK (redemptions BETWEEN 0 AND max_redemptions),
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX coupons_customer ON coupons (customer_id)",
+        """CREATE TABLE coupon_redemptions (
+            id INTEGER PRIMARY KEY,
+            code TEXT NOT NULL REFERENCES coupons (code),
+            customer_id TEXT,
+            sale_reference TEXT NOT NULL,
+            till_id TEXT,
+            staff_id TEXT,
+            at TEXT NOT NULL,
+            UNIQUE (code, sale_reference)
+        )""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (CORE_SCHEMA, TILL_SCHEMA)
 
 
 def migrate(db: Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:

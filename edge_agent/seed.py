@@ -26,7 +26,15 @@ from edge_agent.errors import InvalidInput
 
 BATCH_ORDERS = 5000  # one transaction (one fsync) per batch keeps 1 M orders to minutes
 OTHER_STORES = ("madrid-gran-via", "barcelona-diagonal", "valencia-colon", "sevilla-nervion")
-SEEDED_TABLES = ("order_lines", "orders", "loyalty_accounts", "customers", "products")
+SEEDED_TABLES = (
+    "coupon_redemptions",
+    "coupons",
+    "order_lines",
+    "orders",
+    "loyalty_accounts",
+    "customers",
+    "products",
+)
 
 # (category, garment, sizes, price range in cents)
 _GARMENTS = (
@@ -158,6 +166,12 @@ def seed_store(
             " updated_at) VALUES (?,?,?,?,?)",
             _loyalty(rng, customers, now),
         )
+        tx.conn.executemany(
+            "INSERT INTO coupons (code, customer_id, description, kind, value, currency,"
+            " points_cost, valid_from, valid_until, max_redemptions, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            _coupons(rng, customers, ctx.config.store.currency, now),
+        )
     line_count = 0
     order_rows = _orders(ctx, rng, products, customers, orders, now)
     while True:
@@ -254,6 +268,61 @@ def _loyalty(rng: random.Random, count: int, now: datetime) -> Iterator[tuple]:
         tier = rng.choices(tiers, weights)[0]
         points = rng.randrange(0, 5000)
         yield (customer_id_for(n), tier, points, points + rng.randrange(0, 20000), stamp)
+
+
+def coupon_code_for(customer_number: int) -> str:
+    return f"BIENVENIDA-{customer_number:06d}"
+
+
+def _coupons(rng: random.Random, count: int, currency: str, now: datetime) -> Iterator[tuple]:
+    start, end, stamp = (
+        to_iso(now - timedelta(days=30)),
+        to_iso(now + timedelta(days=60)),
+        to_iso(now),
+    )
+    # A personal welcome coupon for every customer, a points reward for a few, and one
+    # shop-wide promotion anyone can use many times.
+    for n in range(1, count + 1):
+        yield (
+            coupon_code_for(n),
+            customer_id_for(n),
+            "10 % de descuento de bienvenida",
+            "percent_off",
+            10,
+            None,
+            0,
+            start,
+            end,
+            1,
+            stamp,
+        )
+        if rng.random() < 0.2:
+            yield (
+                f"PUNTOS-{n:06d}",
+                customer_id_for(n),
+                "5 € por 500 puntos",
+                "reward",
+                500,
+                currency,
+                500,
+                start,
+                end,
+                1,
+                stamp,
+            )
+    yield (
+        "REBAJAS",
+        None,
+        "15 % en rebajas",
+        "percent_off",
+        15,
+        None,
+        0,
+        start,
+        end,
+        1_000_000,
+        stamp,
+    )
 
 
 def _orders(

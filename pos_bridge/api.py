@@ -15,8 +15,11 @@ from edge_agent.errors import InvalidInput
 from edge_agent.orders import find_order, list_customer_orders
 from edge_agent.scans import ScanDispatcher, ScanOutcome
 from hardware.scan import MAX_SCAN_CHARS, Scan
+from pos_bridge.auth import require
 from pos_bridge.errors import ApiError, error_response
 from pos_bridge.requests import read_body
+from pos_bridge.till_api import hub
+from pos_bridge.till_events import identified_event
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 # The till waits on a scan's answer; past this something is wrong and it should say so.
@@ -56,6 +59,7 @@ def _dispatcher() -> ScanDispatcher:
 
 
 @api.post("/customers/identify")
+@require("cashier")
 def identify() -> Any:
     body = read_body(IdentifyRequest)
     ctx = _ctx()
@@ -68,10 +72,13 @@ def identify() -> Any:
     else:
         query = IdentifyQuery("phone", body.phone or "")
     profile = identify_customer(ctx, query, channel="typed", source="api", till_id=body.till_id)
+    if body.till_id:
+        hub().publish(body.till_id, identified_event(profile, "typed"))
     return jsonify(profile)
 
 
 @api.get("/customers/<customer_id>/orders")
+@require("cashier")
 def customer_orders(customer_id: str) -> Any:
     if len(customer_id) > 64:
         raise InvalidInput("that is not a customer id")
@@ -81,11 +88,13 @@ def customer_orders(customer_id: str) -> Any:
 
 
 @api.get("/orders/<number>")
+@require("cashier")
 def order(number: str) -> Any:
     return jsonify(find_order(_ctx(), number))
 
 
 @api.post("/scans")
+@require("cashier")
 def scan() -> Any:
     body = read_body(ScanRequest)
     future = _dispatcher().submit(

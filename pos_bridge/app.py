@@ -10,11 +10,13 @@ from edge_agent import __version__
 from edge_agent.context import AgentContext
 from edge_agent.errors import StoreError
 from edge_agent.outbox import outbox_stats
-from edge_agent.scans import ScanDispatcher
+from edge_agent.scans import ScanDispatcher, ScanOutcome
 from pos_bridge.api import api
 from pos_bridge.errors import register_error_handlers
 from pos_bridge.json import DomainJSONProvider
 from pos_bridge.metrics import install_metrics
+from pos_bridge.till_api import till_api
+from pos_bridge.till_events import TillEventHub, identified_event
 
 
 def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
@@ -25,6 +27,15 @@ def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
     register_error_handlers(app)
     install_metrics(app, ctx)
     app.register_blueprint(api)
+    app.register_blueprint(till_api)
+    events = TillEventHub()
+    app.extensions["till_events"] = events
+
+    def _push_identification(outcome: ScanOutcome) -> None:
+        if outcome.customer is not None:
+            events.publish(outcome.source, identified_event(outcome.customer, outcome.source))
+
+    dispatcher.add_listener(_push_identification)
 
     @app.get("/healthz")
     def healthz() -> Any:

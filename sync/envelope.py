@@ -21,6 +21,12 @@ SPEC_VERSION = "1.0"
 EVENT_TYPES: dict[str, int] = {
     "scan.recorded": 1,
     "customer.identified": 1,
+    "order.returned": 1,
+    "order.collected": 1,
+    "loyalty.points_changed": 1,
+    "loyalty.tier_changed": 1,
+    "coupon.redeemed": 1,
+    "list.updated": 1,
 }
 
 

@@ -2,6 +2,7 @@ import pytest
 
 from edge_agent.scans import ScanDispatcher
 from edge_agent.seed import loyalty_id_for, order_number_for
+from edge_agent.staff import create_api_key
 from pos_bridge.app import create_app
 from tests.conftest import outbox_types
 
@@ -11,8 +12,24 @@ def client(seeded):
     dispatcher = ScanDispatcher(seeded)
     dispatcher.start()
     app = create_app(seeded, dispatcher)
-    yield app.test_client()
+    key = create_api_key(seeded, "pos-test", "cashier")
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    yield client
     dispatcher.stop()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("post", "/api/v1/customers/identify"), ("get", "/api/v1/orders/W100000001"),
+     ("get", "/api/v1/customers/C00000001/orders"), ("post", "/api/v1/scans"),
+     ("post", "/api/v1/returns/quote"), ("post", "/api/v1/pickups"),
+     ("get", "/api/v1/tills/t1/events")],
+)  # fmt: skip
+def test_till_api_needs_a_valid_token(client, method, path):
+    for header in ("", "Bearer nonsense", "Bearer ek_revoked-or-unknown", "Basic abc"):
+        response = getattr(client, method)(path, headers={"Authorization": header}, json={})
+        assert_error(response, 401, "unauthorized")
 
 
 def assert_error(response, status, code):

@@ -8,6 +8,7 @@ import requests
 from edge_agent.clock import iso_now
 from edge_agent.context import open_agent
 from edge_agent.seed import seed_store
+from edge_agent.staff import create_api_key
 from tests.agent_process import AgentProcess
 from tests.conftest import make_config
 from tests.test_daemon import scan_over_tcp
@@ -33,8 +34,10 @@ def test_full_flow_logs_json_without_personal_data(tmp_path):
                 [LOYALTY, FIRST, LAST, ctx.hasher.email(EMAIL), ctx.hasher.phone(PHONE),
                  now, now],
             )  # fmt: skip
+        key = create_api_key(ctx, "pos", "cashier")
     finally:
         ctx.store.close()
+    auth = {"Authorization": f"Bearer {key}"}
     agent = AgentProcess(
         "--log-level", "debug", "--log-format", "json", "run",
         env={"EDGE_AGENT__PATHS__DATA_DIR": str(data_dir), "EDGE_AGENT__WEB__PORT": "0",
@@ -44,17 +47,33 @@ def test_full_flow_logs_json_without_personal_data(tmp_path):
     try:
         identify = f"{url}/api/v1/customers/identify"
         assert (
-            requests.post(identify, json={"email": EMAIL}, timeout=5).json()["first_name"] == FIRST
+            requests.post(identify, json={"email": EMAIL}, timeout=5, headers=auth).json()[
+                "first_name"
+            ]
+            == FIRST
         )
-        assert requests.post(identify, json={"phone": PHONE}, timeout=5).status_code == 200
-        assert requests.post(identify, json={"query": LOYALTY}, timeout=5).status_code == 200
-        assert requests.post(identify, json={"email": "x" + EMAIL}, timeout=5).status_code == 404
+        assert (
+            requests.post(identify, json={"phone": PHONE}, timeout=5, headers=auth).status_code
+            == 200
+        )
+        assert (
+            requests.post(identify, json={"query": LOYALTY}, timeout=5, headers=auth).status_code
+            == 200
+        )
+        assert (
+            requests.post(
+                identify, json={"email": "x" + EMAIL}, timeout=5, headers=auth
+            ).status_code
+            == 404
+        )
         bad = requests.post(identify, data=f'{{"email": "{EMAIL}"', timeout=5,
-                            headers={"content-type": "application/json"})  # fmt: skip
+                            headers={"content-type": "application/json", **auth})  # fmt: skip
         assert bad.status_code == 400
         assert scan_over_tcp(agent.scanner, LOYALTY).startswith("identified: ")
-        assert requests.post(f"{url}/api/v1/scans", json={"data": LOYALTY}, timeout=5).ok
-        assert requests.get(f"{url}/api/v1/customers/C-PRIV/orders", timeout=5).ok
+        assert requests.post(
+            f"{url}/api/v1/scans", json={"data": LOYALTY}, timeout=5, headers=auth
+        ).ok
+        assert requests.get(f"{url}/api/v1/customers/C-PRIV/orders", timeout=5, headers=auth).ok
     finally:
         assert agent.terminate() == 0
     log = agent.stop_and_stderr()

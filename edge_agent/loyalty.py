@@ -1,0 +1,167 @@
+"""Points and coupons at checkout.
+
+Awarding is idempotent per sale (a POS that retries does not double the points); a
+coupon is redeemed with a conditional UPDATE inside a write transaction, so the same
+coupon scanned at two tills at the same instant succeeds once. Tier changes are
+detected here and synced, so the customer's wallet pass updates.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from edge_agent.clock import from_iso, to_iso
+from edge_agent.context import AgentContext
+from edge_agent.domain import Money
+from edge_agent.errors import CustomerNotFound, EdgeAgentError, InvalidInput, NotFound
+from edge_agent.outbox import append_event
+from edge_agent.staff import Actor, audit
+
+# Lifetime points at which each tier starts, lowest first.
+TIER_THRESHOLDS = (("bronze", 0), ("silver", 2_000), ("gold", 8_000), ("platinum", 20_000))
+# Points per whole currency unit spent, by tier (better tiers earn faster).
+EARN_RATE = {"bronze": 1.0, "silver": 1.25, "gold": 1.5, "platinum": 2.0}
+
+
+class CouponRefused(EdgeAgentError):
+    code = "coupon_refused"
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class PointsAward:
+    customer_id: str
+    awarded: int
+    points: int
+    tier: str
+    previous_tier: str
+    duplicate: bool  # this sale had already been awarded: nothing changed
+
+
+@dataclass(frozen=True)
+class Redemption:
+    code: str
+    description: str
+    kind: str
+    value: int
+    points_spent: int
+    remaining_uses: int
+
+
+def tier_for(lifetime_points: int) -> str:
+    tier = TIER_THRESHOLDS[0][0]
+    for name, threshold in TIER_THRESHOLDS:
+        if lifetime_points >= threshold:
+            tier = name
+    return tier
+
+
+def award_points(
+    ctx: AgentContext, customer_id: str, sale_reference: str, spent: Money, *, actor: Actor
+) -> PointsAward:
+    if spent.amount_minor <= 0:
+        raise InvalidInput("a sale earns points only for a positive amount")
+    if spent.currency != ctx.config.store.currency:
+        raise InvalidInput(f"this store earns points on {ctx.config.store.currency} sales")
+    now = ctx.clock()
+    with ctx.store.transaction() as db:
+        account = db.execute(
+            "SELECT tier, points, lifetime_points FROM loyalty_accounts WHERE customer_id = ?",
+            [customer_id],
+        ).fetchone()
+        if account is None:
+            raise CustomerNotFound("this customer has no loyalty account in the store's cache")
+        tier, points, lifetime = account
+        earned = int(spent.amount_minor // 100 * EARN_RATE[tier])
+        try:
+            db.execute(
+                "INSERT INTO loyalty_ledger (customer_id, delta, reason, reference, at)"
+                " VALUES (?, ?, 'sale', ?, ?)",
+                [customer_id, earned, sale_reference, to_iso(now)],
+            )
+        except sqlite3.IntegrityError:
+            return PointsAward(customer_id, 0, points, tier, tier, duplicate=True)
+        points, lifetime = points + earned, lifetime + earned
+        new_tier = _higher(tier, tier_for(lifetime))
+        db.execute(
+            "UPDATE loyalty_accounts SET points = ?, lifetime_points = ?, tier = ?,"
+            " updated_at = ? WHERE customer_id = ?",
+            [points, lifetime, new_tier, to_iso(now), customer_id],
+        )
+        audit(db, actor, "loyalty.points_awarded", customer_id,
+              {"sale": sale_reference, "points": earned}, now)  # fmt: skip
+        append_event(db, ctx.origin, "loyalty.points_changed", customer_id, {
+            "customer_id": customer_id, "delta": earned, "points": points,
+            "reason": "sale", "reference": sale_reference,
+        }, at=now)  # fmt: skip
+        if new_tier != tier:
+            append_event(db, ctx.origin, "loyalty.tier_changed", customer_id, {
+                "customer_id": customer_id, "from": tier, "to": new_tier,
+            }, at=now)  # fmt: skip
+    return PointsAward(customer_id, earned, points, new_tier, tier, duplicate=False)
+
+
+def redeem_coupon(
+    ctx: AgentContext, code: str, customer_id: str | None, sale_reference: str, *, actor: Actor
+) -> Redemption:
+    """Use a coupon or reward once for this sale; CouponRefused says why not."""
+    now = ctx.clock()
+    code = code.strip().upper()
+    with ctx.store.transaction() as db:
+        row = db.execute(
+            "SELECT customer_id, description, kind, value, points_cost, valid_from, valid_until,"
+            " max_redemptions, redemptions FROM coupons WHERE code = ?",
+            [code],
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"coupon {code} is not known at this store")
+        owner, description, kind, value, cost, valid_from, valid_until, most, used = row
+        if owner is not None and owner != customer_id:
+            raise CouponRefused(f"coupon {code} belongs to another customer")
+        if now < from_iso(valid_from):
+            raise CouponRefused(f"coupon {code} is valid from {from_iso(valid_from):%d/%m/%Y}")
+        if now > from_iso(valid_until):
+            raise CouponRefused(f"coupon {code} expired on {from_iso(valid_until):%d/%m/%Y}")
+        if db.execute(
+            "SELECT 1 FROM coupon_redemptions WHERE code = ? AND sale_reference = ?",
+            [code, sale_reference],
+        ).fetchone():
+            raise CouponRefused(f"coupon {code} is already applied to this sale")
+        taken = db.execute(
+            "UPDATE coupons SET redemptions = redemptions + 1, updated_at = ?"
+            " WHERE code = ? AND redemptions < max_redemptions",
+            [to_iso(now), code],
+        ).rowcount
+        if taken != 1:
+            raise CouponRefused(f"coupon {code} has already been used")
+        if cost:
+            paid = db.execute(
+                "UPDATE loyalty_accounts SET points = points - ?, updated_at = ?"
+                " WHERE customer_id = ? AND points >= ?",
+                [cost, to_iso(now), customer_id, cost],
+            ).rowcount
+            if paid != 1:
+                raise CouponRefused(f"this reward needs {cost} points; the customer has fewer")
+            db.execute(
+                "INSERT INTO loyalty_ledger (customer_id, delta, reason, reference, at)"
+                " VALUES (?, ?, 'reward', ?, ?)",
+                [customer_id, -cost, f"{code}:{sale_reference}", to_iso(now)],
+            )
+        db.execute(
+            "INSERT INTO coupon_redemptions (code, customer_id, sale_reference, till_id,"
+            " staff_id, at) VALUES (?, ?, ?, ?, ?, ?)",
+            [code, customer_id, sale_reference, actor.till_id, actor.id, to_iso(now)],
+        )
+        audit(db, actor, "coupon.redeemed", code, {"sale": sale_reference}, now)
+        append_event(db, ctx.origin, "coupon.redeemed", code, {
+            "code": code, "customer_id": customer_id, "sale_reference": sale_reference,
+            "points_spent": cost, "till_id": actor.till_id,
+        }, at=now)  # fmt: skip
+    return Redemption(code, description, kind, value, cost, most - used - 1)
+
+
+def _higher(a: str, b: str) -> str:
+    """Tiers only go up at the till; the centre handles yearly re-qualification."""
+    order = [name for name, _ in TIER_THRESHOLDS]
+    return a if order.index(a) >= order.index(b) else b

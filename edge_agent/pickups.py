@@ -1,0 +1,150 @@
+"""Click-and-collect hand-over: verify the order is this customer's, ready, at this store;
+then hand it over (one transaction: pickup record, order collected, audit, event), with
+suggestions of what goes with what they bought."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from edge_agent.clock import to_iso
+from edge_agent.context import AgentContext
+from edge_agent.customers import customer_profile
+from edge_agent.domain import Money, Order
+from edge_agent.errors import EdgeAgentError
+from edge_agent.orders import find_order
+from edge_agent.outbox import append_event
+from edge_agent.staff import Actor, audit
+
+# What a stylist would offer beside each category (seeded catalogue's categories).
+GOES_WITH = {
+    "vestidos": ("calzado", "accesorios", "abrigos"),
+    "camisas": ("pantalones", "punto", "accesorios"),
+    "pantalones": ("camisas", "calzado", "punto"),
+    "punto": ("pantalones", "abrigos", "accesorios"),
+    "abrigos": ("punto", "accesorios", "calzado"),
+    "calzado": ("accesorios", "pantalones", "vestidos"),
+    "accesorios": ("vestidos", "camisas", "abrigos"),
+}
+MAX_SUGGESTIONS = 4
+
+
+class PickupRefused(EdgeAgentError):
+    code = "pickup_refused"
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    gtin: str
+    name: str
+    category: str
+    size: str | None
+    price: Money
+    stock_here: int
+
+
+@dataclass(frozen=True)
+class PickupCheck:
+    order: Order
+    customer_first_name: str | None
+    suggestions: tuple[Suggestion, ...]
+
+
+@dataclass(frozen=True)
+class Pickup:
+    pickup_id: str
+    order_number: str
+    collected_at: datetime
+
+
+def verify_pickup(ctx: AgentContext, order_number: str, customer_id: str | None) -> PickupCheck:
+    """The order, if it can be handed over here now to this customer; else PickupRefused."""
+    order = find_order(ctx, order_number)
+    _check_can_hand_over(ctx, order, customer_id)
+    first_name = None
+    if order.customer_id:
+        first_name = customer_profile(ctx, order.customer_id).first_name
+    return PickupCheck(order, first_name, suggestions_for(ctx, order))
+
+
+def hand_over(
+    ctx: AgentContext, order_number: str, customer_id: str | None, *, actor: Actor
+) -> Pickup:
+    now = ctx.clock()
+    with ctx.store.transaction() as db:
+        order = find_order(ctx, order_number)  # re-read under the write lock
+        _check_can_hand_over(ctx, order, customer_id)
+        pickup_id = f"P-{uuid.uuid4().hex[:12]}"
+        order_id = db.execute("SELECT id FROM orders WHERE number = ?", [order.number]).fetchone()[
+            0
+        ]
+        db.execute(
+            "INSERT INTO pickups (id, order_id, staff_id, till_id, collected_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [pickup_id, order_id, actor.id, actor.till_id, to_iso(now)],
+        )
+        db.execute(
+            "UPDATE orders SET status = 'collected', fulfilled_at = ?, updated_at = ? WHERE id = ?",
+            [to_iso(now), to_iso(now), order_id],
+        )
+        audit(db, actor, "order.collected", order.number, None, now)
+        append_event(
+            db,
+            ctx.origin,
+            "order.collected",
+            subject=order.number,
+            data={
+                "pickup_id": pickup_id,
+                "order_number": order.number,
+                "customer_id": order.customer_id,
+                "staff_id": actor.id,
+                "till_id": actor.till_id,
+            },
+            at=now,
+        )
+    return Pickup(pickup_id, order.number, now)
+
+
+def suggestions_for(ctx: AgentContext, order: Order) -> tuple[Suggestion, ...]:
+    """In-stock items from categories that go with the order, in the customer's sizes."""
+    bought = {line.gtin for line in order.lines}
+    categories = [c for line in order.lines for c in GOES_WITH.get(line.category or "", ())]
+    sizes: dict[str, str] = {}
+    if order.customer_id:
+        sizes = customer_profile(ctx, order.customer_id).preferred_sizes
+    found: list[Suggestion] = []
+    for category in dict.fromkeys(categories):  # keep order, drop repeats
+        row = ctx.store.db.execute(
+            "SELECT gtin, name, category, size, price_minor, currency, stock_here FROM products"
+            " WHERE category = ? AND stock_here > 0 AND (? IS NULL OR size = ? OR size = 'Única')"
+            " ORDER BY stock_here DESC, gtin LIMIT 1",
+            [category, sizes.get(category), sizes.get(category)],
+        ).fetchone()
+        if row and row[0] not in bought:
+            found.append(Suggestion(row[0], row[1], row[2], row[3], Money(row[4], row[5]), row[6]))
+        if len(found) == MAX_SUGGESTIONS:
+            break
+    return tuple(found)
+
+
+def _check_can_hand_over(ctx: AgentContext, order: Order, customer_id: str | None) -> None:
+    here = ctx.config.store.id
+    if order.fulfilment != "click_and_collect":
+        raise PickupRefused(f"order {order.number} is a home delivery, not a store pickup")
+    if order.pickup_store_id != here:
+        raise PickupRefused(
+            f"order {order.number} is for pickup at store {order.pickup_store_id}, not here"
+        )
+    if order.status == "collected":
+        raise PickupRefused(f"order {order.number} was already collected")
+    if order.status == "cancelled":
+        raise PickupRefused(f"order {order.number} was cancelled")
+    if order.status != "ready_for_pickup":
+        raise PickupRefused(f"order {order.number} is not ready yet ({order.status})")
+    if customer_id is not None and order.customer_id != customer_id:
+        raise PickupRefused(
+            f"order {order.number} belongs to another customer; ask for the buyer's pass or "
+            "the pickup code from the confirmation email"
+        )

@@ -1,0 +1,248 @@
+"""Taking back items bought online, with no paper receipt: quote, then confirm.
+
+The quote says, line by line, what can come back and why not; confirming re-checks
+everything inside one write transaction (two tills returning the same line at once
+cannot both succeed), records the return, updates the order and emits `order.returned`
+so marketing stops the follow-up mail for those items. The agent never touches card
+data: a refund to the original payment method is recorded for the centre to execute.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from edge_agent.clock import to_iso
+from edge_agent.context import AgentContext
+from edge_agent.domain import Money, Order
+from edge_agent.errors import EdgeAgentError, InvalidInput
+from edge_agent.money import format_money
+from edge_agent.orders import find_order
+from edge_agent.outbox import append_event
+from edge_agent.staff import Actor, audit
+
+RefundMethod = Literal["original_payment", "store_credit"]
+RETURNABLE_STATUSES = ("delivered", "collected")
+
+
+class ReturnRefused(EdgeAgentError):
+    code = "return_refused"
+    http_status = 422
+
+
+class ApprovalRequired(EdgeAgentError):
+    code = "supervisor_approval_required"
+    http_status = 403
+
+
+@dataclass(frozen=True)
+class ReturnRequestLine:
+    line_no: int
+    quantity: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class LineQuote:
+    line_no: int
+    sku: str
+    name: str
+    size: str | None
+    bought: int
+    already_returned: int
+    returnable: int
+    requested: int
+    refund: Money
+    refusal: str | None
+
+
+@dataclass(frozen=True)
+class ReturnQuote:
+    order_number: str
+    customer_id: str | None
+    window_ends: datetime | None
+    lines: tuple[LineQuote, ...]
+    refund_method: RefundMethod
+    total: Money
+    needs_supervisor: bool
+    offline: bool
+    refusal: str | None  # set when the return as a whole cannot go ahead
+
+    @property
+    def acceptable(self) -> bool:
+        return self.refusal is None and all(line.refusal is None for line in self.lines)
+
+
+@dataclass(frozen=True)
+class ConfirmedReturn:
+    return_id: str
+    quote: ReturnQuote
+    approved_by: str | None
+    created_at: datetime
+
+
+def quote_return(
+    ctx: AgentContext,
+    order_number: str,
+    lines: list[ReturnRequestLine],
+    refund_method: RefundMethod,
+    *,
+    online: bool,
+) -> ReturnQuote:
+    """What would be refunded for these lines, and every reason something cannot be."""
+    return _quote(ctx, find_order(ctx, order_number), lines, refund_method, online)
+
+
+def confirm_return(
+    ctx: AgentContext,
+    order_number: str,
+    lines: list[ReturnRequestLine],
+    refund_method: RefundMethod,
+    *,
+    actor: Actor,
+    online: bool,
+    approver: Actor | None = None,
+) -> ConfirmedReturn:
+    """Record the return, or raise ReturnRefused / ApprovalRequired with the reason."""
+    now = ctx.clock()
+    with ctx.store.transaction() as db:
+        # Re-read inside the write lock: the quote the till showed may be stale.
+        quote = _quote(ctx, find_order(ctx, order_number), lines, refund_method, online)
+        if not quote.acceptable:
+            raise ReturnRefused(quote.refusal or _first_line_refusal(quote))
+        approved_by = None
+        if quote.needs_supervisor and not actor.can("supervisor"):
+            if approver is None or not approver.can("supervisor"):
+                limit = Money(ctx.config.returns.cashier_limit_minor, quote.total.currency)
+                shown = format_money(limit, ctx.config.store.locale)
+                raise ApprovalRequired(f"refunds over {shown} need a supervisor's approval")
+            approved_by = approver.id
+        return_id = f"R-{uuid.uuid4().hex[:12]}"
+        order_id = db.execute(
+            "SELECT id FROM orders WHERE number = ?", [quote.order_number]
+        ).fetchone()[0]
+        db.execute(
+            "INSERT INTO returns (id, order_id, refund_method, refund_total_minor, currency,"
+            " staff_id, till_id, offline, created_at, approved_by)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [return_id, order_id, refund_method, quote.total.amount_minor,
+             quote.total.currency, actor.id, actor.till_id, int(not online), to_iso(now),
+             approved_by],
+        )  # fmt: skip
+        reasons = {line.line_no: line.reason for line in lines}
+        for line in quote.lines:
+            line_id = db.execute(
+                "SELECT id FROM order_lines WHERE order_id = ? AND line_no = ?",
+                [order_id, line.line_no],
+            ).fetchone()[0]
+            db.execute(
+                "INSERT INTO return_lines (return_id, order_line_id, quantity, amount_minor,"
+                " reason) VALUES (?, ?, ?, ?, ?)",
+                [return_id, line_id, line.requested, line.refund.amount_minor,
+                 reasons.get(line.line_no)],
+            )  # fmt: skip
+            db.execute(
+                "UPDATE order_lines SET returned_quantity = returned_quantity + ? WHERE id = ?",
+                [line.requested, line_id],
+            )
+        detail = {"order": quote.order_number, "total_minor": quote.total.amount_minor}
+        audit(db, actor, "return.confirmed", return_id, detail, now)
+        append_event(
+            db,
+            ctx.origin,
+            "order.returned",
+            subject=quote.order_number,
+            data={
+                "return_id": return_id,
+                "order_number": quote.order_number,
+                "customer_id": quote.customer_id,
+                "lines": [
+                    {"line_no": ln.line_no, "sku": ln.sku, "quantity": ln.requested,
+                     "refund_minor": ln.refund.amount_minor, "reason": reasons.get(ln.line_no)}
+                    for ln in quote.lines
+                ],
+                "refund": {"method": refund_method, "amount_minor": quote.total.amount_minor,
+                           "currency": quote.total.currency},
+                "offline": not online,
+                "staff_id": actor.id,
+                "till_id": actor.till_id,
+                "approved_by": approved_by,
+            },
+            at=now,
+        )  # fmt: skip
+    return ConfirmedReturn(return_id, quote, approved_by, now)
+
+
+def _quote(
+    ctx: AgentContext,
+    order: Order,
+    requested: list[ReturnRequestLine],
+    refund_method: RefundMethod,
+    online: bool,
+) -> ReturnQuote:
+    if not requested:
+        raise InvalidInput("choose at least one line to return")
+    numbers = [r.line_no for r in requested]
+    if len(set(numbers)) != len(numbers):
+        raise InvalidInput("each order line may appear once in a return")
+    settings = ctx.config.returns
+    now = ctx.clock()
+    by_no = {line.line_no: line for line in order.lines}
+    window_ends = (
+        order.fulfilled_at + timedelta(days=settings.window_days) if order.fulfilled_at else None
+    )
+    refusal = None
+    if order.status not in RETURNABLE_STATUSES or window_ends is None:
+        refusal = f"order {order.number} is {order.status.replace('_', ' ')}, not yet received"
+    elif now > window_ends:
+        refusal = f"the return window for order {order.number} ended on {window_ends:%d/%m/%Y}"
+    quotes = []
+    for request in requested:
+        line = by_no.get(request.line_no)
+        if line is None:
+            raise InvalidInput(f"order {order.number} has no line {request.line_no}")
+        if request.quantity < 1:
+            raise InvalidInput("a returned quantity is at least 1")
+        returnable = 0 if line.final_sale else line.quantity - line.returned_quantity
+        line_refusal = None
+        if line.final_sale:
+            line_refusal = f"{line.name} was a final-sale item"
+        elif request.quantity > returnable:
+            line_refusal = f"{line.name}: {returnable} of {line.quantity} can still come back" + (
+                f" ({line.returned_quantity} already returned)" if line.returned_quantity else ""
+            )
+        quotes.append(
+            LineQuote(
+                line_no=line.line_no, sku=line.sku, name=line.name, size=line.size,
+                bought=line.quantity, already_returned=line.returned_quantity,
+                returnable=returnable, requested=request.quantity,
+                refund=Money(line.unit_price.amount_minor * request.quantity, order.total.currency),
+                refusal=line_refusal,
+            )
+        )  # fmt: skip
+    total = Money(sum(q.refund.amount_minor for q in quotes), order.total.currency)
+    if refusal is None and not online and total.amount_minor > settings.offline_refund_limit_minor:
+        limit = format_money(
+            Money(settings.offline_refund_limit_minor, total.currency), ctx.config.store.locale
+        )
+        refusal = (
+            f"the store is offline and refunds over {limit} must wait for the connection "
+            "to come back"
+        )
+    return ReturnQuote(
+        order_number=order.number,
+        customer_id=order.customer_id,
+        window_ends=window_ends,
+        lines=tuple(quotes),
+        refund_method=refund_method,
+        total=total,
+        needs_supervisor=total.amount_minor > settings.cashier_limit_minor,
+        offline=not online,
+        refusal=refusal,
+    )
+
+
+def _first_line_refusal(quote: ReturnQuote) -> str:
+    return next(line.refusal for line in quote.lines if line.refusal)

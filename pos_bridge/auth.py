@@ -1,0 +1,38 @@
+"""Bearer-token checks for the till API: staff sessions and device keys, by role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import current_app, g, request
+
+from edge_agent.staff import Actor, Forbidden, Role, authenticate
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def require(role: Role) -> Callable[[F], F]:
+    """Refuse the request with 401/403 unless its bearer has at least `role`."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            actor = authenticate(
+                current_app.extensions["edge_agent"], token.strip() if scheme == "Bearer" else ""
+            )
+            if not actor.can(role):
+                raise Forbidden(f"this needs a {role}; ask one to sign in")
+            g.actor = actor
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def current_actor() -> Actor:
+    return g.actor

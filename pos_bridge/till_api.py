@@ -1,0 +1,238 @@
+"""The till's jobs under /api/v1: sign-in, returns, click-and-collect, loyalty, lists, and
+the Server-Sent Events stream to each till's screen."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge_agent.context import AgentContext
+from edge_agent.domain import Money
+from edge_agent.lists import create_list, customer_lists, get_list, set_item
+from edge_agent.loyalty import award_points, redeem_coupon
+from edge_agent.pickups import hand_over, verify_pickup
+from edge_agent.returns import ReturnRequestLine, confirm_return, quote_return
+from edge_agent.staff import check_pin, sign_in, sign_out
+from pos_bridge.auth import current_actor, require
+from pos_bridge.errors import ApiError
+from pos_bridge.json import to_jsonable
+from pos_bridge.requests import read_body
+from pos_bridge.till_events import TillEventHub, TooManyStreams
+
+till_api = Blueprint("till_api", __name__, url_prefix="/api/v1")
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SignInRequest(_Body):
+    staff_id: str = Field(pattern=_ID)
+    pin: str = Field(min_length=4, max_length=8)
+    till_id: str | None = Field(None, pattern=_ID)
+
+
+class ReturnLineBody(_Body):
+    line_no: int = Field(ge=1, le=1000)
+    quantity: int = Field(ge=1, le=1000)
+    reason: str | None = Field(None, max_length=200)
+
+
+class Approval(_Body):
+    staff_id: str = Field(pattern=_ID)
+    pin: str = Field(min_length=4, max_length=8)
+
+
+class ReturnRequest(_Body):
+    order_number: str = Field(min_length=1, max_length=40)
+    lines: list[ReturnLineBody] = Field(min_length=1, max_length=100)
+    refund_method: Literal["original_payment", "store_credit"] = "original_payment"
+    approval: Approval | None = None
+
+
+class PickupRequest(_Body):
+    order_number: str = Field(min_length=1, max_length=40)
+    customer_id: str | None = Field(None, pattern=_ID)
+
+
+class AwardRequest(_Body):
+    customer_id: str = Field(pattern=_ID)
+    sale_reference: str = Field(pattern=_ID)
+    amount_minor: int = Field(gt=0, le=10_000_000)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class RedeemRequest(_Body):
+    code: str = Field(min_length=1, max_length=40)
+    customer_id: str | None = Field(None, pattern=_ID)
+    sale_reference: str = Field(pattern=_ID)
+
+
+class NewListRequest(_Body):
+    customer_id: str | None = Field(None, pattern=_ID)
+    name: str = Field(min_length=1, max_length=80)
+
+
+class ItemRequest(_Body):
+    quantity: int = Field(ge=0, le=99)
+
+
+def _ctx() -> AgentContext:
+    return current_app.extensions["edge_agent"]
+
+
+def _online() -> bool:
+    """Whether the link to the centre is up (the sync client sets this; offline until)."""
+    return bool(current_app.extensions.get("link_up", lambda: False)())
+
+
+def hub() -> TillEventHub:
+    return current_app.extensions["till_events"]
+
+
+@till_api.post("/auth/sign-in")
+def staff_sign_in() -> Any:
+    body = read_body(SignInRequest)
+    session = sign_in(_ctx(), body.staff_id, body.pin, body.till_id)
+    return jsonify(
+        {
+            "token": session.token,
+            "staff_id": session.actor.id,
+            "role": session.actor.role,
+            "till_id": session.actor.till_id,
+            "expires_at": session.expires_at,
+        }
+    )
+
+
+@till_api.post("/auth/sign-out")
+@require("cashier")
+def staff_sign_out() -> Any:
+    sign_out(_ctx(), request.headers["Authorization"].partition(" ")[2].strip())
+    return jsonify({"signed_out": current_actor().id})
+
+
+@till_api.post("/returns/quote")
+@require("cashier")
+def return_quote() -> Any:
+    body = read_body(ReturnRequest)
+    quote = quote_return(
+        _ctx(), body.order_number, _lines(body), body.refund_method, online=_online()
+    )
+    return jsonify({**to_jsonable(quote), "acceptable": quote.acceptable})
+
+
+@till_api.post("/returns")
+@require("cashier")
+def return_confirm() -> Any:
+    body = read_body(ReturnRequest)
+    ctx = _ctx()
+    approver = None
+    if body.approval is not None:
+        approver = check_pin(ctx, body.approval.staff_id, body.approval.pin, None)
+    done = confirm_return(
+        ctx,
+        body.order_number,
+        _lines(body),
+        body.refund_method,
+        actor=current_actor(),
+        online=_online(),
+        approver=approver,
+    )
+    return jsonify(done), 201
+
+
+@till_api.post("/pickups/verify")
+@require("cashier")
+def pickup_verify() -> Any:
+    body = read_body(PickupRequest)
+    return jsonify(verify_pickup(_ctx(), body.order_number, body.customer_id))
+
+
+@till_api.post("/pickups")
+@require("cashier")
+def pickup_hand_over() -> Any:
+    body = read_body(PickupRequest)
+    return jsonify(
+        hand_over(_ctx(), body.order_number, body.customer_id, actor=current_actor())
+    ), 201
+
+
+@till_api.post("/loyalty/award")
+@require("cashier")
+def loyalty_award() -> Any:
+    body = read_body(AwardRequest)
+    spent = Money(body.amount_minor, body.currency)
+    return jsonify(
+        award_points(_ctx(), body.customer_id, body.sale_reference, spent, actor=current_actor())
+    )
+
+
+@till_api.post("/coupons/redeem")
+@require("cashier")
+def coupon_redeem() -> Any:
+    body = read_body(RedeemRequest)
+    return jsonify(
+        redeem_coupon(
+            _ctx(), body.code, body.customer_id, body.sale_reference, actor=current_actor()
+        )
+    )
+
+
+@till_api.get("/customers/<customer_id>/lists")
+@require("cashier")
+def lists_of_customer(customer_id: str) -> Any:
+    return jsonify({"customer_id": customer_id, "lists": customer_lists(_ctx(), customer_id)})
+
+
+@till_api.post("/lists")
+@require("cashier")
+def list_create() -> Any:
+    body = read_body(NewListRequest)
+    return jsonify(create_list(_ctx(), body.customer_id, body.name, "till")), 201
+
+
+@till_api.get("/lists/<list_id>")
+@require("cashier")
+def list_show(list_id: str) -> Any:
+    return jsonify(get_list(_ctx(), list_id))
+
+
+@till_api.put("/lists/<list_id>/items/<gtin>")
+@require("cashier")
+def list_set_item(list_id: str, gtin: str) -> Any:
+    body = read_body(ItemRequest)
+    return jsonify(set_item(_ctx(), list_id, gtin, body.quantity))
+
+
+@till_api.delete("/lists/<list_id>/items/<gtin>")
+@require("cashier")
+def list_remove_item(list_id: str, gtin: str) -> Any:
+    return jsonify(set_item(_ctx(), list_id, gtin, 0))
+
+
+@till_api.get("/tills/<till_id>/events")
+@require("cashier")
+def till_events(till_id: str) -> Response:
+    try:
+        stream = hub().stream(till_id)
+        first = next(stream)  # registers the subscriber before we answer
+    except TooManyStreams:
+        raise ApiError(503, "too_many_streams", "too many till screens are connected") from None
+
+    def body() -> Any:
+        yield first
+        yield from stream
+
+    return Response(
+        stream_with_context(body()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _lines(body: ReturnRequest) -> list[ReturnRequestLine]:
+    return [ReturnRequestLine(line.line_no, line.quantity, line.reason) for line in body.lines]

@@ -1,0 +1,58 @@
+import pytest
+
+from edge_agent.staff import MAX_PIN_ATTEMPTS, hash_pin, verify_pin
+from tests.till_fixtures import make_till
+
+
+@pytest.fixture
+def till(seeded):
+    t = make_till(seeded)
+    yield t
+    t.dispatcher.stop()
+
+
+def test_pin_hash_round_trip_and_salted():
+    stored = hash_pin("4821")
+    assert verify_pin("4821", stored)
+    assert not verify_pin("4822", stored)
+    assert hash_pin("4821") != stored
+    assert "4821" not in stored
+
+
+def test_sign_in_gives_a_role_token_and_is_audited(till):
+    session = till.sign_in()
+    assert session["role"] == "cashier"
+    assert session["till_id"] == "lane-1"
+    assert till.client.get("/api/v1/orders/W100000001").status_code == 200
+    assert till.one("SELECT actor, action, till_id FROM audit_log") == (
+        "ana", "staff.signed_in", "lane-1",
+    )  # fmt: skip
+
+
+def test_wrong_pin_is_refused_and_locks_after_the_limit(till):
+    for _ in range(MAX_PIN_ATTEMPTS):
+        response = till.client.post("/api/v1/auth/sign-in", json={"staff_id": "ana", "pin": "0000"})
+        assert response.status_code == 401
+    locked = till.client.post("/api/v1/auth/sign-in", json={"staff_id": "ana", "pin": "1234"})
+    assert locked.status_code == 423
+    assert locked.get_json()["error"]["code"] == "staff_locked"
+    # Another member of staff is unaffected.
+    assert (
+        till.client.post(
+            "/api/v1/auth/sign-in", json={"staff_id": "luis", "pin": "9876"}
+        ).status_code
+        == 200
+    )
+
+
+def test_unknown_staff_and_bad_body(till):
+    response = till.client.post("/api/v1/auth/sign-in", json={"staff_id": "zoe", "pin": "1234"})
+    assert response.status_code == 401
+    assert till.client.post("/api/v1/auth/sign-in", json={"pin": "1"}).status_code == 422
+
+
+def test_sign_out_ends_the_session(till):
+    till.sign_in()
+    assert till.client.post("/api/v1/auth/sign-out").status_code == 200
+    response = till.client.get("/api/v1/orders/W100000001")
+    assert response.status_code == 401
