@@ -10,7 +10,7 @@ from typing import Literal
 from edge_agent.clock import from_iso, to_iso
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money
-from edge_agent.errors import InvalidInput, NotFound
+from edge_agent.errors import CustomerNotFound, InvalidInput, NotFound
 from edge_agent.outbox import append_event
 
 ListSource = Literal["online", "kiosk", "till"]
@@ -77,6 +77,11 @@ def create_list(
     list_id = f"L-{uuid.uuid4().hex[:12]}"
     now = to_iso(ctx.clock())
     with ctx.store.transaction() as db:
+        if (
+            customer_id is not None
+            and not db.execute("SELECT 1 FROM customers WHERE id = ?", [customer_id]).fetchone()
+        ):
+            raise CustomerNotFound("this customer is not in the store's cache")
         db.execute(
             "INSERT INTO shopping_lists (id, customer_id, name, source, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",

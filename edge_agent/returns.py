@@ -69,10 +69,7 @@ class ReturnQuote:
     needs_supervisor: bool
     offline: bool
     refusal: str | None  # set when the return as a whole cannot go ahead
-
-    @property
-    def acceptable(self) -> bool:
-        return self.refusal is None and all(line.refusal is None for line in self.lines)
+    acceptable: bool  # no refusal for the return nor for any line
 
 
 @dataclass(frozen=True)
@@ -241,6 +238,7 @@ def _quote(
         needs_supervisor=total.amount_minor > settings.cashier_limit_minor,
         offline=not online,
         refusal=refusal,
+        acceptable=refusal is None and all(q.refusal is None for q in quotes),
     )
 
 

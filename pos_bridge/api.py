@@ -18,6 +18,7 @@ from hardware.scan import MAX_SCAN_CHARS, Scan
 from pos_bridge.auth import require
 from pos_bridge.errors import ApiError, error_response
 from pos_bridge.requests import read_body
+from pos_bridge.responses import CustomerOrders
 from pos_bridge.till_api import hub
 from pos_bridge.till_events import identified_event
 
@@ -27,17 +28,29 @@ SCAN_ANSWER_TIMEOUT_SECONDS = 5.0
 _SCAN_HTTP_STATUS = {"not_found": 404, "refused": 422}
 
 
+_IDENTIFY_KEYS = ("query", "loyalty_id", "email", "phone")
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 class IdentifyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    query: str | None = Field(None, max_length=254, description="anything typed or scanned")
-    loyalty_id: str | None = Field(None, max_length=64)
-    email: str | None = Field(None, max_length=254)
-    phone: str | None = Field(None, max_length=32)
-    till_id: str | None = Field(None, max_length=64)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": [k]} for k in _IDENTIFY_KEYS]},
+    )
+    # Absent, not null: a string field defaulting to None documents a string and refuses
+    # an explicit null; the schema shows no default because absent is not a value.
+    query: str = Field(None, min_length=1, max_length=254, json_schema_extra=_no_default)
+    loyalty_id: str = Field(None, min_length=1, max_length=64, json_schema_extra=_no_default)
+    email: str = Field(None, min_length=1, max_length=254, json_schema_extra=_no_default)
+    phone: str = Field(None, min_length=1, max_length=32, json_schema_extra=_no_default)
+    till_id: str = Field(None, min_length=1, max_length=64, json_schema_extra=_no_default)
 
     @model_validator(mode="after")
     def _exactly_one_key(self) -> IdentifyRequest:
-        given = [k for k in ("query", "loyalty_id", "email", "phone") if getattr(self, k)]
+        given = [k for k in _IDENTIFY_KEYS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of query, loyalty_id, email, phone")
         return self
@@ -82,9 +95,7 @@ def identify() -> Any:
 def customer_orders(customer_id: str) -> Any:
     if len(customer_id) > 64:
         raise InvalidInput("that is not a customer id")
-    return jsonify(
-        {"customer_id": customer_id, "orders": list_customer_orders(_ctx(), customer_id)}
-    )
+    return jsonify(CustomerOrders(customer_id, list_customer_orders(_ctx(), customer_id)))
 
 
 @api.get("/orders/<number>")

@@ -15,6 +15,7 @@ from pos_bridge.api import api
 from pos_bridge.errors import register_error_handlers
 from pos_bridge.json import DomainJSONProvider
 from pos_bridge.metrics import install_metrics
+from pos_bridge.openapi import openapi_document
 from pos_bridge.till_api import till_api
 from pos_bridge.till_events import TillEventHub, identified_event
 
@@ -36,6 +37,10 @@ def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
             events.publish(outcome.source, identified_event(outcome.customer, outcome.source))
 
     dispatcher.add_listener(_push_identification)
+
+    @app.get("/api/v1/openapi.json")
+    def openapi() -> Any:
+        return jsonify(openapi_document())
 
     @app.get("/healthz")
     def healthz() -> Any:

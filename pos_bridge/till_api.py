@@ -17,8 +17,8 @@ from edge_agent.returns import ReturnRequestLine, confirm_return, quote_return
 from edge_agent.staff import check_pin, sign_in, sign_out
 from pos_bridge.auth import current_actor, require
 from pos_bridge.errors import ApiError
-from pos_bridge.json import to_jsonable
 from pos_bridge.requests import read_body
+from pos_bridge.responses import CustomerLists, SignedIn, SignedOut
 from pos_bridge.till_events import TillEventHub, TooManyStreams
 
 till_api = Blueprint("till_api", __name__, url_prefix="/api/v1")
@@ -97,22 +97,15 @@ def hub() -> TillEventHub:
 def staff_sign_in() -> Any:
     body = read_body(SignInRequest)
     session = sign_in(_ctx(), body.staff_id, body.pin, body.till_id)
-    return jsonify(
-        {
-            "token": session.token,
-            "staff_id": session.actor.id,
-            "role": session.actor.role,
-            "till_id": session.actor.till_id,
-            "expires_at": session.expires_at,
-        }
-    )
+    actor = session.actor
+    return jsonify(SignedIn(session.token, actor.id, actor.role, actor.till_id, session.expires_at))
 
 
 @till_api.post("/auth/sign-out")
 @require("cashier")
 def staff_sign_out() -> Any:
     sign_out(_ctx(), request.headers["Authorization"].partition(" ")[2].strip())
-    return jsonify({"signed_out": current_actor().id})
+    return jsonify(SignedOut(current_actor().id))
 
 
 @till_api.post("/returns/quote")
@@ -122,7 +115,7 @@ def return_quote() -> Any:
     quote = quote_return(
         _ctx(), body.order_number, _lines(body), body.refund_method, online=_online()
     )
-    return jsonify({**to_jsonable(quote), "acceptable": quote.acceptable})
+    return jsonify(quote)
 
 
 @till_api.post("/returns")
@@ -185,7 +178,7 @@ def coupon_redeem() -> Any:
 @till_api.get("/customers/<customer_id>/lists")
 @require("cashier")
 def lists_of_customer(customer_id: str) -> Any:
-    return jsonify({"customer_id": customer_id, "lists": customer_lists(_ctx(), customer_id)})
+    return jsonify(CustomerLists(customer_id, customer_lists(_ctx(), customer_id)))
 
 
 @till_api.post("/lists")

@@ -5,6 +5,7 @@ from edge_agent.seed import loyalty_id_for, order_number_for
 from edge_agent.staff import create_api_key
 from pos_bridge.app import create_app
 from tests.conftest import outbox_types
+from tests.openapi_check import validate_responses
 
 
 @pytest.fixture
@@ -12,6 +13,7 @@ def client(seeded):
     dispatcher = ScanDispatcher(seeded)
     dispatcher.start()
     app = create_app(seeded, dispatcher)
+    validate_responses(app)
     key = create_api_key(seeded, "pos-test", "cashier")
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"

@@ -13,6 +13,7 @@ from edge_agent.scans import ScanDispatcher
 from edge_agent.staff import add_staff
 from pos_bridge.app import create_app
 from tests.conftest import SEED_NOW
+from tests.openapi_check import validate_responses
 
 # The seeded orders were placed up to SEED_NOW; the till's day is the day after.
 TILL_NOW = SEED_NOW + timedelta(days=1)
@@ -46,6 +47,7 @@ def make_till(seeded: AgentContext, now: datetime = TILL_NOW) -> Till:
     dispatcher = ScanDispatcher(ctx)
     dispatcher.start()
     app = create_app(ctx, dispatcher)
+    validate_responses(app)
     online = [False]
     app.extensions["link_up"] = lambda: online[0]
     return Till(ctx, app, app.test_client(), dispatcher, online)
