@@ -292,15 +292,18 @@ def migrate(db: Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> int
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
-    current = schema_version(db)
-    latest = versions[-1] if versions else 0
-    if current > latest:
+    applied = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+    current = max(applied, default=0)
+    unknown = sorted(applied - set(versions))
+    if unknown:
         raise StoreError(
-            f"the database is at schema version {current} but this agent knows only up to "
-            f"{latest}; it was written by a newer agent, install that version again"
+            f"the database has schema steps {unknown} that this agent does not know; it was "
+            "written by a newer agent, install that version again"
         )
+    # Steps are applied by what is missing, not by "newer than the highest": work built in
+    # parallel lands steps in any order, and a step merged late must still run.
     for step in migrations:
-        if step.version <= current:
+        if step.version in applied:
             continue
         try:
             with db.atomic():
@@ -313,9 +316,9 @@ def migrate(db: Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> int
         except sqlite3.Error as exc:
             raise StoreError(
                 f"schema step {step.version} ({step.name}) failed and was rolled back; "
-                f"the database stays at version {current}: {exc}"
+                f"the database keeps the steps it had: {exc}"
             ) from None
-        current = step.version
+        current = max(current, step.version)
     return current
 
 

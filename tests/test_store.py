@@ -196,3 +196,15 @@ def test_constraints_guard_money_and_quantities(tmp_path):
             )
     finally:
         store.close()
+
+
+def test_a_step_merged_late_still_runs(tmp_path):
+    path = tmp_path / "a.sqlite3"
+    late = Migration(MIGRATIONS[0].version + 100, "late", ("CREATE TABLE late_b (x INTEGER)",))
+    early_gap = Migration(late.version - 50, "gap", ("CREATE TABLE early_a (x INTEGER)",))
+    Store.open(path, (*MIGRATIONS, late)).close()
+    store = Store.open(path, (*MIGRATIONS, early_gap, late))
+    try:
+        assert {"late_b", "early_a"} <= set(store.db.table_names())
+    finally:
+        store.close()
