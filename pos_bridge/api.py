@@ -6,21 +6,20 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edge_agent.context import AgentContext
 from edge_agent.customers import IdentifyQuery, identify_customer, parse_query
 from edge_agent.errors import InvalidInput
 from edge_agent.orders import find_order, list_customer_orders
-from edge_agent.scans import ScanDispatcher, ScanOutcome
+from edge_agent.scans import ScanOutcome
 from hardware.scan import MAX_SCAN_CHARS, Scan
 from pos_bridge.auth import require
 from pos_bridge.errors import ApiError, error_response
 from pos_bridge.requests import read_body
 from pos_bridge.responses import CustomerOrders
-from pos_bridge.till_api import hub
 from pos_bridge.till_events import identified_event
+from pos_bridge.wiring import agent, dispatcher, till_events
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 # The till waits on a scan's answer; past this something is wrong and it should say so.
@@ -63,19 +62,11 @@ class ScanRequest(BaseModel):
     source: str = Field("api", min_length=1, max_length=64)
 
 
-def _ctx() -> AgentContext:
-    return current_app.extensions["edge_agent"]
-
-
-def _dispatcher() -> ScanDispatcher:
-    return current_app.extensions["scan_dispatcher"]
-
-
 @api.post("/customers/identify")
 @require("cashier")
 def identify() -> Any:
     body = read_body(IdentifyRequest)
-    ctx = _ctx()
+    ctx = agent()
     if body.query:
         query = parse_query(ctx, body.query)
     elif body.loyalty_id:
@@ -86,7 +77,7 @@ def identify() -> Any:
         query = IdentifyQuery("phone", body.phone or "")
     profile = identify_customer(ctx, query, channel="typed", source="api", till_id=body.till_id)
     if body.till_id:
-        hub().publish(body.till_id, identified_event(profile, "typed"))
+        till_events().publish(body.till_id, identified_event(profile, "typed"))
     return jsonify(profile)
 
 
@@ -95,20 +86,20 @@ def identify() -> Any:
 def customer_orders(customer_id: str) -> Any:
     if len(customer_id) > 64:
         raise InvalidInput("that is not a customer id")
-    return jsonify(CustomerOrders(customer_id, list_customer_orders(_ctx(), customer_id)))
+    return jsonify(CustomerOrders(customer_id, list_customer_orders(agent(), customer_id)))
 
 
 @api.get("/orders/<number>")
 @require("cashier")
 def order(number: str) -> Any:
-    return jsonify(find_order(_ctx(), number))
+    return jsonify(find_order(agent(), number))
 
 
 @api.post("/scans")
 @require("cashier")
 def scan() -> Any:
     body = read_body(ScanRequest)
-    future = _dispatcher().submit(
+    future = dispatcher().submit(
         Scan(data=body.data, symbology=body.symbology, source=body.source, at=datetime.now(UTC))
     )
     try:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from flask import Blueprint, Response, jsonify, request, stream_with_context
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge_agent.context import AgentContext
 from edge_agent.domain import Money
 from edge_agent.lists import create_list, customer_lists, get_list, set_item
 from edge_agent.loyalty import award_points, redeem_coupon
@@ -19,7 +18,8 @@ from pos_bridge.auth import current_actor, require
 from pos_bridge.errors import ApiError
 from pos_bridge.requests import read_body
 from pos_bridge.responses import CustomerLists, SignedIn, SignedOut
-from pos_bridge.till_events import TillEventHub, TooManyStreams
+from pos_bridge.till_events import TooManyStreams
+from pos_bridge.wiring import agent, link_up, till_events
 
 till_api = Blueprint("till_api", __name__, url_prefix="/api/v1")
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -80,23 +80,10 @@ class ItemRequest(_Body):
     quantity: int = Field(ge=0, le=99)
 
 
-def _ctx() -> AgentContext:
-    return current_app.extensions["edge_agent"]
-
-
-def _online() -> bool:
-    """Whether the link to the centre is up (the sync client sets this; offline until)."""
-    return bool(current_app.extensions.get("link_up", lambda: False)())
-
-
-def hub() -> TillEventHub:
-    return current_app.extensions["till_events"]
-
-
 @till_api.post("/auth/sign-in")
 def staff_sign_in() -> Any:
     body = read_body(SignInRequest)
-    session = sign_in(_ctx(), body.staff_id, body.pin, body.till_id)
+    session = sign_in(agent(), body.staff_id, body.pin, body.till_id)
     actor = session.actor
     return jsonify(SignedIn(session.token, actor.id, actor.role, actor.till_id, session.expires_at))
 
@@ -104,7 +91,7 @@ def staff_sign_in() -> Any:
 @till_api.post("/auth/sign-out")
 @require("cashier")
 def staff_sign_out() -> Any:
-    sign_out(_ctx(), request.headers["Authorization"].partition(" ")[2].strip())
+    sign_out(agent(), request.headers["Authorization"].partition(" ")[2].strip())
     return jsonify(SignedOut(current_actor().id))
 
 
@@ -113,7 +100,7 @@ def staff_sign_out() -> Any:
 def return_quote() -> Any:
     body = read_body(ReturnRequest)
     quote = quote_return(
-        _ctx(), body.order_number, _lines(body), body.refund_method, online=_online()
+        agent(), body.order_number, _lines(body), body.refund_method, online=link_up()
     )
     return jsonify(quote)
 
@@ -122,7 +109,7 @@ def return_quote() -> Any:
 @require("cashier")
 def return_confirm() -> Any:
     body = read_body(ReturnRequest)
-    ctx = _ctx()
+    ctx = agent()
     approver = None
     if body.approval is not None:
         approver = check_pin(ctx, body.approval.staff_id, body.approval.pin, None)
@@ -132,7 +119,7 @@ def return_confirm() -> Any:
         _lines(body),
         body.refund_method,
         actor=current_actor(),
-        online=_online(),
+        online=link_up(),
         approver=approver,
     )
     return jsonify(done), 201
@@ -142,7 +129,7 @@ def return_confirm() -> Any:
 @require("cashier")
 def pickup_verify() -> Any:
     body = read_body(PickupRequest)
-    return jsonify(verify_pickup(_ctx(), body.order_number, body.customer_id))
+    return jsonify(verify_pickup(agent(), body.order_number, body.customer_id))
 
 
 @till_api.post("/pickups")
@@ -150,7 +137,7 @@ def pickup_verify() -> Any:
 def pickup_hand_over() -> Any:
     body = read_body(PickupRequest)
     return jsonify(
-        hand_over(_ctx(), body.order_number, body.customer_id, actor=current_actor())
+        hand_over(agent(), body.order_number, body.customer_id, actor=current_actor())
     ), 201
 
 
@@ -160,7 +147,7 @@ def loyalty_award() -> Any:
     body = read_body(AwardRequest)
     spent = Money(body.amount_minor, body.currency)
     return jsonify(
-        award_points(_ctx(), body.customer_id, body.sale_reference, spent, actor=current_actor())
+        award_points(agent(), body.customer_id, body.sale_reference, spent, actor=current_actor())
     )
 
 
@@ -170,7 +157,7 @@ def coupon_redeem() -> Any:
     body = read_body(RedeemRequest)
     return jsonify(
         redeem_coupon(
-            _ctx(), body.code, body.customer_id, body.sale_reference, actor=current_actor()
+            agent(), body.code, body.customer_id, body.sale_reference, actor=current_actor()
         )
     )
 
@@ -178,40 +165,40 @@ def coupon_redeem() -> Any:
 @till_api.get("/customers/<customer_id>/lists")
 @require("cashier")
 def lists_of_customer(customer_id: str) -> Any:
-    return jsonify(CustomerLists(customer_id, customer_lists(_ctx(), customer_id)))
+    return jsonify(CustomerLists(customer_id, customer_lists(agent(), customer_id)))
 
 
 @till_api.post("/lists")
 @require("cashier")
 def list_create() -> Any:
     body = read_body(NewListRequest)
-    return jsonify(create_list(_ctx(), body.customer_id, body.name, "till")), 201
+    return jsonify(create_list(agent(), body.customer_id, body.name, "till")), 201
 
 
 @till_api.get("/lists/<list_id>")
 @require("cashier")
 def list_show(list_id: str) -> Any:
-    return jsonify(get_list(_ctx(), list_id))
+    return jsonify(get_list(agent(), list_id))
 
 
 @till_api.put("/lists/<list_id>/items/<gtin>")
 @require("cashier")
 def list_set_item(list_id: str, gtin: str) -> Any:
     body = read_body(ItemRequest)
-    return jsonify(set_item(_ctx(), list_id, gtin, body.quantity))
+    return jsonify(set_item(agent(), list_id, gtin, body.quantity))
 
 
 @till_api.delete("/lists/<list_id>/items/<gtin>")
 @require("cashier")
 def list_remove_item(list_id: str, gtin: str) -> Any:
-    return jsonify(set_item(_ctx(), list_id, gtin, 0))
+    return jsonify(set_item(agent(), list_id, gtin, 0))
 
 
 @till_api.get("/tills/<till_id>/events")
 @require("cashier")
-def till_events(till_id: str) -> Response:
+def till_event_stream(till_id: str) -> Response:
     try:
-        stream = hub().stream(till_id)
+        stream = till_events().stream(till_id)
         first = next(stream)  # registers the subscriber before we answer
     except TooManyStreams:
         raise ApiError(503, "too_many_streams", "too many till screens are connected") from None
