@@ -137,6 +137,9 @@ class RetentionSettings(_Section):
     scan_log_days: int = Field(30, ge=1, le=3650)
     dead_letters_days: int = Field(30, ge=1, le=3650)
     print_jobs_days: int = Field(14, ge=1, le=3650)
+    # A customer neither seen here nor updated by the centre for this long, with nothing
+    # open, is dropped from the device (the centre still has them).
+    customer_cache_days: int = Field(365, ge=1, le=3650)
     interval_minutes: int = Field(60, ge=1, le=1440)
 
 

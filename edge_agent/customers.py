@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
-from edge_agent.clock import from_iso
+from edge_agent.clock import from_iso, to_iso
 from edge_agent.context import AgentContext
 from edge_agent.domain import CustomerProfile, PurchasedItem
 from edge_agent.errors import CustomerNotFound, InvalidInput
@@ -59,7 +59,9 @@ def identify_customer(
     customer_id = _find_customer_id(ctx, query)
     if customer_id is None:
         raise CustomerNotFound(_not_found_message(query.method))
+    now = ctx.clock()
     with ctx.store.transaction() as db:
+        db.execute("UPDATE customers SET last_seen_at = ? WHERE id = ?", [to_iso(now), customer_id])
         append_event(
             db,
             ctx.origin,
@@ -72,7 +74,7 @@ def identify_customer(
                 "source": source,
                 "till_id": till_id,
             },
-            at=ctx.clock(),
+            at=now,
         )
     ctx.metrics.identifications.labels(query.method, channel).inc()
     return customer_profile(ctx, customer_id)

@@ -242,6 +242,8 @@ TILL_SCHEMA = Migration(
         )""",
         "CREATE INDEX audit_log_at ON audit_log (at)",
         "ALTER TABLE returns ADD COLUMN approved_by TEXT",
+        # When the customer was last recognised here: cached personal data expires.
+        "ALTER TABLE customers ADD COLUMN last_seen_at TEXT",
         """CREATE TABLE loyalty_ledger (
             id INTEGER PRIMARY KEY,
             customer_id TEXT NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
@@ -269,7 +271,7 @@ TILL_SCHEMA = Migration(
         "CREATE INDEX coupons_customer ON coupons (customer_id)",
         """CREATE TABLE coupon_redemptions (
             id INTEGER PRIMARY KEY,
-            code TEXT NOT NULL REFERENCES coupons (code),
+            code TEXT NOT NULL REFERENCES coupons (code) ON DELETE CASCADE,
             customer_id TEXT,
             sale_reference TEXT NOT NULL,
             till_id TEXT,

@@ -30,6 +30,14 @@ RULES = (
     PruneRule("outbox", "seq", "acked_at", "acked_events_days", "acked_at IS NOT NULL"),
     PruneRule("scan_log", "id", "at", "scan_log_days"),
     PruneRule("dead_letters", "id", "received_at", "dead_letters_days"),
+    PruneRule(
+        "customers",
+        "id",
+        "MAX(updated_at, COALESCE(last_seen_at, ''))",
+        "customer_cache_days",
+        "NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = customers.id"
+        " AND o.status IN ('placed', 'processing', 'shipped', 'ready_for_pickup'))",
+    ),
 )
 
 

@@ -67,3 +67,45 @@ def test_database_stays_bounded_over_a_simulated_month(seeded):
     acked_days = seeded.config.retention.acked_events_days
     outbox = seeded.store.db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
     assert outbox <= 2 * 300 * (acked_days + 1)
+
+
+def test_customers_not_seen_for_long_leave_the_device_unless_something_is_open(seeded):
+    db = seeded.store.db
+    days = seeded.config.retention.customer_cache_days
+    later = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=days + 1)
+    open_owner = db.execute(
+        "SELECT customer_id FROM orders WHERE status = 'ready_for_pickup' LIMIT 1"
+    ).fetchone()[0]
+    # A customer with history everywhere (coupon used, list, points) can still expire.
+    expiring = db.execute(
+        "SELECT id FROM customers c WHERE id != 'C00000060' AND NOT EXISTS (SELECT 1 FROM"
+        " orders o WHERE o.customer_id = c.id AND o.status IN ('placed', 'processing',"
+        " 'shipped', 'ready_for_pickup')) ORDER BY id LIMIT 1"
+    ).fetchone()[0]
+    code = db.execute("SELECT code FROM coupons WHERE customer_id = ?", [expiring]).fetchone()[0]
+    with seeded.store.transaction() as tx:
+        tx.execute(
+            "INSERT INTO coupon_redemptions (code, customer_id, sale_reference, at)"
+            " VALUES (?, ?, 'S-1', '2026-01-01')",
+            [code, expiring],
+        )
+        tx.execute("INSERT INTO shopping_lists VALUES ('L-1', ?, 'x', 'till', '', '')", [expiring])
+    seen = replace(seeded, clock=lambda: later - timedelta(days=1))
+    identify_customer(seen, IdentifyQuery("loyalty_id", loyalty_id_for(60)), channel="scan",
+                      source="s")  # fmt: skip
+    deleted = prune(seeded, now=later)
+    left = {r[0] for r in db.execute("SELECT id FROM customers")}
+    assert deleted["customers"] > 0
+    assert open_owner in left  # has an order waiting: kept
+    assert expiring not in left
+    assert "C00000060" in left  # recognised yesterday: kept
+    assert len(left) == 60 - deleted["customers"]
+    # Their orders stay for returns by number, without the link to the person.
+    assert db.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 600
+    assert (
+        db.execute(
+            "SELECT COUNT(*) FROM loyalty_accounts"
+            " WHERE customer_id NOT IN (SELECT id FROM customers)"
+        ).fetchone()[0]
+        == 0
+    )
