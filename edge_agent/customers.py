@@ -56,9 +56,7 @@ def identify_customer(
     till_id: str | None = None,
 ) -> CustomerProfile:
     """Find the customer and record the identification (event to the centre)."""
-    customer_id = _find_customer_id(ctx, query)
-    if customer_id is None:
-        raise CustomerNotFound(_not_found_message(query.method))
+    customer_id = find_customer_id(ctx, query)
     now = ctx.clock()
     with ctx.store.transaction() as db:
         db.execute("UPDATE customers SET last_seen_at = ? WHERE id = ?", [to_iso(now), customer_id])
@@ -106,6 +104,14 @@ def customer_profile(ctx: AgentContext, customer_id: str) -> CustomerProfile:
         recent_purchases=recent,
         preferred_sizes=_preferred_sizes(recent),
     )
+
+
+def find_customer_id(ctx: AgentContext, query: IdentifyQuery) -> str:
+    """The customer behind a query, without recording an identification (order search)."""
+    customer_id = _find_customer_id(ctx, query)
+    if customer_id is None:
+        raise CustomerNotFound(_not_found_message(query.method))
+    return customer_id
 
 
 def _find_customer_id(ctx: AgentContext, query: IdentifyQuery) -> str | None:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edge_agent.customers import IdentifyQuery, identify_customer, parse_query
+from edge_agent.customers import (
+    IdentifyQuery,
+    find_customer_id,
+    identify_customer,
+    parse_query,
+)
 from edge_agent.errors import InvalidInput
 from edge_agent.orders import find_order, list_customer_orders
 from edge_agent.scans import ScanOutcome
@@ -17,7 +23,7 @@ from hardware.scan import MAX_SCAN_CHARS, Scan
 from pos_bridge.auth import require
 from pos_bridge.errors import ApiError, error_response
 from pos_bridge.requests import read_body
-from pos_bridge.responses import CustomerOrders
+from pos_bridge.responses import CustomerOrders, OrderSearch
 from pos_bridge.till_events import identified_event
 from pos_bridge.wiring import agent, dispatcher, till_events
 
@@ -87,6 +93,21 @@ def customer_orders(customer_id: str) -> Any:
     if len(customer_id) > 64:
         raise InvalidInput("that is not a customer id")
     return jsonify(CustomerOrders(customer_id, list_customer_orders(agent(), customer_id)))
+
+
+@api.get("/orders")
+@require("cashier")
+def order_search() -> Any:
+    """Orders by order number, or by the customer's loyalty number, email or phone."""
+    text = request.args.get("query", "")
+    ctx = agent()
+    if re.fullmatch(ctx.config.orders.number_pattern, text.strip().upper()):
+        order = find_order(ctx, text)
+        summaries = list_customer_orders(ctx, order.customer_id) if order.customer_id else ()
+        found = tuple(s for s in summaries if s.number == order.number)
+        return jsonify(OrderSearch(text, order.customer_id, found))
+    customer_id = find_customer_id(ctx, parse_query(ctx, text))
+    return jsonify(OrderSearch(text, customer_id, list_customer_orders(ctx, customer_id)))
 
 
 @api.get("/orders/<number>")

@@ -23,7 +23,14 @@ from edge_agent.pickups import Pickup, PickupCheck
 from edge_agent.returns import ConfirmedReturn, ReturnQuote
 from edge_agent.scans import ScanOutcome
 from pos_bridge import api, till_api
-from pos_bridge.responses import CustomerLists, CustomerOrders, ErrorBody, SignedIn, SignedOut
+from pos_bridge.responses import (
+    CustomerLists,
+    CustomerOrders,
+    ErrorBody,
+    OrderSearch,
+    SignedIn,
+    SignedOut,
+)
 
 REF = "#/components/schemas/{model}"
 SSE = "text/event-stream"
@@ -39,6 +46,7 @@ class Operation:
     errors: tuple[int, ...]
     auth: bool = True
     tags: tuple[str, ...] = field(default=("till",))
+    query: tuple[str, ...] = ()  # required query-string parameters
 
 
 _AUTH_ERRORS = (401, 403)
@@ -51,6 +59,9 @@ OPERATIONS: tuple[Operation, ...] = (
               api.IdentifyRequest, (200, CustomerProfile), (400, 404, 415, 422)),
     Operation("get", "/api/v1/customers/<customer_id>/orders", "A customer's orders",
               None, (200, CustomerOrders), (400,)),
+    Operation("get", "/api/v1/orders", "Search orders by number, loyalty number, email or "
+              "phone (?query=)", None, (200, OrderSearch), (400, 404),
+              query=("query",)),
     Operation("get", "/api/v1/orders/<number>", "An order by number", None, (200, Order),
               (400, 404)),
     Operation("post", "/api/v1/scans", "Handle a scan as a scanner would", api.ScanRequest,
@@ -152,7 +163,11 @@ def _operation(op: Operation, refs: dict) -> dict[str, Any]:
     parameters = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in re.findall(r"<(?:[a-z]+:)?([a-z_]+)>", op.path)
-    ]
+    ] + [
+        {"name": name, "in": "query", "required": True,
+         "schema": {"type": "string", "minLength": 1, "maxLength": 254}}
+        for name in op.query
+    ]  # fmt: skip
     operation: dict[str, Any] = {
         "operationId": f"{op.method}_{openapi_path(op.path)}".replace("/", "_").strip("_"),
         "summary": op.summary,

@@ -17,6 +17,13 @@ class CustomerOrders:
 
 
 @dataclass(frozen=True)
+class OrderSearch:
+    query: str
+    customer_id: str | None
+    orders: tuple[OrderSummary, ...]
+
+
+@dataclass(frozen=True)
 class CustomerLists:
     customer_id: str
     lists: tuple[ShoppingList, ...]

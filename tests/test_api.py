@@ -190,3 +190,19 @@ def test_metrics_count_scans_identifications_requests_and_outbox(client):
         'route="/api/v1/orders/<number>",status="200"} 1.0' in text
     )
     assert "W100000001" not in text
+
+
+def test_order_search_by_number_loyalty_and_email(client, seeded):
+    by_number = client.get("/api/v1/orders?query=w100000003").get_json()
+    assert [o["number"] for o in by_number["orders"]] == ["W100000003"]
+    owner = by_number["customer_id"]
+    loyalty = seeded.store.db.execute(
+        "SELECT loyalty_id FROM customers WHERE id = ?", [owner]
+    ).fetchone()[0]
+    by_card = client.get(f"/api/v1/orders?query={loyalty}").get_json()
+    assert by_card["customer_id"] == owner
+    assert "W100000003" in [o["number"] for o in by_card["orders"]]
+    assert outbox_types(seeded) == []  # searching is not identifying
+    assert_error(client.get("/api/v1/orders?query=2900009999990"), 404, "customer_not_found")
+    assert_error(client.get("/api/v1/orders?query=hello"), 400, "invalid_input")
+    assert_error(client.get("/api/v1/orders"), 400, "invalid_input")
