@@ -14,6 +14,7 @@ from edge_agent.scans import ScanDispatcher
 from pos_bridge.api import api
 from pos_bridge.errors import register_error_handlers
 from pos_bridge.json import DomainJSONProvider
+from wallet.apple.webservice import passkit_blueprint
 
 
 def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
@@ -23,6 +24,7 @@ def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
     app.extensions["scan_dispatcher"] = dispatcher
     register_error_handlers(app)
     app.register_blueprint(api)
+    app.register_blueprint(passkit_blueprint(lambda: ctx.store))
 
     @app.get("/healthz")
     def healthz() -> Any:

@@ -21,6 +21,9 @@ SPEC_VERSION = "1.0"
 EVENT_TYPES: dict[str, int] = {
     "scan.recorded": 1,
     "customer.identified": 1,
+    "pass.refused": 1,
+    "pass.copy_suspected": 1,
+    "pass.reissued": 1,
 }
 
 

@@ -1,0 +1,424 @@
+"""Wallet passes at the store: recognise a customer from a scanned pass, keep the
+centre's revocation list, spot copied codes, and issue / re-issue passes.
+
+Identification by pass: verify the signed code (public keys only) -> revocation list ->
+`passes` table -> customer, and record `customer.identified` with method "pass". A plain
+loyalty number is a look-up key (`edge_agent/customers.py`), never proof; a pass code is.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from google.oauth2 import service_account
+from sqlite_utils import Database
+
+from edge_agent.clock import to_iso
+from edge_agent.config import Config
+from edge_agent.context import AgentContext
+from edge_agent.customers import Channel, customer_profile
+from edge_agent.domain import CustomerProfile
+from edge_agent.errors import ConfigError, CustomerNotFound
+from edge_agent.outbox import append_event
+from wallet.apple import registry
+from wallet.apple.pkpass import AppleSettings
+from wallet.apple.signing import PassSigningIdentity
+from wallet.codes import PassClaims, PassSigner, PassVerifier
+from wallet.content import LoyaltyCard
+from wallet.errors import PassRefused, RevokedPass, StaleRotatingCode, WalletError
+from wallet.google.client import GoogleWalletClient
+from wallet.google.objects import GoogleSettings, loyalty_points, tier_module
+from wallet.google.save import SaveLink
+from wallet.issuer import AppleIssuing, GoogleIssuing, PassIssuer, new_auth_token, new_serial
+from wallet.keys import load_public_keys, load_signing_key
+from wallet.notify_budget import notifications_left, record_notification
+from wallet.rotating import pass_totp_secret, split_rotating, totp_is_current
+
+REVOCATION_VERSION_KEY = "wallet.revocation_list_version"
+
+
+class PassNotFound(CustomerNotFound):
+    code = "pass_not_found"
+
+
+class PassesNotConfigured(PassRefused):
+    code = "passes_not_configured"
+    http_status = 503
+
+
+@dataclass(frozen=True)
+class IssuedPass:
+    serial: str
+    code: str
+    pkpass: bytes | None = None
+    google_link: SaveLink | None = None
+
+
+@dataclass(frozen=True)
+class Revocation:
+    serial: str
+    revoked_at: datetime
+    reason: str | None = None
+
+
+def load_pass_verifier(config: Config) -> PassVerifier | None:
+    """The verifier with the public keys in `wallet.keys_dir`; None when none is set."""
+    if config.wallet.keys_dir is None:
+        return None
+    try:
+        return PassVerifier(load_public_keys(config.wallet.keys_dir))
+    except WalletError as exc:
+        raise ConfigError(f"wallet.keys_dir: {exc.message}") from None
+
+
+def load_rotating_secret(config: Config) -> bytes | None:
+    path = config.wallet.rotating_secret_file
+    if path is None:
+        return None
+    try:
+        secret = path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"wallet.rotating_secret_file: {path}: {exc.strerror}") from None
+    if len(secret) < 32:
+        raise ConfigError(
+            f"wallet.rotating_secret_file: {path} holds {len(secret)} bytes; use 32 or more"
+        )
+    return secret
+
+
+def identify_by_pass(
+    ctx: AgentContext,
+    verifier: PassVerifier | None,
+    scanned: str,
+    *,
+    channel: Channel,
+    source: str,
+    till_id: str | None = None,
+    rotating_secret: bytes | None = None,
+) -> CustomerProfile:
+    """The customer whose genuine, current pass was scanned; else a named `PassRefused`.
+
+    A refusal is reported to the centre (`pass.refused`) so forgeries can be counted.
+    """
+    if verifier is None:
+        raise PassesNotConfigured(
+            "this store cannot check wallet passes (wallet.keys_dir is not set); "
+            "type the loyalty number instead"
+        )
+    now = ctx.clock()
+    rotating = split_rotating(scanned)
+    code = rotating.code if rotating else scanned.strip()
+    try:
+        claims = verifier.verify(code, now=now, kinds=("loyalty",), revoked=_RevokedSerials(ctx))
+        row = ctx.store.db.execute(
+            "SELECT customer_id, status, platform FROM passes WHERE serial = ?",
+            [claims.reference],
+        ).fetchone()
+        if row is None or row[0] is None:
+            raise PassNotFound(
+                "this pass is genuine but not in this store's cache yet; "
+                "type the loyalty number instead"
+            )
+        customer_id, status, platform = row
+        if status == "revoked":
+            raise RevokedPass()
+        if platform == "google" and rotating_secret is not None:
+            _check_rotating(rotating_secret, claims, rotating.otp if rotating else None, now)
+    except PassRefused as exc:
+        _record_refusal(ctx, exc, source, till_id, now)
+        raise
+    with ctx.store.transaction() as db:
+        if rotating is None:  # rotating codes cannot be replayed; static ones can
+            _record_sighting(ctx, db, claims.reference, ctx.config.store.id, now)
+        append_event(
+            db,
+            ctx.origin,
+            "customer.identified",
+            subject=customer_id,
+            data={
+                "customer_id": customer_id,
+                "method": "pass",
+                "channel": channel,
+                "source": source,
+                "till_id": till_id,
+                "pass_serial": claims.reference,
+            },
+            at=now,
+        )
+    return customer_profile(ctx, customer_id)
+
+
+def record_remote_sighting(
+    ctx: AgentContext, serial: str, store_id: str, seen_at: datetime
+) -> bool:
+    """A sighting another store reported (through the centre); True if it looks copied."""
+    with ctx.store.transaction() as db:
+        return _record_sighting(ctx, db, serial, store_id, seen_at)
+
+
+def apply_revocation_list(ctx: AgentContext, version: int, entries: list[Revocation]) -> bool:
+    """Apply the centre's revocation list `version`; an older or repeated one is ignored.
+
+    Returns True if applied. Idempotent: the sync feed may deliver a list twice.
+    """
+    with ctx.store.transaction() as db:
+        current = db.execute(
+            "SELECT value FROM agent_meta WHERE key = ?", [REVOCATION_VERSION_KEY]
+        ).fetchone()
+        if current is not None and int(current[0]) >= version:
+            return False
+        for entry in entries:
+            db.execute(
+                "INSERT INTO pass_revocations (serial, revoked_at, reason, list_version)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING",
+                [entry.serial, to_iso(entry.revoked_at), entry.reason, version],
+            )
+            db.execute(
+                "UPDATE passes SET status = 'revoked', revoked_at = ?"
+                " WHERE serial = ? AND status = 'active'",
+                [to_iso(entry.revoked_at), entry.serial],
+            )
+        db.execute(
+            "INSERT INTO agent_meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [REVOCATION_VERSION_KEY, str(version)],
+        )
+    return True
+
+
+def issue_loyalty_pass(
+    ctx: AgentContext, issuer: PassIssuer, customer_id: str, *, apple: bool, google: bool
+) -> IssuedPass:
+    """A new loyalty pass for the customer, recorded in `passes` (and the Apple registry)."""
+    if apple == google:
+        raise WalletError("issue one pass per platform: choose Apple or Google")
+    now = ctx.clock()
+    profile = customer_profile(ctx, customer_id)
+    serial = new_serial("loyalty")
+    card = _card(profile, serial, issuer.code("loyalty", serial, now))
+    pkpass = link = None
+    with ctx.store.transaction() as db:
+        db.execute(
+            "INSERT INTO passes (serial, customer_id, kind, platform, status, issued_at)"
+            " VALUES (?, ?, 'loyalty', ?, 'active', ?)",
+            [serial, customer_id, "apple" if apple else "google", to_iso(now)],
+        )
+        if apple:
+            token = new_auth_token()
+            pkpass = issuer.apple_pass(card, token)
+            assert issuer.apple is not None
+            registry.save_pass(
+                ctx.store,
+                serial=serial,
+                pass_type_id=issuer.apple.settings.pass_type_id,
+                auth_token=token,
+                pkpass=pkpass,
+                at=now,
+            )
+        else:
+            link = issuer.google_save_link(card, now)
+    return IssuedPass(serial, card.code, pkpass, link)
+
+
+def reissue_loyalty_passes(
+    ctx: AgentContext,
+    issuer: PassIssuer,
+    customer_id: str,
+    google_client: GoogleWalletClient | None = None,
+) -> list[str]:
+    """After points or tier changed: re-issue the customer's Apple passes (Wallet shows
+    the changeMessage, devices get an APNs push) and update the Google objects
+    (notifying while within Google's 3-per-day budget). Returns the serials updated."""
+    now = ctx.clock()
+    profile = customer_profile(ctx, customer_id)
+    rows = ctx.store.db.execute(
+        "SELECT p.serial, p.platform, p.issued_at, a.auth_token FROM passes p"
+        " LEFT JOIN apple_passes a ON a.serial = p.serial"
+        " WHERE p.customer_id = ? AND p.kind = 'loyalty' AND p.status = 'active'",
+        [customer_id],
+    ).fetchall()
+    updated = []
+    for serial, platform, _issued, token in rows:
+        if platform == "apple" and token and issuer.apple is not None:
+            card = _card(profile, serial, issuer.code("loyalty", serial, now))
+            with ctx.store.transaction() as db:
+                registry.save_pass(
+                    ctx.store,
+                    serial=serial,
+                    pass_type_id=issuer.apple.settings.pass_type_id,
+                    auth_token=token,
+                    pkpass=issuer.apple_pass(card, token),
+                    at=now,
+                )
+                _reissued_event(ctx, db, serial, customer_id, "apple", True, now)
+            updated.append(serial)
+        elif platform == "google" and google_client is not None and issuer.google is not None:
+            notify = notifications_left(ctx.store, serial, "google", now) > 0
+            settings = issuer.google.settings
+            changes: dict[str, object] = {"loyaltyPoints": loyalty_points(settings, profile.points)}
+            if profile.tier:
+                changes["textModulesData"] = [tier_module(settings, profile.tier)]
+            google_client.patch_object(settings.object_id(serial), changes, notify=notify)
+            if notify:
+                record_notification(ctx.store, serial, "google", now)
+            with ctx.store.transaction() as db:
+                _reissued_event(ctx, db, serial, customer_id, "google", notify, now)
+            updated.append(serial)
+    return updated
+
+
+def load_pass_issuer(config: Config) -> PassIssuer:
+    """The issuer from the config: needs the private signing key (centre/dev machine)."""
+    wallet = config.wallet
+    if wallet.keys_dir is None:
+        raise ConfigError("wallet.keys_dir: not set; create keys with `edge-agent wallet keys`")
+    signer = PassSigner(
+        wallet.signing_key_id, load_signing_key(wallet.keys_dir, wallet.signing_key_id)
+    )
+    apple = google = None
+    if wallet.apple_cert_file and wallet.apple_key_file and wallet.apple_wwdr_file:
+        identity = PassSigningIdentity.from_pem(
+            _read(wallet.apple_cert_file, "apple_cert_file"),
+            _read(wallet.apple_key_file, "apple_key_file"),
+            _read(wallet.apple_wwdr_file, "apple_wwdr_file"),
+        )
+        apple = AppleIssuing(
+            AppleSettings(
+                pass_type_id=wallet.apple_pass_type_id,
+                team_id=wallet.apple_team_id,
+                organization_name=config.store.name,
+                web_service_url=wallet.apple_web_service_url or None,
+            ),
+            identity,
+        )
+    if wallet.google_issuer_id and wallet.google_service_account_file:
+        info = json.loads(_read(wallet.google_service_account_file, "google_service_account_file"))
+        credentials = service_account.Credentials.from_service_account_info(info)
+        google = GoogleIssuing(
+            GoogleSettings(
+                issuer_id=wallet.google_issuer_id,
+                class_suffix=wallet.google_class_suffix,
+                program_name=config.store.name,
+                issuer_name=config.store.name,
+                logo_url=wallet.google_logo_url,
+                language=config.store.locale.split("_")[0],
+            ),
+            credentials,
+            wallet.google_origins,
+        )
+    return PassIssuer(signer, apple, google, load_rotating_secret(config))
+
+
+class _RevokedSerials:
+    """`serial in revoked` answered by the local copy of the centre's revocation list."""
+
+    def __init__(self, ctx: AgentContext) -> None:
+        self._db = ctx.store.db
+
+    def __contains__(self, serial: object) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM pass_revocations WHERE serial = ?", [serial]
+        ).fetchone()
+        return row is not None
+
+
+def _check_rotating(secret: bytes, claims: PassClaims, otp: str | None, now: datetime) -> None:
+    if otp is None:
+        raise StaleRotatingCode(
+            "this pass shows a rotating code, and this one does not move (a printout or "
+            "screenshot?); ask the customer to open the pass in Google Wallet"
+        )
+    if not totp_is_current(pass_totp_secret(secret, claims.reference), otp, now):
+        raise StaleRotatingCode()
+
+
+def _record_sighting(
+    ctx: AgentContext, db: Database, serial: str, store_id: str, at: datetime
+) -> bool:
+    window = timedelta(minutes=ctx.config.wallet.copy_window_minutes)
+    db.execute(
+        "INSERT INTO pass_sightings (serial, store_id, device_id, seen_at) VALUES (?, ?, ?, ?)",
+        [serial, store_id, _device_if_here(ctx, store_id), to_iso(at)],
+    )
+    others = [
+        row[0]
+        for row in db.execute(
+            "SELECT DISTINCT store_id FROM pass_sightings"
+            " WHERE serial = ? AND store_id != ? AND seen_at BETWEEN ? AND ?",
+            [serial, store_id, to_iso(at - window), to_iso(at + window)],
+        )
+    ]
+    if others:
+        append_event(
+            db,
+            ctx.origin,
+            "pass.copy_suspected",
+            subject=serial,
+            data={
+                "pass_serial": serial,
+                "store_id": store_id,
+                "other_store_ids": sorted(others),
+                "seen_at": to_iso(at),
+                "window_minutes": ctx.config.wallet.copy_window_minutes,
+            },
+            at=at,
+        )
+    return bool(others)
+
+
+def _record_refusal(
+    ctx: AgentContext, exc: PassRefused, source: str, till_id: str | None, at: datetime
+) -> None:
+    with ctx.store.transaction() as db:
+        append_event(
+            db,
+            ctx.origin,
+            "pass.refused",
+            subject=None,
+            data={"reason": exc.code, "source": source, "till_id": till_id},
+            at=at,
+        )
+
+
+def _device_if_here(ctx: AgentContext, store_id: str) -> str | None:
+    return ctx.config.device.id if store_id == ctx.config.store.id else None
+
+
+def _reissued_event(
+    ctx: AgentContext,
+    db: Database,
+    serial: str,
+    customer_id: str,
+    platform: str,
+    notified: bool,
+    at: datetime,
+) -> None:
+    append_event(
+        db,
+        ctx.origin,
+        "pass.reissued",
+        subject=customer_id,
+        data={"pass_serial": serial, "platform": platform, "notified": notified},
+        at=at,
+    )
+
+
+def _card(profile: CustomerProfile, serial: str, code: str) -> LoyaltyCard:
+    return LoyaltyCard(
+        serial=serial,
+        code=code,
+        member_name=f"{profile.first_name} {profile.last_name}",
+        member_number=profile.loyalty_id,
+        tier=profile.tier,
+        points=profile.points,
+    )
+
+
+def _read(path: Path, key: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"wallet.{key}: {path}: {exc.strerror}") from None
