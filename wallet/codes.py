@@ -13,9 +13,11 @@ QR alphanumeric mode. The bytes inside (version 1, big-endian):
   ("altered") from a well-formed code that our key never signed ("bad signature"). It is
   not a security check: a forger can recompute it; the signature is the proof.
 
-A typical loyalty code (12-character serial) is 23 + 64 + 2 = 89 bytes: 143 base32
-characters, 147 with the prefix. QR version 6 holds 154 alphanumeric characters at error
-correction level M, so it fits (`tests/wallet/test_codes.py` checks it with segno).
+A typical loyalty code (the issuer's 13-character serial, no expiry) is 24 + 64 + 2 = 90
+bytes: 144 base32 characters, 148 with the prefix. QR version 6 (41x41 modules) holds 154
+alphanumeric characters at error correction level M, so it fits; the longest possible code
+(40-character reference) is 192 characters, QR version 8-M. `tests/wallet/test_codes.py`
+checks both with segno.
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ PassKind = Literal["loyalty", "coupon", "pickup"]
 PASS_KINDS: tuple[PassKind, ...] = ("loyalty", "coupon", "pickup")
 VERSION = 1
 PREFIX = f"EP{VERSION}:"
-# Serials and order references are short ASCII ids; 40 keeps a pickup code within QR
-# version 7-M even with an expiry, and refuses junk early.
+# Serials and order references are short ASCII ids; 40 keeps the longest code within QR
+# version 8-M, and refuses junk early.
 MAX_REFERENCE_LENGTH = 40
 _REFERENCE = re.compile(rb"^[A-Za-z0-9._-]{1,40}$")
 _HEADER = struct.Struct(">BBIIB")
