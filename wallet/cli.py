@@ -157,3 +157,38 @@ def verify(ctx: click.Context, code: str) -> None:
             }
         )
     )
+
+
+@wallet.command("push")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=500, show_default=True)
+@click.pass_context
+def push(ctx: click.Context, limit: int) -> None:
+    """Send the queued APNs pushes for updated Apple passes (once, then exit)."""
+    from edge_agent.config import load_config
+    from edge_agent.errors import ConfigError
+    from edge_agent.store import Store
+    from wallet.apple.apns import ApnsSender, ApnsSettings, drain_push_queue
+
+    config = load_config(ctx.find_root().obj)
+    settings = config.wallet
+    if settings.apns_key_file is None:
+        raise ConfigError("wallet.apns_key_file: not set, so no push can be sent")
+    try:
+        key = settings.apns_key_file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"wallet.apns_key_file: {settings.apns_key_file}: {exc.strerror}"
+        ) from None
+    sender = ApnsSender(
+        ApnsSettings(settings.apple_team_id, settings.apns_key_id, key, settings.apns_url)
+    )
+    store = Store.open(config.paths.database)
+    try:
+        report = drain_push_queue(store, sender, limit)
+    finally:
+        sender.close()
+        store.close()
+    click.echo(
+        f"pushes delivered {report.delivered}, devices gone (410) {report.unregistered}, "
+        f"failed and kept for a retry {report.failed}"
+    )
