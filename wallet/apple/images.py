@@ -7,6 +7,7 @@ gets a tidy pass without a designer.
 
 from __future__ import annotations
 
+import functools
 import io
 
 from PIL import Image, ImageDraw, ImageFont
@@ -18,12 +19,18 @@ LOGO_SIZE = (160, 50)
 
 def default_images(initials: str, background: tuple[int, int, int]) -> dict[str, bytes]:
     """{file name: PNG bytes} for icon and logo at 1x and 2x."""
+    return dict(_drawn(initials, background))
+
+
+# Every pass of a store gets the same defaults; drawing them costs more than signing.
+@functools.lru_cache(maxsize=16)
+def _drawn(initials: str, background: tuple[int, int, int]) -> tuple[tuple[str, bytes], ...]:
     text = (initials.strip() or "?")[:3].upper()
     images: dict[str, bytes] = {}
     for scale, suffix in ((1, ""), (2, "@2x")):
         images[f"icon{suffix}.png"] = _draw(_scaled(ICON_SIZE, scale), text, background, True)
         images[f"logo{suffix}.png"] = _draw(_scaled(LOGO_SIZE, scale), text, background, False)
-    return images
+    return tuple(images.items())
 
 
 def _scaled(size: tuple[int, int], scale: int) -> tuple[int, int]:
