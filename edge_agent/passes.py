@@ -339,6 +339,11 @@ def _record_sighting(
     ctx: AgentContext, db: Database, serial: str, store_id: str, at: datetime
 ) -> bool:
     window = timedelta(minutes=ctx.config.wallet.copy_window_minutes)
+    # Older sightings can no longer reveal a copy; dropping them keeps the table small.
+    db.execute(
+        "DELETE FROM pass_sightings WHERE serial = ? AND seen_at < ?",
+        [serial, to_iso(at - window)],
+    )
     db.execute(
         "INSERT INTO pass_sightings (serial, store_id, device_id, seen_at) VALUES (?, ?, ?, ?)",
         [serial, store_id, _device_if_here(ctx, store_id), to_iso(at)],

@@ -96,3 +96,21 @@ def test_log_endpoint_accepts_device_logs(client, caplog):
     assert response.status_code == 200
     assert "could not download pass" in caplog.text
     assert client.post("/passkit/v1/log", json={"x": 1}).status_code == 400
+
+
+def test_unknown_pass_and_overlong_ids_are_refused(client):
+    assert (
+        client.get(f"/passkit/v1/passes/{PASS_TYPE_ID}/LNOSUCHPASS", headers=AUTH).status_code
+        == 401
+    )
+    long_id = "x" * 300
+    response = client.post(
+        f"/passkit/v1/devices/{long_id}/registrations/{PASS_TYPE_ID}/{SERIAL}",
+        json={"pushToken": "p"},
+        headers=AUTH,
+    )
+    assert response.status_code == 400
+    bad_tag = client.get(
+        f"/passkit/v1/devices/dev-1/registrations/{PASS_TYPE_ID}?passesUpdatedSince=yesterday"
+    )
+    assert bad_tag.status_code == 400
