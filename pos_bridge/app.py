@@ -10,10 +10,12 @@ from edge_agent import __version__
 from edge_agent.context import AgentContext
 from edge_agent.errors import StoreError
 from edge_agent.outbox import outbox_stats
+from edge_agent.passes import load_pass_verifier, load_rotating_secret
 from edge_agent.scans import ScanDispatcher
 from pos_bridge.api import api
 from pos_bridge.errors import register_error_handlers
 from pos_bridge.json import DomainJSONProvider
+from pos_bridge.passes_api import passes_api
 from wallet.apple.webservice import passkit_blueprint
 
 
@@ -25,6 +27,9 @@ def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
     register_error_handlers(app)
     app.register_blueprint(api)
     app.register_blueprint(passkit_blueprint(lambda: ctx.store))
+    app.extensions["pass_verifier"] = load_pass_verifier(ctx.config)
+    app.extensions["pass_rotating_secret"] = load_rotating_secret(ctx.config)
+    app.register_blueprint(passes_api)
 
     @app.get("/healthz")
     def healthz() -> Any:
