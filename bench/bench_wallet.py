@@ -45,8 +45,11 @@ def main() -> None:
     codes = [signer.sign("loyalty", f"L{i:012d}", now) for i in range(count)]
     signed = [_signed_bytes(code) for code in codes]
     cold = PassVerifier({1: public}, cache_size=0)
-    ours = _rate(count, lambda: [cold.verify(code, now=now) for code in codes])
-    reference = _rate(count, lambda: [public.verify(sig, msg) for msg, sig in signed])
+    ours, reference = _rates(
+        count,
+        lambda: [cold.verify(code, now=now) for code in codes],
+        lambda: [public.verify(sig, msg) for msg, sig in signed],
+    )
     print(report("pass code verify, distinct codes (/s)", ours, reference, "/s", "higher"))
     print(
         f"{'':<44} target {TARGET_VERIFICATIONS_PER_SECOND:,}/s: "
@@ -69,12 +72,30 @@ def main() -> None:
         for i in range(passes)
     ]
     build_pkpass(pass_json(cards[0], settings, "t" * 20), identity)  # draw default images once
-    issued = _rate(
-        passes, lambda: [build_pkpass(pass_json(c, settings, "t" * 20), identity) for c in cards]
-    )
     manifest = b'{"pass.json": "' + b"0" * 40 + b'"}'
-    sign_only = _rate(passes, lambda: [sign_manifest(manifest, identity) for _ in range(passes)])
+    issued, sign_only = _rates(
+        passes,
+        lambda: [build_pkpass(pass_json(c, settings, "t" * 20), identity) for c in cards],
+        lambda: [sign_manifest(manifest, identity) for _ in range(passes)],
+    )
     print(report(".pkpass issued, keys loaded once (/s)", issued, sign_only, "/s", "higher"))
+
+
+def _rates(
+    count: int, ours: Callable[[], object], reference: Callable[[], object], repeats: int = 5
+) -> tuple[float, float]:
+    """Best rate of each, the two measured in turns so machine load hits both alike."""
+    best_ours = best_reference = float("inf")
+    for _ in range(repeats):
+        best_ours = min(best_ours, _seconds(ours))
+        best_reference = min(best_reference, _seconds(reference))
+    return count / best_ours, count / best_reference
+
+
+def _seconds(work: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
 
 
 def _rate(count: int, work: Callable[[], object], repeats: int = 3) -> float:

@@ -140,7 +140,9 @@ def build_pkpass(
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
-            archive.writestr(zipfile.ZipInfo(name, _ZIP_TIME), data, zipfile.ZIP_DEFLATED)
+            # PNGs are compressed already; deflating them again costs time and saves nothing.
+            method = zipfile.ZIP_STORED if name.endswith(".png") else zipfile.ZIP_DEFLATED
+            archive.writestr(zipfile.ZipInfo(name, _ZIP_TIME), data, method)
     return out.getvalue()
 
 
