@@ -26,7 +26,7 @@ from edge_agent.outbox import append_event
 from wallet.apple import registry
 from wallet.apple.pkpass import AppleSettings
 from wallet.apple.signing import PassSigningIdentity
-from wallet.codes import PassClaims, PassSigner, PassVerifier
+from wallet.codes import PassClaims, PassKind, PassSigner, PassVerifier
 from wallet.content import LoyaltyCard
 from wallet.errors import PassRefused, RevokedPass, StaleRotatingCode, WalletError
 from wallet.google.client import GoogleWalletClient
@@ -38,6 +38,8 @@ from wallet.notify_budget import notifications_left, record_notification
 from wallet.rotating import pass_totp_secret, split_rotating, totp_is_current
 
 REVOCATION_VERSION_KEY = "wallet.revocation_list_version"
+# Only a loyalty pass says who the customer is; a coupon or pickup code proves something else.
+IDENTIFYING_KINDS: tuple[PassKind, ...] = ("loyalty",)
 
 
 class PassNotFound(CustomerNotFound):
@@ -112,7 +114,9 @@ def identify_by_pass(
     rotating = split_rotating(scanned)
     code = rotating.code if rotating else scanned.strip()
     try:
-        claims = verifier.verify(code, now=now, kinds=("loyalty",), revoked=_RevokedSerials(ctx))
+        claims = verifier.verify(
+            code, now=now, kinds=IDENTIFYING_KINDS, revoked=_RevokedSerials(ctx)
+        )
         row = ctx.store.db.execute(
             "SELECT customer_id, status, platform FROM passes WHERE serial = ?",
             [claims.reference],

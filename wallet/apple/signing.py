@@ -10,6 +10,7 @@ design card's `passbook` package cannot run on Python 3 (its `models.py` does
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -39,9 +40,15 @@ class PassSigningIdentity:
             ) from None
         if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
             raise WalletError("the Apple pass key must be RSA or EC")
-        if key.public_key().public_numbers() != certificate.public_key().public_numbers():
+        if _spki(key.public_key()) != _spki(certificate.public_key()):
             raise WalletError("the Apple pass key does not belong to the pass certificate")
         return cls(certificate, key, wwdr)
+
+
+def _spki(public_key: Any) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def sign_manifest(manifest: bytes, identity: PassSigningIdentity) -> bytes:
