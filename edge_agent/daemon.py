@@ -16,10 +16,12 @@ from cheroot.wsgi import Server as WsgiServer
 from edge_agent.config import Config
 from edge_agent.context import AgentContext, open_agent
 from edge_agent.errors import EdgeAgentError
+from edge_agent.passes import load_push_worker
 from edge_agent.scans import ScanDispatcher
 from hardware.scan import Scan
 from hardware.scanners import ScanSource, open_scanner
 from pos_bridge.app import create_app
+from wallet.apple.push_worker import PushWorker
 
 log = logging.getLogger(__name__)
 SCAN_REPLY_TIMEOUT_SECONDS = 5.0
@@ -35,6 +37,7 @@ class RunningAgent:
     web: WsgiServer
     web_thread: threading.Thread
     stopped: threading.Event = field(default_factory=threading.Event)
+    push_worker: PushWorker | None = None  # APNs pushes for updated Apple passes
 
     @property
     def web_url(self) -> str:
@@ -49,6 +52,8 @@ class RunningAgent:
             scanner.stop()
         self.web.stop()
         self.web_thread.join(timeout=10)
+        if self.push_worker is not None:
+            self.push_worker.stop()
         self.dispatcher.stop()
         self.ctx.store.close()
         log.info("agent stopped")
@@ -69,6 +74,7 @@ def start_agent(config: Config) -> RunningAgent:
                 raise EdgeAgentError(f"scanner {settings.id} ({settings.url}): {exc}") from None
             scanners.append(scanner)
         app = create_app(ctx, dispatcher)
+        push_worker = load_push_worker(ctx)
         web = WsgiServer((config.web.host, config.web.port), app, numthreads=config.web.threads)
         try:
             web.prepare()
@@ -84,7 +90,9 @@ def start_agent(config: Config) -> RunningAgent:
         raise
     web_thread = threading.Thread(target=web.serve, name="web", daemon=True)
     web_thread.start()
-    running = RunningAgent(ctx, dispatcher, scanners, web, web_thread)
+    running = RunningAgent(ctx, dispatcher, scanners, web, web_thread, push_worker=push_worker)
+    if push_worker is not None:
+        push_worker.start()
     mode = "offline (no broker configured)" if not config.sync.broker_url else "sync pending"
     log.info("agent started for store %s: %s, %s", config.store.id, running.web_url, mode)
     return running

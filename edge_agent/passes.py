@@ -24,7 +24,9 @@ from edge_agent.domain import CustomerProfile
 from edge_agent.errors import ConfigError, CustomerNotFound
 from edge_agent.outbox import append_event
 from wallet.apple import registry
+from wallet.apple.apns import ApnsSender, ApnsSettings
 from wallet.apple.pkpass import AppleSettings
+from wallet.apple.push_worker import PushWorker
 from wallet.apple.signing import PassSigningIdentity
 from wallet.codes import PassClaims, PassKind, PassSigner, PassVerifier
 from wallet.content import LoyaltyCard
@@ -314,6 +316,18 @@ def load_pass_issuer(config: Config) -> PassIssuer:
             wallet.google_origins,
         )
     return PassIssuer(signer, apple, google, load_rotating_secret(config))
+
+
+def load_push_worker(ctx: AgentContext) -> PushWorker | None:
+    """The APNs push worker when `wallet.apns_key_file` is set (not started)."""
+    wallet = ctx.config.wallet
+    if wallet.apns_key_file is None:
+        return None
+    key = _read(wallet.apns_key_file, "apns_key_file")
+    sender = ApnsSender(
+        ApnsSettings(wallet.apple_team_id, wallet.apns_key_id, key, wallet.apns_url)
+    )
+    return PushWorker(ctx.store, sender)
 
 
 class _RevokedSerials:

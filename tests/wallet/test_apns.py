@@ -126,3 +126,25 @@ def test_unreachable_apns_keeps_the_push(wallet_agent, apns_key):
     finally:
         sender.close()
     assert len(registry.pending_pushes(wallet_agent.store)) == 1
+
+
+def test_push_worker_sends_queued_pushes_in_the_background(wallet_agent, apns, sender):
+    from wallet.apple.push_worker import PushWorker
+
+    registered(wallet_agent, "token-bg")
+    worker = PushWorker(wallet_agent.store, sender, interval=0.05)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while registry.pending_pushes(wallet_agent.store) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    assert registry.pending_pushes(wallet_agent.store) == []
+    assert [p.path for p in apns.received] == ["/3/device/token-bg"]
+
+
+def test_daemon_has_no_push_worker_without_an_apns_key(wallet_agent):
+    from edge_agent.passes import load_push_worker
+
+    assert load_push_worker(wallet_agent) is None
