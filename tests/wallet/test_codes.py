@@ -195,3 +195,26 @@ def test_any_single_character_change_is_refused(signer, shared_verifier, positio
         return
     with pytest.raises(PassRefused):
         shared_verifier.verify(changed, now=NOW)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    kind=st.sampled_from(["loyalty", "coupon", "pickup"]),
+    reference=st.from_regex(r"[A-Za-z0-9._-]{1,40}", fullmatch=True),
+    issued=st.integers(min_value=1, max_value=2**32 - 10),
+    valid_for=st.one_of(st.none(), st.integers(min_value=1, max_value=9)),
+)
+def test_any_signed_claims_round_trip(signer, shared_verifier, kind, reference, issued, valid_for):
+    from datetime import UTC, datetime
+
+    issued_at = datetime.fromtimestamp(issued, UTC)
+    expires_at = None if valid_for is None else issued_at + timedelta(seconds=valid_for)
+    code = signer.sign(kind, reference, issued_at, expires_at)
+    assert looks_like_pass_code(code)
+    claims = shared_verifier.verify(code, now=issued_at)
+    assert (claims.kind, claims.reference, claims.issued_at, claims.expires_at) == (
+        kind,
+        reference,
+        issued_at,
+        expires_at,
+    )
