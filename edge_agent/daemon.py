@@ -16,8 +16,8 @@ from cheroot.wsgi import Server as WsgiServer
 from edge_agent.config import Config
 from edge_agent.context import AgentContext, open_agent
 from edge_agent.errors import EdgeAgentError
-from edge_agent.passes import load_push_worker
 from edge_agent.scans import ScanDispatcher
+from edge_agent.wallet_setup import load_push_worker
 from hardware.scan import Scan
 from hardware.scanners import ScanSource, open_scanner
 from pos_bridge.app import create_app

@@ -10,8 +10,8 @@ from edge_agent import __version__
 from edge_agent.context import AgentContext
 from edge_agent.errors import StoreError
 from edge_agent.outbox import outbox_stats
-from edge_agent.passes import load_pass_verifier, load_rotating_secret
 from edge_agent.scans import ScanDispatcher
+from edge_agent.wallet_setup import load_pass_verifier, load_rotating_secret
 from pos_bridge.api import api
 from pos_bridge.errors import register_error_handlers
 from pos_bridge.json import DomainJSONProvider

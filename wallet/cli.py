@@ -96,7 +96,8 @@ def issue(ctx: click.Context, customer_id: str, apple_out: Path | None, google: 
     """Issue a loyalty pass for a customer (needs the private signing key)."""
     from edge_agent.config import load_config
     from edge_agent.context import open_agent
-    from edge_agent.passes import issue_loyalty_pass, load_pass_issuer
+    from edge_agent.passes import issue_loyalty_pass
+    from edge_agent.wallet_setup import load_pass_issuer
 
     if (apple_out is None) == (not google):
         raise click.UsageError("give --apple FILE or --google (one pass per platform)")
@@ -126,8 +127,8 @@ def verify(ctx: click.Context, code: str) -> None:
     """Check a scanned pass code with the public keys (exit 1 and the reason if refused)."""
     from edge_agent.config import load_config
     from edge_agent.errors import ConfigError
-    from edge_agent.passes import load_pass_verifier
     from edge_agent.store import Store
+    from edge_agent.wallet_setup import load_pass_verifier
 
     config = load_config(ctx.find_root().obj)
     verifier = load_pass_verifier(config)

@@ -145,6 +145,6 @@ def test_push_worker_sends_queued_pushes_in_the_background(wallet_agent, apns, s
 
 
 def test_daemon_has_no_push_worker_without_an_apns_key(wallet_agent):
-    from edge_agent.passes import load_push_worker
+    from edge_agent.wallet_setup import load_push_worker
 
     assert load_push_worker(wallet_agent) is None

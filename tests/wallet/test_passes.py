@@ -10,10 +10,10 @@ from edge_agent.passes import (
     apply_revocation_list,
     identify_by_pass,
     issue_loyalty_pass,
-    load_pass_verifier,
     record_remote_sighting,
     reissue_loyalty_passes,
 )
+from edge_agent.wallet_setup import load_pass_verifier
 from tests.conftest import outbox_types
 from tests.wallet.conftest import NOW
 from wallet.apple import registry

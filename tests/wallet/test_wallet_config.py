@@ -51,7 +51,7 @@ def test_env_override_of_a_wallet_key(tmp_path):
 
 
 def test_missing_key_directory_stops_the_verifier_with_a_config_error(tmp_path):
-    from edge_agent.passes import load_pass_verifier
+    from edge_agent.wallet_setup import load_pass_verifier
 
     config = load_config(environ={"EDGE_AGENT__WALLET__KEYS_DIR": str(tmp_path / "nope")})
     with pytest.raises(ConfigError, match=r"wallet\.keys_dir"):
