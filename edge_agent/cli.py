@@ -19,6 +19,7 @@ from edge_agent.logs import configure_logging
 from edge_agent.migrations import schema_version
 from edge_agent.outbox import outbox_stats
 from edge_agent.store import Store
+from wallet.cli import wallet as wallet_cli
 
 # Demo-store sign-ins, printed by `edge-agent demo`; a real store adds its own staff.
 DEMO_STAFF = (("ana", "Ana", "cashier", "1234"), ("luis", "Luis", "supervisor", "9876"))
@@ -314,6 +315,9 @@ def scan(code: str, address: str) -> None:
     except (OSError, ValueError) as exc:
         raise EdgeAgentError(f"cannot reach the scanner port {address}: {exc}") from None
     click.echo(reply or "no answer (is this the agent's scanner port?)")
+
+
+main.add_command(wallet_cli)
 
 
 def _demo_examples(agent: Any) -> list[str]:

@@ -20,9 +20,11 @@ from edge_agent.errors import EdgeAgentError
 from edge_agent.maintenance import Maintenance
 from edge_agent.scans import ScanDispatcher
 from edge_agent.systemd_notify import SystemdNotifier
+from edge_agent.wallet_setup import load_push_worker
 from hardware.scan import Scan
 from hardware.scanners import ScanSource, open_scanner
 from pos_bridge.app import create_app
+from wallet.apple.push_worker import PushWorker
 
 log = logging.getLogger(__name__)
 SCAN_REPLY_TIMEOUT_SECONDS = 5.0
@@ -39,6 +41,7 @@ class RunningAgent:
     web_thread: threading.Thread
     maintenance: Maintenance
     stopped: threading.Event = field(default_factory=threading.Event)
+    push_worker: PushWorker | None = None  # APNs pushes for updated Apple passes
 
     @property
     def web_url(self) -> str:
@@ -63,6 +66,8 @@ class RunningAgent:
             scanner.stop()
         self.web.stop()
         self.web_thread.join(timeout=10)
+        if self.push_worker is not None:
+            self.push_worker.stop()
         self.dispatcher.stop()
         self.maintenance.stop()
         self.ctx.store.close()
@@ -84,6 +89,7 @@ def start_agent(config: Config) -> RunningAgent:
                 raise EdgeAgentError(f"scanner {settings.id} ({settings.url}): {exc}") from None
             scanners.append(scanner)
         app = create_app(ctx, dispatcher)
+        push_worker = load_push_worker(ctx)
         web = WsgiServer((config.web.host, config.web.port), app, numthreads=config.web.threads)
         try:
             web.prepare()
@@ -101,7 +107,11 @@ def start_agent(config: Config) -> RunningAgent:
     web_thread.start()
     maintenance = Maintenance(ctx)
     maintenance.start()
-    running = RunningAgent(ctx, dispatcher, scanners, web, web_thread, maintenance)
+    running = RunningAgent(
+        ctx, dispatcher, scanners, web, web_thread, maintenance, push_worker=push_worker
+    )
+    if push_worker is not None:
+        push_worker.start()
     mode = "offline (no broker configured)" if not config.sync.broker_url else "sync pending"
     log.info("agent started for store %s: %s, %s", config.store.id, running.web_url, mode)
     return running

@@ -198,6 +198,71 @@ CORE_SCHEMA = Migration(
     ),
 )
 
+WALLET_SCHEMA = Migration(
+    4,
+    "wallet passes: revocations, sightings, Apple web service, push queue, notifications",
+    (
+        # The centre's revocation list; `list_version` is the list's version when the
+        # serial was added, the newest version applied is in agent_meta.
+        """CREATE TABLE pass_revocations (
+            serial TEXT PRIMARY KEY,
+            revoked_at TEXT NOT NULL,
+            reason TEXT,
+            list_version INTEGER NOT NULL CHECK (list_version >= 0)
+        )""",
+        # Where and when a static pass code was seen, here or (from the centre) elsewhere;
+        # the same pass at two stores within a short window is a copied code.
+        """CREATE TABLE pass_sightings (
+            id INTEGER PRIMARY KEY,
+            serial TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            device_id TEXT,
+            seen_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX pass_sightings_serial ON pass_sightings (serial, seen_at)",
+        # The latest signed .pkpass of each Apple pass, served by the PassKit web service.
+        # update_tag grows by one on every re-issue ("serials updated since tag").
+        """CREATE TABLE apple_passes (
+            serial TEXT PRIMARY KEY,
+            pass_type_id TEXT NOT NULL,
+            auth_token TEXT NOT NULL CHECK (length(auth_token) >= 16),
+            update_tag INTEGER NOT NULL CHECK (update_tag >= 1),
+            updated_at TEXT NOT NULL,
+            pkpass BLOB NOT NULL
+        )""",
+        "CREATE INDEX apple_passes_tag ON apple_passes (pass_type_id, update_tag)",
+        """CREATE TABLE apple_registrations (
+            device_id TEXT NOT NULL,
+            pass_type_id TEXT NOT NULL,
+            serial TEXT NOT NULL REFERENCES apple_passes (serial) ON DELETE CASCADE,
+            push_token TEXT NOT NULL,
+            registered_at TEXT NOT NULL,
+            PRIMARY KEY (device_id, pass_type_id, serial)
+        )""",
+        "CREATE INDEX apple_registrations_serial ON apple_registrations (serial)",
+        "CREATE INDEX apple_registrations_token ON apple_registrations (push_token)",
+        # APNs pushes waiting to go; a row leaves only when APNs accepted it (or said 410).
+        """CREATE TABLE apns_push_queue (
+            id INTEGER PRIMARY KEY,
+            push_token TEXT NOT NULL,
+            pass_type_id TEXT NOT NULL,
+            serial TEXT NOT NULL,
+            queued_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            UNIQUE (push_token, pass_type_id)
+        )""",
+        # Notifying updates sent per pass, to keep within Google's 3 per pass per 24 h.
+        """CREATE TABLE wallet_notifications (
+            id INTEGER PRIMARY KEY,
+            serial TEXT NOT NULL,
+            platform TEXT NOT NULL CHECK (platform IN ('apple', 'google')),
+            sent_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX wallet_notifications_serial ON wallet_notifications (serial, sent_at)",
+    ),
+)
+
 TILL_SCHEMA = Migration(
     5,
     "till: staff, sessions, api keys, audit, returns approval, loyalty ledger, coupons",
@@ -282,7 +347,7 @@ TILL_SCHEMA = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (CORE_SCHEMA, TILL_SCHEMA)
+MIGRATIONS: tuple[Migration, ...] = (CORE_SCHEMA, WALLET_SCHEMA, TILL_SCHEMA)
 
 
 def migrate(db: Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:

@@ -11,13 +11,16 @@ from edge_agent.context import AgentContext
 from edge_agent.errors import StoreError
 from edge_agent.outbox import outbox_stats
 from edge_agent.scans import ScanDispatcher, ScanOutcome
+from edge_agent.wallet_setup import load_pass_verifier, load_rotating_secret
 from pos_bridge.api import api
 from pos_bridge.errors import register_error_handlers
 from pos_bridge.json import DomainJSONProvider
 from pos_bridge.metrics import install_metrics
 from pos_bridge.openapi import openapi_document
+from pos_bridge.passes_api import passes_api
 from pos_bridge.till_api import till_api
 from pos_bridge.till_events import TillEventHub, identified_event
+from wallet.apple.webservice import passkit_blueprint
 
 
 def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
@@ -29,6 +32,10 @@ def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
     install_metrics(app, ctx)
     app.register_blueprint(api)
     app.register_blueprint(till_api)
+    app.register_blueprint(passes_api)
+    app.register_blueprint(passkit_blueprint(lambda: ctx.store))
+    app.extensions["pass_verifier"] = load_pass_verifier(ctx.config)
+    app.extensions["pass_rotating_secret"] = load_rotating_secret(ctx.config)
     events = TillEventHub()
     app.extensions["till_events"] = events
 

@@ -22,7 +22,7 @@ from edge_agent.loyalty import PointsAward, Redemption
 from edge_agent.pickups import Pickup, PickupCheck
 from edge_agent.returns import ConfirmedReturn, ReturnQuote
 from edge_agent.scans import ScanOutcome
-from pos_bridge import api, till_api
+from pos_bridge import api, passes_api, till_api
 from pos_bridge.responses import (
     CustomerLists,
     CustomerOrders,
@@ -57,6 +57,8 @@ OPERATIONS: tuple[Operation, ...] = (
               (200, SignedOut), (), tags=("staff",)),
     Operation("post", "/api/v1/customers/identify", "Identify a customer (card, email, phone)",
               api.IdentifyRequest, (200, CustomerProfile), (400, 404, 415, 422)),
+    Operation("post", "/api/v1/passes/identify", "Identify a customer from a wallet pass code",
+              passes_api.PassIdentifyRequest, (200, CustomerProfile), (400, 404, 415, 422, 503)),
     Operation("get", "/api/v1/customers/<customer_id>/orders", "A customer's orders",
               None, (200, CustomerOrders), (400,)),
     Operation("get", "/api/v1/orders", "Search orders by number, loyalty number, email or "

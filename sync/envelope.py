@@ -27,6 +27,9 @@ EVENT_TYPES: dict[str, int] = {
     "loyalty.tier_changed": 1,
     "coupon.redeemed": 1,
     "list.updated": 1,
+    "pass.refused": 1,
+    "pass.copy_suspected": 1,
+    "pass.reissued": 1,
 }
 
 

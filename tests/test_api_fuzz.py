@@ -3,6 +3,8 @@ operation, over real HTTP, never get a 5xx nor a response outside the document."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -15,10 +17,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from edge_agent.config import WalletSettings
 from edge_agent.staff import create_api_key
 from pos_bridge.openapi import openapi_document
 from tests.http_server import serving
 from tests.till_fixtures import make_till
+from wallet.keys import write_signing_key
 
 # Enough examples to reach every refusal branch, few enough for a 2-core CI machine.
 MAX_EXAMPLES = 30
@@ -42,8 +46,11 @@ OPERATIONS = [
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.label)
-def test_no_server_errors_and_answers_match_the_document(seeded, operation):
-    till = make_till(seeded)
+def test_no_server_errors_and_answers_match_the_document(seeded, operation, tmp_path):
+    # A store that can check wallet passes, so pass codes reach the verifier.
+    write_signing_key(tmp_path / "keys", 1)
+    wallet = WalletSettings(keys_dir=tmp_path / "keys")
+    till = make_till(replace(seeded, config=seeded.config.model_copy(update={"wallet": wallet})))
     auth = {"Authorization": f"Bearer {create_api_key(till.ctx, 'fuzz', 'supervisor')}"}
 
     with serving(till.app) as base_url:

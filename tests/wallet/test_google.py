@@ -1,0 +1,150 @@
+import base64
+import json
+
+import pytest
+from google.auth import jwt as google_jwt
+from google.auth.crypt import RSAVerifier
+from google.oauth2 import service_account
+
+from edge_agent.passes import issue_loyalty_pass, reissue_loyalty_passes
+from tests.wallet.conftest import NOW
+from tests.wallet.google_standin import API_PREFIX, GoogleStandIn
+from wallet.content import LoyaltyCard
+from wallet.devcerts import make_service_account
+from wallet.google.client import GoogleWalletClient
+from wallet.google.objects import GoogleSettings, loyalty_class, loyalty_object
+from wallet.google.save import MAX_SAVE_JWT_LENGTH, SAVE_URL, save_link
+from wallet.issuer import GoogleIssuing, PassIssuer
+from wallet.notify_budget import NOTIFY_LIMIT
+from wallet.rotating import google_rotating_barcode
+
+SETTINGS = GoogleSettings("3388000000012345678", "loyalty", "Club Demo", "Demo", "https://x/l.png")
+CARD = LoyaltyCard("LGOOGLESERIAL", "EP1:AAAA", "Lucía Núñez", "2900000013087", "gold", 1234)
+ORIGINS = ("https://shop.example",)
+
+
+@pytest.fixture(scope="module")
+def service_account_key():
+    return make_service_account("http://127.0.0.1:1/token")
+
+
+@pytest.fixture
+def standin(service_account_key):
+    _info, cert = service_account_key
+    server = GoogleStandIn(cert)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def credentials(service_account_key, standin):
+    info = dict(service_account_key[0], token_uri=f"{standin.base}/token")
+    return service_account.Credentials.from_service_account_info(info)
+
+
+@pytest.fixture
+def client(credentials, standin):
+    client = GoogleWalletClient(credentials, base_url=standin.base + API_PREFIX)
+    yield client
+    client.close()
+
+
+def test_save_jwt_verifies_with_google_auth_and_the_public_cert(credentials, service_account_key):
+    link = save_link(credentials, loyalty_object(SETTINGS, CARD), origins=ORIGINS, now=NOW)
+    assert link.url == SAVE_URL + link.jwt
+    assert not link.requires_insert
+    assert len(link.jwt) <= MAX_SAVE_JWT_LENGTH
+    # The save JWT has "iat" but no "exp" (Google's format), which google_jwt.decode
+    # insists on; so verify the RS256 signature with google-auth's verifier directly.
+    assert google_jwt.decode_header(link.jwt)["kid"] == credentials.signer.key_id
+    assert verify_rs256(link.jwt, service_account_key[1])
+    claims = google_jwt.decode(link.jwt, verify=False)
+    assert claims["aud"] == "google"
+    assert claims["typ"] == "savetowallet"
+    assert claims["iss"] == credentials.service_account_email
+    assert claims["origins"] == list(ORIGINS)
+    (obj,) = claims["payload"]["loyaltyObjects"]
+    assert obj["id"] == "3388000000012345678.LGOOGLESERIAL"
+    assert obj["classId"] == "3388000000012345678.loyalty"
+    assert obj["loyaltyPoints"]["balance"] == {"int": 1234}
+    assert obj["barcode"] == {"type": "QR_CODE", "value": "EP1:AAAA"}
+    assert obj["textModulesData"][0]["body"] == "Oro"
+
+
+def test_save_jwt_signed_by_another_key_does_not_verify(credentials):
+    _other_info, other_cert = make_service_account("http://127.0.0.1:1/token")
+    link = save_link(credentials, loyalty_object(SETTINGS, CARD), origins=ORIGINS, now=NOW)
+    assert not verify_rs256(link.jwt, other_cert)
+
+
+def verify_rs256(token: str, cert_pem: bytes) -> bool:
+    signed, _, signature = token.rpartition(".")
+    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    return RSAVerifier.from_string(cert_pem).verify(signed.encode(), raw)
+
+
+def test_too_long_object_travels_by_reference(credentials):
+    big = LoyaltyCard(CARD.serial, CARD.code, "N" * 3000, None, "gold", 1)
+    link = save_link(credentials, loyalty_object(SETTINGS, big), origins=ORIGINS, now=NOW)
+    assert link.requires_insert
+    assert len(link.jwt) <= MAX_SAVE_JWT_LENGTH
+    payload = link.jwt.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["payload"]["loyaltyObjects"] == [
+        {"id": SETTINGS.object_id(CARD.serial), "classId": SETTINGS.class_id}
+    ]
+
+
+def test_rotating_barcode_object(credentials):
+    rotating = google_rotating_barcode("EP1:AAAA", b"k" * 20)
+    obj = loyalty_object(SETTINGS, CARD, rotating)
+    assert "barcode" not in obj
+    assert obj["rotatingBarcode"]["valuePattern"] == "EP1:AAAA/{totp_value_0}"
+    assert obj["rotatingBarcode"]["totpDetails"]["parameters"][0]["key"] == ("6b" * 20)
+
+
+def test_class_and_object_insert_and_patch_through_authorized_session(client, standin):
+    client.insert_class(loyalty_class(SETTINGS))
+    client.insert_class(loyalty_class(SETTINGS))  # exists already: fetched, no error
+    client.insert_object(loyalty_object(SETTINGS, CARD))
+    updated = client.patch_object(
+        SETTINGS.object_id(CARD.serial), {"loyaltyPoints": {"balance": {"int": 5}}}, notify=True
+    )
+    assert updated["loyaltyPoints"] == {"balance": {"int": 5}}
+    assert updated["notifyPreference"] == "notifyOnUpdate"
+    assert standin.token_requests == 1  # one token, reused
+    assert all(auth == "Bearer standin-token" for *_rest, auth in standin.requests)
+    paths = [(method, path) for method, path, *_ in standin.requests]
+    assert ("PATCH", f"{API_PREFIX}/loyaltyObject/{SETTINGS.object_id(CARD.serial)}") in paths
+
+
+def test_points_updates_notify_at_most_three_times_a_day(
+    wallet_agent, keys_dir, credentials, client, standin
+):
+    from wallet.codes import PassSigner
+    from wallet.keys import load_signing_key
+
+    issuer = PassIssuer(
+        PassSigner(1, load_signing_key(keys_dir, 1)),
+        google=GoogleIssuing(SETTINGS, credentials, ORIGINS),
+    )
+    issued = issue_loyalty_pass(wallet_agent, issuer, "C00000003", apple=False, google=True)
+    assert issued.google_link is not None
+    client.insert_object(
+        loyalty_object(SETTINGS, CARD.__class__(issued.serial, issued.code, "x", None, None, 0))
+    )
+    for _ in range(NOTIFY_LIMIT + 2):
+        reissue_loyalty_passes(wallet_agent, issuer, "C00000003", google_client=client)
+    patches = [body for method, _path, body, _auth in standin.requests if method == "PATCH"]
+    assert [p.get("notifyPreference") for p in patches] == ["notifyOnUpdate"] * NOTIFY_LIMIT + [
+        None,
+        None,
+    ]
+    events = [
+        json.loads(r[0])["data"]["notified"]
+        for r in wallet_agent.store.db.execute(
+            "SELECT envelope FROM outbox WHERE type = 'pass.reissued' ORDER BY seq"
+        )
+    ]
+    assert events == [True] * NOTIFY_LIMIT + [False, False]

@@ -1,0 +1,1 @@
+"""Apple Wallet: .pkpass files, their signature, the PassKit web service and APNs."""

@@ -1,0 +1,126 @@
+"""APNs pushes for pass updates: HTTP/2, token (JWT ES256) authentication.
+
+A pass update push carries no content: topic = the pass type id, body `{}`. The device
+then asks the web service which serials changed. APNs answers 200 (accepted), 410 (the
+token is no longer valid: forget the registration) or another error (keep it queued).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+
+import httpx
+from google.auth import crypt
+from google.auth import jwt as google_jwt
+
+from wallet.apple import registry
+from wallet.errors import WalletError
+from wallet.storage import StoreLike
+
+log = logging.getLogger(__name__)
+APNS_PRODUCTION_URL = "https://api.push.apple.com"
+# Apple refuses a provider token older than an hour and throttles one renewed more often
+# than every 20 minutes; 40 minutes sits between.
+TOKEN_LIFETIME_SECONDS = 40 * 60
+REQUEST_TIMEOUT_SECONDS = 10.0
+# A push that failed this often is dropped (logged): the device still updates the next
+# time the pass is opened, and the queue must not grow for ever.
+MAX_ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class ApnsSettings:
+    team_id: str
+    key_id: str
+    key_pem: bytes  # the ES256 AuthKey_<key_id>.p8
+    url: str = APNS_PRODUCTION_URL
+
+
+@dataclass(frozen=True)
+class PushResult:
+    status: int
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class DrainReport:
+    delivered: int
+    unregistered: int
+    failed: int
+
+
+class ApnsSender:
+    """One HTTP/2 connection to APNs, reused for every push."""
+
+    def __init__(self, settings: ApnsSettings, verify: ssl.SSLContext | bool = True) -> None:
+        try:
+            self._signer = crypt.ES256Signer.from_string(settings.key_pem, settings.key_id)
+        except ValueError as exc:
+            raise WalletError(f"the APNs key is not an ES256 private key: {exc}") from None
+        self._settings = settings
+        self._client = httpx.Client(
+            http2=True, verify=verify, timeout=REQUEST_TIMEOUT_SECONDS, base_url=settings.url
+        )
+        self._token: tuple[str, float] | None = None
+        self._lock = threading.Lock()
+
+    def push(self, push_token: str, topic: str) -> PushResult:
+        try:
+            response = self._client.post(
+                f"/3/device/{push_token}",
+                content=b"{}",
+                headers={
+                    "authorization": f"bearer {self._provider_token()}",
+                    "apns-topic": topic,
+                    "apns-push-type": "background",
+                    "apns-priority": "5",
+                },
+            )
+        except httpx.HTTPError as exc:
+            return PushResult(0, f"network: {exc}")
+        reason = None
+        if response.status_code != 200:
+            try:
+                reason = json.loads(response.content).get("reason")
+            except (ValueError, AttributeError):
+                reason = response.text[:200] or None
+        return PushResult(response.status_code, reason)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _provider_token(self) -> str:
+        with self._lock:
+            now = time.time()
+            if self._token is None or now - self._token[1] > TOKEN_LIFETIME_SECONDS:
+                token = google_jwt.encode(
+                    self._signer, {"iss": self._settings.team_id, "iat": int(now)}
+                ).decode()
+                self._token = (token, now)
+            return self._token[0]
+
+
+def drain_push_queue(store: StoreLike, sender: ApnsSender, limit: int = 100) -> DrainReport:
+    """Send up to `limit` queued pushes; each leaves the queue only once APNs answered."""
+    delivered = unregistered = failed = 0
+    for push in registry.pending_pushes(store, limit):
+        result = sender.push(push.push_token, push.pass_type_id)
+        if result.status == 200:
+            registry.push_delivered(store, push.id)
+            delivered += 1
+        elif result.status == 410:
+            registry.forget_push_token(store, push.push_token)
+            unregistered += 1
+        else:
+            failed += 1
+            if push.attempts + 1 >= MAX_ATTEMPTS:
+                log.warning("dropping APNs push %s after %d attempts", push.id, MAX_ATTEMPTS)
+                registry.push_delivered(store, push.id)
+            else:
+                registry.push_failed(store, push.id, f"{result.status} {result.reason or ''}")
+    return DrainReport(delivered, unregistered, failed)
