@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
+
+from sqlite_utils import Database
 
 from edge_agent.clock import from_iso, to_iso
 from edge_agent.context import AgentContext
@@ -59,23 +62,27 @@ def identify_customer(
     customer_id = find_customer_id(ctx, query)
     now = ctx.clock()
     with ctx.store.transaction() as db:
-        db.execute("UPDATE customers SET last_seen_at = ? WHERE id = ?", [to_iso(now), customer_id])
-        append_event(
-            db,
-            ctx.origin,
-            "customer.identified",
-            subject=customer_id,
-            data={
-                "customer_id": customer_id,
-                "method": query.method,
-                "channel": channel,
-                "source": source,
-                "till_id": till_id,
-            },
-            at=now,
-        )
+        record_identification(ctx, db, customer_id, query.method, channel, source, till_id, now)
     ctx.metrics.identifications.labels(query.method, channel).inc()
     return customer_profile(ctx, customer_id)
+
+
+def record_identification(
+    ctx: AgentContext,
+    db: Database,
+    customer_id: str,
+    method: str,
+    channel: Channel,
+    source: str,
+    till_id: str | None,
+    at: datetime,
+    **extra: str,
+) -> None:
+    """Inside the caller's transaction: the customer was seen now; tell the centre."""
+    db.execute("UPDATE customers SET last_seen_at = ? WHERE id = ?", [to_iso(at), customer_id])
+    data = {"customer_id": customer_id, "method": method, "channel": channel,
+            "source": source, "till_id": till_id, **extra}  # fmt: skip
+    append_event(db, ctx.origin, "customer.identified", subject=customer_id, data=data, at=at)
 
 
 def customer_profile(ctx: AgentContext, customer_id: str) -> CustomerProfile:

@@ -15,7 +15,7 @@ from sqlite_utils import Database
 
 from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
-from edge_agent.customers import Channel, customer_profile
+from edge_agent.customers import Channel, customer_profile, record_identification
 from edge_agent.domain import CustomerProfile
 from edge_agent.errors import CustomerNotFound
 from edge_agent.outbox import append_event
@@ -105,21 +105,9 @@ def identify_by_pass(
     with ctx.store.transaction() as db:
         if rotating is None:  # rotating codes cannot be replayed; static ones can
             _record_sighting(ctx, db, claims.reference, ctx.config.store.id, now)
-        append_event(
-            db,
-            ctx.origin,
-            "customer.identified",
-            subject=customer_id,
-            data={
-                "customer_id": customer_id,
-                "method": "pass",
-                "channel": channel,
-                "source": source,
-                "till_id": till_id,
-                "pass_serial": claims.reference,
-            },
-            at=now,
-        )
+        record_identification(ctx, db, customer_id, "pass", channel, source, till_id, now,
+                              pass_serial=claims.reference)  # fmt: skip
+    ctx.metrics.identifications.labels("pass", channel).inc()
     return customer_profile(ctx, customer_id)
 
 
