@@ -1,0 +1,71 @@
+"""python-escpos, imported once with its side effects contained.
+
+On import it calls `logging.basicConfig()` (which would take over the agent's logging),
+writes a capabilities pickle to a fresh `mkdtemp()` directory per process (so /tmp fills
+up over years of restarts), and here and there `print()`s to stdout. This module is the
+only place that imports it: the pickle goes to one reused directory, the root logger is
+put back as it was, and `quiet()` routes its prints to our log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+PICKLE_DIR_ENV = "ESCPOS_CAPABILITIES_PICKLE_DIR"
+
+
+def _pickle_dir() -> str:
+    # One directory reused by every start, owned by this user (not a new one each time).
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path(tempfile.gettempdir()))
+    path = Path(base) / f"edge-agent-escpos-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return str(path)
+
+
+def _import_escpos() -> None:
+    pickle_dir = os.environ.setdefault(PICKLE_DIR_ENV, _pickle_dir())
+    root = logging.getLogger()
+    handlers_before = list(root.handlers)
+    level_before = root.level
+    # It evaluates `environ.get(..., mkdtemp())`, making a directory even when the
+    # variable is set; hand it ours for the length of the import.
+    real_mkdtemp = tempfile.mkdtemp
+    tempfile.mkdtemp = lambda *args, **kwargs: pickle_dir  # type: ignore[assignment]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            import escpos.capabilities  # noqa: F401  (runs the side effects, once)
+    finally:
+        tempfile.mkdtemp = real_mkdtemp
+    for handler in root.handlers[:]:
+        if handler not in handlers_before:
+            root.removeHandler(handler)
+    root.setLevel(level_before)
+
+
+_import_escpos()
+
+from escpos import capabilities, printer  # noqa: E402
+from escpos.exceptions import Error as EscposError  # noqa: E402
+
+__all__ = ["EscposError", "capabilities", "known_profiles", "printer", "quiet"]
+
+
+def known_profiles() -> list[str]:
+    return sorted(capabilities.CAPABILITIES["profiles"])
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Run python-escpos code with its stdout prints sent to our debug log instead."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        yield
+    if buffer.getvalue().strip():
+        log.debug("python-escpos said: %s", buffer.getvalue().strip())
