@@ -25,13 +25,17 @@ _PRODUCT_SYMBOLOGIES = ("]E", "]e")
 
 
 def looks_like_card_data(text: str, symbology: str | None = None) -> bool:
-    """True if `text` is (or holds) a payment card number or magnetic-stripe track data."""
+    """True if `text` is (or holds) a payment card number or magnetic-stripe track data.
+
+    A card number here: 13-19 digits (spaces/dashes allowed), Luhn-valid, from a payment
+    issuer range; 13/14-digit ones with a valid GS1 check digit, or read from an EAN/UPC
+    symbology, are products, since refusing a product barcode would stop the till."""
     if _TRACK_1.search(text) or _TRACK_2.search(text):
         return True
     digits = _PAN_SEPARATORS.sub("", text.strip())
     if not digits.isascii() or not digits.isdigit() or len(digits) not in _PAN_LENGTHS:
         return False
-    if not luhn_valid(digits):
+    if not luhn_valid(digits) or not _card_issuer_prefix(digits):
         return False
     if symbology is not None and symbology.startswith(_PRODUCT_SYMBOLOGIES):
         return False
@@ -47,6 +51,12 @@ def luhn_valid(digits: str) -> bool:
             value = value * 2 - 9 if value > 4 else value * 2
         total += value
     return total % 10 == 0
+
+
+def _card_issuer_prefix(digits: str) -> bool:
+    """Payment networks issue from 3xx-6xx and Mastercard's 2221-2720 (ISO/IEC 7812 IINs);
+    store codes such as loyalty cards in GS1's 2x range fall outside that."""
+    return digits[0] in "3456" or 2221 <= int(digits[:4]) <= 2720
 
 
 def _valid_gtin(digits: str) -> bool:

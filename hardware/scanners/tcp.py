@@ -94,6 +94,7 @@ class TcpScanner:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server = None
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -102,6 +103,7 @@ class TcpScanner:
             "id": self.id,
             "kind": "tcp",
             "listening": self._server is not None,
+            "connected": self._server is not None,
             "address": "{}:{}".format(*self.address),
             "scans_read": self.scans_read,
             **(self._delivery.counter_status() if self._delivery else {}),
