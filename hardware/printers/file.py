@@ -4,6 +4,7 @@ backend reports reachable/unreachable only."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from hardware.printers.escpos_lib import printer
@@ -18,4 +19,8 @@ class FilePrinter(EscposTransport):
         self.path = path
 
     def _make_device(self) -> Any:
+        # python-escpos opens with "wb", which would create a plain file where the
+        # device node should be and "print" into it while the printer is unplugged.
+        if not os.path.exists(self.path):
+            raise FileNotFoundError(f"{self.path} does not exist (printer unplugged?)")
         return printer.File(devfile=self.path, auto_flush=True)

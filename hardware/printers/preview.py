@@ -43,11 +43,10 @@ class PreviewPrinter:
             self.last_file = target
 
     def query_status(self) -> PrinterStatus:
-        writable = (
-            os.access(self.directory, os.W_OK)
-            if self.directory.exists()
-            else (os.access(self.directory.parent, os.W_OK))
-        )
+        if self.directory.exists():
+            writable = self.directory.is_dir() and os.access(self.directory, os.W_OK)
+        else:
+            writable = os.access(self.directory.parent, os.W_OK)
         self.last_status = PrinterStatus(
             reachable=writable,
             online=True if writable else None,

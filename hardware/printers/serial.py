@@ -23,3 +23,8 @@ class SerialPrinter(EscposTransport):
         return printer.Serial(
             devfile=self.port, baudrate=self.baudrate, timeout=READ_TIMEOUT_SECONDS
         )
+
+    def _read_status_byte(self, device: Any, query: bytes) -> bytes:
+        # The answer is one byte; python-escpos reads 16, which always waits the timeout.
+        device._raw(query)
+        return bytes(device.device.read(1))
