@@ -37,8 +37,15 @@ class _Line:
     align: int = 0
 
 
-def render_png(data: bytes, width_px: int, code_pages: dict[int, str], path: Path) -> int:
-    """Write a PNG of `data` printed on paper `width_px` wide; returns commands skipped."""
+@dataclass(frozen=True)
+class PreviewResult:
+    lines: tuple[str, ...]  # the text as printed, line by line (what the PNG shows)
+    qr_codes: tuple[str, ...]
+    skipped_commands: int
+
+
+def render_png(data: bytes, width_px: int, code_pages: dict[int, str], path: Path) -> PreviewResult:
+    """Write a PNG of `data` printed on paper `width_px` wide."""
     canvas = _Canvas(width_px)
     state = _State()
     line = _Line()
@@ -120,7 +127,7 @@ def render_png(data: bytes, width_px: int, code_pages: dict[int, str], path: Pat
     if text or line.runs:
         end_line()
     canvas.save(path)
-    return skipped
+    return PreviewResult(tuple(canvas.lines), tuple(canvas.qr_codes), skipped)
 
 
 def _qr_command(state: _State, body: bytes, canvas: _Canvas) -> None:
@@ -148,11 +155,14 @@ class _Canvas:
     def __init__(self, width_px: int) -> None:
         self.width = width_px
         self.blocks: list[Image.Image] = []
+        self.lines: list[str] = []
+        self.qr_codes: list[str] = []
         # Font A on an 80 mm printer is 42 columns across 512 dots: ~12 px a character.
         self.cell = 12
         self._fonts: dict[tuple[bool, int], ImageFont.FreeTypeFont | ImageFont.ImageFont] = {}
 
     def text_line(self, line: _Line) -> None:
+        self.lines.append("".join(text for text, *_ in line.runs))
         height = max((h for *_, h in line.runs), default=1) * 24
         block = Image.new("L", (self.width, height), 255)
         draw = ImageDraw.Draw(block)
@@ -171,6 +181,7 @@ class _Canvas:
         self.blocks.append(block)
 
     def qr(self, content: str, module_px: int, align: int) -> None:
+        self.qr_codes.append(content)
         code = qrcode.QRCode(box_size=max(module_px, 1) * 2, border=2)
         code.add_data(content)
         image = code.make_image().get_image().convert("L")
