@@ -15,7 +15,9 @@ from cheroot.wsgi import Server as WsgiServer
 
 from edge_agent.config import Config
 from edge_agent.context import AgentContext, open_agent
+from edge_agent.devices import DeviceRegistry
 from edge_agent.errors import EdgeAgentError
+from edge_agent.printing import PrintQueue
 from edge_agent.scans import ScanDispatcher
 from hardware.scan import Scan
 from hardware.scanners import ScanSource, open_scanner
@@ -35,6 +37,7 @@ class RunningAgent:
     web: WsgiServer
     web_thread: threading.Thread
     stopped: threading.Event = field(default_factory=threading.Event)
+    print_queue: PrintQueue | None = None
 
     @property
     def web_url(self) -> str:
@@ -50,6 +53,8 @@ class RunningAgent:
         self.web.stop()
         self.web_thread.join(timeout=10)
         self.dispatcher.stop()
+        if self.print_queue is not None:
+            self.print_queue.stop()  # a receipt being sent finishes; queued ones stay on disk
         self.ctx.store.close()
         log.info("agent stopped")
 
@@ -60,15 +65,22 @@ def start_agent(config: Config) -> RunningAgent:
     dispatcher = ScanDispatcher(ctx)
     dispatcher.start()
     scanners: list[ScanSource] = []
+    print_queue: PrintQueue | None = None
     try:
+        print_queue = PrintQueue(ctx)
+        print_queue.start()
         for settings in config.scanners:
-            scanner = open_scanner(settings.id, settings.url)
+            try:
+                scanner = open_scanner(settings.id, settings.url)
+            except ValueError as exc:
+                raise EdgeAgentError(f"scanner {settings.id}: {exc}") from None
             try:
                 scanner.start(_scan_sink(dispatcher))
             except OSError as exc:
                 raise EdgeAgentError(f"scanner {settings.id} ({settings.url}): {exc}") from None
             scanners.append(scanner)
         app = create_app(ctx, dispatcher)
+        app.extensions["devices"] = DeviceRegistry(scanners, print_queue)
         web = WsgiServer((config.web.host, config.web.port), app, numthreads=config.web.threads)
         try:
             web.prepare()
@@ -79,12 +91,14 @@ def start_agent(config: Config) -> RunningAgent:
     except BaseException:
         for scanner in scanners:
             scanner.stop()
+        if print_queue is not None:
+            print_queue.stop()
         dispatcher.stop()
         ctx.store.close()
         raise
     web_thread = threading.Thread(target=web.serve, name="web", daemon=True)
     web_thread.start()
-    running = RunningAgent(ctx, dispatcher, scanners, web, web_thread)
+    running = RunningAgent(ctx, dispatcher, scanners, web, web_thread, print_queue=print_queue)
     mode = "offline (no broker configured)" if not config.sync.broker_url else "sync pending"
     log.info("agent started for store %s: %s, %s", config.store.id, running.web_url, mode)
     return running

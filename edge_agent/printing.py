@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 # roll takes longer; a printer that is back should not sit idle for long.
 RETRY_INTERVAL_SECONDS = 2.0
 STOP_TIMEOUT_SECONDS = 10
+# An idle printer is asked for its status this often, so /api/v1/devices and /healthz
+# show "paper out" before the next receipt is due, not after.
+STATUS_POLL_SECONDS = 30.0
 # Printed jobs are kept this long for "reprint last" and support, then removed (they
 # may hold a first name on a pickup slip).
 PRINTED_RETENTION_DAYS = 7
@@ -91,7 +94,11 @@ class PrintQueue:
             if printers is not None
             else {
                 s.id: open_printer(
-                    s.id, s.url, s.profile, s.paper_width_mm, base_dir=ctx.config.paths.data_dir
+                    s.id,
+                    s.url,
+                    s.profile,
+                    s.paper_width_mm,
+                    base_dir=ctx.config.paths.data_dir.parent,
                 )
                 for s in ctx.config.printers
             }
@@ -277,8 +284,12 @@ class PrintQueue:
             if job is not None and job.state != "pending":
                 continue  # printed or set aside: straight on to the next job
             wake.clear()
-            # Nothing queued: sleep until woken. Waiting on the printer: retry soon.
-            wake.wait(self._retry_interval if job is not None else None)
+            if job is not None:
+                wake.wait(self._retry_interval)  # waiting on the printer: retry soon
+            elif not wake.wait(STATUS_POLL_SECONDS) and not self._stop.is_set():
+                device = self.printers[printer_id]
+                device.query_status()
+                device.close()
 
     def _set(self, job_id: int, state: str, error: str | None, count_attempt: bool) -> None:
         now = iso_now()

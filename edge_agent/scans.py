@@ -32,6 +32,11 @@ OutcomeStatus = Literal["identified", "order_found", "product_found", "not_found
 # stuck, and refusing new scans says so instead of growing memory without bound.
 QUEUE_DEPTH = 1000
 STOP_TIMEOUT_SECONDS = 10
+PASS_CODE_NOT_SUPPORTED = (
+    "wallet passes cannot be checked at this till yet: scan the loyalty card or look the "
+    "customer up by email or phone"
+)
+GS1_WITHOUT_GTIN = "this GS1 code carries no product number (GTIN): scan the product barcode"
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ class ScanDispatcher:
 
     def handle(self, scan: Scan) -> ScanOutcome:
         """Classify, route, log and report one scan; never raises for a bad scan."""
-        barcode = classify(scan.data, self._rules)
+        barcode = classify(scan.data, self._rules, scan.symbology)
         with self._ctx.store.transaction() as db:
             outcome = self._route(scan, barcode)
             data = {
@@ -104,7 +109,7 @@ class ScanDispatcher:
                 "outcome": outcome.status,
                 # Only codes that name no person travel; a loyalty ID is reported as the
                 # customer.identified event instead, garbage not at all.
-                "value": barcode.value if barcode.kind in ("gtin", "order_number") else None,
+                "value": barcode.value if barcode.kind in ("gtin", "gs1", "order_number") else None,
                 "scanned_at": to_iso(scan.at),
             }
             db.execute(
@@ -125,6 +130,11 @@ class ScanDispatcher:
     def _route(self, scan: Scan, barcode: Barcode) -> ScanOutcome:
         if barcode.kind == "invalid":
             return ScanOutcome("refused", barcode.kind, barcode.reason or "", scan.source)
+        if barcode.kind == "pass_code":
+            # Wallet verification is wired in by the wallet work; until then say so.
+            return ScanOutcome("refused", barcode.kind, PASS_CODE_NOT_SUPPORTED, scan.source)
+        if barcode.kind == "gs1" and not barcode.value:
+            return ScanOutcome("refused", barcode.kind, GS1_WITHOUT_GTIN, scan.source)
         try:
             if barcode.kind == "loyalty_id":
                 profile = identify_customer(

@@ -12,6 +12,7 @@ from edge_agent.errors import StoreError
 from edge_agent.outbox import outbox_stats
 from edge_agent.scans import ScanDispatcher
 from pos_bridge.api import api
+from pos_bridge.devices import devices_api
 from pos_bridge.errors import register_error_handlers
 from pos_bridge.json import DomainJSONProvider
 
@@ -23,6 +24,7 @@ def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
     app.extensions["scan_dispatcher"] = dispatcher
     register_error_handlers(app)
     app.register_blueprint(api)
+    app.register_blueprint(devices_api)
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -39,7 +41,11 @@ def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
         # Sync lands with the MQTT client; until then events wait in the outbox.
         checks["sync"] = "offline" if not ctx.config.sync.broker_url else "not_connected"
         healthy = checks["database"] == "ok" and checks["dispatcher"] == "ok"
-        body["status"] = "ok" if healthy else "failing"
+        devices = app.extensions.get("devices")  # scanners/printers: degraded, never failing
+        device_checks = devices.health_checks() if devices is not None else {}
+        checks.update(device_checks)
+        degraded = any(v != "ok" for v in device_checks.values())
+        body["status"] = ("degraded" if degraded else "ok") if healthy else "failing"
         body["checks"] = checks
         return jsonify(body), 200 if healthy else 503
 

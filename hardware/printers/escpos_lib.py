@@ -4,7 +4,12 @@ On import it calls `logging.basicConfig()` (which would take over the agent's lo
 writes a capabilities pickle to a fresh `mkdtemp()` directory per process (so /tmp fills
 up over years of restarts), and here and there `print()`s to stdout. This module is the
 only place that imports it: the pickle goes to one reused directory, the root logger is
-put back as it was, and `quiet()` routes its prints to our log.
+put back as it was, and its import-time prints are swallowed.
+
+After import, the calls we make (text, set, native QR, cut, and the backends' open,
+_raw, _read, close) print nothing; image and software-barcode printing do, so they
+are not used. Redirecting stdout around device calls is not an option: it is
+process-wide, and would swallow what other threads print.
 """
 
 from __future__ import annotations
@@ -14,10 +19,8 @@ import io
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-log = logging.getLogger(__name__)
 PICKLE_DIR_ENV = "ESCPOS_CAPABILITIES_PICKLE_DIR"
 
 
@@ -54,18 +57,8 @@ _import_escpos()
 from escpos import capabilities, printer  # noqa: E402
 from escpos.exceptions import Error as EscposError  # noqa: E402
 
-__all__ = ["EscposError", "capabilities", "known_profiles", "printer", "quiet"]
+__all__ = ["EscposError", "capabilities", "known_profiles", "printer"]
 
 
 def known_profiles() -> list[str]:
     return sorted(capabilities.CAPABILITIES["profiles"])
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Run python-escpos code with its stdout prints sent to our debug log instead."""
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        yield
-    if buffer.getvalue().strip():
-        log.debug("python-escpos said: %s", buffer.getvalue().strip())

@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from hardware.printers.errors import PrinterUnavailable
-from hardware.printers.escpos_lib import EscposError, quiet
+from hardware.printers.escpos_lib import EscposError
 from hardware.printers.status import STATUS_QUERIES, UNREPORTED, PrinterStatus, parse_status
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,7 @@ class EscposTransport:
         with self._lock:
             device = self._ensure_open()
             try:
-                with quiet():
-                    device._raw(data)
+                device._raw(data)
             except (OSError, EscposError, ValueError) as exc:
                 self._drop()
                 raise PrinterUnavailable(
@@ -62,8 +61,7 @@ class EscposTransport:
                 self.last_status = UNREPORTED
                 return self.last_status
             try:
-                with quiet():
-                    answers = [self._read_status_byte(device, q) for q in STATUS_QUERIES]
+                answers = [self._read_status_byte(device, q) for q in STATUS_QUERIES]
             except TimeoutError:
                 answers = [b"", b"", b""]  # connected but silent: status not reported
             except (OSError, EscposError, ValueError) as exc:
@@ -92,9 +90,8 @@ class EscposTransport:
         if self._device is not None:
             return self._device
         try:
-            with quiet():
-                device = self._make_device()
-                device.open()
+            device = self._make_device()
+            device.open()
         except (OSError, EscposError, ValueError) as exc:
             raise PrinterUnavailable(
                 f"printer {self.id} ({self.target}) is not reachable: {exc}"
@@ -107,8 +104,7 @@ class EscposTransport:
         if device is None:
             return
         try:
-            with quiet():
-                device.close()
+            device.close()
         except Exception as exc:  # closing a broken link may fail; it is gone either way
             log.debug("closing printer %s: %s", self.id, exc)
         # python-escpos closes again in __del__; make that a no-op.

@@ -7,7 +7,7 @@ layout cannot overrun the paper, and QR codes are sent natively (GS ( k).
 
 from __future__ import annotations
 
-from hardware.printers.escpos_lib import printer, quiet
+from hardware.printers.escpos_lib import printer
 
 # Code pages that hold every Western European letter and the euro sign, best first.
 # CP858 is CP850 with €; CP1252 is what cheaper 58 mm printers offer instead.
@@ -61,8 +61,7 @@ class ReceiptWriter:
 
     def qr(self, content: str) -> None:
         self._printer.set(align="center")
-        with quiet():
-            self._printer.qr(content, native=True, size=QR_MODULE_DOTS.get(self.paper_width_mm, 6))
+        self._printer.qr(content, native=True, size=QR_MODULE_DOTS.get(self.paper_width_mm, 6))
         self._printer.set(align="left")
 
     def finish(self) -> bytes:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hardware.barcodes import CARD_DATA_REASON, BarcodeRules, classify
-from hardware.cardguard import looks_like_card_data, luhn_valid
+from hardware.cardguard import looks_like_card_data
 from hardware.symbology import split_symbology
 
 RULES = BarcodeRules(loyalty_id=r"^29\d{11}$", order_number=r"^W\d{9}$")
@@ -56,7 +56,9 @@ def test_gs1_garbage_refused_with_reason() -> None:
     assert barcode.kind == "invalid" and "GS1" in (barcode.reason or "")
 
 
-@pytest.mark.parametrize("code", ["EP1:MFRGGZDFMZTWQ2LK", "EP0:A", "EP9:ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"])
+@pytest.mark.parametrize(
+    "code", ["EP1:MFRGGZDFMZTWQ2LK", "EP0:A", "EP9:ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"]
+)
 def test_pass_codes_recognised(code: str) -> None:
     assert classify(code, RULES) == classify(code, RULES).__class__("pass_code", code)
 
@@ -122,7 +124,10 @@ def test_classify_uses_symbology_in_data_when_none_given() -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.text(max_size=300), st.one_of(st.none(), st.sampled_from(["]C1", "]d2", "]Q3", "]E0", "]X9"])))
+@given(
+    st.text(max_size=300),
+    st.one_of(st.none(), st.sampled_from(["]C1", "]d2", "]Q3", "]E0", "]X9"])),
+)
 def test_arbitrary_text_never_raises(data: str, symbology: str | None) -> None:
     barcode = classify(data, RULES, symbology)
     assert barcode.kind in ("loyalty_id", "order_number", "gtin", "gs1", "pass_code", "invalid")
