@@ -273,3 +273,9 @@ def _print_ready(running: Any, examples: list[str]) -> None:
     lines.append("Stop with Ctrl-C (or SIGTERM).")
     click.echo("\n".join(lines))
     sys.stdout.flush()
+
+
+from edge_agent.devices_cli import printer_group, scanner_group  # noqa: E402
+
+main.add_command(printer_group)
+main.add_command(scanner_group)

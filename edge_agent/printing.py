@@ -224,7 +224,8 @@ class PrintQueue:
             self._set(job_id, "pending", status.problem, count_attempt=False)
             device.close()
             return self.job(job_id)
-        self._set(job_id, "sending", None, count_attempt=True)
+        if not self._claim(job_id):
+            return self.job(job_id)  # another process (a CLI, a second agent) took it
         try:
             device.send(bytes(payload), label=f"job-{job_id}")
             confirmed = device.query_status()
@@ -290,6 +291,16 @@ class PrintQueue:
                 device = self.printers[printer_id]
                 device.query_status()
                 device.close()
+
+    def _claim(self, job_id: int) -> bool:
+        """pending -> sending, committed before any byte leaves; False if already taken."""
+        with self._ctx.store.transaction() as db:
+            cursor = db.execute(
+                "UPDATE print_jobs SET state = 'sending', last_error = NULL, updated_at = ?,"
+                " attempts = attempts + 1 WHERE id = ? AND state = 'pending'",
+                [iso_now(), job_id],
+            )
+            return cursor.rowcount == 1
 
     def _set(self, job_id: int, state: str, error: str | None, count_attempt: bool) -> None:
         now = iso_now()

@@ -46,7 +46,8 @@ class EscposTransport:
             except (OSError, EscposError, ValueError) as exc:
                 self._drop()
                 raise PrinterUnavailable(
-                    f"printer {self.id} dropped while printing: {exc}", maybe_printed=True
+                    f"printer {self.id} dropped while printing: {_one_line(exc)}",
+                    maybe_printed=True,
                 ) from None
 
     def query_status(self) -> PrinterStatus:
@@ -67,7 +68,7 @@ class EscposTransport:
             except (OSError, EscposError, ValueError) as exc:
                 self._drop()
                 self.last_status = PrinterStatus(
-                    reachable=False, detail=f"printer {self.id} not answering: {exc}"
+                    reachable=False, detail=f"printer {self.id} not answering: {_one_line(exc)}"
                 )
                 return self.last_status
             self.last_status = parse_status(*answers)
@@ -94,7 +95,7 @@ class EscposTransport:
             device.open()
         except (OSError, EscposError, ValueError) as exc:
             raise PrinterUnavailable(
-                f"printer {self.id} ({self.target}) is not reachable: {exc}"
+                f"printer {self.id} ({self.target}) is not reachable: {_one_line(exc)}"
             ) from None
         self._device = device
         return device
@@ -109,3 +110,8 @@ class EscposTransport:
             log.debug("closing printer %s: %s", self.id, exc)
         # python-escpos closes again in __del__; make that a no-op.
         device._device = False
+
+
+def _one_line(exc: BaseException) -> str:
+    # python-escpos puts newlines in its messages; status lines and logs want one line.
+    return " ".join(str(exc).split())
