@@ -174,6 +174,7 @@ class PrintQueue:
 
     def start(self) -> None:
         self.recover_interrupted()
+        self.purge_printed()
         self._stop.clear()
         for printer_id in self.printers:
             thread = threading.Thread(

@@ -13,7 +13,7 @@ import biip
 from biip.gs1_messages import GS1Message
 from biip.gtin import Gtin
 
-from hardware.cardguard import looks_like_card_data
+from hardware.cardguard import CARD_DATA_REASON, looks_like_card_data
 from hardware.scan import MAX_SCAN_CHARS
 from hardware.symbology import is_gs1, split_symbology
 
@@ -23,7 +23,6 @@ _GTIN_LENGTHS = (8, 12, 13, 14)
 GROUP_SEPARATOR = "\x1d"
 # Wallet pass codes: "EP", a version digit, a colon, unpadded RFC 4648 base32.
 PASS_CODE_PATTERN = r"^EP[0-9]:[A-Z2-7]+$"
-CARD_DATA_REASON = "payment card data is not accepted here: use the card terminal"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import biip
 _TRACK_1 = re.compile(r"%?B\d{12,19}\^")
 _TRACK_2 = re.compile(r";\d{12,19}=")
 # Card numbers are often keyed or printed in groups: "4111 1111-1111 1111".
+CARD_DATA_REASON = "payment card data is not accepted here: use the card terminal"
 _PAN_SEPARATORS = re.compile(r"[ \-]")
 _PAN_LENGTHS = range(13, 20)
 # Product codes are 13 or 14 digits too; one with a valid GS1 check digit is a product.

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from hardware.cardguard import looks_like_card_data
+from hardware.cardguard import CARD_DATA_REASON, looks_like_card_data
 from hardware.scan import MAX_SCAN_CHARS, Scan, ScanSink
 from hardware.symbology import split_symbology
 
@@ -47,7 +47,8 @@ class ScanDelivery:
         self.counters = ScanCounters()
 
     def deliver(self, raw: str) -> str | None:
-        """Turn one framed read into a Scan for the sink; returns the sink's answer."""
+        """Turn one framed read into a Scan for the sink; returns the sink's answer (or
+        the refusal, for card data, which never reaches the sink)."""
         text = "".join(ch for ch in raw if ch >= " " or ch in _KEEP_CONTROL).strip()
         if self.options.prefix and text.startswith(self.options.prefix):
             text = text[len(self.options.prefix) :]
@@ -63,7 +64,7 @@ class ScanDelivery:
             with self._lock:
                 self.counters.card_data_dropped += 1
             log.warning("scanner %s: a read looking like card data was dropped", self.scanner_id)
-            return None
+            return f"refused: {CARD_DATA_REASON}"
         with self._lock:
             self.counters.scans_read += 1
         scan = Scan(

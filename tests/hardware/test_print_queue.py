@@ -156,3 +156,16 @@ def test_unknown_printer_and_empty_job_are_refused(print_queue: PrintQueue) -> N
     with pytest.raises(Exception, match="nothing to print"):
         print_queue.enqueue("receipt", "coupon", b"")
     assert print_queue.jobs() == []
+
+
+def test_old_printed_jobs_are_purged_but_the_last_is_kept_for_reprint(
+    print_queue: PrintQueue, printing_agent: AgentContext
+) -> None:
+    for _ in range(3):
+        print_queue.enqueue_receipt("receipt", RETURN)
+        print_queue.print_next("receipt")
+    with printing_agent.store.transaction() as db:
+        db.execute("UPDATE print_jobs SET created_at = '2020-01-01T00:00:00.000000Z'")
+    assert print_queue.purge_printed() == 2
+    assert [job.state for job in print_queue.jobs()] == ["printed"]
+    assert print_queue.reprint_last("receipt").reprint_of is not None

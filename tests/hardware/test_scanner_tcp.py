@@ -50,3 +50,15 @@ _NO_UNPLUG = [
 @pytest.mark.parametrize("contract", _NO_UNPLUG, ids=lambda f: f.__name__)
 def test_tcp_scanner_contract(harness: TcpHarness, contract) -> None:  # type: ignore[no-untyped-def]
     contract(harness)
+
+
+def test_card_data_typed_into_the_dev_scanner_is_refused_not_echoed(harness: TcpHarness) -> None:
+    scanner = harness.make()
+    seen = scanner_contract.Collector()
+    scanner.start(seen)
+    with socket.create_connection(scanner.address, timeout=5) as client:
+        client.sendall(b"4111 1111 1111 1111\n")
+        reply = client.makefile("rb").readline().decode()
+    assert reply.startswith("refused: payment card data")
+    assert "4111" not in reply
+    assert seen.scans == []
