@@ -38,9 +38,11 @@ def looks_like_card_data(text: str, symbology: str | None = None) -> bool:
         return False
     if not luhn_valid(digits) or not _card_issuer_prefix(digits):
         return False
+    if len(digits) not in _GTIN_SHARED_LENGTHS:
+        return True  # no product code is 15-19 digits: whatever the sender claims
     if symbology is not None and symbology.startswith(_PRODUCT_SYMBOLOGIES):
         return False
-    return not (len(digits) in _GTIN_SHARED_LENGTHS and _valid_gtin(digits))
+    return not _valid_gtin(digits)
 
 
 def luhn_valid(digits: str) -> bool:

@@ -68,6 +68,7 @@ class ScanDelivery:
         with self._lock:
             self.counters.scans_read += 1
         scan = Scan(
+            # one past the limit: enough for the classifier to say "too long"
             data=data[: MAX_SCAN_CHARS + 1],
             symbology=symbology,
             source=self.scanner_id,

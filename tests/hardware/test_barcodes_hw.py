@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hardware.barcodes import CARD_DATA_REASON, BarcodeRules, classify
-from hardware.cardguard import looks_like_card_data
+from hardware.cardguard import looks_like_card_data, luhn_valid
 from hardware.symbology import split_symbology
 
 RULES = BarcodeRules(loyalty_id=r"^29\d{11}$", order_number=r"^W\d{9}$")
@@ -108,9 +108,12 @@ def test_not_card_data(data: str) -> None:
 
 
 def test_product_symbology_is_never_card_data() -> None:
-    # 16 digits, Luhn-valid, issuer prefix 4: card data, unless an EAN/UPC symbology read it
-    assert looks_like_card_data("4000056655665556")
-    assert not looks_like_card_data("4000056655665556", "]E0")
+    # 13 digits, Luhn-valid, issuer prefix 4, wrong GS1 check digit: card-like,
+    # unless an EAN/UPC symbology read it (a printed barcode is not a card)
+    assert looks_like_card_data("4000000000014")
+    assert not looks_like_card_data("4000000000014", "]E0")
+    # 16 digits are never a product code, whatever symbology a caller claims
+    assert looks_like_card_data("4000056655665556", "]E0")
 
 
 def test_symbology_split() -> None:
@@ -145,3 +148,22 @@ def test_arbitrary_bytes_decoded_as_a_scanner_would_never_raise(raw: bytes) -> N
 @given(st.from_regex(r"\A(\]C1)?01[0-9]{14}(\x1d?10[A-Z0-9]{1,20})?\Z"))
 def test_gs1_shaped_input_never_raises(data: str) -> None:
     assert classify(data, RULES).kind in ("gs1", "invalid")
+
+
+def _with_luhn_digit(body: str) -> str:
+    return next(body + str(d) for d in range(10) if luhn_valid(body + str(d)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["4", "51", "55", "34", "37", "6011", "2221", "2720", "35"]),
+    st.integers(min_value=15, max_value=19),
+    st.randoms(use_true_random=False),
+    st.sampled_from([None, "]E0", "]C0", "]Q1"]),
+)
+def test_long_card_numbers_are_always_refused(prefix, length, rng, symbology) -> None:  # type: ignore[no-untyped-def]
+    body = prefix + "".join(str(rng.randrange(10)) for _ in range(length - len(prefix) - 1))
+    pan = _with_luhn_digit(body)
+    barcode = classify(pan, RULES, symbology)
+    assert barcode.reason == CARD_DATA_REASON
+    assert pan not in repr(barcode)
