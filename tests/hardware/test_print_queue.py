@@ -169,3 +169,19 @@ def test_old_printed_jobs_are_purged_but_the_last_is_kept_for_reprint(
     assert print_queue.purge_printed() == 2
     assert [job.state for job in print_queue.jobs()] == ["printed"]
     assert print_queue.reprint_last("receipt").reprint_of is not None
+
+
+def test_fake_printer_receives_init_code_page_bold_qr_cut_and_text(
+    print_queue: PrintQueue, fake_printer: FakeTcpPrinter
+) -> None:
+    print_queue.enqueue_receipt("receipt", PICKUP)
+    assert print_queue.print_next("receipt").state == "printed"  # type: ignore[union-attr]
+    [sent] = fake_printer.print_data()
+    assert sent.startswith(b"\x1b@\x1bt\x13")  # ESC @ init, ESC t 19 = CP858
+    assert b"\x1bE\x01" in sent  # bold on
+    assert b"\x1d(k\x0d\x001P0W000000124" in sent  # QR data stored natively
+    assert b"\x1d(k\x03\x001Q0" in sent  # QR printed
+    assert sent.endswith(b"\x1dV\x00")  # cut
+    assert "José".encode("cp858") in sent and "Zapatillas niño".encode("cp858") in sent
+    # the printer was asked for its status before and after, on the same connection
+    assert fake_printer.received.count(b"\x10\x04\x04") == 2
