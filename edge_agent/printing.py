@@ -212,17 +212,18 @@ class PrintQueue:
     def print_next(self, printer_id: str) -> PrintJob | None:
         """Try the oldest pending job once; returns it as it stands afterwards."""
         row = self._ctx.store.db.execute(
-            "SELECT id, payload FROM print_jobs WHERE printer_id = ? AND state = 'pending'"
-            " ORDER BY id LIMIT 1",
+            "SELECT id, payload, last_error FROM print_jobs"
+            " WHERE printer_id = ? AND state = 'pending' ORDER BY id LIMIT 1",
             [printer_id],
         ).fetchone()
         if row is None:
             return None
-        job_id, payload = row
+        job_id, payload, last_error = row
         device = self.printers[printer_id]
         status = device.query_status()
         if not status.ready:
-            self._set(job_id, "pending", status.problem, count_attempt=False)
+            if status.problem != last_error:  # no fsync every retry while the roll is out
+                self._set(job_id, "pending", status.problem, count_attempt=False)
             device.close()
             return self.job(job_id)
         if not self._claim(job_id):

@@ -56,6 +56,19 @@ _import_escpos()
 
 from escpos import capabilities, printer  # noqa: E402
 from escpos.exceptions import Error as EscposError  # noqa: E402
+from escpos.printer import file as _file  # noqa: E402
+from escpos.printer import network as _network  # noqa: E402
+from escpos.printer import serial as _serial  # noqa: E402
+from escpos.printer import usb as _usb  # noqa: E402
+
+# The backends log "printer enabled" / "closing connection" at INFO through the root
+# logger, on every connection: with a status poll and one connection per job that is a
+# journald line every few seconds. A named logger has the same info/error methods, so
+# their records carry a name we can quieten without touching the root logger.
+ESCPOS_LOGGER = "hardware.printers.escpos"
+for _module in (_file, _network, _serial, _usb):
+    _module.logging = logging.getLogger(ESCPOS_LOGGER)  # type: ignore[assignment]
+logging.getLogger(ESCPOS_LOGGER).setLevel(logging.WARNING)
 
 __all__ = ["EscposError", "capabilities", "known_profiles", "printer"]
 
