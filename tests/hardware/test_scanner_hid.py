@@ -210,3 +210,22 @@ def test_german_scanner_end_to_end(harness: HidHarness) -> None:
         harness.events.put(event)
     assert scanner_contract.wait_for(lambda: sink.data() == ["EP1:AB2Y"])
     assert scanner.status()["layout"] == "de"
+
+
+def test_real_evdev_opener_reports_a_missing_device(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # The live path (evdev.InputDevice) on a device node that is not there: the scanner
+    # keeps looking and says why, as it would for an unplugged wedge scanner.
+    scanner = open_scanner("wedge", f"hid://{tmp_path}/event-kbd?layout=es")
+    scanner.start(scanner_contract.Collector())
+    try:
+        assert scanner_contract.wait_for(lambda: scanner.status()["state"] == "disconnected")
+        assert "event-kbd" in str(scanner.status()["last_error"])
+    finally:
+        scanner.stop()
+    by_name = open_scanner("wedge2", "hid://?name=No%20Such%20Scanner")
+    by_name.start(scanner_contract.Collector())
+    try:
+        assert scanner_contract.wait_for(lambda: by_name.status()["state"] == "disconnected")
+        assert "No Such Scanner" in str(by_name.status()["last_error"])
+    finally:
+        by_name.stop()
