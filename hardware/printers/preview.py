@@ -15,7 +15,9 @@ from hardware.printers.status import PrinterStatus
 class PreviewPrinter:
     kind = "preview"
 
-    def __init__(self, printer_id: str, directory: Path, width_px: int, code_pages: dict[int, str]):
+    def __init__(
+        self, printer_id: str, directory: Path, width_px: int, code_pages: dict[int, str]
+    ) -> None:
         self.id = printer_id
         self.directory = directory
         self.width_px = width_px

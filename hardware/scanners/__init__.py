@@ -11,11 +11,14 @@ Every scheme takes `prefix=` and `suffix=` (stripped from each read).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from hardware.scan import ScanSink
 from hardware.scanners.delivery import ScanOptions
+
+if TYPE_CHECKING:
+    from hardware.scanners.serial import SerialOptions
 
 SCANNER_SCHEMES = ("tcp", "serial", "hid")
 
@@ -82,7 +85,7 @@ def check_scanner_url(url: str) -> None:
     open_scanner("check", url)
 
 
-def _serial_options(url: str, path: str, query: dict[str, str]) -> object:
+def _serial_options(url: str, path: str, query: dict[str, str]) -> SerialOptions:
     from hardware.scanners.serial import PARITIES, TERMINATORS, SerialOptions
 
     _no_extra(
