@@ -14,6 +14,10 @@ from hardware.scanners.keymaps import LAYOUTS
 KEY_UP, KEY_DOWN, KEY_HOLD = 0, 1, 2
 _SHIFTS = {ecodes.KEY_LEFTSHIFT, ecodes.KEY_RIGHTSHIFT}
 _ALTGR = {ecodes.KEY_RIGHTALT}
+_CTRLS = {ecodes.KEY_LEFTCTRL, ecodes.KEY_RIGHTCTRL}
+# Scanners in keyboard mode send GS1's FNC1 separator (ASCII 29) as Ctrl+] on the key
+# US layouts call ]; it must survive so GS1 element strings can be split.
+GROUP_SEPARATOR = "\x1d"
 _ENTERS = {ecodes.KEY_ENTER, ecodes.KEY_KPENTER}
 
 
@@ -53,9 +57,13 @@ class WedgeDecoder:
         if code == ecodes.KEY_CAPSLOCK:
             self._caps_lock = not self._caps_lock
             return None
+        if self._held & _CTRLS:
+            if code == ecodes.KEY_RIGHTBRACE:
+                self._chars.append(GROUP_SEPARATOR)
+            return None  # other control chords are not characters
         chars = self._keys.get(code)
         if chars is None:
-            if code not in _SHIFTS and code not in _ALTGR:
+            if code not in _SHIFTS and code not in _ALTGR and code not in _CTRLS:
                 self.unmapped_keys += 1
             return None
         plain, shifted, altgr = chars

@@ -229,3 +229,20 @@ def test_real_evdev_opener_reports_a_missing_device(tmp_path) -> None:  # type: 
         assert "No Such Scanner" in str(by_name.status()["last_error"])
     finally:
         by_name.stop()
+
+
+@pytest.mark.parametrize("layout", ["us", "de", "es"])
+def test_ctrl_bracket_is_the_gs1_group_separator(layout: str) -> None:
+    from hardware.barcodes import BarcodeRules, classify
+
+    digits = [getattr(K, f"KEY_{d}") for d in "0104006381333931"]
+    events = [
+        *press(*digits),
+        *press(K.KEY_RIGHTBRACE, modifier=K.KEY_LEFTCTRL),
+        *press(K.KEY_1, K.KEY_0, K.KEY_4, K.KEY_2),
+        *ENTER,
+    ]
+    [text] = decode(layout, events)
+    assert text == "0104006381333931\x1d1042"
+    barcode = classify(text, BarcodeRules(r"^29\d{11}$", r"^W\d{9}$"))
+    assert barcode.elements == (("01", "04006381333931"), ("10", "42"))
