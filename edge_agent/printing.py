@@ -70,9 +70,6 @@ class PrintJob:
     printed_at: str | None
     reprint_of: int | None
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
 
 _JOB_COLUMNS = (
     "id, printer_id, kind, reference, state, attempts, last_error, created_at, printed_at,"

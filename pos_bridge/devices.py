@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from edge_agent.devices import DeviceRegistry
+from edge_agent.devices import DeviceRegistry, PrintJobs
 from edge_agent.errors import EdgeAgentError, InvalidInput
 from edge_agent.printing import PrintQueue, UnknownPrinter
 
@@ -35,8 +35,7 @@ def _queue() -> PrintQueue:
 
 @devices_api.get("/devices")
 def devices() -> Any:
-    registry = _registry()
-    return jsonify({**registry.snapshot(), "checks": registry.health_checks()})
+    return jsonify(_registry().snapshot())
 
 
 @devices_api.get("/printers/<printer_id>/jobs")
@@ -47,11 +46,10 @@ def printer_jobs(printer_id: str) -> Any:
     queue = _queue()
     if printer_id not in queue.printers:
         raise UnknownPrinter(f"no printer '{printer_id}'")
-    jobs = [job.as_dict() for job in queue.jobs(printer_id, int(raw))]
-    return jsonify({"printer_id": printer_id, "jobs": jobs})
+    return jsonify(PrintJobs(printer_id, tuple(queue.jobs(printer_id, int(raw)))))
 
 
 @devices_api.post("/printers/<printer_id>/reprint-last")
 def reprint_last(printer_id: str) -> Any:
     job = _queue().reprint_last(printer_id)
-    return jsonify(job.as_dict()), 202
+    return jsonify(job), 202

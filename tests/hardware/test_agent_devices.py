@@ -51,9 +51,13 @@ def test_devices_endpoint_and_degraded_health(
     assert body["checks"]["scanner:lane-1"] == "ok"
     devices = requests.get(f"{agent.web_url}/api/v1/devices", timeout=5).json()
     [printer] = devices["printers"]
-    assert printer["status"]["paper"] == "out" and printer["pending_jobs"] == 1
+    assert printer["paper"] == "out" and printer["pending_jobs"] == 1
+    assert printer["ready"] is False and printer["problem"].startswith("printer is out of paper")
     [scanner] = devices["scanners"]
     assert scanner["kind"] == "serial" and scanner["connected"] is True
+    assert scanner["device"].endswith("ttyACM0") and scanner["card_data_dropped"] == 0
+    assert devices["print_worker"] == "running"
+    assert devices["checks"]["printer:receipt"].startswith("degraded")
     fake_printer.paper = PAPER_OK
     assert wait_for(lambda: agent.print_queue.jobs()[0].state == "printed")  # type: ignore[union-attr]
     assert len(fake_printer.print_data()) == 1
