@@ -349,9 +349,15 @@ def _print_ready(running: Any, examples: list[str]) -> None:
     ]
     for scanner in running.scanners:
         status = scanner.status()
-        lines.append(f"  scanner {status['id']}: tcp://{status['address']}")
-    if examples and running.scanners:
-        host, port = running.scanners[0].status()["address"].rsplit(":", 1)
+        where = status.get("address") or status.get("port") or status.get("device")
+        lines.append(f"  scanner {status['id']}: {status['kind']}://{where}")
+    if running.print_queue is not None:
+        for printer in running.print_queue.printers.values():
+            info = printer.describe()
+            lines.append(f"  printer {info['id']}: {info['kind']} {info['target']}")
+    tcp_scanners = [s for s in running.scanners if s.status().get("kind") == "tcp"]
+    if examples and tcp_scanners:
+        host, port = tcp_scanners[0].status()["address"].rsplit(":", 1)
         loyalty = examples[0].split()[0]
         lines += [
             f"Scan a loyalty card:  edge-agent scan {loyalty} --to {host}:{port}",
@@ -365,3 +371,9 @@ def _print_ready(running: Any, examples: list[str]) -> None:
     lines.append("Stop with Ctrl-C (or SIGTERM).")
     click.echo("\n".join(lines))
     sys.stdout.flush()
+
+
+from edge_agent.devices_cli import printer_group, scanner_group  # noqa: E402
+
+main.add_command(printer_group)
+main.add_command(scanner_group)

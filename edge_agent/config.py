@@ -30,12 +30,14 @@ from pydantic import (
 )
 
 from edge_agent.errors import ConfigError
+from hardware.printers import check_printer_profile, check_printer_url
+from hardware.scanners import check_scanner_url
 
 CONFIG_ENV = "EDGE_AGENT_CONFIG"
 ENV_PREFIX = "EDGE_AGENT__"
 # Store ids end up in MQTT topics and ACL patterns, so no slashes, wildcards or spaces.
 STORE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
-SCANNER_SCHEMES = ("tcp",)
+SCANNER_SCHEMES = ("tcp", "serial", "hid")
 PRINTER_SCHEMES = ("preview", "file", "tcp", "serial", "usb")
 BROKER_SCHEMES = ("mqtt", "mqtts")
 APPLE_PASS_TYPE_ID = r"^pass\.[A-Za-z0-9.-]+$"
@@ -104,6 +106,7 @@ class ScannerSettings(_Section):
     @classmethod
     def _supported_scheme(cls, value: str) -> str:
         _check_scheme(value, SCANNER_SCHEMES)
+        check_scanner_url(value)  # options are checked at start, not at first scan
         return value
 
 
@@ -111,11 +114,20 @@ class PrinterSettings(_Section):
     id: str = Field(pattern=STORE_ID_PATTERN)
     url: str
     paper_width_mm: Literal[58, 80] = 80
+    # python-escpos capability profile: code pages, columns, native QR support.
+    profile: str = "TM-T88V"
 
     @field_validator("url")
     @classmethod
     def _supported_scheme(cls, value: str) -> str:
         _check_scheme(value, PRINTER_SCHEMES)
+        check_printer_url(value)
+        return value
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        check_printer_profile(value)
         return value
 
 

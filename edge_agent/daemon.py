@@ -16,8 +16,10 @@ from cheroot.wsgi import Server as WsgiServer
 
 from edge_agent.config import Config
 from edge_agent.context import AgentContext, open_agent
+from edge_agent.devices import DeviceRegistry
 from edge_agent.errors import EdgeAgentError
 from edge_agent.maintenance import Maintenance
+from edge_agent.printing import PrintQueue
 from edge_agent.scans import ScanDispatcher
 from edge_agent.systemd_notify import SystemdNotifier
 from edge_agent.wallet_setup import load_push_worker
@@ -42,6 +44,7 @@ class RunningAgent:
     maintenance: Maintenance
     stopped: threading.Event = field(default_factory=threading.Event)
     push_worker: PushWorker | None = None  # APNs pushes for updated Apple passes
+    print_queue: PrintQueue | None = None
 
     @property
     def web_url(self) -> str:
@@ -70,6 +73,8 @@ class RunningAgent:
             self.push_worker.stop()
         self.dispatcher.stop()
         self.maintenance.stop()
+        if self.print_queue is not None:
+            self.print_queue.stop()  # a receipt being sent finishes; queued ones stay on disk
         self.ctx.store.close()
         log.info("agent stopped")
 
@@ -80,9 +85,15 @@ def start_agent(config: Config) -> RunningAgent:
     dispatcher = ScanDispatcher(ctx)
     dispatcher.start()
     scanners: list[ScanSource] = []
+    print_queue: PrintQueue | None = None
     try:
+        print_queue = PrintQueue(ctx)
+        print_queue.start()
         for settings in config.scanners:
-            scanner = open_scanner(settings.id, settings.url)
+            try:
+                scanner = open_scanner(settings.id, settings.url)
+            except ValueError as exc:
+                raise EdgeAgentError(f"scanner {settings.id}: {exc}") from None
             try:
                 scanner.start(_scan_sink(dispatcher))
             except OSError as exc:
@@ -90,6 +101,7 @@ def start_agent(config: Config) -> RunningAgent:
             scanners.append(scanner)
         app = create_app(ctx, dispatcher)
         push_worker = load_push_worker(ctx)
+        app.extensions["devices"] = DeviceRegistry(scanners, print_queue)
         web = WsgiServer((config.web.host, config.web.port), app, numthreads=config.web.threads)
         try:
             web.prepare()
@@ -100,6 +112,8 @@ def start_agent(config: Config) -> RunningAgent:
     except BaseException:
         for scanner in scanners:
             scanner.stop()
+        if print_queue is not None:
+            print_queue.stop()
         dispatcher.stop()
         ctx.store.close()
         raise
@@ -108,10 +122,15 @@ def start_agent(config: Config) -> RunningAgent:
     maintenance = Maintenance(ctx)
     maintenance.start()
     running = RunningAgent(
-        ctx, dispatcher, scanners, web, web_thread, maintenance, push_worker=push_worker
+        ctx,
+        dispatcher,
+        scanners,
+        web,
+        web_thread,
+        maintenance,
+        push_worker=push_worker,
+        print_queue=print_queue,
     )
-    if push_worker is not None:
-        push_worker.start()
     mode = "offline (no broker configured)" if not config.sync.broker_url else "sync pending"
     log.info("agent started for store %s: %s, %s", config.store.id, running.web_url, mode)
     return running

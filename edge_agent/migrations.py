@@ -198,6 +198,33 @@ CORE_SCHEMA = Migration(
     ),
 )
 
+# Print jobs hold the exact ESC/POS bytes, rendered once when the job is queued, so a
+# retry or a reprint sends the same receipt. `state` moves pending -> sending -> printed;
+# a job found in `sending` after a crash may have printed and becomes `unconfirmed`
+# (never re-sent by itself: a duplicate refund receipt is worse than asking).
+PRINT_JOBS = Migration(
+    2,
+    "print jobs",
+    (
+        """CREATE TABLE print_jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            printer_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            reference TEXT,
+            payload BLOB NOT NULL,
+            state TEXT NOT NULL
+                CHECK (state IN ('pending', 'sending', 'printed', 'unconfirmed', 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            printed_at TEXT,
+            reprint_of INTEGER REFERENCES print_jobs (id)
+        )""",
+        "CREATE INDEX print_jobs_queue ON print_jobs (printer_id, state, id)",
+    ),
+)
+
 WALLET_SCHEMA = Migration(
     4,
     "wallet passes: revocations, sightings, Apple web service, push queue, notifications",
@@ -347,7 +374,7 @@ TILL_SCHEMA = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (CORE_SCHEMA, WALLET_SCHEMA, TILL_SCHEMA)
+MIGRATIONS: tuple[Migration, ...] = (CORE_SCHEMA, PRINT_JOBS, WALLET_SCHEMA, TILL_SCHEMA)
 
 
 def migrate(db: Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:

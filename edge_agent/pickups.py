@@ -15,6 +15,7 @@ from edge_agent.domain import Money, Order
 from edge_agent.errors import EdgeAgentError
 from edge_agent.orders import find_order
 from edge_agent.outbox import append_event
+from edge_agent.receipts import ReceiptSink, pickup_slip
 from edge_agent.staff import Actor, audit
 
 # What a stylist would offer beside each category (seeded catalogue's categories).
@@ -57,6 +58,7 @@ class Pickup:
     pickup_id: str
     order_number: str
     collected_at: datetime
+    slip_job_id: int | None  # the pickup slip's print job, if a printer is set up
 
 
 def verify_pickup(ctx: AgentContext, order_number: str, customer_id: str | None) -> PickupCheck:
@@ -70,7 +72,12 @@ def verify_pickup(ctx: AgentContext, order_number: str, customer_id: str | None)
 
 
 def hand_over(
-    ctx: AgentContext, order_number: str, customer_id: str | None, *, actor: Actor
+    ctx: AgentContext,
+    order_number: str,
+    customer_id: str | None,
+    *,
+    actor: Actor,
+    print_receipt: ReceiptSink | None = None,
 ) -> Pickup:
     now = ctx.clock()
     with ctx.store.transaction() as db:
@@ -90,6 +97,12 @@ def hand_over(
             [to_iso(now), to_iso(now), order_id],
         )
         audit(db, actor, "order.collected", order.number, None, now)
+        slip_job = None
+        if print_receipt is not None:
+            first_name = (
+                customer_profile(ctx, order.customer_id).first_name if (order.customer_id) else None
+            )
+            slip_job = print_receipt(pickup_slip(ctx.config, order, first_name, now))
         append_event(
             db,
             ctx.origin,
@@ -104,7 +117,7 @@ def hand_over(
             },
             at=now,
         )
-    return Pickup(pickup_id, order.number, now)
+    return Pickup(pickup_id, order.number, now, slip_job)
 
 
 def suggestions_for(ctx: AgentContext, order: Order) -> tuple[Suggestion, ...]:

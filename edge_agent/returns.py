@@ -21,6 +21,7 @@ from edge_agent.errors import EdgeAgentError, InvalidInput
 from edge_agent.money import format_money
 from edge_agent.orders import find_order
 from edge_agent.outbox import append_event
+from edge_agent.receipts import ReceiptSink, return_receipt
 from edge_agent.staff import Actor, audit
 
 RefundMethod = Literal["original_payment", "store_credit"]
@@ -78,6 +79,7 @@ class ConfirmedReturn:
     quote: ReturnQuote
     approved_by: str | None
     created_at: datetime
+    receipt_job_id: int | None  # the return receipt's print job, if a printer is set up
 
 
 def quote_return(
@@ -101,8 +103,12 @@ def confirm_return(
     actor: Actor,
     online: bool,
     approver: Actor | None = None,
+    print_receipt: ReceiptSink | None = None,
 ) -> ConfirmedReturn:
-    """Record the return, or raise ReturnRefused / ApprovalRequired with the reason."""
+    """Record the return, or raise ReturnRefused / ApprovalRequired with the reason.
+
+    The receipt's print job commits with the return: no return without its receipt.
+    """
     now = ctx.clock()
     with ctx.store.transaction() as db:
         # Re-read inside the write lock: the quote the till showed may be stale.
@@ -146,6 +152,15 @@ def confirm_return(
             )
         detail = {"order": quote.order_number, "total_minor": quote.total.amount_minor}
         audit(db, actor, "return.confirmed", return_id, detail, now)
+        receipt_job = None
+        if print_receipt is not None:
+            receipt_job = print_receipt(
+                return_receipt(
+                    ctx.config, return_id, now, quote.order_number,
+                    [(ln.name, ln.requested, ln.refund) for ln in quote.lines],
+                    quote.total, refund_method,
+                )
+            )  # fmt: skip
         append_event(
             db,
             ctx.origin,
@@ -169,7 +184,7 @@ def confirm_return(
             },
             at=now,
         )  # fmt: skip
-    return ConfirmedReturn(return_id, quote, approved_by, now)
+    return ConfirmedReturn(return_id, quote, approved_by, now, receipt_job)
 
 
 def _quote(

@@ -23,8 +23,11 @@ from edge_agent.domain import CustomerProfile, Order
 from edge_agent.errors import EdgeAgentError, NotFound
 from edge_agent.orders import find_order
 from edge_agent.outbox import append_event
+from edge_agent.passes import identify_by_pass
+from edge_agent.wallet_setup import load_pass_verifier, load_rotating_secret
 from hardware.barcodes import Barcode, BarcodeRules, classify
 from hardware.scan import Scan
+from wallet.errors import PassRefused
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ HEARTBEAT_SECONDS = 1.0
 # One scan taking longer than this means a hung use case (a locked database, a deadlock);
 # the watchdog stops pinging and systemd restarts the agent.
 STALL_SECONDS = 20.0
+GS1_WITHOUT_GTIN = "this GS1 code carries no product number (GTIN): scan the product barcode"
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,9 @@ class ScanDispatcher:
             loyalty_id=ctx.config.loyalty.id_pattern,
             order_number=ctx.config.orders.number_pattern,
         )
+        # Loaded once: a bad [wallet] setting fails at start, not at the first pass scanned.
+        self._pass_verifier = load_pass_verifier(ctx.config)
+        self._rotating_secret = load_rotating_secret(ctx.config)
         self._queue: queue.Queue[tuple[Scan, Future[ScanOutcome]] | None] = queue.Queue(QUEUE_DEPTH)
         self._listeners: list[Callable[[ScanOutcome], None]] = []
         self._thread: threading.Thread | None = None
@@ -107,7 +114,7 @@ class ScanDispatcher:
 
     def handle(self, scan: Scan) -> ScanOutcome:
         """Classify, route, log and report one scan; never raises for a bad scan."""
-        barcode = classify(scan.data, self._rules)
+        barcode = classify(scan.data, self._rules, scan.symbology)
         with self._ctx.store.transaction() as db:
             outcome = self._route(scan, barcode)
             data = {
@@ -117,7 +124,7 @@ class ScanDispatcher:
                 "outcome": outcome.status,
                 # Only codes that name no person travel; a loyalty ID is reported as the
                 # customer.identified event instead, garbage not at all.
-                "value": barcode.value if barcode.kind in ("gtin", "order_number") else None,
+                "value": barcode.value if barcode.kind in ("gtin", "gs1", "order_number") else None,
                 "scanned_at": to_iso(scan.at),
             }
             db.execute(
@@ -139,6 +146,10 @@ class ScanDispatcher:
     def _route(self, scan: Scan, barcode: Barcode) -> ScanOutcome:
         if barcode.kind == "invalid":
             return ScanOutcome("refused", barcode.kind, barcode.reason or "", scan.source)
+        if barcode.kind == "pass_code":
+            return self._pass(scan, barcode)
+        if barcode.kind == "gs1" and not barcode.value:
+            return ScanOutcome("refused", barcode.kind, GS1_WITHOUT_GTIN, scan.source)
         try:
             if barcode.kind == "loyalty_id":
                 profile = identify_customer(
@@ -147,14 +158,7 @@ class ScanDispatcher:
                     channel="scan",
                     source=scan.source,
                 )
-                tier = f", {profile.tier}" if profile.tier else ""
-                return ScanOutcome(
-                    "identified",
-                    barcode.kind,
-                    f"{profile.first_name} {profile.last_name[:1]}.{tier}, {profile.points} points",
-                    scan.source,
-                    customer=profile,
-                )
+                return _identified(profile, barcode.kind, scan.source)
             if barcode.kind == "order_number":
                 order = find_order(self._ctx, barcode.value)
                 return ScanOutcome(
@@ -170,6 +174,23 @@ class ScanDispatcher:
             )
         except NotFound as exc:
             return ScanOutcome("not_found", barcode.kind, exc.message, scan.source)
+
+    def _pass(self, scan: Scan, barcode: Barcode) -> ScanOutcome:
+        """A wallet pass: only a genuine, current, unrevoked loyalty pass identifies."""
+        try:
+            profile = identify_by_pass(
+                self._ctx,
+                self._pass_verifier,
+                barcode.value,
+                channel="scan",
+                source=scan.source,
+                rotating_secret=self._rotating_secret,
+            )
+        except PassRefused as exc:
+            return ScanOutcome("refused", barcode.kind, exc.message, scan.source)
+        except NotFound as exc:
+            return ScanOutcome("not_found", barcode.kind, exc.message, scan.source)
+        return _identified(profile, barcode.kind, scan.source)
 
     def _run(self) -> None:
         while True:
@@ -196,6 +217,12 @@ class ScanDispatcher:
                     listener(outcome)
                 except Exception:
                     log.exception("scan listener failed")
+
+
+def _identified(profile: CustomerProfile, kind: str, source: str) -> ScanOutcome:
+    tier = f", {profile.tier}" if profile.tier else ""
+    message = f"{profile.first_name} {profile.last_name[:1]}.{tier}, {profile.points} points"
+    return ScanOutcome("identified", kind, message, source, customer=profile)
 
 
 def _find_product(ctx: AgentContext, gtin: str) -> dict[str, Any]:

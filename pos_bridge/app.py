@@ -13,6 +13,7 @@ from edge_agent.outbox import outbox_stats
 from edge_agent.scans import ScanDispatcher, ScanOutcome
 from edge_agent.wallet_setup import load_pass_verifier, load_rotating_secret
 from pos_bridge.api import api
+from pos_bridge.devices import devices_api
 from pos_bridge.errors import register_error_handlers
 from pos_bridge.json import DomainJSONProvider
 from pos_bridge.metrics import install_metrics
@@ -49,6 +50,8 @@ def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
     def openapi() -> Any:
         return jsonify(openapi_document())
 
+    app.register_blueprint(devices_api)
+
     @app.get("/healthz")
     def healthz() -> Any:
         checks: dict[str, Any] = {"dispatcher": "ok" if dispatcher.alive else "stopped"}
@@ -64,7 +67,11 @@ def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
         # Sync lands with the MQTT client; until then events wait in the outbox.
         checks["sync"] = "offline" if not ctx.config.sync.broker_url else "not_connected"
         healthy = checks["database"] == "ok" and checks["dispatcher"] == "ok"
-        body["status"] = "ok" if healthy else "failing"
+        devices = app.extensions.get("devices")  # scanners/printers: degraded, never failing
+        device_checks = devices.health_checks() if devices is not None else {}
+        checks.update(device_checks)
+        degraded = any(v != "ok" for v in device_checks.values())
+        body["status"] = ("degraded" if degraded else "ok") if healthy else "failing"
         body["checks"] = checks
         return jsonify(body), 200 if healthy else 503
 

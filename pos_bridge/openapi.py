@@ -16,10 +16,12 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from edge_agent import __version__
+from edge_agent.devices import DevicesStatus, PrintJobs
 from edge_agent.domain import CustomerProfile, Order
 from edge_agent.lists import ShoppingList
 from edge_agent.loyalty import PointsAward, Redemption
 from edge_agent.pickups import Pickup, PickupCheck
+from edge_agent.printing import PrintJob
 from edge_agent.returns import ConfirmedReturn, ReturnQuote
 from edge_agent.scans import ScanOutcome
 from pos_bridge import api, passes_api, till_api
@@ -47,6 +49,7 @@ class Operation:
     auth: bool = True
     tags: tuple[str, ...] = field(default=("till",))
     query: tuple[str, ...] = ()  # required query-string parameters
+    optional_query: tuple[str, ...] = ()
 
 
 _AUTH_ERRORS = (401, 403)
@@ -90,6 +93,13 @@ OPERATIONS: tuple[Operation, ...] = (
               till_api.ItemRequest, (200, ShoppingList), (400, 404, 415, 422)),
     Operation("delete", "/api/v1/lists/<list_id>/items/<gtin>", "Remove an item", None,
               (200, ShoppingList), (404,)),
+    Operation("get", "/api/v1/devices", "Scanners and printers: state and health", None,
+              (200, DevicesStatus), (), tags=("devices",)),
+    Operation("get", "/api/v1/printers/<printer_id>/jobs", "A printer's recent print jobs "
+              "(?limit=1..200)", None, (200, PrintJobs), (400, 404, 503), tags=("devices",),
+              optional_query=("limit",)),
+    Operation("post", "/api/v1/printers/<printer_id>/reprint-last", "Print the last receipt "
+              "again", None, (202, PrintJob), (404, 409, 503), tags=("devices",)),
     Operation("get", "/api/v1/tills/<till_id>/events", "Live events for a till screen (SSE)",
               None, (200, SSE), (503,)),
 )  # fmt: skip
@@ -169,6 +179,9 @@ def _operation(op: Operation, refs: dict) -> dict[str, Any]:
         {"name": name, "in": "query", "required": True,
          "schema": {"type": "string", "minLength": 1, "maxLength": 254}}
         for name in op.query
+    ] + [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+        for name in op.optional_query
     ]  # fmt: skip
     operation: dict[str, Any] = {
         "operationId": f"{op.method}_{openapi_path(op.path)}".replace("/", "_").strip("_"),

@@ -19,7 +19,7 @@ from pos_bridge.errors import ApiError
 from pos_bridge.requests import read_body
 from pos_bridge.responses import CustomerLists, SignedIn, SignedOut
 from pos_bridge.till_events import TooManyStreams
-from pos_bridge.wiring import agent, link_up, till_events
+from pos_bridge.wiring import agent, link_up, receipt_printer, till_events
 
 till_api = Blueprint("till_api", __name__, url_prefix="/api/v1")
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -113,6 +113,7 @@ def return_confirm() -> Any:
     approver = None
     if body.approval is not None:
         approver = check_pin(ctx, body.approval.staff_id, body.approval.pin, None)
+    printer = receipt_printer()
     done = confirm_return(
         ctx,
         body.order_number,
@@ -121,7 +122,10 @@ def return_confirm() -> Any:
         actor=current_actor(),
         online=link_up(),
         approver=approver,
+        print_receipt=printer.sink if printer else None,
     )
+    if printer:
+        printer.wake()
     return jsonify(done), 201
 
 
@@ -136,9 +140,17 @@ def pickup_verify() -> Any:
 @require("cashier")
 def pickup_hand_over() -> Any:
     body = read_body(PickupRequest)
-    return jsonify(
-        hand_over(agent(), body.order_number, body.customer_id, actor=current_actor())
-    ), 201
+    printer = receipt_printer()
+    done = hand_over(
+        agent(),
+        body.order_number,
+        body.customer_id,
+        actor=current_actor(),
+        print_receipt=printer.sink if printer else None,
+    )
+    if printer:
+        printer.wake()
+    return jsonify(done), 201
 
 
 @till_api.post("/loyalty/award")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import current_app
 
 from edge_agent.context import AgentContext
+from edge_agent.printing import PrintQueue
 from edge_agent.scans import ScanDispatcher
+from hardware.receipts.model import Receipt
 from pos_bridge.till_events import TillEventHub
 
 
@@ -24,3 +28,25 @@ def till_events() -> TillEventHub:
 def link_up() -> bool:
     """Whether the link to the centre is up (the sync client provides it; else offline)."""
     return bool(current_app.extensions.get("link_up", lambda: False)())
+
+
+@dataclass(frozen=True)
+class ReceiptPrinter:
+    """The till's receipt printer: the first configured printer of a running print queue."""
+
+    queue: PrintQueue
+    printer_id: str
+
+    def sink(self, receipt: Receipt) -> int:
+        return self.queue.enqueue_receipt(self.printer_id, receipt).id
+
+    def wake(self) -> None:
+        self.queue.wake(self.printer_id)
+
+
+def receipt_printer() -> ReceiptPrinter | None:
+    registry = current_app.extensions.get("devices")
+    queue = registry.print_queue if registry is not None else None
+    if queue is None or not queue.printers:
+        return None
+    return ReceiptPrinter(queue, next(iter(queue.printers)))

@@ -67,4 +67,4 @@ def test_no_server_errors_and_answers_match_the_document(seeded, operation, tmp_
         try:
             check()
         finally:
-            till.dispatcher.stop()
+            till.close()

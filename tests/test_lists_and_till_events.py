@@ -10,7 +10,7 @@ def till(seeded):
     t = make_till(seeded)
     t.sign_in()
     yield t
-    t.dispatcher.stop()
+    t.close()
 
 
 def test_list_create_add_update_remove(till):

@@ -15,7 +15,7 @@ def till(seeded):
     t = make_till(seeded)
     t.sign_in()
     yield t
-    t.dispatcher.stop()
+    t.close()
 
 
 def account(till, customer_id):

@@ -1,7 +1,7 @@
 import pytest
 
 from tests.conftest import outbox_types
-from tests.till_fixtures import make_till
+from tests.till_fixtures import make_till, printed
 
 
 @pytest.fixture
@@ -9,7 +9,7 @@ def till(seeded):
     t = make_till(seeded)
     t.sign_in()
     yield t
-    t.dispatcher.stop()
+    t.close()
 
 
 def order_where(till, condition, params=()):
@@ -38,6 +38,7 @@ def test_verify_then_hand_over_a_ready_order(till):
     done = till.client.post("/api/v1/pickups", json={"order_number": number,
                                                      "customer_id": customer})  # fmt: skip
     assert done.status_code == 201
+    assert printed(till, done.get_json()["slip_job_id"]), "the pickup slip was not printed"
     assert till.one("SELECT status FROM orders WHERE number = ?", [number]) == ("collected",)
     assert outbox_types(till.ctx) == ["order.collected"]
     again = till.client.post("/api/v1/pickups", json={"order_number": number})

@@ -9,7 +9,7 @@ from edge_agent.errors import EdgeAgentError
 from edge_agent.returns import ReturnRequestLine, confirm_return
 from edge_agent.staff import Actor
 from tests.conftest import outbox_types
-from tests.till_fixtures import TILL_NOW, make_till
+from tests.till_fixtures import TILL_NOW, make_till, printed
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def till(seeded):
     t = make_till(seeded)
     t.sign_in()
     yield t
-    t.dispatcher.stop()
+    t.close()
 
 
 def returnable_order(till, max_total=10_000, min_total=0):
@@ -52,6 +52,10 @@ def test_quote_then_confirm_records_return_and_event(till):
     done = till.client.post("/api/v1/returns", json=body(number, line_no, quantity,
                                                          refund_method="store_credit"))  # fmt: skip
     assert done.status_code == 201, done.get_json()
+    job = done.get_json()["receipt_job_id"]
+    assert printed(till, job), "the return receipt was not printed"
+    assert till.print_queue.job(job).kind == "return_receipt"
+    assert till.print_queue.job(job).reference == done.get_json()["return_id"]
     assert till.one(
         "SELECT returned_quantity FROM order_lines l JOIN orders o ON o.id = l.order_id"
         " WHERE o.number = ? AND l.line_no = ?", [number, line_no],

@@ -8,7 +8,7 @@ from tests.till_fixtures import make_till
 def till(seeded):
     t = make_till(seeded)
     yield t
-    t.dispatcher.stop()
+    t.close()
 
 
 def test_pin_hash_round_trip_and_salted():

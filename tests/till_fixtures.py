@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -9,6 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from edge_agent.context import AgentContext
+from edge_agent.devices import DeviceRegistry
+from edge_agent.printing import PrintQueue
 from edge_agent.scans import ScanDispatcher
 from edge_agent.staff import add_staff
 from pos_bridge.app import create_app
@@ -26,6 +29,11 @@ class Till:
     client: FlaskClient
     dispatcher: ScanDispatcher
     online: list[bool]
+    print_queue: PrintQueue
+
+    def close(self) -> None:
+        self.dispatcher.stop()
+        self.print_queue.stop()
 
     def sign_in(self, staff_id: str = "ana", pin: str = "1234", till_id: str = "lane-1") -> dict:
         response = self.client.post(
@@ -48,6 +56,19 @@ def make_till(seeded: AgentContext, now: datetime = TILL_NOW) -> Till:
     dispatcher.start()
     app = create_app(ctx, dispatcher)
     validate_responses(app)
+    print_queue = PrintQueue(ctx)  # the config's preview:// printer, inside the test's tmp dir
+    print_queue.start()
+    app.extensions["devices"] = DeviceRegistry((), print_queue)
     online = [False]
     app.extensions["link_up"] = lambda: online[0]
-    return Till(ctx, app, app.test_client(), dispatcher, online)
+    return Till(ctx, app, app.test_client(), dispatcher, online, print_queue)
+
+
+def printed(till: Till, job_id: int | None, timeout: float = 10.0) -> bool:
+    """Wait until the print job has really been printed (the preview printer wrote it)."""
+    deadline = time.monotonic() + timeout
+    while job_id is not None and time.monotonic() < deadline:
+        if till.print_queue.job(job_id).state == "printed":
+            return True
+        time.sleep(0.02)
+    return False

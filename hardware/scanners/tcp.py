@@ -10,9 +10,9 @@ import contextlib
 import logging
 import socketserver
 import threading
-from datetime import UTC, datetime
 
-from hardware.scan import MAX_SCAN_CHARS, Scan, ScanSink
+from hardware.scan import MAX_SCAN_CHARS, ScanSink
+from hardware.scanners.delivery import ScanDelivery, ScanOptions
 
 log = logging.getLogger(__name__)
 # Room for the longest QR payload in UTF-8 plus a terminator.
@@ -21,12 +21,19 @@ IDLE_TIMEOUT_SECONDS = 300  # a forgotten `nc` session must not hold a thread fo
 
 
 class TcpScanner:
-    def __init__(self, scanner_id: str, host: str, port: int) -> None:
+    def __init__(
+        self, scanner_id: str, host: str, port: int, scan: ScanOptions | None = None
+    ) -> None:
         self.id = scanner_id
         self._host, self._port = host, port
+        self._scan_options = scan or ScanOptions()
+        self._delivery: ScanDelivery | None = None
         self._server: socketserver.ThreadingTCPServer | None = None
         self._thread: threading.Thread | None = None
-        self.scans_read = 0
+
+    @property
+    def scans_read(self) -> int:
+        return self._delivery.counters.scans_read if self._delivery else 0
 
     @property
     def address(self) -> tuple[str, int]:
@@ -36,7 +43,7 @@ class TcpScanner:
         return (str(host), int(port))
 
     def start(self, sink: ScanSink) -> None:
-        scanner = self
+        delivery = self._delivery = ScanDelivery(self.id, self._scan_options, sink)
 
         class Handler(socketserver.StreamRequestHandler):
             timeout = IDLE_TIMEOUT_SECONDS
@@ -56,10 +63,8 @@ class TcpScanner:
                     text = line.rstrip(b"\r\n").decode("utf-8", errors="replace")
                     if not text.strip():
                         continue  # a bare Enter is not a scan
-                    scanner.scans_read += 1
-                    reply = sink(
-                        Scan(data=text, symbology=None, source=scanner.id, at=datetime.now(UTC))
-                    )
+                    # the shared path: prefix/suffix, symbology, card-data guard
+                    reply = delivery.deliver(text)
                     if reply is not None:
                         self._reply(reply)
 
@@ -89,6 +94,7 @@ class TcpScanner:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server = None
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -97,6 +103,8 @@ class TcpScanner:
             "id": self.id,
             "kind": "tcp",
             "listening": self._server is not None,
+            "connected": self._server is not None,
             "address": "{}:{}".format(*self.address),
             "scans_read": self.scans_read,
+            **(self._delivery.counter_status() if self._delivery else {}),
         }

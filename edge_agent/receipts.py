@@ -1,0 +1,62 @@
+"""Receipts for the till's jobs, built from domain values into the hardware layouts
+(`hardware/receipts` never sees a customer or an order)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from edge_agent.config import Config
+from edge_agent.domain import Money, Order
+from hardware.receipts.model import Money as PrintedMoney
+from hardware.receipts.model import (
+    PickupSlip,
+    Receipt,
+    ReceiptLine,
+    ReturnReceipt,
+    StoreHeader,
+)
+
+# Puts a receipt in the print queue (inside the caller's transaction); returns the job id.
+ReceiptSink = Callable[[Receipt], int]
+REFUND_METHOD_TEXT = {"original_payment": "original payment", "store_credit": "store credit"}
+
+
+def store_header(config: Config) -> StoreHeader:
+    return StoreHeader(
+        name=config.store.name, locale=config.store.locale, timezone=config.store.timezone
+    )
+
+
+def return_receipt(
+    config: Config,
+    return_id: str,
+    at: datetime,
+    order_number: str,
+    lines: list[tuple[str, int, Money]],
+    refund: Money,
+    refund_method: str,
+) -> ReturnReceipt:
+    return ReturnReceipt(
+        store=store_header(config),
+        number=return_id,
+        at=at,
+        order_number=order_number,
+        lines=tuple(ReceiptLine(name, qty, _money(amount)) for name, qty, amount in lines),
+        refund=_money(refund),
+        refund_method=REFUND_METHOD_TEXT.get(refund_method, refund_method),
+    )
+
+
+def pickup_slip(config: Config, order: Order, first_name: str | None, at: datetime) -> PickupSlip:
+    return PickupSlip(
+        store=store_header(config),
+        order_number=order.number,
+        at=at,
+        customer_first_name=first_name or "",
+        items=tuple((line.name, line.quantity) for line in order.lines),
+    )
+
+
+def _money(money: Money) -> PrintedMoney:
+    return PrintedMoney(money.amount_minor, money.currency)

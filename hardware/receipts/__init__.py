@@ -1,0 +1,25 @@
+"""Receipt layouts (return receipt, pickup slip, shopping list, coupon) over plain values."""
+
+from hardware.receipts.layouts import render_receipt
+from hardware.receipts.model import (
+    Coupon,
+    Money,
+    PickupSlip,
+    Receipt,
+    ReceiptLine,
+    ReturnReceipt,
+    ShoppingList,
+    StoreHeader,
+)
+
+__all__ = [
+    "Coupon",
+    "Money",
+    "PickupSlip",
+    "Receipt",
+    "ReceiptLine",
+    "ReturnReceipt",
+    "ShoppingList",
+    "StoreHeader",
+    "render_receipt",
+]

@@ -1,0 +1,59 @@
+"""Store devices over HTTP: status of scanners and printers, print jobs, reprint last."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from edge_agent.devices import DeviceRegistry, PrintJobs
+from edge_agent.errors import EdgeAgentError, InvalidInput
+from edge_agent.printing import PrintQueue, UnknownPrinter
+from pos_bridge.auth import require
+
+devices_api = Blueprint("devices", __name__, url_prefix="/api/v1")
+MAX_JOBS_LISTED = 200
+
+
+class PrintingUnavailable(EdgeAgentError):
+    code = "printing_unavailable"
+    http_status = 503
+
+
+def _registry() -> DeviceRegistry:
+    registry = current_app.extensions.get("devices")
+    if registry is None:
+        return DeviceRegistry(scanners=(), print_queue=None)
+    return registry
+
+
+def _queue() -> PrintQueue:
+    queue = _registry().print_queue
+    if queue is None:
+        raise PrintingUnavailable("printing is not running on this agent")
+    return queue
+
+
+@devices_api.get("/devices")
+@require("cashier")
+def devices() -> Any:
+    return jsonify(_registry().snapshot())
+
+
+@devices_api.get("/printers/<printer_id>/jobs")
+@require("cashier")
+def printer_jobs(printer_id: str) -> Any:
+    raw = request.args.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_JOBS_LISTED:
+        raise InvalidInput(f"limit must be a number from 1 to {MAX_JOBS_LISTED}")
+    queue = _queue()
+    if printer_id not in queue.printers:
+        raise UnknownPrinter(f"no printer '{printer_id}'")
+    return jsonify(PrintJobs(printer_id, tuple(queue.jobs(printer_id, int(raw)))))
+
+
+@devices_api.post("/printers/<printer_id>/reprint-last")
+@require("cashier")
+def reprint_last(printer_id: str) -> Any:
+    job = _queue().reprint_last(printer_id)
+    return jsonify(job), 202

@@ -1,0 +1,39 @@
+"""A wallet pass read by a scanner goes through the same dispatcher as any scan."""
+
+from datetime import UTC, datetime
+
+from edge_agent.passes import issue_loyalty_pass
+from edge_agent.scans import ScanDispatcher
+from hardware.scan import Scan
+from tests.conftest import outbox_types
+
+
+def scan(data: str) -> Scan:
+    return Scan(data, "]Q1", "lane-1", datetime.now(UTC))
+
+
+def test_scanned_pass_identifies_its_customer(wallet_agent, issuer):
+    issued = issue_loyalty_pass(wallet_agent, issuer, "C00000004", apple=True, google=False)
+    outcome = ScanDispatcher(wallet_agent).handle(scan(issued.code))
+    assert (outcome.status, outcome.kind) == ("identified", "pass_code")
+    assert outcome.customer is not None and outcome.customer.customer_id == "C00000004"
+    assert outbox_types(wallet_agent)[-2:] == ["customer.identified", "scan.recorded"]
+
+
+def test_forged_pass_is_refused_with_its_reason_and_reported(wallet_agent, issuer):
+    issued = issue_loyalty_pass(wallet_agent, issuer, "C00000004", apple=True, google=False)
+    forged = issued.code[:-3] + ("AAA" if not issued.code.endswith("AAA") else "BBB")
+    outcome = ScanDispatcher(wallet_agent).handle(scan(forged))
+    assert (outcome.status, outcome.kind) == ("refused", "pass_code")
+    assert outcome.message
+    types = outbox_types(wallet_agent)
+    assert "customer.identified" not in types
+    assert types[-2:] == ["pass.refused", "scan.recorded"]
+
+
+def test_plain_loyalty_number_still_identifies_as_a_look_up(wallet_agent):
+    loyalty = wallet_agent.store.db.execute(
+        "SELECT loyalty_id FROM customers WHERE id = 'C00000004'"
+    ).fetchone()[0]
+    outcome = ScanDispatcher(wallet_agent).handle(scan(loyalty))
+    assert (outcome.status, outcome.kind) == ("identified", "loyalty_id")
