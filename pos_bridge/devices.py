@@ -7,17 +7,12 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from edge_agent.devices import DeviceRegistry, PrintJobs
-from edge_agent.errors import EdgeAgentError, InvalidInput
+from edge_agent.errors import InvalidInput
 from edge_agent.printing import PrintQueue, UnknownPrinter
 from pos_bridge.auth import require
 
 devices_api = Blueprint("devices", __name__, url_prefix="/api/v1")
 MAX_JOBS_LISTED = 200
-
-
-class PrintingUnavailable(EdgeAgentError):
-    code = "printing_unavailable"
-    http_status = 503
 
 
 def _registry() -> DeviceRegistry:
@@ -30,7 +25,8 @@ def _registry() -> DeviceRegistry:
 def _queue() -> PrintQueue:
     queue = _registry().print_queue
     if queue is None:
-        raise PrintingUnavailable("printing is not running on this agent")
+        # An app without the daemon's devices (tests, tools): it has no printer of that name.
+        raise UnknownPrinter("this agent drives no printers")
     return queue
 
 

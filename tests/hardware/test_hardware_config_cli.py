@@ -110,3 +110,23 @@ def test_dispatcher_never_stores_card_data(seeded: AgentContext) -> None:
     assert outcome.status == "refused"
     dump = "\n".join(seeded.store.db.iterdump())
     assert "4111111111111111" not in dump
+
+
+def test_device_routes_without_a_running_agent_answer_404_not_5xx(seeded: AgentContext) -> None:
+    from pos_bridge.app import create_app
+
+    client = create_app(seeded, ScanDispatcher(seeded)).test_client()
+    devices = client.get("/api/v1/devices")
+    assert devices.status_code == 200
+    assert devices.get_json() == {
+        "scanners": [],
+        "printers": [],
+        "print_worker": "stopped",
+        "checks": {},
+    }
+    for response in (
+        client.get("/api/v1/printers/receipt/jobs"),
+        client.post("/api/v1/printers/receipt/reprint-last"),
+    ):
+        assert response.status_code == 404
+        assert response.get_json()["error"]["code"] == "printer_not_found"
