@@ -48,7 +48,11 @@ class PreviewPrinter:
         if self.directory.exists():
             writable = self.directory.is_dir() and os.access(self.directory, os.W_OK)
         else:
-            writable = os.access(self.directory.parent, os.W_OK)
+            # Made on the first print: writable if the nearest existing ancestor is.
+            ancestor = self.directory.parent
+            while not ancestor.exists() and ancestor != ancestor.parent:
+                ancestor = ancestor.parent
+            writable = ancestor.is_dir() and os.access(ancestor, os.W_OK)
         self.last_status = PrinterStatus(
             reachable=writable,
             online=True if writable else None,
