@@ -113,9 +113,8 @@ def test_dispatcher_never_stores_card_data(seeded: AgentContext) -> None:
 
 
 def test_device_routes_without_a_running_agent_answer_404_not_5xx(seeded: AgentContext) -> None:
-    from pos_bridge.app import create_app
-
     from edge_agent.staff import create_api_key
+    from pos_bridge.app import create_app
 
     client = create_app(seeded, ScanDispatcher(seeded)).test_client()
     key = create_api_key(seeded, "hw", "cashier")
