@@ -257,7 +257,8 @@ def _customers(ctx: AgentContext, rng: random.Random, count: int, now: datetime)
             consent,
             joined if consent else None,
             joined,
-            joined,
+            # updated_at is when the device got this copy (cache expiry counts from it).
+            to_iso(now),
         )
 
 

@@ -6,7 +6,7 @@ from edge_agent.config import RetentionSettings
 from edge_agent.customers import IdentifyQuery, identify_customer
 from edge_agent.retention import prune
 from edge_agent.scans import ScanDispatcher
-from edge_agent.seed import loyalty_id_for
+from edge_agent.seed import loyalty_id_for, seed_store
 from hardware.scan import Scan
 
 START = datetime(2026, 1, 1, 9, tzinfo=UTC)
@@ -109,3 +109,9 @@ def test_customers_not_seen_for_long_leave_the_device_unless_something_is_open(s
         ).fetchone()[0]
         == 0
     )
+
+
+def test_a_freshly_seeded_store_loses_no_customer_to_the_first_prune(agent):
+    seed_store(agent, customers=30, orders=50)
+    assert prune(agent)["customers"] == 0
+    assert agent.store.db.execute("SELECT COUNT(*) FROM customers").fetchone()[0] == 30
