@@ -166,6 +166,18 @@ class PrivacySettings(_Section):
     lookup_salt: str = ""
 
 
+class KioskSettings(_Section):
+    """The self-service kiosk page and the staff console's screens."""
+
+    # A kiosk left alone goes back to the start screen and forgets who was there.
+    idle_timeout_seconds: int = Field(60, ge=1, le=3600)
+    # How long a return slip printed or shown at the kiosk can be loaded at a till.
+    return_request_hours: int = Field(48, ge=1, le=720)
+    # Signs the screens' session cookie. Empty: generated once per device (agent_meta).
+    session_secret: str = ""
+    languages: tuple[str, ...] = ("es", "en")
+
+
 class Config(_Section):
     store: StoreSettings = StoreSettings()
     device: DeviceSettings = DeviceSettings()
@@ -183,6 +195,7 @@ class Config(_Section):
     loyalty: LoyaltySettings = LoyaltySettings()
     orders: OrderSettings = OrderSettings()
     privacy: PrivacySettings = PrivacySettings()
+    kiosk: KioskSettings = KioskSettings()
 
     @field_validator("scanners", "printers")
     @classmethod

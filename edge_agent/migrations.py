@@ -280,7 +280,27 @@ TILL_SCHEMA = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (CORE_SCHEMA, TILL_SCHEMA)
+SCREENS_SCHEMA = Migration(
+    6,
+    "screens: kiosk return requests, lists sent to staff",
+    (
+        # A return started at the kiosk: the slip's QR carries `RR:<id>`; the id is
+        # random and long, so a slip cannot be guessed from another one.
+        """CREATE TABLE return_requests (
+            id TEXT PRIMARY KEY,
+            order_number TEXT NOT NULL,
+            customer_id TEXT,
+            lines TEXT NOT NULL,
+            source TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX return_requests_expires_at ON return_requests (expires_at)",
+        "ALTER TABLE shopping_lists ADD COLUMN sent_to_staff_at TEXT",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (CORE_SCHEMA, TILL_SCHEMA, SCREENS_SCHEMA)
 
 
 def migrate(db: Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:

@@ -12,8 +12,10 @@ import biip
 
 from hardware.scan import MAX_SCAN_CHARS
 
-BarcodeKind = Literal["loyalty_id", "order_number", "gtin", "invalid"]
+BarcodeKind = Literal["loyalty_id", "order_number", "gtin", "return_request", "invalid"]
 _GTIN_LENGTHS = (8, 12, 13, 14)
+# A return slip from the kiosk: "RR:" and a long random id (see edge_agent.return_requests).
+_RETURN_SLIP = re.compile(r"^RR:[A-Za-z0-9_-]{16,64}$")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ def classify(data: str, rules: BarcodeRules) -> Barcode:
         return Barcode("invalid", "", "scan too long to be a barcode: scan again")
     if "\ufffd" in value or any(unicodedata.category(ch) == "Cc" for ch in value):
         return Barcode("invalid", "", "unreadable scan (garbled characters): scan again")
+    if _RETURN_SLIP.fullmatch(value):
+        return Barcode("return_request", value)
     if re.fullmatch(rules.loyalty_id, value):
         return Barcode("loyalty_id", value)
     if re.fullmatch(rules.order_number, value.upper()):

@@ -27,6 +27,7 @@ EVENT_TYPES: dict[str, int] = {
     "loyalty.tier_changed": 1,
     "coupon.redeemed": 1,
     "list.updated": 1,
+    "list.sent_to_staff": 1,
 }
 
 
