@@ -15,12 +15,20 @@ from datetime import datetime, timedelta
 
 from edge_agent.clock import from_iso, to_iso
 from edge_agent.context import AgentContext
+from edge_agent.domain import Order
 from edge_agent.errors import InvalidInput, NotFound, OrderNotFound
-from edge_agent.orders import find_order
-from edge_agent.returns import ReturnQuote, ReturnRefused, ReturnRequestLine, quote_return
+from edge_agent.orders import find_order, list_customer_orders
+from edge_agent.returns import (
+    RETURNABLE_STATUSES,
+    ReturnQuote,
+    ReturnRefused,
+    ReturnRequestLine,
+    quote_return,
+)
 
 SLIP_PREFIX = "RR:"
 _ID_BYTES = 18  # 24 URL-safe characters, 144 random bits
+RECENT_ORDERS = 20  # the kiosk offers recent orders only; older ones are past the window
 
 
 class ReturnRequestNotFound(NotFound):
@@ -123,3 +131,19 @@ def quote_return_request(ctx: AgentContext, code: str, *, online: bool) -> Retur
     return quote_return(
         ctx, request.order_number, list(request.lines), "original_payment", online=online
     )
+
+
+def returnable_orders(ctx: AgentContext, customer_id: str) -> tuple[Order, ...]:
+    """The customer's orders with something that can still come back (for the kiosk)."""
+    now = ctx.clock()
+    window = timedelta(days=ctx.config.returns.window_days)
+    found = []
+    for summary in list_customer_orders(ctx, customer_id, limit=RECENT_ORDERS):
+        if summary.status not in RETURNABLE_STATUSES:
+            continue
+        order = find_order(ctx, summary.number)
+        if order.fulfilled_at is None or now > order.fulfilled_at + window:
+            continue
+        if any(not ln.final_sale and ln.quantity > ln.returned_quantity for ln in order.lines):
+            found.append(order)
+    return tuple(found)

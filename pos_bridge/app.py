@@ -15,6 +15,7 @@ from pos_bridge.api import api
 from pos_bridge.errors import register_error_handlers
 from pos_bridge.json import DomainJSONProvider
 from pos_bridge.metrics import install_metrics
+from pos_bridge.screens import install_screens
 from pos_bridge.till_api import till_api
 from pos_bridge.till_events import TillEventHub, identified_event
 
@@ -28,6 +29,7 @@ def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
     install_metrics(app, ctx)
     app.register_blueprint(api)
     app.register_blueprint(till_api)
+    install_screens(app, ctx)
     events = TillEventHub()
     app.extensions["till_events"] = events
 
