@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -106,7 +106,10 @@ def local_date(when: datetime) -> str:
 
 
 def local_datetime(when: datetime) -> str:
-    return format_datetime(_local(when), "medium", locale=current_locale())
+    local = _local(when)
+    locale = current_locale()
+    day = format_date(local, "medium", locale=locale)
+    return f"{day} {format_time(local, 'short', locale=locale)}"
 
 
 def _local(when: datetime) -> datetime:

@@ -178,6 +178,53 @@ def test_kiosk_targets_are_touch_sized(till, base_url, page):
     assert small == []
 
 
+# WCAG 2.x contrast of every piece of visible text against the background it sits on.
+CONTRAST_JS = """
+() => {
+  const rgb = s => s.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => {
+    const c = [r, g, b].map(v => { v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  };
+  const background = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c;
+    }
+    return [255, 255, 255];
+  };
+  const found = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || el.offsetParent === null) continue;
+    const a = lum(rgb(getComputedStyle(el).color)), b = lum(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    found.push([el.tagName + ":" + el.textContent.trim().slice(0, 30), ratio]);
+  }
+  return found;
+}
+"""
+
+
+def test_screens_text_has_readable_contrast(till, base_url, page):
+    shopper, number, _ = returning_shopper(till)
+    page.goto(f"{base_url}/kiosk/")
+    pages = {"kiosk start": page.evaluate(CONTRAST_JS)}
+    scan_into(page, shopper.loyalty_id)
+    expect(page.locator("#welcome")).to_be_visible()
+    pages["kiosk welcome"] = page.evaluate(CONTRAST_JS)
+    page.goto(f"{base_url}/kiosk/returns/{number}")
+    pages["kiosk return lines"] = page.evaluate(CONTRAST_JS)
+    page.goto(f"{base_url}/console/sign-in")
+    pages["console sign-in"] = page.evaluate(CONTRAST_JS)
+    for name, texts in pages.items():
+        assert texts, name
+        # 7:1 is WCAG AAA for body text; the kiosk is read standing, often in bright light.
+        poor = [(text, round(ratio, 2)) for text, ratio in texts if ratio < 7]
+        assert poor == [], name
+
+
 def test_kiosk_product_to_list_to_staff(till, base_url, page):
     gtin, name, _, _ = product_in_stock(till)
     page.goto(f"{base_url}/kiosk/")
