@@ -6,6 +6,7 @@ out, expiry and lock-out behave exactly as at the till. Audit happens in the use
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -19,6 +20,7 @@ from flask import (
     session,
     url_for,
 )
+from werkzeug.exceptions import HTTPException
 
 from edge_agent.context import AgentContext
 from edge_agent.customers import customer_profile, identify_customer, parse_query
@@ -36,8 +38,10 @@ from edge_agent.returns import (
     quote_return,
 )
 from edge_agent.staff import Actor, Unauthorized, authenticate, check_pin, sign_in, sign_out
+from pos_bridge.errors import ApiError
 from pos_bridge.i18n import LANG_SESSION_KEY
 
+log = logging.getLogger(__name__)
 console = Blueprint("console", __name__, url_prefix="/console")
 TOKEN_KEY = "staff_token"
 SOURCE = "console"
@@ -84,6 +88,22 @@ def _who() -> dict[str, Any]:
 @console.errorhandler(EdgeAgentError)
 def _console_error(exc: EdgeAgentError) -> tuple[str, int]:
     return render_template("console/error.html", error=exc), exc.http_status
+
+
+@console.errorhandler(HTTPException)
+def _console_http_error(exc: HTTPException) -> tuple[str, int]:
+    error = ApiError(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"),
+                     exc.description or exc.name or "error")  # fmt: skip
+    return render_template("console/error.html", error=error), error.http_status
+
+
+@console.errorhandler(Exception)
+def _console_unexpected(exc: Exception) -> tuple[str, int]:
+    log.exception("console request failed")
+    error = ApiError(
+        500, "internal_error", "the agent hit an unexpected error; nothing was changed"
+    )
+    return render_template("console/error.html", error=error), 500
 
 
 @console.get("/sign-in")

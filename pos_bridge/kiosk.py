@@ -9,6 +9,7 @@ phone or the order history.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -18,6 +19,7 @@ from typing import Any
 
 import segno
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from edge_agent.context import AgentContext
@@ -38,6 +40,7 @@ from edge_agent.scans import ScanDispatcher
 from hardware.scan import MAX_SCAN_CHARS, Scan
 from pos_bridge.i18n import LANG_SESSION_KEY, _
 
+log = logging.getLogger(__name__)
 kiosk = Blueprint("kiosk", __name__, url_prefix="/kiosk")
 SCAN_SOURCE = "kiosk"
 SCAN_ANSWER_TIMEOUT_SECONDS = 5.0
@@ -84,6 +87,25 @@ def _screen_settings() -> dict[str, Any]:
 def _kiosk_error(exc: EdgeAgentError) -> tuple[str, int]:
     # The customer reads a sentence in their language, not the till's English detail.
     return render_template("kiosk/error.html", message=_error_message(exc)), exc.http_status
+
+
+@kiosk.errorhandler(HTTPException)
+def _kiosk_http_error(exc: HTTPException) -> tuple[str, int]:
+    status = exc.code or 500
+    message = (
+        _("We could not find that. Please ask a member of staff.")
+        if status == 404
+        else _("Something went wrong. Please ask a member of staff.")
+    )
+    return render_template("kiosk/error.html", message=message), status
+
+
+@kiosk.errorhandler(Exception)
+def _kiosk_unexpected(exc: Exception) -> tuple[str, int]:
+    # The customer sees a calm page; the operator finds the cause in the log.
+    log.exception("kiosk request failed")
+    message = _("Something went wrong. Please ask a member of staff.")
+    return render_template("kiosk/error.html", message=message), 500
 
 
 @kiosk.get("/")

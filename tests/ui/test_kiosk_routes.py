@@ -250,3 +250,24 @@ def test_language_switch_refuses_open_redirects_and_unknown_languages(kiosk):
     assert response.location.endswith("/kiosk/")
     kiosk.get("/kiosk/lang/fr")
     assert 'lang="en"' in text(kiosk.get("/kiosk/"))
+
+
+def test_an_expired_slip_says_so_on_the_kiosk(till, kiosk):
+    shopper, number, _ = returning_shopper(till)
+    scan(kiosk, shopper.loyalty_id)
+    request_id = kiosk.post(f"/kiosk/returns/{number}", data={"qty_1": "1"}).location.rsplit(
+        "/", 1
+    )[1]
+    with till.ctx.store.transaction() as db:
+        db.execute("UPDATE return_requests SET expires_at = '2000-01-01T00:00:00.000000Z'")
+    response = kiosk.get(f"/kiosk/slips/{request_id}")
+    assert response.status_code == 410
+    assert "ha caducado" in alert(response)
+
+
+def test_the_owner_scanning_their_order_number_goes_to_its_return(till, kiosk):
+    shopper, number, _ = returning_shopper(till)
+    scan(kiosk, shopper.loyalty_id)
+    response = scan(kiosk, number)
+    assert response.status_code == 302
+    assert response.location.endswith(f"/kiosk/returns/{number}")
