@@ -40,9 +40,11 @@ from edge_agent.returns import (
 from edge_agent.staff import Actor, Unauthorized, authenticate, check_pin, sign_in, sign_out
 from pos_bridge.errors import ApiError
 from pos_bridge.i18n import LANG_SESSION_KEY
+from pos_bridge.screen_headers import add_screen_headers
 
 log = logging.getLogger(__name__)
 console = Blueprint("console", __name__, url_prefix="/console")
+console.after_request(add_screen_headers)
 TOKEN_KEY = "staff_token"
 SOURCE = "console"
 _OPEN = {"console.sign_in_form", "console.sign_in_submit", "console.choose_language"}

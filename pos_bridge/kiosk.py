@@ -39,9 +39,11 @@ from edge_agent.returns import ReturnRequestLine
 from edge_agent.scans import ScanDispatcher
 from hardware.scan import MAX_SCAN_CHARS, Scan
 from pos_bridge.i18n import LANG_SESSION_KEY, _
+from pos_bridge.screen_headers import add_screen_headers
 
 log = logging.getLogger(__name__)
 kiosk = Blueprint("kiosk", __name__, url_prefix="/kiosk")
+kiosk.after_request(add_screen_headers)
 SCAN_SOURCE = "kiosk"
 SCAN_ANSWER_TIMEOUT_SECONDS = 5.0
 MAX_SLIPS_PER_SESSION = 20  # a cookie has about 4 KB; nobody prints more slips than this

@@ -271,3 +271,12 @@ def test_the_owner_scanning_their_order_number_goes_to_its_return(till, kiosk):
     response = scan(kiosk, number)
     assert response.status_code == 302
     assert response.location.endswith(f"/kiosk/returns/{number}")
+
+
+def test_screens_are_never_cached_nor_framed(till, kiosk, console):
+    shopper, _, _ = returning_shopper(till)
+    scan(kiosk, shopper.loyalty_id)
+    for response in (kiosk.get("/kiosk/welcome"), console.get("/console/")):
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
