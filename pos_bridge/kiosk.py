@@ -130,9 +130,14 @@ def scan() -> Any:
         return _start_with(_("The kiosk is busy. Please scan again in a moment."), 503)
     if outcome.status == "identified" and outcome.customer is not None:
         lang = session.get(LANG_SESSION_KEY)
-        session.clear()  # a new card: nothing from the previous person carries over
+        # A list built before scanning a card is this person's: keep it. After another
+        # customer's card, nothing from the previous person carries over.
+        anonymous_list = None if "customer_id" in session else session.get("list_id")
+        session.clear()
         if lang:
             session[LANG_SESSION_KEY] = lang
+        if anonymous_list:
+            session["list_id"] = anonymous_list
         session["seen"] = time.time()
         session["customer_id"] = outcome.customer.customer_id
         return redirect(url_for("kiosk.welcome"))

@@ -280,3 +280,14 @@ def test_screens_are_never_cached_nor_framed(till, kiosk, console):
         assert response.headers["Cache-Control"] == "no-store"
         assert response.headers["X-Frame-Options"] == "DENY"
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_a_list_built_before_scanning_a_card_is_kept(till, kiosk):
+    shopper, _, _ = returning_shopper(till)
+    second, _ = pickup_shopper(till)
+    gtin, name, _, _ = product_in_stock(till)
+    kiosk.post("/kiosk/list/items", data={"gtin": gtin})
+    scan(kiosk, shopper.loyalty_id)
+    assert f"1 \N{MULTIPLICATION SIGN} {name}" in text(kiosk.get("/kiosk/list"))
+    scan(kiosk, second.loyalty_id)  # the next customer does not inherit it
+    assert "Su lista está vacía" in text(kiosk.get("/kiosk/list"))
