@@ -13,7 +13,7 @@ from pos_bridge.json import to_jsonable
 return_requests_api = Blueprint("return_requests_api", __name__, url_prefix="/api/v1")
 
 
-@return_requests_api.get("/return-requests/<path:code>")
+@return_requests_api.get("/return-requests/<code>")
 @require("cashier")
 def return_request_quote(code: str) -> Any:
     """The same shape as POST /api/v1/returns/quote, for the slip's order and lines."""
