@@ -19,8 +19,10 @@ def send_list_to_staff(ctx: AgentContext, list_id: str, source: str) -> Shopping
     now = ctx.clock()
     with ctx.store.transaction() as db:
         db.execute(
-            "UPDATE shopping_lists SET sent_to_staff_at = ?, updated_at = ? WHERE id = ?",
-            [to_iso(now), to_iso(now), list_id],
+            "INSERT INTO list_handoffs (list_id, source, sent_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (list_id) DO UPDATE SET source = excluded.source,"
+            " sent_at = excluded.sent_at",
+            [list_id, source, to_iso(now)],
         )
         append_event(db, ctx.origin, "list.sent_to_staff", list_id, {
             "list_id": list_id, "customer_id": shopping_list.customer_id,
@@ -33,8 +35,7 @@ def send_list_to_staff(ctx: AgentContext, list_id: str, source: str) -> Shopping
 def lists_sent_to_staff(ctx: AgentContext) -> tuple[ShoppingList, ...]:
     """The lists customers most recently sent to staff, newest first."""
     rows = ctx.store.db.execute(
-        "SELECT id FROM shopping_lists WHERE sent_to_staff_at IS NOT NULL"
-        " ORDER BY sent_to_staff_at DESC LIMIT ?",
+        "SELECT list_id FROM list_handoffs ORDER BY sent_at DESC LIMIT ?",
         [RECENTLY_SENT],
     ).fetchall()
     return tuple(get_list(ctx, row[0]) for row in rows)

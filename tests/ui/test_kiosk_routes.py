@@ -182,8 +182,12 @@ def test_product_scan_add_to_list_and_send_to_staff(till, kiosk):
     sent = kiosk.post("/kiosk/list/send")
     assert sent.status_code == 200
     list_id = re.search(r'id="list-number">([^<]+)<', text(sent)).group(1)
-    assert till.one("SELECT source, sent_to_staff_at IS NOT NULL FROM shopping_lists"
-                    " WHERE id = ?", [list_id]) == ("kiosk", 1)  # fmt: skip
+    handoff = till.one(
+        "SELECT l.source, h.source FROM shopping_lists l JOIN list_handoffs h"
+        " ON h.list_id = l.id WHERE l.id = ?",
+        [list_id],
+    )
+    assert handoff == ("kiosk", "kiosk")
     event = till.one("SELECT envelope FROM outbox WHERE type = 'list.sent_to_staff'")
     assert json.loads(event[0])["data"]["item_count"] == 2
     # The list has gone to staff; the kiosk starts a new one.
