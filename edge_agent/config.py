@@ -241,6 +241,18 @@ class WalletSettings(_Section):
         return self
 
 
+class KioskSettings(_Section):
+    """The self-service kiosk page and the staff console's screens."""
+
+    # A kiosk left alone goes back to the start screen and forgets who was there.
+    idle_timeout_seconds: int = Field(60, ge=1, le=3600)
+    # How long a return slip printed or shown at the kiosk can be loaded at a till.
+    return_request_hours: int = Field(48, ge=1, le=720)
+    # Signs the screens' session cookie. Empty: generated once per device (agent_meta).
+    session_secret: str = ""
+    languages: tuple[str, ...] = ("es", "en")
+
+
 class Config(_Section):
     store: StoreSettings = StoreSettings()
     device: DeviceSettings = DeviceSettings()
@@ -259,6 +271,7 @@ class Config(_Section):
     orders: OrderSettings = OrderSettings()
     privacy: PrivacySettings = PrivacySettings()
     wallet: WalletSettings = WalletSettings()
+    kiosk: KioskSettings = KioskSettings()
 
     @field_validator("scanners", "printers")
     @classmethod

@@ -374,7 +374,43 @@ TILL_SCHEMA = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (CORE_SCHEMA, PRINT_JOBS, WALLET_SCHEMA, TILL_SCHEMA)
+SCREENS_SCHEMA = Migration(
+    6,
+    "screens: kiosk return requests, lists sent to staff",
+    (
+        # A return started at the kiosk: the slip's QR carries `RR:<id>`; the id is
+        # random and long, so a slip cannot be guessed from another one. It goes with
+        # its customer when the customer leaves the device (erasure, cache expiry).
+        """CREATE TABLE return_requests (
+            id TEXT PRIMARY KEY,
+            order_number TEXT NOT NULL,
+            customer_id TEXT REFERENCES customers (id) ON DELETE CASCADE,
+            lines TEXT NOT NULL,
+            source TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX return_requests_expires_at ON return_requests (expires_at)",
+        "CREATE INDEX return_requests_customer ON return_requests (customer_id)",
+        # A separate table rather than a new column on shopping_lists: existing inserts
+        # that list no columns keep working.
+        """CREATE TABLE list_handoffs (
+            list_id TEXT PRIMARY KEY REFERENCES shopping_lists (id) ON DELETE CASCADE,
+            source TEXT NOT NULL,
+            sent_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX list_handoffs_sent_at ON list_handoffs (sent_at)",
+    ),
+)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    CORE_SCHEMA,
+    PRINT_JOBS,
+    WALLET_SCHEMA,
+    TILL_SCHEMA,
+    SCREENS_SCHEMA,
+)
 
 
 def migrate(db: Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:

@@ -24,6 +24,7 @@ from edge_agent.errors import EdgeAgentError, NotFound
 from edge_agent.orders import find_order
 from edge_agent.outbox import append_event
 from edge_agent.passes import identify_by_pass
+from edge_agent.return_requests import load_return_request
 from edge_agent.wallet_setup import load_pass_verifier, load_rotating_secret
 from hardware.barcodes import Barcode, BarcodeRules, classify
 from hardware.scan import Scan
@@ -53,6 +54,7 @@ class ScanOutcome:
     customer: CustomerProfile | None = None
     order: Order | None = None
     product: dict[str, Any] | None = None
+    return_request_id: str | None = None  # a kiosk return slip: load its quote by this id
 
 
 class DispatcherBusy(EdgeAgentError):
@@ -159,6 +161,16 @@ class ScanDispatcher:
                     source=scan.source,
                 )
                 return _identified(profile, barcode.kind, scan.source)
+            if barcode.kind == "return_request":
+                request = load_return_request(self._ctx, barcode.value)
+                return ScanOutcome(
+                    "order_found",
+                    barcode.kind,
+                    f"return slip for order {request.order_number}: {len(request.lines)} lines",
+                    scan.source,
+                    order=find_order(self._ctx, request.order_number),
+                    return_request_id=request.request_id,
+                )
             if barcode.kind == "order_number":
                 order = find_order(self._ctx, barcode.value)
                 return ScanOutcome(

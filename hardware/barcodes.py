@@ -17,13 +17,17 @@ from hardware.cardguard import CARD_DATA_REASON, looks_like_card_data
 from hardware.scan import MAX_SCAN_CHARS
 from hardware.symbology import is_gs1, split_symbology
 
-BarcodeKind = Literal["loyalty_id", "order_number", "gtin", "gs1", "pass_code", "invalid"]
+BarcodeKind = Literal[
+    "loyalty_id", "order_number", "gtin", "gs1", "pass_code", "return_request", "invalid"
+]
 _GTIN_LENGTHS = (8, 12, 13, 14)
 # GS1's separator between variable-length element strings (FNC1 sent as ASCII 29).
 GROUP_SEPARATOR = "\x1d"
-# Wallet pass codes: "EP", a version digit, a colon, unpadded RFC 4648 base32.
-# A wallet pass code; a Google rotating barcode appends "/" and a TOTP of 6-10 digits.
+# Wallet pass codes: "EP", a version digit, a colon, unpadded RFC 4648 base32; a Google
+# rotating barcode appends "/" and a TOTP of 6-10 digits.
 PASS_CODE_PATTERN = r"^EP[0-9]:[A-Z2-7]+(/[0-9]{6,10})?$"
+# A return slip from the kiosk: "RR:" and a long random id (see edge_agent.return_requests).
+_RETURN_SLIP = re.compile(r"^RR:[A-Za-z0-9_-]{16,64}$")
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ def classify(data: str, rules: BarcodeRules, symbology: str | None = None) -> Ba
         return _classify_gs1(value)
     if re.fullmatch(rules.pass_code, value):
         return Barcode("pass_code", value)
+    if _RETURN_SLIP.fullmatch(value):
+        return Barcode("return_request", value)
     if re.fullmatch(rules.loyalty_id, value):
         return Barcode("loyalty_id", value)
     if re.fullmatch(rules.order_number, value.upper()):

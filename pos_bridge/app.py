@@ -19,6 +19,7 @@ from pos_bridge.json import DomainJSONProvider
 from pos_bridge.metrics import install_metrics
 from pos_bridge.openapi import openapi_document
 from pos_bridge.passes_api import passes_api
+from pos_bridge.screens import install_screens
 from pos_bridge.till_api import till_api
 from pos_bridge.till_events import TillEventHub, identified_event
 from wallet.apple.webservice import passkit_blueprint
@@ -37,6 +38,7 @@ def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
     app.register_blueprint(passkit_blueprint(lambda: ctx.store))
     app.extensions["pass_verifier"] = load_pass_verifier(ctx.config)
     app.extensions["pass_rotating_secret"] = load_rotating_secret(ctx.config)
+    install_screens(app, ctx)
     events = TillEventHub()
     app.extensions["till_events"] = events
 

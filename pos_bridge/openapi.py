@@ -73,6 +73,8 @@ OPERATIONS: tuple[Operation, ...] = (
               (200, ScanOutcome), (400, 404, 415, 422, 503)),
     Operation("post", "/api/v1/returns/quote", "What a return would refund, line by line",
               till_api.ReturnRequest, (200, ReturnQuote), (400, 404, 415, 422)),
+    Operation("get", "/api/v1/return-requests/<code>", "Load a kiosk return slip as a quote",
+              None, (200, ReturnQuote), (400, 404, 410)),
     Operation("post", "/api/v1/returns", "Confirm a return", till_api.ReturnRequest,
               (201, ConfirmedReturn), (400, 404, 415, 422, 423)),
     Operation("post", "/api/v1/pickups/verify", "Check a click-and-collect order",

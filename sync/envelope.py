@@ -30,6 +30,7 @@ EVENT_TYPES: dict[str, int] = {
     "pass.refused": 1,
     "pass.copy_suspected": 1,
     "pass.reissued": 1,
+    "list.sent_to_staff": 1,
 }
 
 
