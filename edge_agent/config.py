@@ -160,6 +160,8 @@ class RetentionSettings(_Section):
     # A customer neither seen here nor updated by the centre for this long, with nothing
     # open, is dropped from the device (the centre still has them).
     customer_cache_days: int = Field(365, ge=1, le=3650)
+    # An expired kiosk return slip still answers "expired" (not "unknown") this long.
+    expired_return_slips_days: int = Field(7, ge=0, le=365)
     interval_minutes: int = Field(60, ge=1, le=1440)
 
 

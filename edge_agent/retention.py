@@ -30,6 +30,7 @@ RULES = (
     PruneRule("outbox", "seq", "acked_at", "acked_events_days", "acked_at IS NOT NULL"),
     PruneRule("scan_log", "id", "at", "scan_log_days"),
     PruneRule("dead_letters", "id", "received_at", "dead_letters_days"),
+    PruneRule("return_requests", "id", "expires_at", "expired_return_slips_days"),
     PruneRule(
         "customers",
         "id",

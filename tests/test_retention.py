@@ -115,3 +115,18 @@ def test_a_freshly_seeded_store_loses_no_customer_to_the_first_prune(agent):
     seed_store(agent, customers=30, orders=50)
     assert prune(agent)["customers"] == 0
     assert agent.store.db.execute("SELECT COUNT(*) FROM customers").fetchone()[0] == 30
+
+
+def test_expired_kiosk_return_slips_are_pruned_after_their_grace(seeded):
+    db = seeded.store.db
+    with seeded.store.transaction() as tx:
+        for slip, expires in (("old", "2026-01-01T00:00:00.000000Z"),
+                              ("fresh", "2026-12-31T00:00:00.000000Z")):  # fmt: skip
+            tx.execute(
+                "INSERT INTO return_requests (id, order_number, customer_id, lines, source,"
+                " created_at, expires_at) VALUES (?, 'W100000001', NULL, '[]', 'kiosk', ?, ?)",
+                [slip, expires, expires],
+            )
+    deleted = prune(seeded, now=datetime(2026, 6, 1, tzinfo=UTC))
+    assert deleted["return_requests"] == 1
+    assert [r[0] for r in db.execute("SELECT id FROM return_requests")] == ["fresh"]
