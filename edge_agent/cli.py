@@ -346,6 +346,9 @@ def _print_ready(running: Any, examples: list[str]) -> None:
         ),
         f"  health:       {url}/healthz",
         f"  order look-up: {url}/api/v1/orders/<number>",
+        f"  kiosk:        {url}/kiosk/",
+        f"  staff console: {url}/console/",
+        f"  till API:     {url}/api/v1/openapi.json",
     ]
     for scanner in running.scanners:
         status = scanner.status()
