@@ -12,7 +12,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    current_app,
     g,
     redirect,
     render_template,
@@ -41,6 +40,7 @@ from edge_agent.staff import Actor, Unauthorized, authenticate, check_pin, sign_
 from pos_bridge.errors import ApiError
 from pos_bridge.i18n import LANG_SESSION_KEY
 from pos_bridge.screen_headers import add_screen_headers
+from pos_bridge.wiring import agent, link_up
 
 log = logging.getLogger(__name__)
 console = Blueprint("console", __name__, url_prefix="/console")
@@ -54,7 +54,7 @@ _REFUND_METHODS = ("original_payment", "store_credit")
 
 
 def _ctx() -> AgentContext:
-    return current_app.extensions["edge_agent"]
+    return agent()
 
 
 def _actor() -> Actor:
@@ -62,7 +62,7 @@ def _actor() -> Actor:
 
 
 def _online() -> bool:
-    return bool(current_app.extensions.get("link_up", lambda: False)())
+    return link_up()
 
 
 @console.before_request

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from edge_agent.return_requests import quote_return_request
 from pos_bridge.auth import require
-from pos_bridge.json import to_jsonable
+from pos_bridge.wiring import agent, link_up
 
 return_requests_api = Blueprint("return_requests_api", __name__, url_prefix="/api/v1")
 
@@ -17,6 +17,4 @@ return_requests_api = Blueprint("return_requests_api", __name__, url_prefix="/ap
 @require("cashier")
 def return_request_quote(code: str) -> Any:
     """The same shape as POST /api/v1/returns/quote, for the slip's order and lines."""
-    online = bool(current_app.extensions.get("link_up", lambda: False)())
-    quote = quote_return_request(current_app.extensions["edge_agent"], code, online=online)
-    return jsonify({**to_jsonable(quote), "acceptable": quote.acceptable})
+    return jsonify(quote_return_request(agent(), code, online=link_up()))

@@ -28,7 +28,7 @@ class Shopper:
 def till(seeded) -> Iterator[Till]:
     t = make_till(seeded)
     yield t
-    t.dispatcher.stop()
+    t.close()
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def till(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Till]:
     seed_store(ctx, customers=60, orders=600, seed=7, now=SEED_NOW)
     t = make_till(ctx)
     yield t
-    t.dispatcher.stop()
+    t.close()
     ctx.store.close()
 
 

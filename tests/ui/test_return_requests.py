@@ -93,7 +93,7 @@ def test_expired_slip_is_refused_with_gone(seeded):
     try:
         _, _, made = make_slip(early)
     finally:
-        early.dispatcher.stop()
+        early.close()
     hours = early.ctx.config.kiosk.return_request_hours
     late = make_till(seeded, now=TILL_NOW + timedelta(hours=hours, seconds=1))
     try:
@@ -108,7 +108,7 @@ def test_expired_slip_is_refused_with_gone(seeded):
         assert scanned.status_code == 404  # the dispatcher answers "not usable" for a scan
         assert "expired" in scanned.get_json()["error"]["message"]
     finally:
-        late.dispatcher.stop()
+        late.close()
 
 
 def test_loading_a_slip_needs_a_signed_in_cashier(till):
