@@ -20,6 +20,7 @@ from edge_agent.scans import ScanDispatcher
 from hardware.scan import Scan
 from hardware.scanners import ScanSource, open_scanner
 from pos_bridge.app import create_app
+from sync.service import SyncService
 
 log = logging.getLogger(__name__)
 SCAN_REPLY_TIMEOUT_SECONDS = 5.0
@@ -35,6 +36,7 @@ class RunningAgent:
     web: WsgiServer
     web_thread: threading.Thread
     stopped: threading.Event = field(default_factory=threading.Event)
+    sync: SyncService | None = None
 
     @property
     def web_url(self) -> str:
@@ -50,6 +52,8 @@ class RunningAgent:
         self.web.stop()
         self.web_thread.join(timeout=10)
         self.dispatcher.stop()
+        if self.sync is not None:
+            self.sync.stop()
         self.ctx.store.close()
         log.info("agent stopped")
 
@@ -60,7 +64,11 @@ def start_agent(config: Config) -> RunningAgent:
     dispatcher = ScanDispatcher(ctx)
     dispatcher.start()
     scanners: list[ScanSource] = []
+    sync: SyncService | None = None
     try:
+        if config.sync.broker_url:
+            sync = SyncService(ctx)
+            sync.start()
         for settings in config.scanners:
             scanner = open_scanner(settings.id, settings.url)
             try:
@@ -68,7 +76,7 @@ def start_agent(config: Config) -> RunningAgent:
             except OSError as exc:
                 raise EdgeAgentError(f"scanner {settings.id} ({settings.url}): {exc}") from None
             scanners.append(scanner)
-        app = create_app(ctx, dispatcher)
+        app = create_app(ctx, dispatcher, sync.status_dict if sync is not None else None)
         web = WsgiServer((config.web.host, config.web.port), app, numthreads=config.web.threads)
         try:
             web.prepare()
@@ -80,12 +88,14 @@ def start_agent(config: Config) -> RunningAgent:
         for scanner in scanners:
             scanner.stop()
         dispatcher.stop()
+        if sync is not None:
+            sync.stop()
         ctx.store.close()
         raise
     web_thread = threading.Thread(target=web.serve, name="web", daemon=True)
     web_thread.start()
-    running = RunningAgent(ctx, dispatcher, scanners, web, web_thread)
-    mode = "offline (no broker configured)" if not config.sync.broker_url else "sync pending"
+    running = RunningAgent(ctx, dispatcher, scanners, web, web_thread, sync=sync)
+    mode = "offline (no broker configured)" if not config.sync.broker_url else "syncing"
     log.info("agent started for store %s: %s, %s", config.store.id, running.web_url, mode)
     return running
 

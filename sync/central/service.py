@@ -1,0 +1,209 @@
+"""An `edge-central` worker: consumes store events through the shared subscription,
+commits them, then acks; answers replay requests; records fleet status.
+
+paho delivers on its network thread; one worker thread owns the database connection
+and takes messages off a queue in batches, so one commit covers many events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import uuid
+from dataclasses import dataclass
+
+from edge_agent.clock import iso_now
+from sync.central.changes import changes_from, record_change
+from sync.central.db import CentralDb
+from sync.central.ingest import ingest_batch
+from sync.errors import SyncError
+from sync.link import BrokerSettings, Message, MqttLink
+from sync.topics import StoreTopics, central_subscriptions, store_id_from_topic
+
+log = logging.getLogger(__name__)
+
+# One transaction per batch: big enough to amortise the commit's fsync, small enough
+# that acks flow back while a store is still draining.
+BATCH_MAX = 500
+BATCH_WAIT_SECONDS = 0.05
+
+
+@dataclass
+class CentralCounters:
+    inserted: int = 0
+    duplicates: int = 0
+    unreadable: int = 0
+    replays: int = 0
+
+
+class CentralService:
+    """One worker. Several may run against the same broker and database."""
+
+    def __init__(
+        self,
+        broker_url: str,
+        db_url: str,
+        topic_prefix: str = "retail/v1",
+        worker_id: str | None = None,
+    ) -> None:
+        self.prefix = topic_prefix
+        self.db_url = db_url
+        self.counters = CentralCounters()
+        self._queue: queue.Queue[Message] = queue.Queue()
+        self._stop = threading.Event()
+        self._subscriptions = central_subscriptions(topic_prefix)
+        CentralDb(db_url).close()  # fail at start, with a clear message, if unreachable
+        self.link = MqttLink(
+            BrokerSettings(
+                url=broker_url,
+                client_id=f"edge-central-{worker_id or uuid.uuid4().hex[:8]}",
+                max_inflight=1000,
+            ),
+            subscriptions=[(topic, 1) for topic in self._subscriptions.values()],
+            on_message=self._queue.put,
+        )
+        self._thread = threading.Thread(target=self._run, name="central", daemon=True)
+        self.ready = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+        self.ready.wait(timeout=30)
+        self.link.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.link.stop()
+
+    def push_change(self, store_id: str, change_type: str, data: dict) -> None:
+        """Record a change for a store and send it (it is replayed if the store missed it)."""
+        db = CentralDb(self.db_url)
+        try:
+            payload = record_change(db, store_id, change_type, data)
+        finally:
+            db.close()
+        try:
+            self.link.publish(StoreTopics(self.prefix, store_id).changes, payload)
+        except SyncError as exc:
+            log.info("change for %s stored; it goes out on the store's replay (%s)", store_id, exc)
+
+    def _run(self) -> None:
+        db = CentralDb(self.db_url)
+        db.create_schema()
+        self.ready.set()
+        try:
+            while not self._stop.is_set():
+                batch = self._next_batch()
+                if batch:
+                    try:
+                        self._handle(db, batch)
+                    except Exception:
+                        # Nothing was acked for this batch: the stores send it again.
+                        log.exception(
+                            "a batch of %d messages failed; stores will resend", len(batch)
+                        )
+        finally:
+            db.close()
+
+    def _next_batch(self) -> list[Message]:
+        try:
+            batch = [self._queue.get(timeout=BATCH_WAIT_SECONDS)]
+        except queue.Empty:
+            return []
+        while len(batch) < BATCH_MAX:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _handle(self, db: CentralDb, batch: list[Message]) -> None:
+        events = [(m.topic, m.payload) for m in batch if m.topic.endswith("/events")]
+        if events:
+            result = ingest_batch(db, self.prefix, events)
+            self.counters.inserted += result.inserted
+            self.counters.duplicates += result.duplicates
+            self.counters.unreadable += result.unreadable
+            # After the commit, never before: an ack is the store's licence to forget.
+            for store_id, acks in result.acks.items():
+                self.link.publish(StoreTopics(self.prefix, store_id).acks, acks.payload())
+        for message in batch:
+            if message.topic.endswith("/resync"):
+                self._replay(db, message)
+            elif "/status/" in message.topic:
+                self._record_status(db, message)
+
+    def _replay(self, db: CentralDb, message: Message) -> None:
+        store_id = store_id_from_topic(self.prefix, message.topic)
+        try:
+            from_seq = int(json.loads(message.payload)["from_sequence"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable replay request on %s", message.topic)
+            return
+        if store_id is None or from_seq < 1:
+            return
+        self.counters.replays += 1
+        topic = StoreTopics(self.prefix, store_id).changes
+        for payload in changes_from(db, store_id, from_seq):
+            self.link.publish(topic, payload)
+
+    def _record_status(self, db: CentralDb, message: Message) -> None:
+        store_id = store_id_from_topic(self.prefix, message.topic)
+        try:
+            body = json.loads(message.payload)
+            device_id = str(body["device_id"])
+            state = str(body["state"])
+        except (ValueError, KeyError, TypeError):
+            return
+        if store_id is None:
+            return
+        backlog = body.get("backlog")
+        with db.transaction():
+            db.execute(
+                "INSERT INTO fleet (store_id, device_id, state, version, backlog, detail,"
+                " last_seen) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (store_id,"
+                " device_id) DO UPDATE SET state = excluded.state, version = excluded.version,"
+                " backlog = COALESCE(excluded.backlog, fleet.backlog),"
+                " detail = excluded.detail, last_seen = excluded.last_seen",
+                [
+                    store_id,
+                    device_id,
+                    state,
+                    body.get("version"),
+                    backlog if isinstance(backlog, int) else None,
+                    json.dumps(body),
+                    iso_now(),
+                ],
+            )
+
+
+def fleet_status(db: CentralDb) -> list[dict]:
+    """Every device the centre has heard from, with its state, backlog and sequence gaps."""
+    rows = db.execute(
+        "SELECT store_id, device_id, state, version, backlog, last_seen FROM fleet"
+        " ORDER BY store_id, device_id"
+    ).fetchall()
+    gaps = {
+        (r[0], r[1].rsplit("/", 1)[-1]): (r[2], r[3])
+        for r in db.execute(
+            "SELECT store_id, source, contiguous_seq, max_seq FROM sources"
+        ).fetchall()
+    }
+    fleet = []
+    for store_id, device_id, state, version, backlog, last_seen in rows:
+        contiguous, highest = gaps.get((store_id, device_id), (0, 0))
+        fleet.append(
+            {
+                "store_id": store_id,
+                "device_id": device_id,
+                "state": state,
+                "version": version,
+                "backlog": backlog,
+                "last_seen": last_seen,
+                "received_through_seq": contiguous,
+                "gap": highest > contiguous,
+            }
+        )
+    return fleet

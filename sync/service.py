@@ -1,0 +1,206 @@
+"""The store's sync service: one worker thread that owns the outbox publisher and the
+change feed, fed by the MQTT link's callbacks through a queue.
+
+paho calls back on its network thread; everything that touches SQLite happens on the
+worker thread, which has its own connection from `Store.db`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from edge_agent import __version__
+from edge_agent.clock import to_iso
+from edge_agent.context import AgentContext
+from edge_agent.outbox import outbox_stats
+from sync.errors import SyncError
+from sync.feed import dead_letter, dead_letter_count, receive_change, resync_request
+from sync.link import BrokerSettings, Message, MqttLink, Will
+from sync.publisher import OutboxPublisher, parked_count, parse_ack
+from sync.topics import StoreTopics
+
+log = logging.getLogger(__name__)
+
+# How often the worker looks for newly committed events when nothing else wakes it:
+# short enough that an event leaves within a blink, long enough to cost nothing idle.
+POLL_SECONDS = 0.05
+# After asking for a replay, do not ask again for a while: messages still arriving from
+# before the replay would otherwise each trigger another one.
+RESYNC_COOLDOWN_SECONDS = 5.0
+PRUNE_EVERY_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    state: str  # "offline" (no broker configured), "connected", "disconnected"
+    backlog: int
+    oldest_age_seconds: float | None
+    parked: int
+    in_flight: int
+    dead_letters: int
+    last_error: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class SyncService:
+    """Start with `start()`; `stop()` publishes status offline and joins the worker."""
+
+    def __init__(self, ctx: AgentContext) -> None:
+        settings = ctx.config.sync
+        self._ctx = ctx
+        self._store = ctx.store
+        self._device = ctx.config.device.id
+        self.topics = StoreTopics(settings.topic_prefix, ctx.config.store.id)
+        self._status_topic = self.topics.status(self._device)
+        self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._stop = threading.Event()
+        self.link = MqttLink(
+            BrokerSettings(
+                url=settings.broker_url,
+                client_id=f"edge-{ctx.config.store.id}-{self._device}",
+                ca_file=settings.ca_file,
+                cert_file=settings.cert_file,
+                key_file=settings.key_file,
+                max_inflight=min(settings.max_in_flight, 1000),
+            ),
+            subscriptions=[(self.topics.acks, 1), (self.topics.changes, 1)],
+            on_message=lambda message: self._inbox.put(("message", message)),
+            on_connected=lambda: self._inbox.put(("connected", None)),
+            on_published=lambda mid, refusal: self._inbox.put(("published", (mid, refusal))),
+            will=Will(self._status_topic, self._status_payload("offline")),
+        )
+        self.publisher = OutboxPublisher(
+            self._store, self._publish_event, ctx.clock, window=settings.max_in_flight
+        )
+        self._heartbeat_seconds = settings.heartbeat_seconds
+        self._thread = threading.Thread(target=self._run, name="sync", daemon=True)
+        self._last_resync = -RESYNC_COOLDOWN_SECONDS
+        self._in_flight = 0
+
+    def start(self) -> None:
+        self.link.start()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.link.stop(final=(self._status_topic, self._status_payload("offline")))
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def status(self) -> SyncStatus:
+        """For /healthz, on any thread (reads through that thread's own connection)."""
+        stats = outbox_stats(self._store.db)
+        return SyncStatus(
+            state="connected" if self.link.connected.is_set() else "disconnected",
+            backlog=stats.depth,
+            oldest_age_seconds=stats.oldest_age_seconds,
+            parked=parked_count(self._store),
+            in_flight=self._in_flight,
+            dead_letters=dead_letter_count(self._store.db),
+            last_error=self.link.last_error,
+        )
+
+    def status_dict(self) -> dict[str, Any]:
+        return self.status().as_dict()
+
+    def _run(self) -> None:
+        next_heartbeat = next_prune = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self._handle_queued()
+                if self.link.connected.is_set():
+                    self.publisher.fill()
+                    self.publisher.check_ack_timeout()
+                    if time.monotonic() >= next_heartbeat:
+                        self._publish_status("online")
+                        next_heartbeat = time.monotonic() + self._heartbeat_seconds
+                if time.monotonic() >= next_prune:
+                    self.publisher.prune()
+                    next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+                self._in_flight = self.publisher.in_flight
+            except Exception:
+                # The worker must outlive a bad moment (disk busy, broker gone mid-call):
+                # the outbox still holds everything, the next round picks it up.
+                log.exception("sync round failed; retrying")
+                self._stop.wait(1.0)
+
+    def _handle_queued(self) -> None:
+        try:
+            kind, value = self._inbox.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            return
+        while True:
+            self._handle(kind, value)
+            try:
+                kind, value = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _handle(self, kind: str, value: Any) -> None:
+        if kind == "connected":
+            self.publisher.restart()
+            self._publish_status("online")
+            self._request_resync(force=True)
+        elif kind == "published":
+            self.publisher.on_published(*value)
+        elif kind == "message":
+            self._handle_message(value)
+
+    def _handle_message(self, message: Message) -> None:
+        now = self._ctx.clock()
+        if message.topic == self.topics.acks:
+            try:
+                ack = parse_ack(message.payload)
+            except ValueError as exc:
+                with self._store.transaction() as db:
+                    dead_letter(db, message.topic, message.payload, f"bad ack: {exc}", now)
+                return
+            self.publisher.on_ack(ack)
+        elif message.topic == self.topics.changes:
+            outcome = receive_change(self._store, message.topic, message.payload, now)
+            if outcome.status == "dead_lettered":
+                log.warning("change %s dead-lettered: %s", outcome.sequence, outcome.reason)
+            if outcome.resync_needed:
+                self._request_resync()
+
+    def _request_resync(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_resync < RESYNC_COOLDOWN_SECONDS:
+            return
+        self._last_resync = now
+        try:
+            self.link.publish(self.topics.resync, resync_request(self._store.db, self._device))
+        except SyncError as exc:
+            log.info("replay request waits for the link: %s", exc)
+
+    def _publish_event(self, payload: bytes) -> int:
+        return self.link.publish(self.topics.events, payload, qos=1)
+
+    def _publish_status(self, state: str) -> None:
+        self.link.publish(self._status_topic, self._status_payload(state), qos=1, retain=True)
+
+    def _status_payload(self, state: str) -> bytes:
+        body: dict[str, Any] = {
+            "state": state,
+            "store_id": self._ctx.config.store.id,
+            "device_id": self._device,
+            "version": __version__,
+            "at": to_iso(self._ctx.clock()),
+        }
+        if state == "online":
+            stats = outbox_stats(self._store.db)
+            body["backlog"] = stats.depth
+            body["oldest_age_seconds"] = stats.oldest_age_seconds
+            body["parked"] = parked_count(self._store)
+        return json.dumps(body).encode()
