@@ -67,6 +67,7 @@ class OutboxPublisher:
         publish: Callable[[bytes], int],
         clock: Callable[[], datetime],
         window: int = DEFAULT_WINDOW,
+        ack_timeout: float = ACK_TIMEOUT_SECONDS,
     ) -> None:
         self._store = store
         self._publish = publish
@@ -75,7 +76,8 @@ class OutboxPublisher:
         self._cursor = 0  # highest seq handed to the broker on this connection
         self._sent: dict[str, tuple[int, float]] = {}  # event id -> (seq, sent at)
         self._mids: dict[int, str] = {}  # MQTT message id -> event id
-        self._ack_timeout = ACK_TIMEOUT_SECONDS
+        self._first_ack_timeout = ack_timeout
+        self._ack_timeout = ack_timeout
         self.acked_total = 0
 
     @property
@@ -136,7 +138,7 @@ class OutboxPublisher:
         if ack.rejected:
             log.error("the centre refused %d event(s); they are parked", len(ack.rejected))
         if marked:
-            self._ack_timeout = ACK_TIMEOUT_SECONDS
+            self._ack_timeout = self._first_ack_timeout
             self.acked_total += marked
         return marked
 

@@ -22,7 +22,7 @@ from edge_agent.outbox import outbox_stats
 from sync.errors import SyncError
 from sync.feed import dead_letter, dead_letter_count, receive_change, resync_request
 from sync.link import BrokerSettings, Message, MqttLink, Will
-from sync.publisher import OutboxPublisher, parked_count, parse_ack
+from sync.publisher import ACK_TIMEOUT_SECONDS, OutboxPublisher, parked_count, parse_ack
 from sync.topics import StoreTopics
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class SyncStatus:
 class SyncService:
     """Start with `start()`; `stop()` publishes status offline and joins the worker."""
 
-    def __init__(self, ctx: AgentContext) -> None:
+    def __init__(self, ctx: AgentContext, ack_timeout_seconds: float = ACK_TIMEOUT_SECONDS) -> None:
         settings = ctx.config.sync
         self._ctx = ctx
         self._store = ctx.store
@@ -78,7 +78,11 @@ class SyncService:
             will=Will(self._status_topic, self._status_payload("offline")),
         )
         self.publisher = OutboxPublisher(
-            self._store, self._publish_event, ctx.clock, window=settings.max_in_flight
+            self._store,
+            self._publish_event,
+            ctx.clock,
+            window=settings.max_in_flight,
+            ack_timeout=ack_timeout_seconds,
         )
         self._heartbeat_seconds = settings.heartbeat_seconds
         self._thread = threading.Thread(target=self._run, name="sync", daemon=True)

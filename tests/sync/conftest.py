@@ -161,11 +161,11 @@ def central_factory(tmp_path: Path) -> Iterator[Callable[..., CentralService]]:
 
 
 @pytest.fixture
-def sync_factory() -> Iterator[Callable[[AgentContext], SyncService]]:
+def sync_factory() -> Iterator[Callable[..., SyncService]]:
     services: list[SyncService] = []
 
-    def make(ctx: AgentContext) -> SyncService:
-        service = SyncService(ctx)
+    def make(ctx: AgentContext, ack_timeout: float = 2.0) -> SyncService:
+        service = SyncService(ctx, ack_timeout_seconds=ack_timeout)
         service.start()
         services.append(service)
         return service
