@@ -160,7 +160,7 @@ def parse_change(payload: bytes) -> Change:
     try:
         envelope = ChangeEnvelope.model_validate_json(payload)
     except ValidationError as exc:
-        raise ChangeRejected(f"not a valid change envelope: {_first_error(exc)}") from None
+        raise ChangeRejected(f"not a valid change envelope: {first_error(exc)}") from None
     schema = SCHEMAS.get(envelope.type)
     if schema is None:
         raise ChangeRejected(f"unknown change type {envelope.type!r}")
@@ -171,7 +171,7 @@ def parse_change(payload: bytes) -> Change:
     try:
         data = schema.model_validate(envelope.data)
     except ValidationError as exc:
-        raise ChangeRejected(f"{envelope.type} data is wrong: {_first_error(exc)}") from None
+        raise ChangeRejected(f"{envelope.type} data is wrong: {first_error(exc)}") from None
     return Change(envelope.id, envelope.type, envelope.sequence, envelope.time, data)
 
 
@@ -312,7 +312,7 @@ def _customer_known(db: Database, customer_id: str) -> bool:
     return db.execute("SELECT 1 FROM customers WHERE id = ?", [customer_id]).fetchone() is not None
 
 
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     where = ".".join(str(part) for part in error["loc"]) or "(message)"
     return f"{where}: {error['msg']}"

@@ -9,7 +9,6 @@ its reason and the feed moves past it, so one bad message never stops the store.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,10 +29,6 @@ class FeedOutcome:
     status: Literal["applied", "duplicate", "gap", "dead_lettered"]
     sequence: int | None
     reason: str | None = None
-
-    @property
-    def resync_needed(self) -> bool:
-        return self.status == "gap"
 
 
 def last_applied(db: Database, feed: str = FEED) -> int:
@@ -95,11 +90,6 @@ def dead_letter(db: Database, topic: str, payload: bytes, reason: str, at: datet
 
 def dead_letter_count(db: Database) -> int:
     return db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
-
-
-def resync_request(db: Database, device_id: str) -> bytes:
-    """The message asking the centre to replay the feed after the last applied change."""
-    return json.dumps({"from_sequence": last_applied(db) + 1, "device_id": device_id}).encode()
 
 
 def _advance(db: Database, sequence: int, change_id: str, change_type: str, at: datetime) -> None:

@@ -20,7 +20,7 @@ from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.outbox import outbox_stats
 from sync.errors import SyncError
-from sync.feed import dead_letter, dead_letter_count, receive_change, resync_request
+from sync.feed import dead_letter, dead_letter_count, last_applied, receive_change
 from sync.link import BrokerSettings, Message, MqttLink, Will
 from sync.publisher import ACK_TIMEOUT_SECONDS, OutboxPublisher, parked_count, parse_ack
 from sync.topics import StoreTopics
@@ -30,9 +30,13 @@ log = logging.getLogger(__name__)
 # How often the worker looks for newly committed events when nothing else wakes it:
 # short enough that an event leaves within a blink, long enough to cost nothing idle.
 POLL_SECONDS = 0.05
-# After asking for a replay, do not ask again for a while: messages still arriving from
-# before the replay would otherwise each trigger another one.
-RESYNC_COOLDOWN_SECONDS = 5.0
+# A replay asks for this many changes at a time: fewer than Mosquitto's default
+# per-client in-flight window (20), so a replay never depends on the broker's queue
+# (which may be tiny and drops silently). The next batch is asked for once this one is in.
+REPLAY_BATCH = 20
+# Behind the centre's feed head with no progress for this long: ask again (a replayed
+# batch, or the tail of the live feed, was lost on the way).
+REPLAY_STALL_SECONDS = 2.0
 PRUNE_EVERY_SECONDS = 600.0
 
 
@@ -86,7 +90,9 @@ class SyncService:
         )
         self._heartbeat_seconds = settings.heartbeat_seconds
         self._thread = threading.Thread(target=self._run, name="sync", daemon=True)
-        self._last_resync = -RESYNC_COOLDOWN_SECONDS
+        self._last_resync = -REPLAY_STALL_SECONDS
+        self._replay_until = 0  # the last sequence the latest replay request covers
+        self._feed_head = 0  # the highest feed sequence the centre has told us exists
         self._in_flight = 0
 
     def start(self) -> None:
@@ -94,6 +100,8 @@ class SyncService:
         self._thread.start()
 
     def stop(self) -> None:
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._thread.join(timeout=10)
         self.link.stop(final=(self._status_topic, self._status_payload("offline")))
@@ -126,6 +134,7 @@ class SyncService:
                 if self.link.connected.is_set():
                     self.publisher.fill()
                     self.publisher.check_ack_timeout()
+                    self._catch_up_feed()
                     if time.monotonic() >= next_heartbeat:
                         self._publish_status("online")
                         next_heartbeat = time.monotonic() + self._heartbeat_seconds
@@ -155,7 +164,7 @@ class SyncService:
         if kind == "connected":
             self.publisher.restart()
             self._publish_status("online")
-            self._request_resync(force=True)
+            self._request_resync()
         elif kind == "published":
             self.publisher.on_published(*value)
         elif kind == "message":
@@ -175,16 +184,25 @@ class SyncService:
             outcome = receive_change(self._store, message.topic, message.payload, now)
             if outcome.status == "dead_lettered":
                 log.warning("change %s dead-lettered: %s", outcome.sequence, outcome.reason)
-            if outcome.resync_needed:
-                self._request_resync()
+            if outcome.sequence is not None:
+                self._feed_head = max(self._feed_head, outcome.sequence, _feed_head(message))
 
-    def _request_resync(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_resync < RESYNC_COOLDOWN_SECONDS:
+    def _catch_up_feed(self) -> None:
+        """Ask for the next replay batch while behind the centre's feed head."""
+        last = last_applied(self._store.db)
+        if last >= self._feed_head:
             return
-        self._last_resync = now
+        stalled = time.monotonic() - self._last_resync >= REPLAY_STALL_SECONDS
+        if last >= self._replay_until or stalled:
+            self._request_resync()
+
+    def _request_resync(self) -> None:
+        last = last_applied(self._store.db)
+        self._last_resync = time.monotonic()
+        self._replay_until = last + REPLAY_BATCH
+        request = {"from_sequence": last + 1, "limit": REPLAY_BATCH, "device_id": self._device}
         try:
-            self.link.publish(self.topics.resync, resync_request(self._store.db, self._device))
+            self.link.publish(self.topics.resync, json.dumps(request).encode())
         except SyncError as exc:
             log.info("replay request waits for the link: %s", exc)
 
@@ -208,3 +226,11 @@ class SyncService:
             body["oldest_age_seconds"] = stats.oldest_age_seconds
             body["parked"] = parked_count(self._store)
         return json.dumps(body).encode()
+
+
+def _feed_head(message: Message) -> int:
+    """The centre's `feedhead` extension: the newest sequence in this store's feed."""
+    try:
+        return int(json.loads(message.payload).get("feedhead", 0))
+    except (ValueError, TypeError, AttributeError):
+        return 0

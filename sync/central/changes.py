@@ -10,14 +10,16 @@ import json
 import uuid
 from typing import Any
 
+from pydantic import ValidationError
+
 from edge_agent.clock import iso_now
 from sync.central.db import CentralDb
-from sync.changes import CHANGE_TYPES, SCHEMAS
+from sync.changes import CHANGE_TYPES, SCHEMAS, first_error
 from sync.errors import ChangeRejected
 
 CENTRAL_SOURCE = "/central"
 # One replay answers at most this many changes; the store asks again from where it is.
-REPLAY_BATCH = 5000
+REPLAY_BATCH_MAX = 1000
 
 
 def record_change(db: CentralDb, store_id: str, change_type: str, data: dict[str, Any]) -> bytes:
@@ -25,7 +27,10 @@ def record_change(db: CentralDb, store_id: str, change_type: str, data: dict[str
     schema = SCHEMAS.get(change_type)
     if schema is None:
         raise ChangeRejected(f"unknown change type {change_type!r}; known: {sorted(SCHEMAS)}")
-    schema.model_validate(data)  # refuse at the source what every store would refuse
+    try:
+        schema.model_validate(data)  # refuse at the source what every store would refuse
+    except ValidationError as exc:
+        raise ChangeRejected(f"{change_type} data is wrong: {first_error(exc)}") from None
     with db.transaction():
         row = db.execute(
             "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE store_id = %s", [store_id]
@@ -41,6 +46,9 @@ def record_change(db: CentralDb, store_id: str, change_type: str, data: dict[str
             "dataschema": f"urn:edge-central:schema:{change_type}:{CHANGE_TYPES[change_type]}",
             "subject": store_id,
             "sequence": str(seq),
+            # The newest sequence in this store's feed when sent: a store behind it knows
+            # it missed something even when the lost change was the last one.
+            "feedhead": str(seq),
             "data": data,
         }
         payload = json.dumps(event, ensure_ascii=False)
@@ -52,10 +60,19 @@ def record_change(db: CentralDb, store_id: str, change_type: str, data: dict[str
     return payload.encode()
 
 
-def changes_from(db: CentralDb, store_id: str, from_seq: int) -> list[bytes]:
-    """The stored changes for `store_id` from `from_seq` on, in order."""
+def changes_from(db: CentralDb, store_id: str, from_seq: int, limit: int) -> list[bytes]:
+    """Up to `limit` stored changes for `store_id` from `from_seq` on, in order, each
+    stamped with the feed's current head."""
+    head = db.execute(
+        "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE store_id = %s", [store_id]
+    ).fetchone()[0]
     rows = db.execute(
         "SELECT payload FROM changes WHERE store_id = %s AND seq >= %s ORDER BY seq LIMIT %s",
-        [store_id, from_seq, REPLAY_BATCH],
+        [store_id, from_seq, max(1, min(limit, REPLAY_BATCH_MAX))],
     ).fetchall()
-    return [row[0].encode() for row in rows]
+    replayed = []
+    for (payload,) in rows:
+        event = json.loads(payload)
+        event["feedhead"] = str(head)
+        replayed.append(json.dumps(event, ensure_ascii=False).encode())
+    return replayed

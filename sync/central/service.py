@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 
 from edge_agent.clock import iso_now
-from sync.central.changes import changes_from, record_change
+from sync.central.changes import REPLAY_BATCH_MAX, changes_from, record_change
 from sync.central.db import CentralDb
 from sync.central.ingest import ingest_batch
 from sync.errors import SyncError
@@ -138,15 +138,17 @@ class CentralService:
     def _replay(self, db: CentralDb, message: Message) -> None:
         store_id = store_id_from_topic(self.prefix, message.topic)
         try:
-            from_seq = int(json.loads(message.payload)["from_sequence"])
-        except (ValueError, KeyError, TypeError):
+            request = json.loads(message.payload)
+            from_seq = int(request["from_sequence"])
+            limit = int(request.get("limit", REPLAY_BATCH_MAX))
+        except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("unreadable replay request on %s", message.topic)
             return
         if store_id is None or from_seq < 1:
             return
         self.counters.replays += 1
         topic = StoreTopics(self.prefix, store_id).changes
-        for payload in changes_from(db, store_id, from_seq):
+        for payload in changes_from(db, store_id, from_seq, limit):
             self.link.publish(topic, payload)
 
     def _record_status(self, db: CentralDb, message: Message) -> None:

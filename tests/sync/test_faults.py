@@ -71,8 +71,9 @@ def test_agent_killed_at_random_instants_loses_and_duplicates_nothing(
     try:
         written = ctx.store.db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
         assert written > AGENT_KILLS  # the kills really landed mid-stream
-        sync_factory(ctx)
+        sync = sync_factory(ctx)
         wait_for(lambda: backlog(ctx) == 0, "the outbox to drain after the crashes")
+        sync.stop()
     finally:
         ctx.store.close()
     assert_centre_has_exactly_the_outbox(
