@@ -111,7 +111,8 @@ def ingest_batch(db: CentralDb, prefix: str, messages: list[tuple[str, bytes]]) 
                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
                 [event_id, store_id, reason, payload_text, now],
             )
-        for source, store_id in touched.items():
+        # Sorted: two workers lock the same sources in the same order, never deadlock.
+        for source, store_id in sorted(touched.items()):
             _advance_sequence(db, source, store_id, now)
     for event in events:
         result.acks[event.store_id].ids.append(event.event_id)
@@ -160,8 +161,17 @@ def _peek_id(payload: bytes) -> str | None:
 
 
 def _advance_sequence(db: CentralDb, source: str, store_id: str, now: str) -> None:
-    row = db.execute("SELECT contiguous_seq FROM sources WHERE source = %s", [source]).fetchone()
-    contiguous = row[0] if row else 0
+    db.execute(
+        "INSERT INTO sources (source, store_id, contiguous_seq, max_seq, updated_at)"
+        " VALUES (%s, %s, 0, 0, %s) ON CONFLICT (source) DO NOTHING",
+        [source, store_id, now],
+    )
+    # Several workers may write the same device's events at once: the row lock makes
+    # them take turns here, and each then sees the others' committed events.
+    lock = " FOR UPDATE" if db.postgres else ""
+    contiguous = db.execute(
+        f"SELECT contiguous_seq FROM sources WHERE source = %s{lock}", [source]
+    ).fetchone()[0]
     seqs = [
         r[0]
         for r in db.execute(
@@ -175,9 +185,6 @@ def _advance_sequence(db: CentralDb, source: str, store_id: str, now: str) -> No
         contiguous = seq
     highest = max([contiguous, *seqs])
     db.execute(
-        "INSERT INTO sources (source, store_id, contiguous_seq, max_seq, updated_at)"
-        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (source) DO UPDATE SET"
-        " contiguous_seq = excluded.contiguous_seq, max_seq = excluded.max_seq,"
-        " updated_at = excluded.updated_at",
-        [source, store_id, contiguous, highest, now],
+        "UPDATE sources SET contiguous_seq = %s, max_seq = %s, updated_at = %s WHERE source = %s",
+        [contiguous, highest, now, source],
     )

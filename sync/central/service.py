@@ -101,11 +101,23 @@ class CentralService:
                         self._handle(db, batch)
                     except Exception:
                         # Nothing was acked for this batch: the stores send it again.
-                        log.exception(
-                            "a batch of %d messages failed; stores will resend", len(batch)
-                        )
+                        log.exception("a batch failed; reconnecting to the database")
+                        db = self._reopen(db)
         finally:
             db.close()
+
+    def _reopen(self, db: CentralDb) -> CentralDb:
+        try:
+            db.close()
+        except Exception:
+            log.debug("closing a broken connection failed", exc_info=True)
+        while not self._stop.is_set():
+            try:
+                return CentralDb(self.db_url)
+            except SyncError as exc:
+                log.error("%s; retrying", exc.message)
+                self._stop.wait(1.0)
+        return db
 
     def _next_batch(self) -> list[Message]:
         try:
@@ -122,18 +134,31 @@ class CentralService:
     def _handle(self, db: CentralDb, batch: list[Message]) -> None:
         events = [(m.topic, m.payload) for m in batch if m.topic.endswith("/events")]
         if events:
-            result = ingest_batch(db, self.prefix, events)
-            self.counters.inserted += result.inserted
-            self.counters.duplicates += result.duplicates
-            self.counters.unreadable += result.unreadable
-            # After the commit, never before: an ack is the store's licence to forget.
-            for store_id, acks in result.acks.items():
-                self.link.publish(StoreTopics(self.prefix, store_id).acks, acks.payload())
+            try:
+                self._ingest(db, events)
+            except Exception:
+                # One event the database refuses must not hold back the others: write
+                # them one by one; the refused one stays unacked and is resent.
+                log.exception("a batch of %d events failed; writing one by one", len(events))
+                for event in events:
+                    try:
+                        self._ingest(db, [event])
+                    except Exception as exc:
+                        log.error("event on %s not stored: %s", event[0], exc)
         for message in batch:
             if message.topic.endswith("/resync"):
                 self._replay(db, message)
             elif "/status/" in message.topic:
                 self._record_status(db, message)
+
+    def _ingest(self, db: CentralDb, events: list[tuple[str, bytes]]) -> None:
+        result = ingest_batch(db, self.prefix, events)
+        self.counters.inserted += result.inserted
+        self.counters.duplicates += result.duplicates
+        self.counters.unreadable += result.unreadable
+        # After the commit, never before: an ack is the store's licence to forget.
+        for store_id, acks in result.acks.items():
+            self.link.publish(StoreTopics(self.prefix, store_id).acks, acks.payload())
 
     def _replay(self, db: CentralDb, message: Message) -> None:
         store_id = store_id_from_topic(self.prefix, message.topic)
