@@ -110,6 +110,7 @@ class MqttLink:
         client.reconnect_delay_set(random.randint(*RECONNECT_MIN_SECONDS), RECONNECT_MAX_SECONDS)
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
+        client.on_connect_fail = self._handle_connect_fail
         client.on_message = self._handle_message
         client.on_publish = self._handle_publish
         self._client = client
@@ -158,9 +159,18 @@ class MqttLink:
         if self._on_connected is not None:
             self._on_connected()
 
+    def _handle_connect_fail(self, client, userdata) -> None:  # type: ignore[no-untyped-def]
+        # paho retries on its own with backoff; this is only so /healthz can say why.
+        self.last_error = f"cannot connect to the broker at {self._host}:{self._port}"
+
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
         if self.connected.is_set():
             log.warning("disconnected from the broker: %s", reason_code)
+        else:
+            # Dropped before CONNACK: a TLS or credential refusal on the broker's side.
+            self.last_error = (
+                f"the broker closed the connection before accepting it ({reason_code})"
+            )
         self.connected.clear()
 
     def _handle_message(self, client, userdata, message) -> None:  # type: ignore[no-untyped-def]

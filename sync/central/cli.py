@@ -70,12 +70,25 @@ def main(log_level: str) -> None:
     show_default=True,
     help="Stable per worker, so a restarted worker resumes its MQTT session.",
 )
-def run(broker_url: str, db_url: str, topic_prefix: str, worker_id: str) -> None:
+@click.option("--ca-file", type=click.Path(exists=True, path_type=Path), help="CA for mqtts://.")
+@click.option("--cert-file", type=click.Path(exists=True, path_type=Path), help="Client cert.")
+@click.option("--key-file", type=click.Path(exists=True, path_type=Path), help="Client key.")
+def run(
+    broker_url: str,
+    db_url: str,
+    topic_prefix: str,
+    worker_id: str,
+    ca_file: Path | None,
+    cert_file: Path | None,
+    key_file: Path | None,
+) -> None:
     """Run one ingest worker until SIGTERM (run several to share the load)."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    service = CentralService(broker_url, db_url, topic_prefix, worker_id)
+    service = CentralService(
+        broker_url, db_url, topic_prefix, worker_id, ca_file, cert_file, key_file
+    )
     service.start()
     click.echo(f"edge-central worker {worker_id} running", err=True)
     if not service.link.connected.wait(timeout=30):

@@ -13,6 +13,7 @@ import queue
 import threading
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from edge_agent.clock import iso_now
 from sync.central.changes import REPLAY_BATCH_MAX, changes_from, record_change
@@ -47,6 +48,9 @@ class CentralService:
         db_url: str,
         topic_prefix: str = "retail/v1",
         worker_id: str | None = None,
+        ca_file: Path | None = None,
+        cert_file: Path | None = None,
+        key_file: Path | None = None,
     ) -> None:
         self.prefix = topic_prefix
         self.db_url = db_url
@@ -59,6 +63,9 @@ class CentralService:
             BrokerSettings(
                 url=broker_url,
                 client_id=f"edge-central-{worker_id or uuid.uuid4().hex[:8]}",
+                ca_file=ca_file,
+                cert_file=cert_file,
+                key_file=key_file,
                 max_inflight=1000,
             ),
             subscriptions=[(topic, 1) for topic in self._subscriptions.values()],

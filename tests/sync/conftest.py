@@ -146,9 +146,14 @@ def store_agent(tmp_path: Path, broker: Broker) -> Iterator[AgentContext]:
 def central_factory(tmp_path: Path) -> Iterator[Callable[..., CentralService]]:
     services: list[CentralService] = []
 
-    def make(broker_url: str, db_url: str | None = None, worker_id: str = "w1") -> CentralService:
+    def make(
+        broker_url: str, db_url: str | None = None, worker_id: str = "w1", **tls: Path
+    ) -> CentralService:
         service = CentralService(
-            broker_url, db_url or f"sqlite://{tmp_path / 'central.sqlite3'}", worker_id=worker_id
+            broker_url,
+            db_url or f"sqlite://{tmp_path / 'central.sqlite3'}",
+            worker_id=worker_id,
+            **tls,
         )
         service.start()
         wait_for(service.link.connected.is_set, "edge-central connected")
