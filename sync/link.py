@@ -55,6 +55,7 @@ class BrokerSettings:
     key_file: Path | None = None
     max_inflight: int = 100
     persistent_session: bool = True
+    session_expiry_seconds: int = SESSION_EXPIRY_SECONDS
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ class MqttLink:
     def start(self) -> None:
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = (
-            SESSION_EXPIRY_SECONDS if self.settings.persistent_session else 0
+            self.settings.session_expiry_seconds if self.settings.persistent_session else 0
         )
         self._client.connect_async(
             self._host,
@@ -129,12 +130,17 @@ class MqttLink:
         )
         self._client.loop_start()
 
-    def stop(self, final: tuple[str, bytes] | None = None) -> None:
-        """Disconnect cleanly; `final` is published (retained) first, e.g. status offline."""
+    def stop(self, final: tuple[str, bytes] | None = None, end_session: bool = False) -> None:
+        """Disconnect cleanly; `final` is published (retained) first, e.g. status offline.
+        `end_session` tells the broker to drop the session now instead of keeping it."""
         if final is not None and self.connected.is_set():
             info = self._client.publish(final[0], final[1], qos=1, retain=True)
             info.wait_for_publish(timeout=2)
-        self._client.disconnect()
+        properties = None
+        if end_session:
+            properties = Properties(PacketTypes.DISCONNECT)
+            properties.SessionExpiryInterval = 0
+        self._client.disconnect(properties=properties)
         self._client.loop_stop()
         self.connected.clear()
 

@@ -25,6 +25,11 @@ from sync.topics import StoreTopics, central_subscriptions, store_id_from_topic
 
 log = logging.getLogger(__name__)
 
+# A worker's session outlives a crash for this long, so a restarted worker (same
+# --worker-id) picks up what the broker kept for it. Not longer: the broker keeps
+# dealing a share of the shared subscription to a dead worker's session until it
+# expires (the stores resend those events once their ack times out).
+WORKER_SESSION_EXPIRY_SECONDS = 120
 # One transaction per batch: big enough to amortise the commit's fsync, small enough
 # that acks flow back while a store is still draining.
 BATCH_MAX = 500
@@ -67,6 +72,7 @@ class CentralService:
                 cert_file=cert_file,
                 key_file=key_file,
                 max_inflight=1000,
+                session_expiry_seconds=WORKER_SESSION_EXPIRY_SECONDS,
             ),
             subscriptions=[(topic, 1) for topic in self._subscriptions.values()],
             on_message=self._queue.put,
@@ -82,7 +88,8 @@ class CentralService:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
-        self.link.stop()
+        # Stopped on purpose: end the session so the broker deals its share to the others.
+        self.link.stop(end_session=True)
 
     def push_change(self, store_id: str, change_type: str, data: dict) -> None:
         """Record a change for a store and send it (it is replayed if the store missed it)."""

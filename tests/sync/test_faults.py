@@ -131,7 +131,7 @@ def test_broker_dropping_queued_events_for_an_absent_centre_loses_nothing(
     # drops the rest: the store must not rely on the broker's queue.
     broker = broker_factory("max_queued_messages 5\n")
     central = central_factory(broker.url)
-    central.stop()  # its persistent session stays subscribed, with a queue of 5
+    central.link.stop()  # gone as if crashed: its session stays, with a queue of 5
     ctx = open_agent(sync_config(tmp_path / "store", broker.url))
     try:
         add_events(ctx, 200)
