@@ -19,6 +19,7 @@ from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.migrations import schema_version
 from edge_agent.outbox import outbox_stats
 from edge_agent.store import Store
+from sync.cli import sync_group
 
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
@@ -64,6 +65,9 @@ def main(ctx: click.Context, config_path: Path | None, log_level: str) -> None:
         stream=sys.stderr,
     )
     ctx.obj = config_path
+
+
+main.add_command(sync_group)
 
 
 def _config(ctx: click.Context) -> Config:

@@ -24,13 +24,7 @@ REPLAY_BATCH_MAX = 1000
 
 def record_change(db: CentralDb, store_id: str, change_type: str, data: dict[str, Any]) -> bytes:
     """Validate, number and store one change for `store_id`; returns the message to send."""
-    schema = SCHEMAS.get(change_type)
-    if schema is None:
-        raise ChangeRejected(f"unknown change type {change_type!r}; known: {sorted(SCHEMAS)}")
-    try:
-        schema.model_validate(data)  # refuse at the source what every store would refuse
-    except ValidationError as exc:
-        raise ChangeRejected(f"{change_type} data is wrong: {first_error(exc)}") from None
+    validate_change(change_type, data)
     with db.transaction():
         row = db.execute(
             "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE store_id = %s", [store_id]
@@ -58,6 +52,17 @@ def record_change(db: CentralDb, store_id: str, change_type: str, data: dict[str
             [store_id, seq, event["id"], change_type, payload, event["time"]],
         )
     return payload.encode()
+
+
+def validate_change(change_type: str, data: dict[str, Any]) -> None:
+    """Refuse at the source what every store would refuse (raises ChangeRejected)."""
+    schema = SCHEMAS.get(change_type)
+    if schema is None:
+        raise ChangeRejected(f"unknown change type {change_type!r}; known: {sorted(SCHEMAS)}")
+    try:
+        schema.model_validate(data)
+    except ValidationError as exc:
+        raise ChangeRejected(f"{change_type} data is wrong: {first_error(exc)}") from None
 
 
 def changes_from(db: CentralDb, store_id: str, from_seq: int, limit: int) -> list[bytes]:

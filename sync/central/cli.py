@@ -14,9 +14,10 @@ from typing import Any
 import click
 
 from edge_agent.errors import EdgeAgentError
-from sync.central.changes import record_change
+from sync.central.changes import record_change, validate_change
 from sync.central.db import CentralDb
 from sync.central.service import CentralService, fleet_status
+from sync.errors import ChangeRejected
 
 DEFAULT_DB = "sqlite://edge-central.sqlite3"
 
@@ -121,18 +122,23 @@ def push(changes_file: Path, broker_url: str, db_url: str, topic_prefix: str) ->
             raise ValueError("expected a JSON list")
     except ValueError as exc:
         raise EdgeAgentError(f"{changes_file}: {exc}") from None
+    checked = []
+    for number, item in enumerate(items, 1):
+        try:
+            store_id, change_type, data = item["store_id"], item["type"], item["data"]
+            validate_change(change_type, data)
+        except (KeyError, TypeError):
+            raise EdgeAgentError(
+                f"{changes_file}: item {number} needs store_id, type and data"
+            ) from None
+        except ChangeRejected as exc:
+            raise EdgeAgentError(f"{changes_file}: item {number}: {exc.message}") from None
+        checked.append((store_id, change_type, data))
+    # All checked before any is recorded: a bad file records nothing.
     db = CentralDb(db_url)
     try:
         db.create_schema()
-        payloads = []
-        for number, item in enumerate(items, 1):
-            try:
-                store_id, change_type, data = item["store_id"], item["type"], item["data"]
-            except (KeyError, TypeError):
-                raise EdgeAgentError(
-                    f"{changes_file}: item {number} needs store_id, type and data"
-                ) from None
-            payloads.append((store_id, record_change(db, store_id, change_type, data)))
+        payloads = [(s, record_change(db, s, t, d)) for s, t, d in checked]
     finally:
         db.close()
     click.echo(f"recorded {len(payloads)} change(s)")
