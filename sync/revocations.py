@@ -6,11 +6,44 @@ lead reconciles both here, in one place.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlite_utils import Database
 
 from edge_agent.clock import to_iso
+from sync.errors import ChangeRejected
+
+# A list of serials (each under 64 characters): 4 MiB holds tens of thousands.
+MAX_BROADCAST_BYTES = 4 * 1024 * 1024
+
+
+class RevocationList(BaseModel):
+    """The centre's retained broadcast: every pass serial revoked, for every store."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    revoked: tuple[str, ...] = Field(max_length=500_000)
+
+
+def parse_revocation_list(payload: bytes) -> RevocationList:
+    if len(payload) > MAX_BROADCAST_BYTES:
+        raise ChangeRejected(f"oversized revocation list: {len(payload)} bytes")
+    try:
+        return RevocationList.model_validate(json.loads(payload))
+    except (ValueError, ValidationError) as exc:
+        raise ChangeRejected(f"not a revocation list: {exc}") from None
+
+
+def apply_revocation_list(db: Database, revocations: RevocationList, at: datetime) -> int:
+    """Revoke every listed serial (inside the caller's transaction); returns how many
+    were not revoked here before."""
+    before = db.execute("SELECT COUNT(*) FROM passes WHERE status = 'revoked'").fetchone()[0]
+    for serial in revocations.revoked:
+        if serial and len(serial) <= 64:
+            revoke_pass(db, serial, at)
+    after = db.execute("SELECT COUNT(*) FROM passes WHERE status = 'revoked'").fetchone()[0]
+    return after - before
 
 
 def revoke_pass(

@@ -13,17 +13,19 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from edge_agent import __version__
 from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.outbox import outbox_stats
-from sync.errors import SyncError
+from sync.errors import ChangeRejected, SyncError
 from sync.feed import dead_letter, dead_letter_count, last_applied, receive_change
 from sync.link import BrokerSettings, Message, MqttLink, Will
 from sync.publisher import ACK_TIMEOUT_SECONDS, OutboxPublisher, parked_count, parse_ack
-from sync.topics import StoreTopics
+from sync.revocations import apply_revocation_list, parse_revocation_list
+from sync.topics import StoreTopics, revocations_topic
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,11 @@ class SyncService:
                 key_file=settings.key_file,
                 max_inflight=min(settings.max_in_flight, 1000),
             ),
-            subscriptions=[(self.topics.acks, 1), (self.topics.changes, 1)],
+            subscriptions=[
+                (self.topics.acks, 1),
+                (self.topics.changes, 1),
+                (revocations_topic(settings.topic_prefix), 1),
+            ],
             on_message=lambda message: self._inbox.put(("message", message)),
             on_connected=lambda: self._inbox.put(("connected", None)),
             on_published=lambda mid, refusal: self._inbox.put(("published", (mid, refusal))),
@@ -88,6 +94,7 @@ class SyncService:
             window=settings.max_in_flight,
             ack_timeout=ack_timeout_seconds,
         )
+        self._revocations_topic = revocations_topic(settings.topic_prefix)
         self._heartbeat_seconds = settings.heartbeat_seconds
         self._thread = threading.Thread(target=self._run, name="sync", daemon=True)
         self._last_resync = -REPLAY_STALL_SECONDS
@@ -180,12 +187,24 @@ class SyncService:
                     dead_letter(db, message.topic, message.payload, f"bad ack: {exc}", now)
                 return
             self.publisher.on_ack(ack)
+        elif message.topic == self._revocations_topic:
+            self._apply_revocations(message, now)
         elif message.topic == self.topics.changes:
             outcome = receive_change(self._store, message.topic, message.payload, now)
             if outcome.status == "dead_lettered":
                 log.warning("change %s dead-lettered: %s", outcome.sequence, outcome.reason)
             if outcome.sequence is not None:
                 self._feed_head = max(self._feed_head, outcome.sequence, _feed_head(message))
+
+    def _apply_revocations(self, message: Message, now: datetime) -> None:
+        with self._store.transaction() as db:
+            try:
+                revocations = parse_revocation_list(message.payload)
+            except ChangeRejected as exc:
+                dead_letter(db, message.topic, message.payload, exc.message, now)
+                return
+            added = apply_revocation_list(db, revocations, now)
+        log.info("revocation list applied: %d pass(es) newly revoked", added)
 
     def _catch_up_feed(self) -> None:
         """Ask for the next replay batch while behind the centre's feed head."""

@@ -42,6 +42,11 @@ class StoreTopics:
         return f"{self.base}/status/{device_id}"
 
 
+def revocations_topic(prefix: str) -> str:
+    """Retained, for every store: the full list of revoked pass serials."""
+    return f"{prefix}/broadcast/revocations"
+
+
 def store_id_from_topic(prefix: str, topic: str) -> str | None:
     """`{prefix}/stores/{id}/{leaf}[/{device}]` -> id, or None for any other topic."""
     head = f"{prefix}/stores/"

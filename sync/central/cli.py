@@ -8,16 +8,19 @@ import signal
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 
+from edge_agent.clock import iso_now
 from edge_agent.errors import EdgeAgentError
 from sync.central.changes import record_change, validate_change
 from sync.central.db import CentralDb
 from sync.central.service import CentralService, fleet_status
 from sync.errors import ChangeRejected
+from sync.topics import StoreTopics
 
 DEFAULT_DB = "sqlite://edge-central.sqlite3"
 
@@ -143,7 +146,44 @@ def push(changes_file: Path, broker_url: str, db_url: str, topic_prefix: str) ->
         db.close()
     click.echo(f"recorded {len(payloads)} change(s)")
     if broker_url:
-        _send_now(broker_url, topic_prefix, payloads)
+        _send_now(
+            broker_url, [(StoreTopics(topic_prefix, store).changes, p) for store, p in payloads]
+        )
+
+
+@main.command()
+@click.argument("serials", nargs=-1, required=True)
+@click.option(
+    "--broker",
+    "broker_url",
+    envvar="EDGE_CENTRAL_BROKER",
+    required=True,
+    help="mqtt://host:port of the broker the stores use.",
+)
+@_db_option
+@_prefix_option
+def revoke(serials: tuple[str, ...], broker_url: str, db_url: str, topic_prefix: str) -> None:
+    """Revoke pass SERIALS and publish the full revocation list, retained, to every store."""
+    from sync.topics import revocations_topic
+
+    if any(not s or len(s) > 64 for s in serials):
+        raise EdgeAgentError("a pass serial is 1 to 64 characters")
+    db = CentralDb(db_url)
+    try:
+        db.create_schema()
+        with db.transaction():
+            for serial in serials:
+                db.execute(
+                    "INSERT INTO revocations (serial, revoked_at) VALUES (%s, %s)"
+                    " ON CONFLICT (serial) DO NOTHING",
+                    [serial, iso_now()],
+                )
+        revoked = [r[0] for r in db.execute("SELECT serial FROM revocations ORDER BY serial")]
+    finally:
+        db.close()
+    payload = json.dumps({"revoked": revoked}).encode()
+    _send_now(broker_url, [(revocations_topic(topic_prefix), payload)], retain=True)
+    click.echo(f"{len(revoked)} pass(es) revoked in all; list published")
 
 
 @main.command()
@@ -158,24 +198,27 @@ def fleet(db_url: str) -> None:
         db.close()
 
 
-def _send_now(broker_url: str, prefix: str, payloads: list[tuple[str, bytes]]) -> None:
+def _send_now(broker_url: str, messages: list[tuple[str, bytes]], retain: bool = False) -> None:
     from sync.link import BrokerSettings, MqttLink
-    from sync.topics import StoreTopics
 
+    acked: list[int] = []
     link = MqttLink(
         BrokerSettings(
             broker_url,
-            client_id=f"edge-central-push-{socket.gethostname()}",
+            client_id=f"edge-central-cli-{socket.gethostname()}",
             persistent_session=False,
         ),
         subscriptions=[],
         on_message=lambda _m: None,
+        on_published=lambda mid, _refusal: acked.append(mid),
     )
     link.start()
     try:
         if not link.connected.wait(timeout=10):
-            raise EdgeAgentError("broker not reachable; the changes go out on replay")
-        for store_id, payload in payloads:
-            link.publish(StoreTopics(prefix, store_id).changes, payload)
+            raise EdgeAgentError("broker not reachable; nothing was sent")
+        mids = [link.publish(topic, payload, retain=retain) for topic, payload in messages]
+        deadline = time.monotonic() + 10
+        while not set(mids) <= set(acked) and time.monotonic() < deadline:
+            time.sleep(0.01)
     finally:
         link.stop()

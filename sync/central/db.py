@@ -53,6 +53,10 @@ SCHEMA = (
         created_at TEXT NOT NULL,
         PRIMARY KEY (store_id, seq)
     )""",
+    """CREATE TABLE IF NOT EXISTS revocations (
+        serial TEXT PRIMARY KEY,
+        revoked_at TEXT NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS fleet (
         store_id TEXT NOT NULL,
         device_id TEXT NOT NULL,
