@@ -23,7 +23,13 @@ from edge_agent.outbox import outbox_stats
 from sync.errors import ChangeRejected, SyncError
 from sync.feed import dead_letter, dead_letter_count, last_applied, receive_change
 from sync.link import BrokerSettings, Message, MqttLink, Will
-from sync.publisher import ACK_TIMEOUT_SECONDS, OutboxPublisher, parked_count, parse_ack
+from sync.publisher import (
+    ACK_TIMEOUT_SECONDS,
+    AckMessage,
+    OutboxPublisher,
+    parked_count,
+    parse_ack,
+)
 from sync.revocations import apply_revocation_list, parse_revocation_list
 from sync.topics import StoreTopics, revocations_topic
 
@@ -40,6 +46,8 @@ REPLAY_BATCH = 20
 # batch, or the tail of the live feed, was lost on the way).
 REPLAY_STALL_SECONDS = 2.0
 PRUNE_EVERY_SECONDS = 600.0
+# Bounds one round of the worker so the window is refilled between bursts of PUBACKs.
+MAX_ITEMS_PER_ROUND = 5000
 
 
 @dataclass(frozen=True)
@@ -157,15 +165,36 @@ class SyncService:
 
     def _handle_queued(self) -> None:
         try:
-            kind, value = self._inbox.get(timeout=POLL_SECONDS)
+            items = [self._inbox.get(timeout=POLL_SECONDS)]
         except queue.Empty:
             return
-        while True:
-            self._handle(kind, value)
+        while len(items) < MAX_ITEMS_PER_ROUND:
             try:
-                kind, value = self._inbox.get_nowait()
+                items.append(self._inbox.get_nowait())
             except queue.Empty:
-                return
+                break
+        # Acks that arrived together are marked in one transaction: one fsync, not one
+        # per ack message (the centre acks each of its batches separately).
+        ids: list[str] = []
+        rejected: list[tuple[str, str]] = []
+        for kind, value in items:
+            if kind == "message" and value.topic == self.topics.acks:
+                try:
+                    ack = parse_ack(value.payload)
+                except ValueError as exc:
+                    with self._store.transaction() as db:
+                        reason = f"bad ack: {exc}"
+                        dead_letter(db, value.topic, value.payload, reason, self._ctx.clock())
+                    continue
+                ids.extend(ack.ids)
+                rejected.extend(ack.rejected)
+                continue
+            if ids or rejected:
+                self.publisher.on_ack(AckMessage(tuple(ids), tuple(rejected)))
+                ids, rejected = [], []
+            self._handle(kind, value)
+        if ids or rejected:
+            self.publisher.on_ack(AckMessage(tuple(ids), tuple(rejected)))
 
     def _handle(self, kind: str, value: Any) -> None:
         if kind == "connected":
@@ -179,15 +208,7 @@ class SyncService:
 
     def _handle_message(self, message: Message) -> None:
         now = self._ctx.clock()
-        if message.topic == self.topics.acks:
-            try:
-                ack = parse_ack(message.payload)
-            except ValueError as exc:
-                with self._store.transaction() as db:
-                    dead_letter(db, message.topic, message.payload, f"bad ack: {exc}", now)
-                return
-            self.publisher.on_ack(ack)
-        elif message.topic == self._revocations_topic:
+        if message.topic == self._revocations_topic:
             self._apply_revocations(message, now)
         elif message.topic == self.topics.changes:
             outcome = receive_change(self._store, message.topic, message.payload, now)

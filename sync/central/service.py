@@ -34,6 +34,9 @@ WORKER_SESSION_EXPIRY_SECONDS = 120
 # that acks flow back while a store is still draining.
 BATCH_MAX = 500
 BATCH_WAIT_SECONDS = 0.05
+# After the first message, wait this long for more: the network thread delivers a
+# stream one message at a time, and a batch of one would cost a commit per event.
+BATCH_LINGER_SECONDS = 0.002
 
 
 @dataclass
@@ -140,7 +143,7 @@ class CentralService:
             return []
         while len(batch) < BATCH_MAX:
             try:
-                batch.append(self._queue.get_nowait())
+                batch.append(self._queue.get(timeout=BATCH_LINGER_SECONDS))
             except queue.Empty:
                 break
         return batch
