@@ -175,7 +175,11 @@ class CentralService:
         self.counters.unreadable += result.unreadable
         # After the commit, never before: an ack is the store's licence to forget.
         for store_id, acks in result.acks.items():
-            self.link.publish(StoreTopics(self.prefix, store_id).acks, acks.payload())
+            try:
+                self.link.publish(StoreTopics(self.prefix, store_id).acks, acks.payload())
+            except SyncError as exc:
+                # Committed but not acked: the store resends, and is acked then.
+                log.warning("ack to %s not sent (%s); the store will resend", store_id, exc)
 
     def _replay(self, db: CentralDb, message: Message) -> None:
         store_id = store_id_from_topic(self.prefix, message.topic)
