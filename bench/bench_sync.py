@@ -41,6 +41,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, help="override the event count")
     args = parser.parse_args()
     count = args.events or (10_000 if args.quick else 100_000)
+    # The ingest burst is published by mosquitto_pub far faster than any worker takes
+    # it; 20 k keeps it inside what the broker holds for a consumer.
+    ingest_count = min(count, 20_000)
     appends = 500 if args.quick else 3000
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
         work = Path(tmp)
@@ -49,7 +52,7 @@ def main() -> None:
             print(f"sync benchmarks: {count} events, {appends} durable appends")
             bench_drain(work, broker, count)
             bench_append(work, appends)
-            bench_ingest(work, broker, count)
+            bench_ingest(work, broker, ingest_count)
         finally:
             proc.kill()
             proc.wait()
@@ -115,24 +118,40 @@ def bench_drain(work: Path, port: int, count: int) -> None:
 
 
 def bench_append(work: Path, count: int) -> None:
+    """Alternating rounds of ours and the reference, so fsync speed drifting on a shared
+    disk hits both alike."""
     ctx = open_agent(agent_config(work / "append", 1))
-    try:
-        started = time.perf_counter()
-        fill_outbox(ctx, count)
-        ours = count / (time.perf_counter() - started)
-        envelope = ctx.store.db.execute("SELECT envelope FROM outbox LIMIT 1").fetchone()[0]
-    finally:
-        ctx.store.close()
     conn = sqlite3.connect(work / "raw.sqlite3", isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("CREATE TABLE raw (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-    started = time.perf_counter()
-    for _ in range(count):
-        conn.execute("INSERT INTO raw (body) VALUES (?)", [envelope])  # autocommit: one fsync
-    reference = count / (time.perf_counter() - started)
-    conn.close()
-    print(report("transaction + outbox append vs raw insert", ours, reference, "tx/s", "higher"))
+    ours_seconds = reference_seconds = 0.0
+    try:
+        fill_outbox(ctx, 1)
+        envelope = ctx.store.db.execute("SELECT envelope FROM outbox LIMIT 1").fetchone()[0]
+        rounds = max(1, count // 100)
+        for _ in range(rounds):
+            started = time.perf_counter()
+            fill_outbox(ctx, 100)
+            ours_seconds += time.perf_counter() - started
+            started = time.perf_counter()
+            for _ in range(100):
+                # autocommit: one transaction, one fsync, per row
+                conn.execute("INSERT INTO raw (body) VALUES (?)", [envelope])
+            reference_seconds += time.perf_counter() - started
+    finally:
+        ctx.store.close()
+        conn.close()
+    total = rounds * 100
+    print(
+        report(
+            "transaction + outbox append vs raw insert",
+            total / ours_seconds,
+            total / reference_seconds,
+            "tx/s",
+            "higher",
+        )
+    )
 
 
 def bench_ingest(work: Path, port: int, count: int) -> None:
@@ -184,8 +203,12 @@ def ingest_rate(work: Path, port: int, db_url: str, count: int, workers: int) ->
             stdin=stdin,
             check=True,
         )
-    wait(lambda: sum(s.counters.inserted for s in services) >= count, "ingest", timeout=600)
-    rate = count / (time.perf_counter() - started)
+    # Bounded by progress, not by a fixed time: with no store behind these events,
+    # nothing resends one the broker lost, so the run ends when nothing moves for 15 s.
+    done = wait_for_progress(lambda: sum(s.counters.inserted for s in services), count)
+    rate = done / (time.perf_counter() - started)
+    if done < count:
+        print(f"  (only {done} of {count} arrived: the broker dropped the rest of the burst)")
     for service in services:
         service.stop()
     return rate
@@ -285,6 +308,17 @@ def drop_postgres(url: str) -> None:
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def wait_for_progress(progress, target: int, stall_seconds: float = 15) -> int:  # type: ignore[no-untyped-def]
+    """Poll `progress()` until it reaches `target` or stops moving; return the last value."""
+    last, last_change = progress(), time.monotonic()
+    while last < target and time.monotonic() - last_change < stall_seconds:
+        time.sleep(0.05)
+        value = progress()
+        if value != last:
+            last, last_change = value, time.monotonic()
+    return last
 
 
 def wait(check, what: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
