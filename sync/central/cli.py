@@ -188,6 +188,24 @@ def revoke(serials: tuple[str, ...], broker_url: str, db_url: str, topic_prefix:
 
 @main.command()
 @_db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8090, show_default=True, help="Port (0: any).")
+def web(db_url: str, host: str, port: int) -> None:
+    """Serve the fleet status page (/fleet) and its JSON (/fleet.json)."""
+    from cheroot.wsgi import Server
+
+    from sync.central.web import create_fleet_app
+
+    server = Server((host, port), create_fleet_app(db_url))
+    click.echo(f"fleet status on http://{host}:{port}/fleet", err=True)
+    try:
+        server.start()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@main.command()
+@_db_option
 def fleet(db_url: str) -> None:
     """Print every store device the centre has heard from, as JSON."""
     db = CentralDb(db_url)

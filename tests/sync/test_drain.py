@@ -10,6 +10,7 @@ import requests
 from edge_agent.daemon import start_agent
 from sync.central.db import CentralDb
 from sync.central.service import fleet_status
+from sync.central.web import create_fleet_app
 from tests.sync.conftest import (
     add_events,
     backlog,
@@ -113,3 +114,8 @@ def test_running_agent_reports_sync_state_and_backlog_and_the_fleet_sees_it(
         running.stop()
     # A clean stop publishes "offline" (retained) before disconnecting.
     wait_for(lambda: [d["state"] for d in fleet()] == ["offline"], "the store offline")
+    web = create_fleet_app(central.db_url).test_client()
+    assert web.get("/fleet.json").get_json()["devices"][0]["device_id"] == "till-1"
+    page = web.get("/fleet").get_data(as_text=True)
+    assert "0 of 1 devices online" in page
+    assert "store-a" in page
