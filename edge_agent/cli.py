@@ -19,6 +19,7 @@ from edge_agent.logs import configure_logging
 from edge_agent.migrations import schema_version
 from edge_agent.outbox import outbox_stats
 from edge_agent.store import Store
+from sync.cli import sync_group
 from wallet.cli import wallet as wallet_cli
 
 # Demo-store sign-ins, printed by `edge-agent demo`; a real store adds its own staff.
@@ -71,6 +72,9 @@ def main(ctx: click.Context, config_path: Path | None, log_level: str, log_forma
     till, working offline on SQLite and syncing to the centre over MQTT."""
     configure_logging(log_level, log_format)
     ctx.obj = config_path
+
+
+main.add_command(sync_group)
 
 
 def _config(ctx: click.Context) -> Config:

@@ -134,6 +134,14 @@ class PrinterSettings(_Section):
 class SyncSettings(_Section):
     broker_url: str = ""  # empty: no broker, the agent runs offline and events queue
     topic_prefix: str = Field("retail/v1", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+    # TLS (mqtts://): the CA that signed the broker's certificate, and this store's own
+    # client certificate and key when the broker wants one. User and password go in the
+    # URL (mqtts://user:pass@host), best set through EDGE_AGENT__SYNC__BROKER_URL.
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    heartbeat_seconds: int = Field(30, ge=1, le=3600)
+    max_in_flight: int = Field(500, ge=1, le=10000)
 
     @field_validator("broker_url")
     @classmethod

@@ -26,6 +26,7 @@ from edge_agent.wallet_setup import load_push_worker
 from hardware.scan import Scan
 from hardware.scanners import ScanSource, open_scanner
 from pos_bridge.app import create_app
+from sync.service import SyncService
 from wallet.apple.push_worker import PushWorker
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class RunningAgent:
     stopped: threading.Event = field(default_factory=threading.Event)
     push_worker: PushWorker | None = None  # APNs pushes for updated Apple passes
     print_queue: PrintQueue | None = None
+    sync: SyncService | None = None
 
     @property
     def web_url(self) -> str:
@@ -72,6 +74,8 @@ class RunningAgent:
         if self.push_worker is not None:
             self.push_worker.stop()
         self.dispatcher.stop()
+        if self.sync is not None:
+            self.sync.stop()
         self.maintenance.stop()
         if self.print_queue is not None:
             self.print_queue.stop()  # a receipt being sent finishes; queued ones stay on disk
@@ -86,7 +90,11 @@ def start_agent(config: Config) -> RunningAgent:
     dispatcher.start()
     scanners: list[ScanSource] = []
     print_queue: PrintQueue | None = None
+    sync: SyncService | None = None
     try:
+        if config.sync.broker_url:
+            sync = SyncService(ctx)
+            sync.start()
         print_queue = PrintQueue(ctx)
         print_queue.start()
         for settings in config.scanners:
@@ -99,7 +107,9 @@ def start_agent(config: Config) -> RunningAgent:
             except OSError as exc:
                 raise EdgeAgentError(f"scanner {settings.id} ({settings.url}): {exc}") from None
             scanners.append(scanner)
-        app = create_app(ctx, dispatcher)
+        app = create_app(ctx, dispatcher, sync.status_dict if sync is not None else None)
+        if sync is not None:
+            app.extensions["link_up"] = sync.link_up
         push_worker = load_push_worker(ctx)
         app.extensions["devices"] = DeviceRegistry(scanners, print_queue)
         web = WsgiServer((config.web.host, config.web.port), app, numthreads=config.web.threads)
@@ -115,6 +125,8 @@ def start_agent(config: Config) -> RunningAgent:
         if print_queue is not None:
             print_queue.stop()
         dispatcher.stop()
+        if sync is not None:
+            sync.stop()
         ctx.store.close()
         raise
     web_thread = threading.Thread(target=web.serve, name="web", daemon=True)
@@ -130,8 +142,9 @@ def start_agent(config: Config) -> RunningAgent:
         maintenance,
         push_worker=push_worker,
         print_queue=print_queue,
+        sync=sync,
     )
-    mode = "offline (no broker configured)" if not config.sync.broker_url else "sync pending"
+    mode = "offline (no broker configured)" if not config.sync.broker_url else "syncing"
     log.info("agent started for store %s: %s, %s", config.store.id, running.web_url, mode)
     return running
 

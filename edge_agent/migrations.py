@@ -404,9 +404,35 @@ SCREENS_SCHEMA = Migration(
 )
 
 
+SYNC_INBOX = Migration(
+    3,
+    "sync inbox: applied changes and central config",
+    (
+        # Which change (by id) was applied at each feed sequence: a message replayed with
+        # a sequence already applied is recognised as a duplicate, or as a forgery when its
+        # id differs.
+        """CREATE TABLE inbox_applied (
+            feed TEXT NOT NULL,
+            seq INTEGER NOT NULL CHECK (seq > 0),
+            change_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            applied_at TEXT NOT NULL,
+            PRIMARY KEY (feed, seq)
+        )""",
+        """CREATE TABLE central_config (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX outbox_parked ON outbox (seq) WHERE parked_reason IS NOT NULL",
+    ),
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     CORE_SCHEMA,
     PRINT_JOBS,
+    SYNC_INBOX,
     WALLET_SCHEMA,
     TILL_SCHEMA,
     SCREENS_SCHEMA,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, jsonify
@@ -25,7 +26,11 @@ from pos_bridge.till_events import TillEventHub, identified_event
 from wallet.apple.webservice import passkit_blueprint
 
 
-def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
+def create_app(
+    ctx: AgentContext,
+    dispatcher: ScanDispatcher,
+    sync_status: Callable[[], dict[str, Any]] | None = None,
+) -> Flask:
     app = Flask(__name__)
     app.json = DomainJSONProvider(app)
     app.extensions["edge_agent"] = ctx
@@ -66,8 +71,15 @@ def create_app(ctx: AgentContext, dispatcher: ScanDispatcher) -> Flask:
             checks["database"] = f"failing: {exc}"
         except Exception as exc:  # sqlite3 errors: the DB file is damaged or gone
             checks["database"] = f"failing: {exc}"
-        # Sync lands with the MQTT client; until then events wait in the outbox.
-        checks["sync"] = "offline" if not ctx.config.sync.broker_url else "not_connected"
+        # A link that is down is not a failure: the store works offline and events wait.
+        if sync_status is None:
+            checks["sync"] = "offline" if not ctx.config.sync.broker_url else "not_connected"
+        else:
+            try:
+                body["sync"] = sync_status()
+                checks["sync"] = body["sync"]["state"]
+            except Exception as exc:  # the database is failing; reported above
+                checks["sync"] = f"unknown: {exc}"
         healthy = checks["database"] == "ok" and checks["dispatcher"] == "ok"
         devices = app.extensions.get("devices")  # scanners/printers: degraded, never failing
         device_checks = devices.health_checks() if devices is not None else {}

@@ -37,3 +37,15 @@ def test_plain_loyalty_number_still_identifies_as_a_look_up(wallet_agent):
     ).fetchone()[0]
     outcome = ScanDispatcher(wallet_agent).handle(scan(loyalty))
     assert (outcome.status, outcome.kind) == ("identified", "loyalty_id")
+
+
+def test_a_revocation_from_the_centre_stops_the_pass_at_the_scanner(wallet_agent, issuer):
+    from sync.revocations import revoke_pass
+
+    issued = issue_loyalty_pass(wallet_agent, issuer, "C00000005", apple=True, google=False)
+    with wallet_agent.store.transaction() as db:
+        revoke_pass(db, issued.serial, datetime.now(UTC))
+    outcome = ScanDispatcher(wallet_agent).handle(scan(issued.code))
+    assert (outcome.status, outcome.kind) == ("refused", "pass_code")
+    assert "revoked" in outcome.message
+    assert "customer.identified" not in outbox_types(wallet_agent)

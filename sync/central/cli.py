@@ -1,0 +1,242 @@
+"""`edge-central`: run an ingest worker, push changes to stores, show the fleet."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edge_agent.clock import iso_now
+from edge_agent.errors import EdgeAgentError
+from sync.central.changes import record_change, validate_change
+from sync.central.db import CentralDb
+from sync.central.service import CentralService, fleet_status
+from sync.errors import ChangeRejected
+from sync.topics import StoreTopics
+
+DEFAULT_DB = "sqlite://edge-central.sqlite3"
+
+_db_option = click.option(
+    "--db",
+    "db_url",
+    envvar="EDGE_CENTRAL_DB",
+    default=DEFAULT_DB,
+    show_default=True,
+    help="postgresql://user@host/dbname, or sqlite://PATH (the embedded default).",
+)
+_prefix_option = click.option(
+    "--topic-prefix", default="retail/v1", show_default=True, help="MQTT topic prefix."
+)
+
+
+class _Cli(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EdgeAgentError as exc:
+            click.echo(f"edge-central: {exc.message}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Cli)
+@click.option("--log-level", default="info", show_default=True, help="debug, info, warning.")
+def main(log_level: str) -> None:
+    """The reference central service: takes store events over MQTT, commits them, acks
+    them, and serves each store's change feed."""
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@main.command()
+@click.option(
+    "--broker",
+    "broker_url",
+    envvar="EDGE_CENTRAL_BROKER",
+    required=True,
+    help="mqtt://host:port (or mqtts://) of the broker the stores use.",
+)
+@_db_option
+@_prefix_option
+@click.option(
+    "--worker-id",
+    default=socket.gethostname(),
+    show_default=True,
+    help="Stable per worker, so a restarted worker resumes its MQTT session.",
+)
+@click.option("--ca-file", type=click.Path(exists=True, path_type=Path), help="CA for mqtts://.")
+@click.option("--cert-file", type=click.Path(exists=True, path_type=Path), help="Client cert.")
+@click.option("--key-file", type=click.Path(exists=True, path_type=Path), help="Client key.")
+def run(
+    broker_url: str,
+    db_url: str,
+    topic_prefix: str,
+    worker_id: str,
+    ca_file: Path | None,
+    cert_file: Path | None,
+    key_file: Path | None,
+) -> None:
+    """Run one ingest worker until SIGTERM (run several to share the load)."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    service = CentralService(
+        broker_url, db_url, topic_prefix, worker_id, ca_file, cert_file, key_file
+    )
+    service.start()
+    click.echo(f"edge-central worker {worker_id} running", err=True)
+    if not service.link.connected.wait(timeout=30):
+        click.echo("edge-central: broker not reachable yet, still trying", err=True)
+    else:
+        click.echo("ready")
+        sys.stdout.flush()
+    while not stop.wait(1.0):
+        pass
+    service.stop()
+
+
+@main.command()
+@click.argument("changes_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--broker",
+    "broker_url",
+    envvar="EDGE_CENTRAL_BROKER",
+    default="",
+    help="Also send at once (else they go out on each store's next replay).",
+)
+@_db_option
+@_prefix_option
+def push(changes_file: Path, broker_url: str, db_url: str, topic_prefix: str) -> None:
+    """Queue changes for stores from a JSON file: a list of {store_id, type, data}
+    (types: order.upserted, customer.upserted, pass.revoked, ...)."""
+    try:
+        items = json.loads(changes_file.read_text())
+        if not isinstance(items, list):
+            raise ValueError("expected a JSON list")
+    except ValueError as exc:
+        raise EdgeAgentError(f"{changes_file}: {exc}") from None
+    checked = []
+    for number, item in enumerate(items, 1):
+        try:
+            store_id, change_type, data = item["store_id"], item["type"], item["data"]
+            validate_change(change_type, data)
+        except (KeyError, TypeError):
+            raise EdgeAgentError(
+                f"{changes_file}: item {number} needs store_id, type and data"
+            ) from None
+        except ChangeRejected as exc:
+            raise EdgeAgentError(f"{changes_file}: item {number}: {exc.message}") from None
+        checked.append((store_id, change_type, data))
+    # All checked before any is recorded: a bad file records nothing.
+    db = CentralDb(db_url)
+    try:
+        db.create_schema()
+        payloads = [(s, record_change(db, s, t, d)) for s, t, d in checked]
+    finally:
+        db.close()
+    click.echo(f"recorded {len(payloads)} change(s)")
+    if broker_url:
+        _send_now(
+            broker_url, [(StoreTopics(topic_prefix, store).changes, p) for store, p in payloads]
+        )
+
+
+@main.command()
+@click.argument("serials", nargs=-1, required=True)
+@click.option(
+    "--broker",
+    "broker_url",
+    envvar="EDGE_CENTRAL_BROKER",
+    required=True,
+    help="mqtt://host:port of the broker the stores use.",
+)
+@_db_option
+@_prefix_option
+def revoke(serials: tuple[str, ...], broker_url: str, db_url: str, topic_prefix: str) -> None:
+    """Revoke pass SERIALS and publish the full revocation list, retained, to every store."""
+    from sync.topics import revocations_topic
+
+    if any(not s or len(s) > 64 for s in serials):
+        raise EdgeAgentError("a pass serial is 1 to 64 characters")
+    db = CentralDb(db_url)
+    try:
+        db.create_schema()
+        with db.transaction():
+            for serial in serials:
+                db.execute(
+                    "INSERT INTO revocations (serial, revoked_at) VALUES (%s, %s)"
+                    " ON CONFLICT (serial) DO NOTHING",
+                    [serial, iso_now()],
+                )
+        revoked = [r[0] for r in db.execute("SELECT serial FROM revocations ORDER BY serial")]
+    finally:
+        db.close()
+    payload = json.dumps({"revoked": revoked}).encode()
+    _send_now(broker_url, [(revocations_topic(topic_prefix), payload)], retain=True)
+    click.echo(f"{len(revoked)} pass(es) revoked in all; list published")
+
+
+@main.command()
+@_db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8090, show_default=True, help="Port (0: any).")
+def web(db_url: str, host: str, port: int) -> None:
+    """Serve the fleet status page (/fleet) and its JSON (/fleet.json)."""
+    from cheroot.wsgi import Server
+
+    from sync.central.web import create_fleet_app
+
+    server = Server((host, port), create_fleet_app(db_url))
+    click.echo(f"fleet status on http://{host}:{port}/fleet", err=True)
+    try:
+        server.start()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@main.command()
+@_db_option
+def fleet(db_url: str) -> None:
+    """Print every store device the centre has heard from, as JSON."""
+    db = CentralDb(db_url)
+    try:
+        db.create_schema()
+        click.echo(json.dumps(fleet_status(db), indent=2))
+    finally:
+        db.close()
+
+
+def _send_now(broker_url: str, messages: list[tuple[str, bytes]], retain: bool = False) -> None:
+    from sync.link import BrokerSettings, MqttLink
+
+    acked: list[int] = []
+    link = MqttLink(
+        BrokerSettings(
+            broker_url,
+            client_id=f"edge-central-cli-{socket.gethostname()}",
+            persistent_session=False,
+        ),
+        subscriptions=[],
+        on_message=lambda _m: None,
+        on_published=lambda mid, _refusal: acked.append(mid),
+    )
+    link.start()
+    try:
+        if not link.connected.wait(timeout=10):
+            raise EdgeAgentError("broker not reachable; nothing was sent")
+        mids = [link.publish(topic, payload, retain=retain) for topic, payload in messages]
+        deadline = time.monotonic() + 10
+        while not set(mids) <= set(acked) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        link.stop()

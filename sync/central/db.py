@@ -1,0 +1,142 @@
+"""The centre's database: PostgreSQL (psycopg 3) given a URL, SQLite by default.
+
+One small adapter so the ingest writes the same SQL to both: statements use `%s`
+placeholders and ON CONFLICT, which both dialects understand.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sync.errors import SyncError
+
+SCHEMA = (
+    # Every event a store sent, once: the event id is the key, so a resend changes nothing.
+    """CREATE TABLE IF NOT EXISTS events (
+        event_id TEXT PRIMARY KEY,
+        store_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        type TEXT NOT NULL,
+        time TEXT NOT NULL,
+        envelope TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_source_seq ON events (source, seq)",
+    # Per device (event source): every seq up to contiguous_seq has arrived; max_seq above
+    # it means a gap the store has not filled yet.
+    """CREATE TABLE IF NOT EXISTS sources (
+        source TEXT PRIMARY KEY,
+        store_id TEXT NOT NULL,
+        contiguous_seq BIGINT NOT NULL,
+        max_seq BIGINT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS rejected_events (
+        event_id TEXT PRIMARY KEY,
+        store_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    )""",
+    # Each store's gap-free change feed; the payload is the CloudEvent as sent.
+    """CREATE TABLE IF NOT EXISTS changes (
+        store_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        change_id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (store_id, seq)
+    )""",
+    """CREATE TABLE IF NOT EXISTS revocations (
+        serial TEXT PRIMARY KEY,
+        revoked_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS fleet (
+        store_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        version TEXT,
+        backlog BIGINT,
+        detail TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        PRIMARY KEY (store_id, device_id)
+    )""",
+)
+
+# Long enough to ride out another worker's commit on the same SQLite file.
+SQLITE_BUSY_TIMEOUT_MS = 10000
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgres://", "postgresql://"))
+
+
+class CentralDb:
+    """One connection (a connection belongs to one thread; open one per thread)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.postgres = is_postgres(url)
+        try:
+            if self.postgres:
+                import psycopg
+
+                self._conn: Any = psycopg.connect(url, autocommit=True)
+            else:
+                path = _path(url)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+                conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                # FULL: an event the centre acked must survive a power cut at the centre.
+                conn.execute("PRAGMA synchronous = FULL")
+                self._conn = conn
+        except Exception as exc:
+            raise SyncError(f"cannot open the centre's database {_redact(url)}: {exc}") from None
+
+    def create_schema(self) -> None:
+        with self.transaction():
+            for statement in SCHEMA:
+                self.execute(statement)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if not self.postgres:
+            sql = sql.replace("%s", "?")
+        return self._conn.execute(sql, params)
+
+    @contextmanager
+    def transaction(self) -> Iterator[CentralDb]:
+        if self.postgres:
+            with self._conn.transaction():
+                yield self
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _path(url: str) -> Path:
+    """`sqlite:///abs/path`, `sqlite://rel/path` or a plain path."""
+    if url.startswith("sqlite://"):
+        return Path(url[len("sqlite://") :])
+    return Path(url)
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

@@ -1,0 +1,257 @@
+"""An `edge-central` worker: consumes store events through the shared subscription,
+commits them, then acks; answers replay requests; records fleet status.
+
+paho delivers on its network thread; one worker thread owns the database connection
+and takes messages off a queue in batches, so one commit covers many events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_agent.clock import iso_now
+from sync.central.changes import REPLAY_BATCH_MAX, changes_from, record_change
+from sync.central.db import CentralDb
+from sync.central.ingest import ingest_batch
+from sync.errors import SyncError
+from sync.link import BrokerSettings, Message, MqttLink
+from sync.topics import StoreTopics, central_subscriptions, store_id_from_topic
+
+log = logging.getLogger(__name__)
+
+# A worker's session outlives a crash for this long, so a restarted worker (same
+# --worker-id) picks up what the broker kept for it. Not longer: the broker keeps
+# dealing a share of the shared subscription to a dead worker's session until it
+# expires (the stores resend those events once their ack times out).
+WORKER_SESSION_EXPIRY_SECONDS = 120
+# One transaction per batch: big enough to amortise the commit's fsync, small enough
+# that acks flow back while a store is still draining.
+BATCH_MAX = 500
+BATCH_WAIT_SECONDS = 0.05
+# After the first message, wait this long for more: the network thread delivers a
+# stream one message at a time, and a batch of one would cost a commit per event.
+BATCH_LINGER_SECONDS = 0.002
+
+
+@dataclass
+class CentralCounters:
+    inserted: int = 0
+    duplicates: int = 0
+    unreadable: int = 0
+    replays: int = 0
+
+
+class CentralService:
+    """One worker. Several may run against the same broker and database."""
+
+    def __init__(
+        self,
+        broker_url: str,
+        db_url: str,
+        topic_prefix: str = "retail/v1",
+        worker_id: str | None = None,
+        ca_file: Path | None = None,
+        cert_file: Path | None = None,
+        key_file: Path | None = None,
+    ) -> None:
+        self.prefix = topic_prefix
+        self.db_url = db_url
+        self.counters = CentralCounters()
+        self._queue: queue.Queue[Message] = queue.Queue()
+        self._stop = threading.Event()
+        self._subscriptions = central_subscriptions(topic_prefix)
+        CentralDb(db_url).close()  # fail at start, with a clear message, if unreachable
+        self.link = MqttLink(
+            BrokerSettings(
+                url=broker_url,
+                client_id=f"edge-central-{worker_id or uuid.uuid4().hex[:8]}",
+                ca_file=ca_file,
+                cert_file=cert_file,
+                key_file=key_file,
+                max_inflight=1000,
+                session_expiry_seconds=WORKER_SESSION_EXPIRY_SECONDS,
+            ),
+            subscriptions=[(topic, 1) for topic in self._subscriptions.values()],
+            on_message=self._queue.put,
+        )
+        self._thread = threading.Thread(target=self._run, name="central", daemon=True)
+        self.ready = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+        self.ready.wait(timeout=30)
+        self.link.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        # Stopped on purpose: end the session so the broker deals its share to the others.
+        self.link.stop(end_session=True)
+
+    def push_change(self, store_id: str, change_type: str, data: dict) -> None:
+        """Record a change for a store and send it (it is replayed if the store missed it)."""
+        db = CentralDb(self.db_url)
+        try:
+            payload = record_change(db, store_id, change_type, data)
+        finally:
+            db.close()
+        try:
+            self.link.publish(StoreTopics(self.prefix, store_id).changes, payload)
+        except SyncError as exc:
+            log.info("change for %s stored; it goes out on the store's replay (%s)", store_id, exc)
+
+    def _run(self) -> None:
+        db = CentralDb(self.db_url)
+        db.create_schema()
+        self.ready.set()
+        try:
+            while not self._stop.is_set():
+                batch = self._next_batch()
+                if batch:
+                    try:
+                        self._handle(db, batch)
+                    except Exception:
+                        # Nothing was acked for this batch: the stores send it again.
+                        log.exception("a batch failed; reconnecting to the database")
+                        db = self._reopen(db)
+        finally:
+            db.close()
+
+    def _reopen(self, db: CentralDb) -> CentralDb:
+        try:
+            db.close()
+        except Exception:
+            log.debug("closing a broken connection failed", exc_info=True)
+        while not self._stop.is_set():
+            try:
+                return CentralDb(self.db_url)
+            except SyncError as exc:
+                log.error("%s; retrying", exc.message)
+                self._stop.wait(1.0)
+        return db
+
+    def _next_batch(self) -> list[Message]:
+        try:
+            batch = [self._queue.get(timeout=BATCH_WAIT_SECONDS)]
+        except queue.Empty:
+            return []
+        while len(batch) < BATCH_MAX:
+            try:
+                batch.append(self._queue.get(timeout=BATCH_LINGER_SECONDS))
+            except queue.Empty:
+                break
+        return batch
+
+    def _handle(self, db: CentralDb, batch: list[Message]) -> None:
+        events = [(m.topic, m.payload) for m in batch if m.topic.endswith("/events")]
+        if events:
+            try:
+                self._ingest(db, events)
+            except Exception:
+                # One event the database refuses must not hold back the others: write
+                # them one by one; the refused one stays unacked and is resent.
+                log.exception("a batch of %d events failed; writing one by one", len(events))
+                for event in events:
+                    try:
+                        self._ingest(db, [event])
+                    except Exception as exc:
+                        log.error("event on %s not stored: %s", event[0], exc)
+        for message in batch:
+            if message.topic.endswith("/resync"):
+                self._replay(db, message)
+            elif "/status/" in message.topic:
+                self._record_status(db, message)
+
+    def _ingest(self, db: CentralDb, events: list[tuple[str, bytes]]) -> None:
+        result = ingest_batch(db, self.prefix, events)
+        self.counters.inserted += result.inserted
+        self.counters.duplicates += result.duplicates
+        self.counters.unreadable += result.unreadable
+        # After the commit, never before: an ack is the store's licence to forget.
+        for store_id, acks in result.acks.items():
+            try:
+                self.link.publish(StoreTopics(self.prefix, store_id).acks, acks.payload())
+            except SyncError as exc:
+                # Committed but not acked: the store resends, and is acked then.
+                log.warning("ack to %s not sent (%s); the store will resend", store_id, exc)
+
+    def _replay(self, db: CentralDb, message: Message) -> None:
+        store_id = store_id_from_topic(self.prefix, message.topic)
+        try:
+            request = json.loads(message.payload)
+            from_seq = int(request["from_sequence"])
+            limit = int(request.get("limit", REPLAY_BATCH_MAX))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.warning("unreadable replay request on %s", message.topic)
+            return
+        if store_id is None or from_seq < 1:
+            return
+        self.counters.replays += 1
+        topic = StoreTopics(self.prefix, store_id).changes
+        for payload in changes_from(db, store_id, from_seq, limit):
+            self.link.publish(topic, payload)
+
+    def _record_status(self, db: CentralDb, message: Message) -> None:
+        store_id = store_id_from_topic(self.prefix, message.topic)
+        try:
+            body = json.loads(message.payload)
+            device_id = str(body["device_id"])
+            state = str(body["state"])
+        except (ValueError, KeyError, TypeError):
+            return
+        if store_id is None:
+            return
+        backlog = body.get("backlog")
+        with db.transaction():
+            db.execute(
+                "INSERT INTO fleet (store_id, device_id, state, version, backlog, detail,"
+                " last_seen) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (store_id,"
+                " device_id) DO UPDATE SET state = excluded.state, version = excluded.version,"
+                " backlog = COALESCE(excluded.backlog, fleet.backlog),"
+                " detail = excluded.detail, last_seen = excluded.last_seen",
+                [
+                    store_id,
+                    device_id,
+                    state,
+                    body.get("version"),
+                    backlog if isinstance(backlog, int) else None,
+                    json.dumps(body),
+                    iso_now(),
+                ],
+            )
+
+
+def fleet_status(db: CentralDb) -> list[dict]:
+    """Every device the centre has heard from, with its state, backlog and sequence gaps."""
+    rows = db.execute(
+        "SELECT store_id, device_id, state, version, backlog, last_seen FROM fleet"
+        " ORDER BY store_id, device_id"
+    ).fetchall()
+    gaps = {
+        (r[0], r[1].rsplit("/", 1)[-1]): (r[2], r[3])
+        for r in db.execute(
+            "SELECT store_id, source, contiguous_seq, max_seq FROM sources"
+        ).fetchall()
+    }
+    fleet = []
+    for store_id, device_id, state, version, backlog, last_seen in rows:
+        contiguous, highest = gaps.get((store_id, device_id), (0, 0))
+        fleet.append(
+            {
+                "store_id": store_id,
+                "device_id": device_id,
+                "state": state,
+                "version": version,
+                "backlog": backlog,
+                "last_seen": last_seen,
+                "received_through_seq": contiguous,
+                "gap": highest > contiguous,
+            }
+        )
+    return fleet

@@ -1,0 +1,52 @@
+"""The centre's fleet status: which stores are online, their backlog and sequence gaps,
+as JSON (`/fleet.json`) and as a plain page (`/fleet`) for ops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, render_template_string
+
+from sync.central.db import CentralDb
+from sync.central.service import fleet_status
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Fleet status</title>
+<meta http-equiv="refresh" content="10">
+<style>body{font-family:sans-serif}td,th{padding:.3em .8em;text-align:left}
+.offline{color:#a00}.gap{color:#a60}</style></head>
+<body><h1>Fleet status</h1>
+<p>{{ online }} of {{ devices|length }} devices online.</p>
+<table><tr><th>store</th><th>device</th><th>state</th><th>version</th><th>backlog</th>
+<th>last seen (UTC)</th><th>received through</th></tr>
+{% for d in devices %}<tr class="{{ d.state }}">
+<td>{{ d.store_id }}</td><td>{{ d.device_id }}</td><td>{{ d.state }}</td>
+<td>{{ d.version or "" }}</td><td>{{ "" if d.backlog is none else d.backlog }}</td>
+<td>{{ d.last_seen }}</td>
+<td{% if d.gap %} class="gap"{% endif %}>{{ d.received_through_seq }}{% if d.gap %}
+(gap){% endif %}</td></tr>{% endfor %}
+</table></body></html>"""
+
+
+def create_fleet_app(db_url: str) -> Flask:
+    app = Flask(__name__)
+
+    def devices() -> list[dict[str, Any]]:
+        db = CentralDb(db_url)  # one per request: a connection belongs to its thread
+        try:
+            db.create_schema()
+            return fleet_status(db)
+        finally:
+            db.close()
+
+    @app.get("/fleet.json")
+    def fleet_json() -> Any:
+        return jsonify({"devices": devices()})
+
+    @app.get("/fleet")
+    def fleet_page() -> Any:
+        found = devices()
+        online = sum(1 for d in found if d["state"] == "online")
+        return render_template_string(PAGE, devices=found, online=online)
+
+    return app

@@ -1,0 +1,318 @@
+"""What the centre may tell a store (the change feed), one validated schema per type.
+
+Every change arrives as a CloudEvent whose `sequence` extension is its place in the
+store's gap-free feed. `parse_change` validates the envelope and the data against the
+type's schema; `apply_change` writes it inside the caller's transaction, idempotently
+(applying the same change twice leaves the same rows).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlite_utils import Database
+
+from edge_agent.clock import to_iso
+from sync.errors import ChangeRejected
+from sync.revocations import revoke_pass
+
+# A change is a few kilobytes (an order with its lines); anything far bigger is refused
+# before parsing so a runaway publisher cannot exhaust a small device's memory.
+MAX_CHANGE_BYTES = 256 * 1024
+
+# Change type -> schema version, as for store events in `sync.envelope.EVENT_TYPES`.
+CHANGE_TYPES: dict[str, int] = {
+    "order.upserted": 1,
+    "order.status_changed": 1,
+    "customer.upserted": 1,
+    "customer.erasure_requested": 1,
+    "pass.revoked": 1,
+    "config.changed": 1,
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+OrderStatus = Literal[
+    "placed", "processing", "shipped", "delivered", "ready_for_pickup", "collected", "cancelled"
+]
+
+
+class OrderLine(_Strict):
+    line_no: int = Field(ge=1)
+    gtin: str = Field(min_length=1, max_length=20)
+    sku: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    category: str | None = None
+    colour: str | None = None
+    size: str | None = None
+    quantity: int = Field(ge=1)
+    unit_price_minor: int = Field(ge=0)
+    final_sale: bool = False
+
+
+class OrderUpserted(_Strict):
+    number: str = Field(min_length=1, max_length=32)
+    customer_id: str | None = None
+    channel: Literal["online", "store"] = "online"
+    fulfilment: Literal["delivery", "click_and_collect", "in_store"]
+    status: OrderStatus
+    pickup_store_id: str | None = None
+    placed_at: datetime
+    fulfilled_at: datetime | None = None
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    total_minor: int = Field(ge=0)
+    payment_method: str = Field(min_length=1, max_length=32)
+    lines: tuple[OrderLine, ...] = Field(min_length=1)
+
+
+class OrderStatusChanged(_Strict):
+    number: str = Field(min_length=1, max_length=32)
+    status: OrderStatus
+
+
+class Loyalty(_Strict):
+    tier: Literal["bronze", "silver", "gold", "platinum"]
+    points: int = Field(ge=0)
+    lifetime_points: int = Field(ge=0)
+
+
+class CustomerUpserted(_Strict):
+    id: str = Field(min_length=1, max_length=64)
+    loyalty_id: str | None = None
+    first_name: str = Field(min_length=1, max_length=100)
+    last_name: str = Field(min_length=1, max_length=100)
+    # Hashes made by the centre with the shared `privacy.lookup_salt`: never the address.
+    email_hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    phone_hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    preferred_locale: str | None = None
+    consent_marketing: bool = False
+    loyalty: Loyalty | None = None
+
+
+class ErasureRequested(_Strict):
+    customer_id: str = Field(min_length=1, max_length=64)
+
+
+class PassRevoked(_Strict):
+    serial: str = Field(min_length=1, max_length=64)
+    customer_id: str | None = None
+    kind: Literal["loyalty", "coupon", "pickup"] = "loyalty"
+    platform: Literal["apple", "google", "paper"] = "paper"
+
+
+class ConfigChanged(_Strict):
+    key: str = Field(pattern=r"^[a-z0-9_.]+$", max_length=100)
+    value: Any
+
+
+SCHEMAS: dict[str, type[_Strict]] = {
+    "order.upserted": OrderUpserted,
+    "order.status_changed": OrderStatusChanged,
+    "customer.upserted": CustomerUpserted,
+    "customer.erasure_requested": ErasureRequested,
+    "pass.revoked": PassRevoked,
+    "config.changed": ConfigChanged,
+}
+
+
+class ChangeEnvelope(_Strict):
+    model_config = ConfigDict(extra="allow", frozen=True)  # unknown CloudEvents extensions
+    specversion: Literal["1.0"]
+    id: str = Field(min_length=1, max_length=64)
+    source: str
+    type: str
+    time: datetime
+    sequence: int = Field(ge=1)
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Change:
+    id: str
+    type: str
+    sequence: int
+    time: datetime
+    data: BaseModel
+
+
+def parse_sequence(payload: bytes) -> int | None:
+    """The feed sequence of a message, if it has a readable one (even when the rest is
+    bad), so a broken change can be skipped without stalling the feed."""
+    try:
+        value = json.loads(payload).get("sequence")
+        sequence = int(value)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return sequence if sequence >= 1 else None
+
+
+def parse_change(payload: bytes) -> Change:
+    """Validate one change message; raises ChangeRejected with the reason."""
+    if len(payload) > MAX_CHANGE_BYTES:
+        raise ChangeRejected(f"oversized: {len(payload)} bytes (limit {MAX_CHANGE_BYTES})")
+    try:
+        envelope = ChangeEnvelope.model_validate_json(payload)
+    except ValidationError as exc:
+        raise ChangeRejected(f"not a valid change envelope: {first_error(exc)}") from None
+    schema = SCHEMAS.get(envelope.type)
+    if schema is None:
+        raise ChangeRejected(f"unknown change type {envelope.type!r}")
+    expected = f"urn:edge-central:schema:{envelope.type}:{CHANGE_TYPES[envelope.type]}"
+    dataschema = getattr(envelope, "dataschema", expected)
+    if dataschema != expected:
+        raise ChangeRejected(f"unsupported schema {dataschema!r} (this agent reads {expected})")
+    try:
+        data = schema.model_validate(envelope.data)
+    except ValidationError as exc:
+        raise ChangeRejected(f"{envelope.type} data is wrong: {first_error(exc)}") from None
+    return Change(envelope.id, envelope.type, envelope.sequence, envelope.time, data)
+
+
+def apply_change(db: Database, change: Change, at: datetime) -> None:
+    """Write one change; call inside the caller's transaction. Raises ChangeRejected if
+    it cannot apply (e.g. an order for a customer this store has never heard of)."""
+    data = change.data
+    now = to_iso(at)
+    if isinstance(data, OrderUpserted):
+        _upsert_order(db, data, now)
+    elif isinstance(data, OrderStatusChanged):
+        cursor = db.execute(
+            "UPDATE orders SET status = ?, updated_at = ? WHERE number = ?",
+            [data.status, now, data.number],
+        )
+        if cursor.rowcount == 0:
+            raise ChangeRejected(f"status change for order {data.number}, unknown here")
+    elif isinstance(data, CustomerUpserted):
+        _upsert_customer(db, data, now)
+    elif isinstance(data, ErasureRequested):
+        erase_customer(db, data.customer_id)
+    elif isinstance(data, PassRevoked):
+        revoke_pass(db, data.serial, at, data.customer_id, data.kind, data.platform)
+    elif isinstance(data, ConfigChanged):
+        db.execute(
+            "INSERT INTO central_config (key, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at",
+            [data.key, json.dumps(data.value), now],
+        )
+
+
+def erase_customer(db: Database, customer_id: str) -> None:
+    """Remove a customer's personal data from the device. Orders stay (the shop needs
+    them for returns and the books) but no longer point at a person; the customer row
+    and what hangs off it (loyalty, passes, lists) go by ON DELETE CASCADE."""
+    db.execute("DELETE FROM customers WHERE id = ?", [customer_id])
+
+
+def _upsert_order(db: Database, order: OrderUpserted, now: str) -> None:
+    if order.customer_id is not None and not _customer_known(db, order.customer_id):
+        raise ChangeRejected(
+            f"order {order.number} is for customer {order.customer_id}, unknown here; "
+            "the centre must send the customer first"
+        )
+    db.execute(
+        "INSERT INTO orders (number, customer_id, channel, fulfilment, status,"
+        " pickup_store_id, placed_at, fulfilled_at, currency, total_minor, payment_method,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (number) DO UPDATE SET customer_id = excluded.customer_id,"
+        " channel = excluded.channel, fulfilment = excluded.fulfilment,"
+        " status = excluded.status, pickup_store_id = excluded.pickup_store_id,"
+        " placed_at = excluded.placed_at, fulfilled_at = excluded.fulfilled_at,"
+        " currency = excluded.currency, total_minor = excluded.total_minor,"
+        " payment_method = excluded.payment_method, updated_at = excluded.updated_at",
+        [
+            order.number,
+            order.customer_id,
+            order.channel,
+            order.fulfilment,
+            order.status,
+            order.pickup_store_id,
+            to_iso(order.placed_at),
+            to_iso(order.fulfilled_at) if order.fulfilled_at else None,
+            order.currency,
+            order.total_minor,
+            order.payment_method,
+            now,
+        ],
+    )
+    order_id = db.execute("SELECT id FROM orders WHERE number = ?", [order.number]).fetchone()[0]
+    for line in order.lines:
+        # returned_quantity is the store's own knowledge and is kept on update.
+        db.execute(
+            "INSERT INTO order_lines (order_id, line_no, gtin, sku, name, category, colour,"
+            " size, quantity, unit_price_minor, final_sale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?) ON CONFLICT (order_id, line_no) DO UPDATE SET gtin = excluded.gtin,"
+            " sku = excluded.sku, name = excluded.name, category = excluded.category,"
+            " colour = excluded.colour, size = excluded.size, quantity = excluded.quantity,"
+            " unit_price_minor = excluded.unit_price_minor, final_sale = excluded.final_sale",
+            [
+                order_id,
+                line.line_no,
+                line.gtin,
+                line.sku,
+                line.name,
+                line.category,
+                line.colour,
+                line.size,
+                line.quantity,
+                line.unit_price_minor,
+                int(line.final_sale),
+            ],
+        )
+
+
+def _upsert_customer(db: Database, customer: CustomerUpserted, now: str) -> None:
+    db.execute(
+        "INSERT INTO customers (id, loyalty_id, first_name, last_name, email_hash, phone_hash,"
+        " preferred_locale, consent_marketing, consent_updated_at, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+        " loyalty_id = excluded.loyalty_id, first_name = excluded.first_name,"
+        " last_name = excluded.last_name, email_hash = excluded.email_hash,"
+        " phone_hash = excluded.phone_hash, preferred_locale = excluded.preferred_locale,"
+        " consent_marketing = excluded.consent_marketing,"
+        " consent_updated_at = excluded.consent_updated_at, updated_at = excluded.updated_at",
+        [
+            customer.id,
+            customer.loyalty_id,
+            customer.first_name,
+            customer.last_name,
+            customer.email_hash,
+            customer.phone_hash,
+            customer.preferred_locale,
+            int(customer.consent_marketing),
+            now,
+            now,
+            now,
+        ],
+    )
+    if customer.loyalty is not None:
+        db.execute(
+            "INSERT INTO loyalty_accounts (customer_id, tier, points, lifetime_points,"
+            " updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (customer_id) DO UPDATE SET"
+            " tier = excluded.tier, points = excluded.points,"
+            " lifetime_points = excluded.lifetime_points, updated_at = excluded.updated_at",
+            [
+                customer.id,
+                customer.loyalty.tier,
+                customer.loyalty.points,
+                customer.loyalty.lifetime_points,
+                now,
+            ],
+        )
+
+
+def _customer_known(db: Database, customer_id: str) -> bool:
+    return db.execute("SELECT 1 FROM customers WHERE id = ?", [customer_id]).fetchone() is not None
+
+
+def first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "(message)"
+    return f"{where}: {error['msg']}"

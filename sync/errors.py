@@ -1,0 +1,19 @@
+"""Named errors of the sync package."""
+
+from __future__ import annotations
+
+from edge_agent.errors import EdgeAgentError
+
+
+class SyncError(EdgeAgentError):
+    """The link to the centre cannot be used right now; nothing is lost, events wait."""
+
+    code = "sync_unavailable"
+    http_status = 503
+
+
+class ChangeRejected(EdgeAgentError):
+    """A change from the centre is malformed or cannot be applied; it is dead-lettered."""
+
+    code = "change_rejected"
+    http_status = 400

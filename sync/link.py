@@ -1,0 +1,193 @@
+"""The one place that talks to paho-mqtt: a small MQTT 5 client for stores and the centre.
+
+Nothing outside `sync/` imports paho. paho runs its network loop in its own thread and
+calls our callbacks from there, so callers get plain values and hand work to their own
+threads (an sqlite3 connection belongs to the thread that opened it).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from sync.errors import SyncError
+
+log = logging.getLogger(__name__)
+
+# A week: a store offline over a long weekend still finds its subscriptions (and any
+# change-feed messages the broker kept) when it comes back; resync covers the rest.
+SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
+# Short enough that the centre sees a dead store (last will) within about a minute.
+KEEPALIVE_SECONDS = 30
+# Reconnect backoff: paho doubles from the first delay up to the cap. The first delay is
+# drawn per client so a fleet that lost the broker together does not return in lockstep.
+RECONNECT_MIN_SECONDS = (1, 3)
+RECONNECT_MAX_SECONDS = 60
+DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+
+
+@dataclass(frozen=True)
+class Will:
+    topic: str
+    payload: bytes
+    retain: bool = True
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    """How to reach the broker: `mqtt://[user:pass@]host[:port]` or `mqtts://...`."""
+
+    url: str
+    client_id: str
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    max_inflight: int = 100
+    persistent_session: bool = True
+    session_expiry_seconds: int = SESSION_EXPIRY_SECONDS
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    payload: bytes
+    retain: bool
+
+
+class MqttLink:
+    """A reconnecting MQTT 5 connection. `start()` returns at once; it connects in the
+    background and retries with backoff until `stop()`."""
+
+    def __init__(
+        self,
+        settings: BrokerSettings,
+        subscriptions: list[tuple[str, int]],
+        on_message: Callable[[Message], None],
+        on_connected: Callable[[], None] | None = None,
+        on_published: Callable[[int, str | None], None] | None = None,
+        will: Will | None = None,
+    ) -> None:
+        self.settings = settings
+        self._subscriptions = subscriptions
+        self._on_message = on_message
+        self._on_connected = on_connected
+        self._on_published = on_published
+        self.connected = threading.Event()
+        self.last_error: str | None = None
+        parts = urlsplit(settings.url)
+        if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+            raise SyncError(f"broker URL {settings.url!r} must be mqtt://host[:port] or mqtts://")
+        self._host = parts.hostname
+        self._port = parts.port or DEFAULT_PORTS[parts.scheme]
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            protocol=paho.MQTTv5,
+        )
+        if parts.username:
+            client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
+        if parts.scheme == "mqtts":
+            client.tls_set(
+                ca_certs=str(settings.ca_file) if settings.ca_file else None,
+                certfile=str(settings.cert_file) if settings.cert_file else None,
+                keyfile=str(settings.key_file) if settings.key_file else None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        if will is not None:
+            client.will_set(will.topic, will.payload, qos=1, retain=will.retain)
+        client.max_inflight_messages_set(settings.max_inflight)
+        client.max_queued_messages_set(0)  # our own window bounds what we hand to paho
+        client.reconnect_delay_set(random.randint(*RECONNECT_MIN_SECONDS), RECONNECT_MAX_SECONDS)
+        client.on_connect = self._handle_connect
+        client.on_disconnect = self._handle_disconnect
+        client.on_connect_fail = self._handle_connect_fail
+        client.on_message = self._handle_message
+        client.on_publish = self._handle_publish
+        self._client = client
+
+    def start(self) -> None:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = (
+            self.settings.session_expiry_seconds if self.settings.persistent_session else 0
+        )
+        self._client.connect_async(
+            self._host,
+            self._port,
+            keepalive=KEEPALIVE_SECONDS,
+            clean_start=not self.settings.persistent_session,
+            properties=properties,
+        )
+        self._client.loop_start()
+
+    def stop(self, final: tuple[str, bytes] | None = None, end_session: bool = False) -> None:
+        """Disconnect cleanly; `final` is published (retained) first, e.g. status offline.
+        `end_session` tells the broker to drop the session now instead of keeping it."""
+        if final is not None and self.connected.is_set():
+            info = self._client.publish(final[0], final[1], qos=1, retain=True)
+            info.wait_for_publish(timeout=2)
+        properties = None
+        if end_session:
+            properties = Properties(PacketTypes.DISCONNECT)
+            properties.SessionExpiryInterval = 0
+        self._client.disconnect(properties=properties)
+        self._client.loop_stop()
+        self.connected.clear()
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+        """Hand one message to the client; returns its message id. Raises SyncError if
+        the link is down (the caller keeps the message and sends it again later)."""
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise SyncError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
+        return info.mid
+
+    def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+        if reason_code.is_failure:
+            self.last_error = f"broker refused the connection: {reason_code}"
+            log.warning("%s", self.last_error)
+            return
+        self.last_error = None
+        if self._subscriptions:
+            client.subscribe(self._subscriptions)
+        self.connected.set()
+        log.info("connected to %s:%s as %s", self._host, self._port, self.settings.client_id)
+        if self._on_connected is not None:
+            self._on_connected()
+
+    def _handle_connect_fail(self, client, userdata) -> None:  # type: ignore[no-untyped-def]
+        # paho retries on its own with backoff; this is only so /healthz can say why.
+        self.last_error = f"cannot connect to the broker at {self._host}:{self._port}"
+
+    def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+        if self.connected.is_set():
+            log.warning("disconnected from the broker: %s", reason_code)
+        else:
+            # Dropped before CONNACK: a TLS or credential refusal on the broker's side.
+            self.last_error = (
+                f"the broker closed the connection before accepting it ({reason_code})"
+            )
+        self.connected.clear()
+
+    def _handle_message(self, client, userdata, message) -> None:  # type: ignore[no-untyped-def]
+        try:
+            self._on_message(Message(message.topic, bytes(message.payload), bool(message.retain)))
+        except Exception:
+            # One bad message must never kill paho's network thread.
+            log.exception("handling a message on %s failed", message.topic)
+
+    def _handle_publish(self, client, userdata, mid, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+        if self._on_published is None:
+            return
+        refusal = str(reason_code) if reason_code.is_failure else None
+        self._on_published(mid, refusal)

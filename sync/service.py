@@ -1,0 +1,280 @@
+"""The store's sync service: one worker thread that owns the outbox publisher and the
+change feed, fed by the MQTT link's callbacks through a queue.
+
+paho calls back on its network thread; everything that touches SQLite happens on the
+worker thread, which has its own connection from `Store.db`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from edge_agent import __version__
+from edge_agent.clock import to_iso
+from edge_agent.context import AgentContext
+from edge_agent.outbox import outbox_stats
+from sync.errors import ChangeRejected, SyncError
+from sync.feed import dead_letter, dead_letter_count, last_applied, receive_change
+from sync.link import BrokerSettings, Message, MqttLink, Will
+from sync.publisher import (
+    ACK_TIMEOUT_SECONDS,
+    AckMessage,
+    OutboxPublisher,
+    parked_count,
+    parse_ack,
+)
+from sync.revocations import apply_revocation_list, parse_revocation_list
+from sync.topics import StoreTopics, revocations_topic
+
+log = logging.getLogger(__name__)
+
+# How often the worker looks for newly committed events when nothing else wakes it:
+# short enough that an event leaves within a blink, long enough to cost nothing idle.
+POLL_SECONDS = 0.05
+# A replay asks for this many changes at a time: fewer than Mosquitto's default
+# per-client in-flight window (20), so a replay never depends on the broker's queue
+# (which may be tiny and drops silently). The next batch is asked for once this one is in.
+REPLAY_BATCH = 20
+# Behind the centre's feed head with no progress for this long: ask again (a replayed
+# batch, or the tail of the live feed, was lost on the way).
+REPLAY_STALL_SECONDS = 2.0
+PRUNE_EVERY_SECONDS = 600.0
+# Bounds one round of the worker so the window is refilled between bursts of PUBACKs.
+MAX_ITEMS_PER_ROUND = 5000
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    state: str  # "offline" (no broker configured), "connected", "disconnected"
+    backlog: int
+    oldest_age_seconds: float | None
+    parked: int
+    in_flight: int
+    dead_letters: int
+    last_error: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class SyncService:
+    """Start with `start()`; `stop()` publishes status offline and joins the worker."""
+
+    def __init__(self, ctx: AgentContext, ack_timeout_seconds: float = ACK_TIMEOUT_SECONDS) -> None:
+        settings = ctx.config.sync
+        self._ctx = ctx
+        self._store = ctx.store
+        self._device = ctx.config.device.id
+        self.topics = StoreTopics(settings.topic_prefix, ctx.config.store.id)
+        self._status_topic = self.topics.status(self._device)
+        self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._stop = threading.Event()
+        self.link = MqttLink(
+            BrokerSettings(
+                url=settings.broker_url,
+                client_id=f"edge-{ctx.config.store.id}-{self._device}",
+                ca_file=settings.ca_file,
+                cert_file=settings.cert_file,
+                key_file=settings.key_file,
+                max_inflight=min(settings.max_in_flight, 1000),
+            ),
+            subscriptions=[
+                (self.topics.acks, 1),
+                (self.topics.changes, 1),
+                (revocations_topic(settings.topic_prefix), 1),
+            ],
+            on_message=lambda message: self._inbox.put(("message", message)),
+            on_connected=lambda: self._inbox.put(("connected", None)),
+            on_published=lambda mid, refusal: self._inbox.put(("published", (mid, refusal))),
+            will=Will(self._status_topic, self._status_payload("offline")),
+        )
+        self.publisher = OutboxPublisher(
+            self._store,
+            self._publish_event,
+            ctx.clock,
+            window=settings.max_in_flight,
+            ack_timeout=ack_timeout_seconds,
+        )
+        self._revocations_topic = revocations_topic(settings.topic_prefix)
+        self._heartbeat_seconds = settings.heartbeat_seconds
+        self._thread = threading.Thread(target=self._run, name="sync", daemon=True)
+        self._last_resync = -REPLAY_STALL_SECONDS
+        self._replay_until = 0  # the last sequence the latest replay request covers
+        self._feed_head = 0  # the highest feed sequence the centre has told us exists
+        self._in_flight = 0
+
+    def start(self) -> None:
+        self.link.start()
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.link.stop(final=(self._status_topic, self._status_payload("offline")))
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def link_up(self) -> bool:
+        """Whether the centre is reachable now (the till's offline refund limit uses it)."""
+        return self.link.connected.is_set()
+
+    def status(self) -> SyncStatus:
+        """For /healthz, on any thread (reads through that thread's own connection)."""
+        stats = outbox_stats(self._store.db)
+        return SyncStatus(
+            state="connected" if self.link.connected.is_set() else "disconnected",
+            backlog=stats.depth,
+            oldest_age_seconds=stats.oldest_age_seconds,
+            parked=parked_count(self._store),
+            in_flight=self._in_flight,
+            dead_letters=dead_letter_count(self._store.db),
+            last_error=self.link.last_error,
+        )
+
+    def status_dict(self) -> dict[str, Any]:
+        return self.status().as_dict()
+
+    def _run(self) -> None:
+        next_heartbeat = next_prune = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self._handle_queued()
+                if self.link.connected.is_set():
+                    self.publisher.fill()
+                    self.publisher.check_ack_timeout()
+                    self._catch_up_feed()
+                    if time.monotonic() >= next_heartbeat:
+                        self._publish_status("online")
+                        next_heartbeat = time.monotonic() + self._heartbeat_seconds
+                if time.monotonic() >= next_prune:
+                    self.publisher.prune()
+                    next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+                self._in_flight = self.publisher.in_flight
+            except Exception:
+                # The worker must outlive a bad moment (disk busy, broker gone mid-call):
+                # the outbox still holds everything, the next round picks it up.
+                log.exception("sync round failed; retrying")
+                self._stop.wait(1.0)
+
+    def _handle_queued(self) -> None:
+        try:
+            items = [self._inbox.get(timeout=POLL_SECONDS)]
+        except queue.Empty:
+            return
+        while len(items) < MAX_ITEMS_PER_ROUND:
+            try:
+                items.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        # Acks that arrived together are marked in one transaction: one fsync, not one
+        # per ack message (the centre acks each of its batches separately).
+        ids: list[str] = []
+        rejected: list[tuple[str, str]] = []
+        for kind, value in items:
+            if kind == "message" and value.topic == self.topics.acks:
+                try:
+                    ack = parse_ack(value.payload)
+                except ValueError as exc:
+                    with self._store.transaction() as db:
+                        reason = f"bad ack: {exc}"
+                        dead_letter(db, value.topic, value.payload, reason, self._ctx.clock())
+                    continue
+                ids.extend(ack.ids)
+                rejected.extend(ack.rejected)
+                continue
+            if ids or rejected:
+                self.publisher.on_ack(AckMessage(tuple(ids), tuple(rejected)))
+                ids, rejected = [], []
+            self._handle(kind, value)
+        if ids or rejected:
+            self.publisher.on_ack(AckMessage(tuple(ids), tuple(rejected)))
+
+    def _handle(self, kind: str, value: Any) -> None:
+        if kind == "connected":
+            self.publisher.restart()
+            self._publish_status("online")
+            self._request_resync()
+        elif kind == "published":
+            self.publisher.on_published(*value)
+        elif kind == "message":
+            self._handle_message(value)
+
+    def _handle_message(self, message: Message) -> None:
+        now = self._ctx.clock()
+        if message.topic == self._revocations_topic:
+            self._apply_revocations(message, now)
+        elif message.topic == self.topics.changes:
+            outcome = receive_change(self._store, message.topic, message.payload, now)
+            if outcome.status == "dead_lettered":
+                log.warning("change %s dead-lettered: %s", outcome.sequence, outcome.reason)
+            if outcome.sequence is not None:
+                self._feed_head = max(self._feed_head, outcome.sequence, _feed_head(message))
+
+    def _apply_revocations(self, message: Message, now: datetime) -> None:
+        with self._store.transaction() as db:
+            try:
+                revocations = parse_revocation_list(message.payload)
+            except ChangeRejected as exc:
+                dead_letter(db, message.topic, message.payload, exc.message, now)
+                return
+            added = apply_revocation_list(db, revocations, now)
+        log.info("revocation list applied: %d pass(es) newly revoked", added)
+
+    def _catch_up_feed(self) -> None:
+        """Ask for the next replay batch while behind the centre's feed head."""
+        last = last_applied(self._store.db)
+        if last >= self._feed_head:
+            return
+        stalled = time.monotonic() - self._last_resync >= REPLAY_STALL_SECONDS
+        if last >= self._replay_until or stalled:
+            self._request_resync()
+
+    def _request_resync(self) -> None:
+        last = last_applied(self._store.db)
+        self._last_resync = time.monotonic()
+        self._replay_until = last + REPLAY_BATCH
+        request = {"from_sequence": last + 1, "limit": REPLAY_BATCH, "device_id": self._device}
+        try:
+            self.link.publish(self.topics.resync, json.dumps(request).encode())
+        except SyncError as exc:
+            log.info("replay request waits for the link: %s", exc)
+
+    def _publish_event(self, payload: bytes) -> int:
+        return self.link.publish(self.topics.events, payload, qos=1)
+
+    def _publish_status(self, state: str) -> None:
+        self.link.publish(self._status_topic, self._status_payload(state), qos=1, retain=True)
+
+    def _status_payload(self, state: str) -> bytes:
+        body: dict[str, Any] = {
+            "state": state,
+            "store_id": self._ctx.config.store.id,
+            "device_id": self._device,
+            "version": __version__,
+            "at": to_iso(self._ctx.clock()),
+        }
+        if state == "online":
+            stats = outbox_stats(self._store.db)
+            body["backlog"] = stats.depth
+            body["oldest_age_seconds"] = stats.oldest_age_seconds
+            body["parked"] = parked_count(self._store)
+        return json.dumps(body).encode()
+
+
+def _feed_head(message: Message) -> int:
+    """The centre's `feedhead` extension: the newest sequence in this store's feed."""
+    try:
+        return int(json.loads(message.payload).get("feedhead", 0))
+    except (ValueError, TypeError, AttributeError):
+        return 0

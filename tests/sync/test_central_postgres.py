@@ -1,0 +1,43 @@
+"""edge-central on PostgreSQL: two workers share the events and each is written once."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from tests.sync.conftest import add_events, backlog, wait_for
+
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    name = f"edge_central_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_two_workers_on_postgres_write_every_event_once_in_order(
+    postgres_url, broker, store_agent, central_factory, sync_factory
+):
+    first = central_factory(broker.url, postgres_url, worker_id="w1")
+    second = central_factory(broker.url, postgres_url, worker_id="w2")
+    add_events(store_agent, 1000)
+    sync_factory(store_agent)
+    wait_for(lambda: backlog(store_agent) == 0, "the outbox to drain into PostgreSQL")
+    # The shared subscription split the stream between the two workers.
+    assert first.counters.inserted > 0
+    assert second.counters.inserted > 0
+    assert first.counters.inserted + second.counters.inserted == 1000
+    local = store_agent.store.db.execute("SELECT seq, event_id FROM outbox ORDER BY seq").fetchall()
+    with psycopg.connect(postgres_url) as conn:
+        centre = conn.execute("SELECT seq, event_id FROM events ORDER BY seq").fetchall()
+        sources = conn.execute("SELECT contiguous_seq, max_seq FROM sources").fetchall()
+    assert centre == local
+    assert sources == [(1000, 1000)]
