@@ -142,6 +142,9 @@ class SyncSettings(_Section):
     key_file: Path | None = None
     heartbeat_seconds: int = Field(30, ge=1, le=3600)
     max_in_flight: int = Field(500, ge=1, le=10000)
+    # /healthz says "degraded" when an event has waited this long for the centre: the
+    # store still works, but ops should look at its link.
+    degraded_after_minutes: int = Field(15, ge=1, le=7 * 24 * 60)
 
     @field_validator("broker_url")
     @classmethod

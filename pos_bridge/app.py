@@ -63,6 +63,7 @@ def create_app(
     def healthz() -> Any:
         checks: dict[str, Any] = {"dispatcher": "ok" if dispatcher.alive else "stopped"}
         body: dict[str, Any] = {"store_id": ctx.config.store.id, "version": __version__}
+        stats = None
         try:
             stats = outbox_stats(ctx.store.db)
             checks["database"] = "ok"
@@ -85,6 +86,13 @@ def create_app(
         device_checks = devices.health_checks() if devices is not None else {}
         checks.update(device_checks)
         degraded = any(v != "ok" for v in device_checks.values())
+        limit = ctx.config.sync.degraded_after_minutes * 60
+        if ctx.config.sync.broker_url and stats and (stats.oldest_age_seconds or 0) > limit:
+            waited = (stats.oldest_age_seconds or 0) / 60
+            checks["sync_backlog"] = (
+                f"degraded: {stats.depth} events waiting, the oldest for {waited:.0f} min"
+            )
+            degraded = True
         body["status"] = ("degraded" if degraded else "ok") if healthy else "failing"
         body["checks"] = checks
         return jsonify(body), 200 if healthy else 503

@@ -27,7 +27,29 @@ def install_metrics(app: Flask, ctx: AgentContext) -> None:
             stats.oldest_age_seconds or 0.0,
         )
 
+    def store_gauges() -> Iterator[GaugeMetricFamily]:
+        db = ctx.store.db
+        jobs = GaugeMetricFamily(
+            "edge_agent_print_jobs", "Print jobs on the device, by state.", labels=["state"]
+        )
+        if "print_jobs" in db.table_names():
+            for state, count in db.execute("SELECT state, COUNT(*) FROM print_jobs GROUP BY state"):
+                jobs.add_metric([state], count)
+        yield jobs
+        yield GaugeMetricFamily(
+            "edge_agent_dead_letters",
+            "Messages from the centre that could not be applied (edge-agent sync dead-letters).",
+            db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0],
+        )
+        link_up = app.extensions.get("link_up")
+        yield GaugeMetricFamily(
+            "edge_agent_sync_connected",
+            "1 while the link to the centre is up, 0 while it is down or not configured.",
+            1.0 if link_up is not None and link_up() else 0.0,
+        )
+
     metrics.add_gauges(outbox_gauges)
+    metrics.add_gauges(store_gauges)
 
     @app.before_request
     def _start_timer() -> None:

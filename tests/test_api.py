@@ -1,5 +1,10 @@
+from dataclasses import replace
+from datetime import timedelta
+
 import pytest
 
+from edge_agent.clock import utc_now
+from edge_agent.outbox import append_event
 from edge_agent.scans import ScanDispatcher
 from edge_agent.seed import loyalty_id_for, order_number_for
 from edge_agent.staff import create_api_key
@@ -206,3 +211,28 @@ def test_order_search_by_number_loyalty_and_email(client, seeded):
     assert_error(client.get("/api/v1/orders?query=2900009999990"), 404, "customer_not_found")
     assert_error(client.get("/api/v1/orders?query=hello"), 400, "invalid_input")
     assert_error(client.get("/api/v1/orders"), 400, "invalid_input")
+
+
+def test_healthz_degrades_when_events_wait_too_long_for_the_centre(seeded):
+    config = seeded.config.model_copy(
+        update={"sync": seeded.config.sync.model_copy(update={"broker_url": "mqtt://127.0.0.1:9"})}
+    )
+    ctx = replace(seeded, config=config)
+    with ctx.store.transaction() as db:
+        append_event(db, ctx.origin, "scan.recorded", None, {}, at=utc_now() - timedelta(hours=2))
+    dispatcher = ScanDispatcher(ctx)
+    dispatcher.start()
+    try:
+        body = create_app(ctx, dispatcher).test_client().get("/healthz")
+    finally:
+        dispatcher.stop()
+    assert body.status_code == 200  # the store still works offline
+    assert body.get_json()["status"] == "degraded"
+    assert body.get_json()["checks"]["sync_backlog"].startswith("degraded: 1 events waiting")
+
+
+def test_metrics_show_print_jobs_dead_letters_and_link(client):
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "edge_agent_dead_letters 0.0" in text
+    assert "edge_agent_sync_connected 0.0" in text
+    assert "# TYPE edge_agent_print_jobs gauge" in text
