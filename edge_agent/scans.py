@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
@@ -24,6 +24,7 @@ from edge_agent.errors import EdgeAgentError, NotFound
 from edge_agent.orders import find_order
 from edge_agent.outbox import append_event
 from edge_agent.passes import identify_by_pass
+from edge_agent.products import Product, find_product
 from edge_agent.return_requests import load_return_request
 from edge_agent.wallet_setup import load_pass_verifier, load_rotating_secret
 from hardware.barcodes import Barcode, BarcodeRules, classify
@@ -53,7 +54,7 @@ class ScanOutcome:
     source: str
     customer: CustomerProfile | None = None
     order: Order | None = None
-    product: dict[str, Any] | None = None
+    product: Product | None = None
     return_request_id: str | None = None  # a kiosk return slip: load its quote by this id
 
 
@@ -180,9 +181,9 @@ class ScanDispatcher:
                     scan.source,
                     order=order,
                 )
-            product = _find_product(self._ctx, barcode.value)
+            product = find_product(self._ctx, barcode.value)
             return ScanOutcome(
-                "product_found", barcode.kind, product["name"], scan.source, product=product
+                "product_found", barcode.kind, product.name, scan.source, product=product
             )
         except NotFound as exc:
             return ScanOutcome("not_found", barcode.kind, exc.message, scan.source)
@@ -235,25 +236,3 @@ def _identified(profile: CustomerProfile, kind: str, source: str) -> ScanOutcome
     tier = f", {profile.tier}" if profile.tier else ""
     message = f"{profile.first_name} {profile.last_name[:1]}.{tier}, {profile.points} points"
     return ScanOutcome("identified", kind, message, source, customer=profile)
-
-
-def _find_product(ctx: AgentContext, gtin: str) -> dict[str, Any]:
-    row = ctx.store.db.execute(
-        "SELECT gtin, sku, name, category, colour, size, price_minor, currency, stock_here"
-        " FROM products WHERE gtin = ?",
-        [gtin],
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"product {gtin} is not in this store's catalogue")
-    keys = (
-        "gtin",
-        "sku",
-        "name",
-        "category",
-        "colour",
-        "size",
-        "price_minor",
-        "currency",
-        "stock_here",
-    )
-    return dict(zip(keys, row, strict=True))

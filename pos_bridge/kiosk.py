@@ -142,7 +142,7 @@ def scan() -> Any:
         session["customer_id"] = outcome.customer.customer_id
         return redirect(url_for("kiosk.welcome"))
     if outcome.status == "product_found" and outcome.product is not None:
-        return redirect(url_for("kiosk.product", gtin=outcome.product["gtin"]))
+        return redirect(url_for("kiosk.product", gtin=outcome.product.gtin))
     if outcome.status == "order_found" and outcome.kind == "return_request":
         return _start_with(_("This is a return slip. Please take it to the till."), 422)
     if outcome.status == "order_found" and outcome.order is not None:

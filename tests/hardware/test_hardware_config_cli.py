@@ -102,7 +102,7 @@ def test_dispatcher_finds_the_product_in_a_gs1_code(seeded: AgentContext) -> Non
     gtin = seeded.store.db.execute("SELECT gtin FROM products LIMIT 1").fetchone()[0]
     outcome = ScanDispatcher(seeded).handle(_scan(f"010{gtin}\x1d10LOT1", "]d2"))
     assert (outcome.status, outcome.kind) == ("product_found", "gs1")
-    assert outcome.product is not None and outcome.product["gtin"] == gtin
+    assert outcome.product is not None and outcome.product.gtin == gtin
 
 
 def test_dispatcher_never_stores_card_data(seeded: AgentContext) -> None:
