@@ -77,7 +77,8 @@ class Store:
         Starts with BEGIN IMMEDIATE: a deferred BEGIN that reads and then writes can fail
         with SQLITE_BUSY (no retry) when another till committed in between; IMMEDIATE
         takes the write lock up front and waits for it under the busy timeout instead.
-        Nested calls become savepoints through sqlite-utils' `atomic()`.
+        Nested calls become savepoints through sqlite-utils' `atomic()`, so an inner
+        failure the caller catches undoes only the inner part.
         """
         db = self.db
         if db.conn.in_transaction:
@@ -89,8 +90,9 @@ class Store:
         except sqlite3.OperationalError as exc:
             raise _store_error(exc) from exc
         try:
-            with db.atomic():
-                yield db
+            # The outer level commits or rolls back itself; a savepoint here (sqlite-utils'
+            # atomic() inside an open transaction) would only cost two statements per write.
+            yield db
             db.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             db.rollback()
