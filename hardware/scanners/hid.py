@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 from evdev import InputDevice, InputEvent, list_devices
 
-from hardware.scan import ScanSink
-from hardware.scanners.delivery import ScanDelivery, ScanOptions
+from hardware.scanners.delivery import ScanOptions
+from hardware.scanners.threaded import ThreadedScanner
 from hardware.scanners.wedge import WedgeDecoder
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,9 @@ class EventDevice(Protocol):
 DeviceOpener = Callable[[HidOptions], EventDevice]
 
 
-class HidScanner:
+class HidScanner(ThreadedScanner):
+    kind = "hid"
+
     def __init__(
         self,
         scanner_id: str,
@@ -55,45 +57,14 @@ class HidScanner:
         scan: ScanOptions,
         opener: DeviceOpener | None = None,
     ) -> None:
-        self.id = scanner_id
+        super().__init__(scanner_id, scan)
         self.options = options
-        self._scan_options = scan
         self._open_device = opener or open_evdev
         WedgeDecoder(options.layout)  # refuse an unknown layout before starting
-        self._delivery: ScanDelivery | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._state = "stopped"
-        self._last_error: str | None = None
-        self.reconnects = 0
         self.device_name: str | None = None
 
-    def start(self, sink: ScanSink) -> None:
-        self._delivery = ScanDelivery(self.id, self._scan_options, sink)
-        self._stop.clear()
-        self._state = "connecting"
-        self._thread = threading.Thread(target=self._run, name=f"scanner-{self.id}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._state = "stopped"
-
-    def status(self) -> dict[str, object]:
-        counters = self._delivery.counter_status() if self._delivery else {}
-        return {
-            "id": self.id,
-            "kind": "hid",
-            "device": self.options.path or self.options.name,
-            "layout": self.options.layout,
-            "state": self._state,
-            "connected": self._state == "connected",
-            "reconnects": self.reconnects,
-            "last_error": self._last_error,
-            **counters,
-        }
+    def _describe(self) -> dict[str, object]:
+        return {"device": self.options.path or self.options.name, "layout": self.options.layout}
 
     def _run(self) -> None:
         ever_connected = False

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass
 
 import serial
 
-from hardware.scan import MAX_SCAN_CHARS, ScanSink
-from hardware.scanners.delivery import ScanDelivery, ScanOptions
+from hardware.scan import MAX_SCAN_CHARS
+from hardware.scanners.delivery import ScanOptions
+from hardware.scanners.threaded import ThreadedScanner
 
 log = logging.getLogger(__name__)
 TERMINATORS = {"CR": b"\r", "LF": b"\n", "CRLF": b"\r\n", "NONE": b""}
@@ -44,43 +44,15 @@ class SerialOptions:
     encoding: str = "utf-8"
 
 
-class SerialScanner:
+class SerialScanner(ThreadedScanner):
+    kind = "serial"
+
     def __init__(self, scanner_id: str, options: SerialOptions, scan: ScanOptions) -> None:
-        self.id = scanner_id
+        super().__init__(scanner_id, scan)
         self.options = options
-        self._scan_options = scan
-        self._delivery: ScanDelivery | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._state = "stopped"
-        self._last_error: str | None = None
-        self.reconnects = 0
 
-    def start(self, sink: ScanSink) -> None:
-        self._delivery = ScanDelivery(self.id, self._scan_options, sink)
-        self._stop.clear()
-        self._state = "connecting"
-        self._thread = threading.Thread(target=self._run, name=f"scanner-{self.id}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._state = "stopped"
-
-    def status(self) -> dict[str, object]:
-        counters = self._delivery.counter_status() if self._delivery else {}
-        return {
-            "id": self.id,
-            "kind": "serial",
-            "port": self.options.port,
-            "state": self._state,
-            "connected": self._state == "connected",
-            "reconnects": self.reconnects,
-            "last_error": self._last_error,
-            **counters,
-        }
+    def _describe(self) -> dict[str, object]:
+        return {"port": self.options.port}
 
     def _run(self) -> None:
         ever_connected = False
