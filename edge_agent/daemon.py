@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from cheroot.wsgi import Server as WsgiServer
 
@@ -27,7 +28,9 @@ from hardware.scan import Scan
 from hardware.scanners import ScanSource, open_scanner
 from pos_bridge.app import create_app
 from sync.service import SyncService
-from wallet.apple.push_worker import PushWorker
+
+if TYPE_CHECKING:  # imported only when APNs is configured (see wallet_setup)
+    from wallet.apple.push_worker import PushWorker
 
 log = logging.getLogger(__name__)
 SCAN_REPLY_TIMEOUT_SECONDS = 5.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
@@ -23,12 +24,14 @@ from wallet.apple import registry
 from wallet.codes import PassClaims, PassKind, PassVerifier
 from wallet.content import LoyaltyCard
 from wallet.errors import PassRefused, RevokedPass, StaleRotatingCode, WalletError
-from wallet.google.client import GoogleWalletClient
 from wallet.google.objects import loyalty_points, tier_module
 from wallet.google.save import SaveLink
 from wallet.issuer import PassIssuer, new_auth_token, new_serial
 from wallet.notify_budget import notifications_left, record_notification
 from wallet.rotating import pass_totp_secret, split_rotating, totp_is_current
+
+if TYPE_CHECKING:  # the Google REST client (google-auth's requests transport) costs ~75 ms
+    from wallet.google.client import GoogleWalletClient  # to import; only re-issue uses it
 
 REVOCATION_VERSION_KEY = "wallet.revocation_list_version"
 # Only a loyalty pass says who the customer is; a coupon or pickup code proves something else.

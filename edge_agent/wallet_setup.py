@@ -6,21 +6,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-from google.oauth2 import service_account
+from typing import TYPE_CHECKING
 
 from edge_agent.config import Config
 from edge_agent.context import AgentContext
 from edge_agent.errors import ConfigError
-from wallet.apple.apns import ApnsSender, ApnsSettings
 from wallet.apple.pkpass import AppleSettings
-from wallet.apple.push_worker import PushWorker
 from wallet.apple.signing import PassSigningIdentity
 from wallet.codes import PassSigner, PassVerifier
 from wallet.errors import WalletError
 from wallet.google.objects import GoogleSettings
 from wallet.issuer import AppleIssuing, GoogleIssuing, PassIssuer
 from wallet.keys import load_public_keys, load_signing_key
+
+if TYPE_CHECKING:
+    from wallet.apple.push_worker import PushWorker
+
+# google-auth's service accounts and the HTTP/2 APNs client are imported only where a
+# store is configured to use them: together they were ~100 ms of every agent start.
 
 
 def load_pass_verifier(config: Config) -> PassVerifier | None:
@@ -74,6 +77,8 @@ def load_pass_issuer(config: Config) -> PassIssuer:
         )
     if wallet.google_issuer_id and wallet.google_service_account_file:
         info = json.loads(_read(wallet.google_service_account_file, "google_service_account_file"))
+        from google.oauth2 import service_account
+
         credentials = service_account.Credentials.from_service_account_info(info)
         google = GoogleIssuing(
             GoogleSettings(
@@ -96,6 +101,9 @@ def load_push_worker(ctx: AgentContext) -> PushWorker | None:
     if wallet.apns_key_file is None:
         return None
     key = _read(wallet.apns_key_file, "apns_key_file")
+    from wallet.apple.apns import ApnsSender, ApnsSettings
+    from wallet.apple.push_worker import PushWorker
+
     sender = ApnsSender(
         ApnsSettings(wallet.apple_team_id, wallet.apns_key_id, key, wallet.apns_url)
     )
