@@ -24,6 +24,9 @@ from edge_agent.config import Config, load_config
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.migrations import MIGRATIONS
 from edge_agent.outbox import outbox_stats
+from hardware.printers import open_printer
+from hardware.scanners import open_scanner
+from hardware.scanners.tcp import TcpScanner
 
 Level = Literal["ok", "warn", "fail"]
 
@@ -111,31 +114,44 @@ def _disk(config: Config) -> Iterator[Check]:
 def _scanners(config: Config) -> Iterator[Check]:
     if not config.scanners:
         yield Check("scanners", "warn", "no scanner configured")
-    for scanner in config.scanners:
-        parts = urlsplit(scanner.url)
-        name = f"scanner {scanner.id}"
-        if parts.scheme == "tcp":
-            yield _tcp_listener_check(name, parts.hostname or "", parts.port or 0)
+    for settings in config.scanners:
+        name = f"scanner {settings.id}"
+        scanner = open_scanner(settings.id, settings.url)
+        if isinstance(scanner, TcpScanner):
+            host, port = scanner.address
+            yield _tcp_listener_check(name, host, port)
+            continue
+        device = getattr(getattr(scanner, "options", None), "port", None) or getattr(
+            getattr(scanner, "options", None), "path", None
+        )
+        if not device:
+            yield Check(name, "warn", f"{settings.url}: found by name when the agent starts")
+        elif not os.path.exists(device):
+            yield Check(name, "fail", f"{device} is not there: is the scanner plugged in?")
+        elif not os.access(device, os.R_OK):
+            yield Check(name, "fail", f"{device} is not readable (groups dialout/input?)")
         else:
-            yield Check(name, "warn", f"{scanner.url}: no probe for this kind yet")
+            yield Check(name, "ok", f"{device} present and readable")
 
 
 def _printers(config: Config) -> Iterator[Check]:
-    for printer in config.printers:
-        parts = urlsplit(printer.url)
-        name = f"printer {printer.id}"
-        if parts.scheme in ("preview", "file"):
-            target = Path(parts.netloc + parts.path)
-            directory = target if parts.scheme == "preview" else target.parent
-            while not directory.exists() and directory != directory.parent:
-                directory = directory.parent
-            writable = os.access(directory, os.W_OK)
-            level: Level = "ok" if writable else "fail"
-            yield Check(name, level, f"{target} {'writable' if writable else 'not writable'}")
-        elif parts.scheme == "tcp":
-            yield _connect_check(name, parts.hostname or "", parts.port or 9100)
+    for settings in config.printers:
+        name = f"printer {settings.id}"
+        device = open_printer(
+            settings.id,
+            settings.url,
+            settings.profile,
+            settings.paper_width_mm,
+            base_dir=config.paths.data_dir.parent,
+        )
+        try:
+            status = device.query_status()  # DLE EOT where the printer answers
+        finally:
+            device.close()
+        if status.problem:
+            yield Check(name, "fail", f"{settings.url}: {status.problem}")
         else:
-            yield Check(name, "warn", f"{printer.url}: no probe for this kind yet")
+            yield Check(name, "ok", f"{settings.url}: ready, paper {status.paper}")
 
 
 def _broker(config: Config) -> Iterator[Check]:

@@ -58,3 +58,35 @@ def test_bad_config_is_a_failed_check_not_a_crash(tmp_path):
     checks = list(run_checks(path))
     assert [(c.name, c.level) for c in checks] == [("config", "fail")]
     assert "web.port" in checks[0].detail
+
+
+def test_serial_scanner_that_is_not_plugged_in_and_a_printer_that_is_off_fail(tmp_path):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = closed.getsockname()[1]
+    path = tmp_path / "edge-agent.toml"
+    path.write_text(
+        '[paths]\ndata_dir = "data"\n'
+        f'[[scanners]]\nid = "lane-1"\nurl = "serial://{tmp_path}/ttyACM9"\n'
+        f'[[printers]]\nid = "receipt"\nurl = "tcp://127.0.0.1:{dead}"\n',
+        encoding="utf-8",
+    )
+    checks = {check.name: check for check in run_checks(path)}
+    assert checks["scanner lane-1"].level == "fail"
+    assert "plugged in" in checks["scanner lane-1"].detail
+    assert checks["printer receipt"].level == "fail"
+
+
+def test_preview_printer_and_present_serial_device_pass(tmp_path):
+    device = tmp_path / "ttyACM0"
+    device.write_bytes(b"")  # stands in for the device node: present and readable
+    path = tmp_path / "edge-agent.toml"
+    path.write_text(
+        '[paths]\ndata_dir = "data"\n'
+        f'[[scanners]]\nid = "lane-1"\nurl = "serial://{device}"\n'
+        f'[[printers]]\nid = "receipt"\nurl = "preview://{tmp_path}/preview"\n',
+        encoding="utf-8",
+    )
+    checks = {check.name: check for check in run_checks(path)}
+    assert checks["scanner lane-1"].level == "ok"
+    assert checks["printer receipt"].level == "ok"
