@@ -96,23 +96,7 @@ def bench_drain(work: Path, port: int, count: int) -> None:
     lines = work / "lines.txt"
     lines.write_text((sample + "\n") * count, encoding="utf-8")
     started = time.perf_counter()
-    with lines.open("rb") as stdin:
-        subprocess.run(
-            [
-                "mosquitto_pub",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-q",
-                "1",
-                "-l",
-                "-t",
-                "bench/reference",
-            ],
-            stdin=stdin,
-            check=True,
-        )
+    publish_lines(lines, port, "bench/reference")
     reference = count / (time.perf_counter() - started)
     print(report("drain (acked by centre) vs mosquitto_pub -l", ours, reference, "ev/s", "higher"))
 
@@ -186,23 +170,7 @@ def ingest_rate(work: Path, port: int, db_url: str, count: int, workers: int) ->
         wait(service.link.connected.is_set, "centre connected")
     lines = events_file(work, count)
     started = time.perf_counter()
-    with lines.open("rb") as stdin:
-        subprocess.run(
-            [
-                "mosquitto_pub",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-q",
-                "1",
-                "-l",
-                "-t",
-                StoreTopics("retail/v1", "bench-store").events,
-            ],
-            stdin=stdin,
-            check=True,
-        )
+    publish_lines(lines, port, StoreTopics("retail/v1", "bench-store").events)
     # Bounded by progress, not by a fixed time: with no store behind these events,
     # nothing resends one the broker lost, so the run ends when nothing moves for 15 s.
     done = wait_for_progress(lambda: sum(s.counters.inserted for s in services), count)
@@ -327,6 +295,16 @@ def wait(check, what: str, timeout: float = 60) -> None:  # type: ignore[no-unty
         if time.monotonic() > deadline:
             sys.exit(f"bench_sync: timed out waiting for {what}")
         time.sleep(0.01)
+
+
+def publish_lines(lines: Path, port: int, topic: str) -> None:
+    """One QoS 1 message per line of `lines`, by mosquitto_pub -l (the reference client)."""
+    with lines.open("rb") as stdin:
+        subprocess.run(
+            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-l", "-t", topic],
+            stdin=stdin,
+            check=True,
+        )
 
 
 if __name__ == "__main__":
