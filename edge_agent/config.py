@@ -145,6 +145,10 @@ class SyncSettings(_Section):
     # /healthz says "degraded" when an event has waited this long for the centre: the
     # store still works, but ops should look at its link.
     degraded_after_minutes: int = Field(15, ge=1, le=7 * 24 * 60)
+    # An order or customer missing from the cache is asked of the centre for at most this
+    # long, counted from the start of the look-up: the till answers within 300 ms, and
+    # the rest of the budget is for the HTTP round trip and caching what was found.
+    lookup_timeout_ms: int = Field(250, ge=10, le=10000)
 
     @field_validator("broker_url")
     @classmethod

@@ -113,6 +113,7 @@ def start_agent(config: Config) -> RunningAgent:
         app = create_app(ctx, dispatcher, sync.status_dict if sync is not None else None)
         if sync is not None:
             app.extensions["link_up"] = sync.link_up
+            app.extensions["centre_lookup"] = sync.centre_lookup
         push_worker = load_push_worker(ctx)
         app.extensions["devices"] = DeviceRegistry(scanners, print_queue)
         web = WsgiServer((config.web.host, config.web.port), app, numthreads=config.web.threads)

@@ -63,6 +63,9 @@ class Message:
     topic: str
     payload: bytes
     retain: bool
+    # MQTT 5 request/response (look-ups): where to answer, and what to echo back.
+    response_topic: str | None = None
+    correlation_data: bytes | None = None
 
 
 class MqttLink:
@@ -144,10 +147,26 @@ class MqttLink:
         self._client.loop_stop()
         self.connected.clear()
 
-    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int = 1,
+        retain: bool = False,
+        response_topic: str | None = None,
+        correlation_data: bytes | None = None,
+    ) -> int:
         """Hand one message to the client; returns its message id. Raises SyncError if
-        the link is down (the caller keeps the message and sends it again later)."""
-        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        the link is down (the caller keeps the message and sends it again later).
+        `response_topic` and `correlation_data` make it an MQTT 5 request or reply."""
+        properties = None
+        if response_topic is not None or correlation_data is not None:
+            properties = Properties(PacketTypes.PUBLISH)
+            if response_topic is not None:
+                properties.ResponseTopic = response_topic
+            if correlation_data is not None:
+                properties.CorrelationData = correlation_data
+        info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise SyncError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
         return info.mid
@@ -180,8 +199,19 @@ class MqttLink:
         self.connected.clear()
 
     def _handle_message(self, client, userdata, message) -> None:  # type: ignore[no-untyped-def]
+        properties = message.properties
+        response_topic = getattr(properties, "ResponseTopic", None)
+        correlation = getattr(properties, "CorrelationData", None)
         try:
-            self._on_message(Message(message.topic, bytes(message.payload), bool(message.retain)))
+            self._on_message(
+                Message(
+                    message.topic,
+                    bytes(message.payload),
+                    bool(message.retain),
+                    response_topic if isinstance(response_topic, str) else None,
+                    bytes(correlation) if isinstance(correlation, bytes | bytearray) else None,
+                )
+            )
         except Exception:
             # One bad message must never kill paho's network thread.
             log.exception("handling a message on %s failed", message.topic)

@@ -20,6 +20,7 @@ from edge_agent import __version__
 from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.outbox import outbox_stats
+from sync.centre_lookup import MqttCentreLookup
 from sync.errors import ChangeRejected, SyncError
 from sync.feed import dead_letter, dead_letter_count, last_applied, receive_change
 from sync.link import BrokerSettings, Message, MqttLink, Will
@@ -30,6 +31,7 @@ from sync.publisher import (
     parked_count,
     parse_ack,
 )
+from sync.requester import Requester
 from sync.revocations import apply_revocation_list, parse_revocation_list
 from sync.topics import StoreTopics, revocations_topic
 
@@ -76,6 +78,7 @@ class SyncService:
         self._status_topic = self.topics.status(self._device)
         self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._stop = threading.Event()
+        self._replies_topic = self.topics.lookup_replies(self._device)
         self.link = MqttLink(
             BrokerSettings(
                 url=settings.broker_url,
@@ -89,8 +92,10 @@ class SyncService:
                 (self.topics.acks, 1),
                 (self.topics.changes, 1),
                 (revocations_topic(settings.topic_prefix), 1),
+                # QoS 0: an answer is only worth having within the till's deadline.
+                (self._replies_topic, 0),
             ],
-            on_message=lambda message: self._inbox.put(("message", message)),
+            on_message=self._on_message,
             on_connected=lambda: self._inbox.put(("connected", None)),
             on_published=lambda mid, refusal: self._inbox.put(("published", (mid, refusal))),
             will=Will(self._status_topic, self._status_payload("offline")),
@@ -103,6 +108,10 @@ class SyncService:
             ack_timeout=ack_timeout_seconds,
         )
         self._revocations_topic = revocations_topic(settings.topic_prefix)
+        self.requester = Requester(
+            self._publish_request, self.link_up, self.topics.lookups, self._replies_topic
+        )
+        self.centre_lookup = MqttCentreLookup(self.requester, self._store, ctx.clock)
         self._heartbeat_seconds = settings.heartbeat_seconds
         self._thread = threading.Thread(target=self._run, name="sync", daemon=True)
         self._last_resync = -REPLAY_STALL_SECONDS
@@ -128,6 +137,23 @@ class SyncService:
     def link_up(self) -> bool:
         """Whether the centre is reachable now (the till's offline refund limit uses it)."""
         return self.link.connected.is_set()
+
+    def _on_message(self, message: Message) -> None:
+        # Look-up answers go straight to their waiting caller from paho's thread: the
+        # worker may be busy with a long transaction, and the till is waiting.
+        if message.topic == self._replies_topic:
+            self.requester.on_reply(message)
+        else:
+            self._inbox.put(("message", message))
+
+    def _publish_request(
+        self, topic: str, payload: bytes, reply_to: str, correlation: bytes
+    ) -> int:
+        # QoS 0: a request must not queue behind a backlog of QoS 1 events in paho's
+        # in-flight window; a lost one is a late answer, which the caller already handles.
+        return self.link.publish(
+            topic, payload, qos=0, response_topic=reply_to, correlation_data=correlation
+        )
 
     def status(self) -> SyncStatus:
         """For /healthz, on any thread (reads through that thread's own connection)."""
