@@ -152,6 +152,59 @@ def push(changes_file: Path, broker_url: str, db_url: str, topic_prefix: str) ->
 
 
 @main.command()
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--broker",
+    "broker_url",
+    envvar="EDGE_CENTRAL_BROKER",
+    default="",
+    help="Also send the stores' changes at once (else they go out on each store's replay).",
+)
+@_db_option
+@_prefix_option
+def load(files: tuple[Path, ...], broker_url: str, db_url: str, topic_prefix: str) -> None:
+    """Load master data (customers, orders) from JSON or CSV FILES, in the order given.
+
+    \b
+    JSON: a list of records (an order has "number", a customer "id"), or
+      {"customers": [...], "orders": [...]}; records in the change-feed shape.
+    CSV customers (header): id, first_name, last_name [, loyalty_id, email_hash,
+      phone_hash, preferred_locale, consent_marketing, tier, points, lifetime_points]
+    CSV orders, one row per order line, grouped by number (order columns repeat):
+      number, fulfilment, status, placed_at, currency, total_minor, payment_method,
+      line_no, gtin, sku, name, quantity, unit_price_minor [, customer_id, channel,
+      pickup_store_id, fulfilled_at, category, colour, size, final_sale]
+
+    Each file is all or nothing. A record loaded again unchanged records nothing; a
+    click-and-collect order goes to its pickup store, a customer update to the stores
+    that know the customer.
+    """
+    from sync.central.masterdata import load_records
+    from sync.central.masterfile import MasterFileError, read_master_file
+
+    db = CentralDb(db_url)
+    messages: list[tuple[str, bytes]] = []
+    try:
+        db.create_schema()
+        for path in files:
+            try:
+                result = load_records(db, read_master_file(path), str(path))
+            except MasterFileError as exc:
+                raise EdgeAgentError(f"{exc}; nothing from this file was loaded") from None
+            click.echo(
+                f"{path}: {result.added} added, {result.changed} changed,"
+                f" {result.unchanged} unchanged; {len(result.changes)} change(s) for stores"
+            )
+            messages += [(StoreTopics(topic_prefix, s).changes, p) for s, p in result.changes]
+    finally:
+        db.close()
+    if broker_url and messages:
+        _send_now(broker_url, messages)
+
+
+@main.command()
 @click.argument("serials", nargs=-1, required=True)
 @click.option(
     "--broker",

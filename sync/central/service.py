@@ -19,6 +19,7 @@ from edge_agent.clock import iso_now
 from sync.central.changes import REPLAY_BATCH_MAX, changes_from, record_change
 from sync.central.db import CentralDb
 from sync.central.ingest import ingest_batch
+from sync.central.lookups import LookupResponder
 from sync.errors import SyncError
 from sync.link import BrokerSettings, Message, MqttLink
 from sync.topics import StoreTopics, central_subscriptions, store_id_from_topic
@@ -78,19 +79,22 @@ class CentralService:
                 session_expiry_seconds=WORKER_SESSION_EXPIRY_SECONDS,
             ),
             subscriptions=[(topic, 1) for topic in self._subscriptions.values()],
-            on_message=self._queue.put,
+            on_message=self._on_message,
         )
+        self.lookups = LookupResponder(db_url, topic_prefix, self._publish_reply)
         self._thread = threading.Thread(target=self._run, name="central", daemon=True)
         self.ready = threading.Event()
 
     def start(self) -> None:
         self._thread.start()
         self.ready.wait(timeout=30)
+        self.lookups.start()
         self.link.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        self.lookups.stop()
         # Stopped on purpose: end the session so the broker deals its share to the others.
         self.link.stop(end_session=True)
 
@@ -105,6 +109,21 @@ class CentralService:
             self.link.publish(StoreTopics(self.prefix, store_id).changes, payload)
         except SyncError as exc:
             log.info("change for %s stored; it goes out on the store's replay (%s)", store_id, exc)
+
+    def _on_message(self, message: Message) -> None:
+        # Look-ups have their own thread: a till waits on each, events can wait a batch.
+        if message.topic.endswith("/lookups"):
+            self.lookups.submit(message)
+        else:
+            self._queue.put(message)
+
+    def _publish_reply(self, topic: str, payload: bytes, correlation: bytes | None) -> None:
+        try:
+            # QoS 0: a reply is useful only within the store's deadline; a lost one is a
+            # late one, which the store already handles.
+            self.link.publish(topic, payload, qos=0, correlation_data=correlation)
+        except SyncError as exc:
+            log.info("look-up answer not sent (%s); the store's deadline covers it", exc)
 
     def _run(self) -> None:
         db = CentralDb(self.db_url)
