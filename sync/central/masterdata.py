@@ -89,7 +89,7 @@ def read_order(db: CentralDb, number: str) -> dict[str, Any] | None:
 def customer_orders(db: CentralDb, customer_id: str, limit: int) -> list[dict[str, Any]]:
     """The customer's newest orders, newest first, in the change-feed shape."""
     rows = db.execute(
-        f"{_ORDER_SQL} WHERE customer_id = %s ORDER BY placed_at DESC LIMIT %s",
+        f"{_ORDER_SQL} WHERE customer_id = %s ORDER BY placed_at DESC, number DESC LIMIT %s",
         [customer_id, limit],
     ).fetchall()
     return [_order_data(db, row) for row in rows]
