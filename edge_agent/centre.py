@@ -32,12 +32,10 @@ class CentreLookup(Protocol):
         ...
 
 
-def why_not_here(answer: CentreAnswer | None) -> str:
+def why_not_here(answer: CentreAnswer) -> str:
     """The second half of a not-found message at the till: what the centre said."""
-    if answer is CentreAnswer.NOT_FOUND:
-        return "nor at the centre; check it"
     if answer is CentreAnswer.OFFLINE:
         return "and the centre cannot be reached (the store is offline); try again later"
     if answer is CentreAnswer.LATE:
         return "and the centre did not answer in time; try again in a moment"
-    return "and this till does not ask the centre (no sync configured)"
+    return "nor at the centre; check it"

@@ -61,6 +61,8 @@ class Requester:
         or CentreLate. Never waits longer than `timeout` seconds."""
         if not self._connected():
             raise CentreUnreachable("the centre cannot be reached (the store is offline)")
+        if timeout <= 0:
+            raise CentreLate("no time was left to ask the centre")
         correlation = uuid.uuid4().bytes
         waiting = _Waiting()
         with self._lock:
