@@ -14,9 +14,14 @@ from sqlite_utils import Database
 from edge_agent.centre import CentreLookup, CustomerKey, why_not_here
 from edge_agent.clock import from_iso, to_iso
 from edge_agent.context import AgentContext
-from edge_agent.domain import CustomerProfile, PurchasedItem
+from edge_agent.domain import CustomerProfile, OrderSummary, PurchasedItem
 from edge_agent.errors import CustomerNotFound, InvalidInput
-from edge_agent.orders import lookup_budget, open_orders, ready_for_pickup_here
+from edge_agent.orders import (
+    list_customer_orders,
+    lookup_budget,
+    open_orders,
+    ready_for_pickup_here,
+)
 from edge_agent.outbox import append_event
 
 IdentifyMethod = Literal["loyalty_id", "email", "phone"]
@@ -146,6 +151,22 @@ def _find_customer_id(ctx: AgentContext, query: IdentifyQuery) -> str | None:
     # Several customers can share a household phone; the most recently active one wins.
     row = ctx.store.db.execute(f"{sql} ORDER BY updated_at DESC LIMIT 1", [key]).fetchone()
     return row[0] if row else None
+
+
+def search_customer_orders(
+    ctx: AgentContext, query: IdentifyQuery, centre: CentreLookup | None = None
+) -> tuple[str, tuple[OrderSummary, ...]]:
+    """The customer behind a query and their orders (order search at the till). The
+    centre is asked when the cache has no answer: no such customer, or none of their
+    orders (e.g. a delivered online order, which no store is sent until it is looked up)."""
+    started = time.monotonic()
+    customer_id = _find_customer_id(ctx, query)
+    if customer_id is None:
+        customer_id = find_customer_id(ctx, query, centre)
+    elif centre is not None and not list_customer_orders(ctx, customer_id, limit=1):
+        # Whatever the centre says, the cache's answer (the customer) stands.
+        centre.fetch_customer_orders(*_centre_key(ctx, query), lookup_budget(ctx, started))
+    return customer_id, list_customer_orders(ctx, customer_id)
 
 
 def _centre_key(ctx: AgentContext, query: IdentifyQuery) -> tuple[CustomerKey, str]:

@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge_agent.customers import (
     IdentifyQuery,
-    find_customer_id,
     identify_customer,
     parse_query,
+    search_customer_orders,
 )
 from edge_agent.errors import InvalidInput
 from edge_agent.orders import find_order, list_customer_orders
@@ -107,8 +107,8 @@ def order_search() -> Any:
         summaries = list_customer_orders(ctx, order.customer_id) if order.customer_id else ()
         found = tuple(s for s in summaries if s.number == order.number)
         return jsonify(OrderSearch(text, order.customer_id, found))
-    customer_id = find_customer_id(ctx, parse_query(ctx, text), centre_lookup())
-    return jsonify(OrderSearch(text, customer_id, list_customer_orders(ctx, customer_id)))
+    customer_id, orders = search_customer_orders(ctx, parse_query(ctx, text), centre_lookup())
+    return jsonify(OrderSearch(text, customer_id, orders))
 
 
 @api.get("/orders/<number>")

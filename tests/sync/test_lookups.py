@@ -18,6 +18,7 @@ from pos_bridge.app import create_app
 from sync.central.db import CentralDb
 from sync.central.masterdata import load_records
 from sync.central.masterfile import read_master_file
+from sync.changes import Change, CustomerUpserted, apply_change
 from sync.link import BrokerSettings, Message, MqttLink
 from sync.lookup_protocol import OrderByNumber, encode_request
 from sync.service import SyncService
@@ -109,6 +110,25 @@ def test_order_search_by_loyalty_number_asks_the_centre(online_till, store):
     body = response.get_json()
     assert body["customer_id"] == "cust-1"
     assert [o["number"] for o in body["orders"]] == ["W900000007"]
+    assert cached_numbers(store) == ["W900000007"]
+
+
+def test_a_known_customer_with_no_cached_orders_gets_them_from_the_centre(
+    tmp_path, online_till, store
+):
+    """The dress bought online and delivered: the store knows the customer (identified
+    here before) but was never sent the order; a search by email finds it."""
+    client, central = online_till
+    # The centre and the store share the look-up salt, so their email hashes agree.
+    customer = {**CUSTOMER, "email_hash": store.hasher.email("lucia@example.com")}
+    load_centre(tmp_path, central.db_url, [customer])
+    with store.store.transaction() as db:
+        now = store.clock()
+        model = CustomerUpserted.model_validate(customer)
+        apply_change(db, Change("c1", "customer.upserted", 1, now, model), now)
+    response = client.get("/api/v1/orders", query_string={"query": " Lucia@Example.com"})
+    assert response.status_code == 200, response.get_json()
+    assert [o["number"] for o in response.get_json()["orders"]] == ["W900000007"]
     assert cached_numbers(store) == ["W900000007"]
 
 
