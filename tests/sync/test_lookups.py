@@ -258,3 +258,21 @@ def probe_link(broker, topic: str, on_message) -> MqttLink:
     wait_for(link.connected.is_set, "the probe to connect")
     time.sleep(0.2)  # the SUBACK follows the CONNACK
     return link
+
+
+def test_load_with_broker_sends_a_collect_order_to_a_connected_store_at_once(
+    tmp_path, broker, store, central_factory, sync_factory
+):
+    from click.testing import CliRunner
+
+    from sync.central.cli import main
+
+    central = central_factory(broker.url)
+    sync = sync_factory(store)
+    wait_for(sync.link.connected.is_set, "the store to connect")
+    wait_for(lambda: central.counters.replays >= 1, "the store's replay request on connect")
+    path = write_json(tmp_path / "new.json", [CUSTOMER, order("W900000003")])
+    db_option = ["--db", central.db_url, "--broker", broker.url]
+    result = CliRunner().invoke(main, ["load", *db_option, str(path)])
+    assert result.exit_code == 0, result.output
+    wait_for(lambda: cached_numbers(store) == ["W900000003"], "the pushed order in the cache")
