@@ -145,6 +145,9 @@ class SyncSettings(_Section):
     # /healthz says "degraded" when an event has waited this long for the centre: the
     # store still works, but ops should look at its link.
     degraded_after_minutes: int = Field(15, ge=1, le=7 * 24 * 60)
+    # While connected, ask the centre for its feed head this often: a lost *last* change
+    # (nothing after it to reveal the gap) is caught within this interval.
+    feed_check_seconds: int = Field(300, ge=1, le=24 * 3600)
 
     @field_validator("broker_url")
     @classmethod

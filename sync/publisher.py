@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from edge_agent.clock import to_iso
+from edge_agent.clock import from_iso, to_iso
 from edge_agent.store import Store
 from sync.errors import SyncError
 
@@ -42,6 +42,14 @@ ACKED_RETENTION = timedelta(days=1)
 class AckMessage:
     ids: tuple[str, ...]
     rejected: tuple[tuple[str, str], ...]
+
+
+def ack_time(payload: bytes) -> datetime | None:
+    """The centre's commit time on an ack (`at`), if it carries a readable one."""
+    try:
+        return from_iso(json.loads(payload)["at"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def parse_ack(payload: bytes) -> AckMessage:

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from edge_agent import __version__
+from edge_agent import __version__, clock_skew
 from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.outbox import outbox_stats
+from sync.changes import parse_feed_head
 from sync.errors import ChangeRejected, SyncError
 from sync.feed import dead_letter, dead_letter_count, last_applied, receive_change
 from sync.link import BrokerSettings, Message, MqttLink, Will
@@ -27,6 +28,7 @@ from sync.publisher import (
     ACK_TIMEOUT_SECONDS,
     AckMessage,
     OutboxPublisher,
+    ack_time,
     parked_count,
     parse_ack,
 )
@@ -46,6 +48,8 @@ REPLAY_BATCH = 20
 # batch, or the tail of the live feed, was lost on the way).
 REPLAY_STALL_SECONDS = 2.0
 PRUNE_EVERY_SECONDS = 600.0
+# The clock is measured on every ack but written down at most this often.
+SKEW_SAVE_SECONDS = 60.0
 # Bounds one round of the worker so the window is refilled between bursts of PUBACKs.
 MAX_ITEMS_PER_ROUND = 5000
 
@@ -104,11 +108,13 @@ class SyncService:
         )
         self._revocations_topic = revocations_topic(settings.topic_prefix)
         self._heartbeat_seconds = settings.heartbeat_seconds
+        self._feed_check_seconds = settings.feed_check_seconds
         self._thread = threading.Thread(target=self._run, name="sync", daemon=True)
         self._last_resync = -REPLAY_STALL_SECONDS
         self._replay_until = 0  # the last sequence the latest replay request covers
         self._feed_head = 0  # the highest feed sequence the centre has told us exists
         self._in_flight = 0
+        self._next_skew_save = 0.0
 
     def start(self) -> None:
         self.link.start()
@@ -147,6 +153,7 @@ class SyncService:
 
     def _run(self) -> None:
         next_heartbeat = next_prune = time.monotonic()
+        next_feed_check = time.monotonic() + self._feed_check_seconds
         while not self._stop.is_set():
             try:
                 self._handle_queued()
@@ -157,6 +164,11 @@ class SyncService:
                     if time.monotonic() >= next_heartbeat:
                         self._publish_status("online")
                         next_heartbeat = time.monotonic() + self._heartbeat_seconds
+                    if time.monotonic() >= next_feed_check:
+                        # The centre answers even when there is nothing to replay (a
+                        # feed.head marker), so a lost last change shows up as a gap.
+                        self._request_resync()
+                        next_feed_check = time.monotonic() + self._feed_check_seconds
                 if time.monotonic() >= next_prune:
                     self.publisher.prune()
                     next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
@@ -190,6 +202,7 @@ class SyncService:
                         reason = f"bad ack: {exc}"
                         dead_letter(db, value.topic, value.payload, reason, self._ctx.clock())
                     continue
+                self._note_centre_time(value.payload)
                 ids.extend(ack.ids)
                 rejected.extend(ack.rejected)
                 continue
@@ -199,6 +212,20 @@ class SyncService:
             self._handle(kind, value)
         if ids or rejected:
             self.publisher.on_ack(AckMessage(tuple(ids), tuple(rejected)))
+
+    def _note_centre_time(self, ack_payload: bytes) -> None:
+        """Measure the clock against the commit time the centre puts on its acks."""
+        if time.monotonic() < self._next_skew_save:
+            return
+        centre_time = ack_time(ack_payload)
+        if centre_time is None:
+            return
+        skew = clock_skew.measure(centre_time, self._ctx.clock())
+        with self._store.transaction() as db:
+            clock_skew.save(db, skew)
+        self._next_skew_save = time.monotonic() + SKEW_SAVE_SECONDS
+        if abs(skew.seconds) > clock_skew.WARN_SECONDS:
+            log.warning("this device's clock is %+.1fs off the centre's", skew.seconds)
 
     def _handle(self, kind: str, value: Any) -> None:
         if kind == "connected":
@@ -215,6 +242,10 @@ class SyncService:
         if message.topic == self._revocations_topic:
             self._apply_revocations(message, now)
         elif message.topic == self.topics.changes:
+            head = parse_feed_head(message.payload)
+            if head is not None:
+                self._feed_head = max(self._feed_head, head)
+                return
             outcome = receive_change(self._store, message.topic, message.payload, now)
             if outcome.status == "dead_lettered":
                 log.warning("change %s dead-lettered: %s", outcome.sequence, outcome.reason)
