@@ -98,6 +98,7 @@ class SyncService:
             on_connected=lambda: self._inbox.put(("connected", None)),
             on_published=lambda mid, refusal: self._inbox.put(("published", (mid, refusal))),
             will=Will(self._status_topic, self._status_payload("offline")),
+            on_disconnected=lambda: self._inbox.put(("disconnected", None)),
         )
         self.publisher = OutboxPublisher(
             self._store,
@@ -232,6 +233,8 @@ class SyncService:
             self.publisher.restart()
             self._publish_status("online")
             self._request_resync()
+        elif kind == "disconnected":
+            self.publisher.on_disconnected()
         elif kind == "published":
             self.publisher.on_published(*value)
         elif kind == "message":
@@ -285,7 +288,11 @@ class SyncService:
         return self.link.publish(self.topics.events, payload, qos=1)
 
     def _publish_status(self, state: str) -> None:
-        self.link.publish(self._status_topic, self._status_payload(state), qos=1, retain=True)
+        try:
+            self.link.publish(self._status_topic, self._status_payload(state), qos=1, retain=True)
+        except SyncError as exc:
+            # The link dropped between the connect and now: the next connect sends it.
+            log.info("status not sent: %s", exc)
 
     def _status_payload(self, state: str) -> bytes:
         body: dict[str, Any] = {
