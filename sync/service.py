@@ -20,6 +20,7 @@ from edge_agent import __version__, clock_skew
 from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.outbox import outbox_stats
+from edge_agent.pass_keys import take_key_set
 from sync.changes import parse_feed_head
 from sync.errors import ChangeRejected, SyncError
 from sync.feed import dead_letter, dead_letter_count, last_applied, receive_change
@@ -33,7 +34,9 @@ from sync.publisher import (
     parse_ack,
 )
 from sync.revocations import apply_revocation_list, parse_revocation_list
-from sync.topics import StoreTopics, revocations_topic
+from sync.topics import StoreTopics, key_set_topic, revocations_topic
+from wallet.errors import WalletError
+from wallet.keyring import parse_key_set
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,10 @@ REPLAY_BATCH = 20
 # batch, or the tail of the live feed, was lost on the way).
 REPLAY_STALL_SECONDS = 2.0
 PRUNE_EVERY_SECONDS = 600.0
+# paho holds back a message once this many are unacknowledged by the broker; the event
+# window fills at most max_in_flight of them, so status, heartbeats and replay requests
+# always find a free slot instead of queueing behind the backlog.
+CONTROL_HEADROOM = 16
 # The clock is measured on every ack but written down at most this often.
 SKEW_SAVE_SECONDS = 60.0
 # Bounds one round of the worker so the window is refilled between bursts of PUBACKs.
@@ -87,12 +94,13 @@ class SyncService:
                 ca_file=settings.ca_file,
                 cert_file=settings.cert_file,
                 key_file=settings.key_file,
-                max_inflight=min(settings.max_in_flight, 1000),
+                max_inflight=settings.max_in_flight + CONTROL_HEADROOM,
             ),
             subscriptions=[
                 (self.topics.acks, 1),
                 (self.topics.changes, 1),
                 (revocations_topic(settings.topic_prefix), 1),
+                (key_set_topic(settings.topic_prefix), 1),
             ],
             on_message=lambda message: self._inbox.put(("message", message)),
             on_connected=lambda: self._inbox.put(("connected", None)),
@@ -108,6 +116,7 @@ class SyncService:
             ack_timeout=ack_timeout_seconds,
         )
         self._revocations_topic = revocations_topic(settings.topic_prefix)
+        self._key_set_topic = key_set_topic(settings.topic_prefix)
         self._heartbeat_seconds = settings.heartbeat_seconds
         self._feed_check_seconds = settings.feed_check_seconds
         self._thread = threading.Thread(target=self._run, name="sync", daemon=True)
@@ -244,6 +253,8 @@ class SyncService:
         now = self._ctx.clock()
         if message.topic == self._revocations_topic:
             self._apply_revocations(message, now)
+        elif message.topic == self._key_set_topic:
+            self._apply_key_set(message, now)
         elif message.topic == self.topics.changes:
             head = parse_feed_head(message.payload)
             if head is not None:
@@ -264,6 +275,22 @@ class SyncService:
                 return
             added = apply_revocation_list(db, revocations, now)
         log.info("revocation list applied: %d pass(es) newly revoked", added)
+
+    def _apply_key_set(self, message: Message, now: datetime) -> None:
+        with self._store.transaction() as db:
+            try:
+                key_set = parse_key_set(message.payload)
+            except WalletError as exc:
+                dead_letter(db, message.topic, message.payload, exc.message, now)
+                return
+            taken = take_key_set(db, self._ctx.pass_keys, key_set)
+        if taken:
+            log.info(
+                "pass key set %d in use: keys %s, withdrawn %s",
+                key_set.version,
+                list(self._ctx.pass_keys.key_ids()),
+                list(key_set.withdrawn),
+            )
 
     def _catch_up_feed(self) -> None:
         """Ask for the next replay batch while behind the centre's feed head."""
