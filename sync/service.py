@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -134,6 +135,7 @@ class SyncService:
         self._feed_head = 0  # the highest feed sequence the centre has told us exists
         self._in_flight = 0
         self._next_skew_save = 0.0
+        self._device_health: Callable[[], dict[str, str]] | None = None
 
     def start(self) -> None:
         self.link.start()
@@ -145,6 +147,11 @@ class SyncService:
         self._stop.set()
         self._thread.join(timeout=10)
         self.link.stop(final=(self._status_topic, self._status_payload("offline")))
+
+    def report_devices(self, health: Callable[[], dict[str, str]]) -> None:
+        """Put scanner and printer health (check name -> "ok" / "degraded: ...") in every
+        heartbeat, so ops see a printer out of paper on the fleet page."""
+        self._device_health = health
 
     @property
     def alive(self) -> bool:
@@ -360,6 +367,12 @@ class SyncService:
             body["backlog"] = stats.depth
             body["oldest_age_seconds"] = stats.oldest_age_seconds
             body["parked"] = parked_count(self._store)
+            if self._device_health is not None:
+                try:
+                    body["devices"] = self._device_health()
+                except Exception:
+                    # A device that cannot say how it is must not stop the heartbeat.
+                    log.exception("device health unavailable for the heartbeat")
         return json.dumps(body).encode()
 
 
