@@ -27,6 +27,7 @@ from edge_agent.wallet_setup import load_push_worker
 from hardware.scan import Scan
 from hardware.scanners import ScanSource, open_scanner
 from pos_bridge.app import create_app
+from pos_bridge.conflicts_api import conflict_announcer
 from sync.service import SyncService
 
 if TYPE_CHECKING:  # imported only when APNs is configured (see wallet_setup)
@@ -113,6 +114,7 @@ def start_agent(config: Config) -> RunningAgent:
         app = create_app(ctx, dispatcher, sync.status_dict if sync is not None else None)
         if sync is not None:
             app.extensions["link_up"] = sync.link_up
+            sync.add_change_listener(conflict_announcer(app.extensions["till_events"]))
         push_worker = load_push_worker(ctx)
         app.extensions["devices"] = DeviceRegistry(scanners, print_queue)
         web = WsgiServer((config.web.host, config.web.port), app, numthreads=config.web.threads)

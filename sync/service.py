@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from edge_agent import __version__
 from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.outbox import outbox_stats
+from sync.changes import Change
 from sync.errors import ChangeRejected, SyncError
 from sync.feed import dead_letter, dead_letter_count, last_applied, receive_change
 from sync.link import BrokerSettings, Message, MqttLink, Will
@@ -109,6 +111,11 @@ class SyncService:
         self._replay_until = 0  # the last sequence the latest replay request covers
         self._feed_head = 0  # the highest feed sequence the centre has told us exists
         self._in_flight = 0
+        self._change_listeners: list[Callable[[Change], None]] = []
+
+    def add_change_listener(self, listener: Callable[[Change], None]) -> None:
+        """Call `listener` on the sync thread after each change is committed."""
+        self._change_listeners.append(listener)
 
     def start(self) -> None:
         self.link.start()
@@ -218,8 +225,18 @@ class SyncService:
             outcome = receive_change(self._store, message.topic, message.payload, now)
             if outcome.status == "dead_lettered":
                 log.warning("change %s dead-lettered: %s", outcome.sequence, outcome.reason)
+            if outcome.change is not None:
+                self._tell_listeners(outcome.change)
             if outcome.sequence is not None:
                 self._feed_head = max(self._feed_head, outcome.sequence, _feed_head(message))
+
+    def _tell_listeners(self, change: Change) -> None:
+        for listener in self._change_listeners:
+            try:
+                listener(change)
+            except Exception:
+                # A screen that cannot be told must not stop the feed: it is applied.
+                log.exception("a change listener failed on %s", change.type)
 
     def _apply_revocations(self, message: Message, now: datetime) -> None:
         with self._store.transaction() as db:
