@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template_string
 
+from sync.central.conflicts import open_conflicts_by_store
 from sync.central.db import CentralDb
 from sync.central.service import fleet_status
 
@@ -18,13 +19,13 @@ PAGE = """<!doctype html>
 <body><h1>Fleet status</h1>
 <p>{{ online }} of {{ devices|length }} devices online.</p>
 <table><tr><th>store</th><th>device</th><th>state</th><th>version</th><th>backlog</th>
-<th>last seen (UTC)</th><th>received through</th></tr>
+<th>last seen (UTC)</th><th>received through</th><th>open return conflicts</th></tr>
 {% for d in devices %}<tr class="{{ d.state }}">
 <td>{{ d.store_id }}</td><td>{{ d.device_id }}</td><td>{{ d.state }}</td>
 <td>{{ d.version or "" }}</td><td>{{ "" if d.backlog is none else d.backlog }}</td>
 <td>{{ d.last_seen }}</td>
 <td{% if d.gap %} class="gap"{% endif %}>{{ d.received_through_seq }}{% if d.gap %}
-(gap){% endif %}</td></tr>{% endfor %}
+(gap){% endif %}</td><td>{{ d.open_conflicts or "" }}</td></tr>{% endfor %}
 </table></body></html>"""
 
 
@@ -35,7 +36,11 @@ def create_fleet_app(db_url: str) -> Flask:
         db = CentralDb(db_url)  # one per request: a connection belongs to its thread
         try:
             db.create_schema()
-            return fleet_status(db)
+            # Per store, on each of its devices: ops look down one column.
+            conflicts = open_conflicts_by_store(db)
+            return [
+                {**d, "open_conflicts": conflicts.get(d["store_id"], 0)} for d in fleet_status(db)
+            ]
         finally:
             db.close()
 
