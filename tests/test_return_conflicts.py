@@ -179,3 +179,15 @@ def test_till_screens_hear_of_a_conflict_and_metrics_and_health_count_it(till, c
     health = till.client.get("/healthz").get_json()
     assert health["return_conflicts"] == {"open": 1}
     assert health["status"] != "failing"
+
+
+def test_the_staff_console_warns_of_open_conflicts(till, centre):
+    number, line_no, sku, price = bought_once(till)
+    receive(till, record_change(centre, "demo-001", "return.conflict",
+                                conflict_data(number, line_no, sku, price)))  # fmt: skip
+    console = till.app.test_client()
+    assert console.post("/console/sign-in", data={"staff_id": "ana", "pin": "1234"}).status_code
+    home = console.get("/console/").get_data(as_text=True)
+    assert 'id="return-conflicts"' in home and number in home
+    order = console.get(f"/console/orders?number={number}").get_data(as_text=True)
+    assert f'id="conflict-{line_no}"' in order
