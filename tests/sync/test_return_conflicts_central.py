@@ -11,7 +11,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
+from sync.central.cli import main as central_main
 from sync.central.conflicts import (
     conflict_id,
     list_conflicts,
@@ -20,6 +22,7 @@ from sync.central.conflicts import (
 )
 from sync.central.db import CentralDb
 from sync.central.ingest import ingest_batch
+from sync.central.web import create_fleet_app
 from sync.changes import parse_change
 from sync.envelope import build_event
 from sync.return_conflicts import ReturnConflict
@@ -170,3 +173,24 @@ def test_an_unreadable_return_is_stored_but_never_fails_the_batch(centre):
     result = ingest(centre, (topic, json.dumps(event).encode()), returned("store-b", "R-b1"))
     assert result.inserted == 2 and result.changes == []
     assert centre.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 2
+
+
+def test_edge_central_conflicts_lists_them_and_the_fleet_page_counts_them(tmp_path: Path):
+    url = f"sqlite://{tmp_path / 'cli.sqlite3'}"
+    db = CentralDb(url)
+    db.create_schema()
+    ingest(db, returned("store-a", "R-a1"), returned("store-b", "R-b1"))
+    ingest(db, returned("store-a", "R-a2", bought=None, line_no=2),
+           returned("store-b", "R-b2", bought=None, line_no=2))  # fmt: skip
+    db.close()
+    shown = json.loads(CliRunner().invoke(central_main, ["conflicts", "--db", url]).output)
+    assert [c["conflict_id"] for c in shown["conflicts"]] == [conflict_id(ORDER, 1)]
+    assert [u["line_no"] for u in shown["unjudged"]] == [2]
+    db = CentralDb(url)
+    db.execute(
+        "INSERT INTO fleet (store_id, device_id, state, detail, last_seen)"
+        " VALUES ('store-a', 'till-1', 'online', '{}', '2026-11-02T10:00:00.000000Z')"
+    )
+    db.close()
+    fleet = create_fleet_app(url).test_client().get("/fleet.json").get_json()
+    assert fleet["devices"][0]["open_conflicts"] == 1
