@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from sync.central.changes import changes_from
 from sync.central.cli import main as central_main
 from sync.central.conflicts import (
     conflict_id,
@@ -116,6 +117,9 @@ def test_the_same_line_returned_at_two_stores_is_sent_to_both(centre):
         }
     (listed,) = list_conflicts(centre)
     assert listed["state"] == "open" and listed["stores"] == ["store-a", "store-b"]
+    # In the feed, so a store that missed it gets it on its next replay.
+    (replayed,) = changes_from(centre, "store-b", 1, 10)
+    assert parse_change(replayed).type == "return.conflict"
     assert open_conflicts_by_store(centre) == {"store-a": 1, "store-b": 1}
 
 

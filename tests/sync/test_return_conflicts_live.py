@@ -3,12 +3,13 @@ finds the conflict and both tills see it, over a real Mosquitto and edge-central
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext, open_agent
@@ -17,6 +18,7 @@ from edge_agent.scans import ScanDispatcher
 from edge_agent.seed import seed_store
 from edge_agent.staff import Actor, add_staff
 from pos_bridge.app import create_app
+from pos_bridge.conflicts_api import conflict_announcer
 from sync.central.conflicts import list_conflicts
 from sync.central.db import CentralDb
 from tests.conftest import SEED_NOW
@@ -37,6 +39,23 @@ def stores(tmp_path: Path, broker) -> Iterator[dict[str, AgentContext]]:
     yield opened
     for ctx in opened.values():
         ctx.store.close()
+
+
+@pytest.fixture
+def till_app() -> Iterator[Callable[[AgentContext], Flask]]:
+    """The till web app of a store, with a supervisor; its scan dispatcher is stopped after."""
+    dispatchers: list[ScanDispatcher] = []
+
+    def make(ctx: AgentContext) -> Flask:
+        add_staff(ctx, "luis", "Luis", "supervisor", "9876")
+        dispatcher = ScanDispatcher(ctx)
+        dispatcher.start()
+        dispatchers.append(dispatcher)
+        return create_app(ctx, dispatcher)
+
+    yield make
+    for dispatcher in dispatchers:
+        dispatcher.stop()
 
 
 def line_bought_once(ctx: AgentContext) -> tuple[str, int]:
@@ -76,15 +95,20 @@ def conflicts_at(ctx: AgentContext) -> int:
 
 
 def test_a_line_returned_offline_at_two_stores_reaches_both_tills_and_is_resolved(
-    stores, broker, central_factory, sync_factory
+    stores, broker, central_factory, sync_factory, till_app
 ):
     a, b = stores["store-a"], stores["store-b"]
     number, line_no = line_bought_once(a)
     return_offline(a, number, line_no)
     return_offline(b, number, line_no)
+    app = till_app(a)
+    screen = app.extensions["till_events"].stream("lane-1", keepalive=0.5)
+    assert next(screen) == ": connected\n\n"
     central = central_factory(broker.url)
     for ctx in (a, b):
-        sync_factory(ctx)
+        sync = sync_factory(ctx)
+        if ctx is a:  # as the daemon wires it
+            sync.add_change_listener(conflict_announcer(app.extensions["till_events"]))
     for store_id, ctx in stores.items():
         wait_for(lambda ctx=ctx: conflicts_at(ctx) == 1, f"the conflict at {store_id}")
     db = CentralDb(central.db_url)
@@ -94,25 +118,21 @@ def test_a_line_returned_offline_at_two_stores_reaches_both_tills_and_is_resolve
         db.close()
     assert (conflict["order_number"], conflict["line_no"]) == (number, line_no)
     assert conflict["stores"] == ["store-a", "store-b"]
+    wait_for(lambda: next(screen).startswith("event: return.conflict\n"), "the till screen told")
+    screen.close()
 
-    add_staff(a, "luis", "Luis", "supervisor", "9876")
-    dispatcher = ScanDispatcher(a)
-    dispatcher.start()
-    try:
-        till = create_app(a, dispatcher).test_client()
-        token = till.post(
-            "/api/v1/auth/sign-in", json={"staff_id": "luis", "pin": "9876", "till_id": "lane-1"}
-        ).get_json()["token"]
-        till.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-        (listed,) = till.get("/api/v1/conflicts").get_json()["conflicts"]
-        assert listed["id"] == conflict["conflict_id"]
-        assert sorted(r["store_id"] for r in listed["returns"]) == ["store-a", "store-b"]
-        resolved = till.post(
-            f"/api/v1/conflicts/{listed['id']}/resolve", json={"note": "second refund reversed"}
-        )
-        assert resolved.status_code == 200, resolved.get_json()
-    finally:
-        dispatcher.stop()
+    till = app.test_client()
+    token = till.post(
+        "/api/v1/auth/sign-in", json={"staff_id": "luis", "pin": "9876", "till_id": "lane-1"}
+    ).get_json()["token"]
+    till.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    (listed,) = till.get("/api/v1/conflicts").get_json()["conflicts"]
+    assert listed["id"] == conflict["conflict_id"]
+    assert sorted(r["store_id"] for r in listed["returns"]) == ["store-a", "store-b"]
+    resolved = till.post(
+        f"/api/v1/conflicts/{listed['id']}/resolve", json={"note": "second refund reversed"}
+    )
+    assert resolved.status_code == 200, resolved.get_json()
     wait_for(lambda: backlog(a) == 0, "the resolution acknowledged by the centre")
     db = CentralDb(central.db_url)
     try:
