@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from edge_agent.clock import to_iso
+from edge_agent.clock import from_iso, to_iso
 from edge_agent.store import Store
-from sync.errors import SyncError
+from sync.errors import MessageTooLarge, SyncError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,14 @@ ACKED_RETENTION = timedelta(days=1)
 class AckMessage:
     ids: tuple[str, ...]
     rejected: tuple[tuple[str, str], ...]
+
+
+def ack_time(payload: bytes) -> datetime | None:
+    """The centre's commit time on an ack (`at`), if it carries a readable one."""
+    try:
+        return from_iso(json.loads(payload)["at"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def parse_ack(payload: bytes) -> AckMessage:
@@ -79,6 +87,9 @@ class OutboxPublisher:
         self._first_ack_timeout = ack_timeout
         self._ack_timeout = ack_timeout
         self.acked_total = 0
+        # The event the broker had not acknowledged when it last dropped the connection,
+        # and how many drops in a row it was that one (see on_disconnected).
+        self._suspect: tuple[str, int] | None = None
 
     @property
     def in_flight(self) -> int:
@@ -106,6 +117,10 @@ class OutboxPublisher:
             event["sequence"] = str(seq)
             try:
                 mid = self._publish(json.dumps(event, ensure_ascii=False).encode())
+            except MessageTooLarge as exc:
+                self._park(event_id, f"the broker refuses it: {exc.message}")
+                self._cursor = seq
+                continue
             except SyncError as exc:
                 log.debug("publish paused: %s", exc)
                 return 0
@@ -142,9 +157,31 @@ class OutboxPublisher:
             self.acked_total += marked
         return marked
 
+    def on_disconnected(self) -> None:
+        """The broker dropped the connection. Mosquitto does that, instead of refusing
+        one message, for a packet over its size limit when it did not announce the
+        limit: the event it choked on is the first one it had not acknowledged. The same
+        event there on MAX_REFUSALS drops in a row is parked, so it stops taking the
+        connection (and every event behind it) down with it."""
+        waiting = [(self._sent[e][0], e) for e in self._mids.values() if e in self._sent]
+        if not waiting:
+            return
+        _, event_id = min(waiting)
+        drops = self._suspect[1] + 1 if self._suspect and self._suspect[0] == event_id else 1
+        self._suspect = (event_id, drops)
+        if drops >= MAX_REFUSALS:
+            self._park(
+                event_id,
+                f"the broker closed the connection each time it got this event ({drops}"
+                " times in a row); probably over its message size limit",
+            )
+            self._suspect = None
+
     def on_published(self, mid: int, refusal: str | None) -> None:
         """The broker's PUBACK: flow control only, except a refusal is counted."""
         event_id = self._mids.pop(mid, None)
+        if event_id is not None and self._suspect and self._suspect[0] == event_id:
+            self._suspect = None  # it went through after all
         if event_id is None or refusal is None:
             return
         with self._store.transaction() as db:
@@ -162,6 +199,16 @@ class OutboxPublisher:
                 )
                 self._sent.pop(event_id, None)
                 log.error("event %s parked: the broker refuses it (%s)", event_id, refusal)
+
+    def _park(self, event_id: str, reason: str) -> None:
+        with self._store.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET parked_reason = ?, last_error = ?, attempts = attempts + 1"
+                " WHERE event_id = ? AND acked_at IS NULL",
+                [reason, reason, event_id],
+            )
+        self._sent.pop(event_id, None)
+        log.error("event %s parked: %s", event_id, reason)
 
     def check_ack_timeout(self) -> bool:
         """Go back and resend from the oldest unacknowledged event if the centre is late."""

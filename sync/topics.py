@@ -47,6 +47,11 @@ def revocations_topic(prefix: str) -> str:
     return f"{prefix}/broadcast/revocations"
 
 
+def key_set_topic(prefix: str) -> str:
+    """Retained, for every store: the public keys pass codes are checked with."""
+    return f"{prefix}/broadcast/keys"
+
+
 def store_id_from_topic(prefix: str, topic: str) -> str | None:
     """`{prefix}/stores/{id}/{leaf}[/{device}]` -> id, or None for any other topic."""
     head = f"{prefix}/stores/"

@@ -187,6 +187,67 @@ def revoke(serials: tuple[str, ...], broker_url: str, db_url: str, topic_prefix:
 
 
 @main.command()
+@click.argument(
+    "keys_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=False
+)
+@click.option(
+    "--withdraw",
+    "withdrawn",
+    type=click.IntRange(0, 255),
+    multiple=True,
+    help="A key id stores must stop accepting (repeat for several).",
+)
+@click.option(
+    "--broker",
+    "broker_url",
+    envvar="EDGE_CENTRAL_BROKER",
+    required=True,
+    help="mqtt://host:port of the broker the stores use.",
+)
+@_db_option
+@_prefix_option
+def keys(
+    keys_dir: Path | None,
+    withdrawn: tuple[int, ...],
+    broker_url: str,
+    db_url: str,
+    topic_prefix: str,
+) -> None:
+    """Publish the pass-code public keys in KEYS_DIR (pass-signing-<id>.pub) to every
+    store, retained, as a new key set version; --withdraw shuts a key out everywhere."""
+    from sync.topics import key_set_topic
+    from wallet.errors import WalletError
+    from wallet.keyring import build_key_set
+    from wallet.keys import load_public_keys
+
+    try:
+        public_keys = load_public_keys(keys_dir) if keys_dir is not None else {}
+        for key_id in withdrawn:
+            public_keys.pop(key_id, None)
+        if not public_keys and not withdrawn:
+            raise WalletError(f"{keys_dir}: no pass-signing-<id>.pub files to publish")
+        db = CentralDb(db_url)
+        try:
+            db.create_schema()
+            with db.transaction():
+                row = db.execute("SELECT COALESCE(MAX(version), 0) FROM key_sets").fetchone()
+                key_set = build_key_set(int(row[0]) + 1, public_keys, withdrawn)
+                db.execute(
+                    "INSERT INTO key_sets (version, payload, published_at) VALUES (%s, %s, %s)",
+                    [key_set.version, key_set.to_json(), iso_now()],
+                )
+        finally:
+            db.close()
+    except WalletError as exc:
+        raise EdgeAgentError(exc.message) from None
+    _send_now(broker_url, [(key_set_topic(topic_prefix), key_set.to_json().encode())], retain=True)
+    click.echo(
+        f"key set {key_set.version} published: keys {sorted(public_keys)}, "
+        f"withdrawn {list(key_set.withdrawn)}"
+    )
+
+
+@main.command()
 @_db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8090, show_default=True, help="Port (0: any).")

@@ -57,6 +57,12 @@ SCHEMA = (
         serial TEXT PRIMARY KEY,
         revoked_at TEXT NOT NULL
     )""",
+    # Every pass key set published to the stores; the newest is the one in force.
+    """CREATE TABLE IF NOT EXISTS key_sets (
+        version BIGINT PRIMARY KEY,
+        payload TEXT NOT NULL,
+        published_at TEXT NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS fleet (
         store_id TEXT NOT NULL,
         device_id TEXT NOT NULL,

@@ -31,7 +31,9 @@ class StoreAcks:
     rejected: list[dict[str, str]] = field(default_factory=list)
 
     def payload(self) -> bytes:
-        return json.dumps({"ids": self.ids, "rejected": self.rejected}).encode()
+        # `at`: sent after the commit, so stores can measure their clocks against ours.
+        body = {"ids": self.ids, "rejected": self.rejected, "at": iso_now()}
+        return json.dumps(body).encode()
 
 
 @dataclass

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.clock import iso_now
-from sync.central.changes import REPLAY_BATCH_MAX, changes_from, record_change
+from sync.central.changes import (
+    REPLAY_BATCH_MAX,
+    changes_from,
+    feed_head_message,
+    record_change,
+)
 from sync.central.db import CentralDb
 from sync.central.ingest import ingest_batch
 from sync.errors import SyncError
@@ -199,7 +204,8 @@ class CentralService:
             return
         self.counters.replays += 1
         topic = StoreTopics(self.prefix, store_id).changes
-        for payload in changes_from(db, store_id, from_seq, limit):
+        replay = changes_from(db, store_id, from_seq, limit)
+        for payload in replay or [feed_head_message(db, store_id)]:
             self.link.publish(topic, payload)
 
     def _record_status(self, db: CentralDb, message: Message) -> None:
