@@ -116,7 +116,10 @@ def start_agent(config: Config) -> RunningAgent:
             app.extensions["link_up"] = sync.link_up
             sync.add_change_listener(conflict_announcer(app.extensions["till_events"]))
         push_worker = load_push_worker(ctx)
-        app.extensions["devices"] = DeviceRegistry(scanners, print_queue)
+        registry = DeviceRegistry(scanners, print_queue)
+        app.extensions["devices"] = registry
+        if sync is not None:
+            sync.report_devices(registry.health_checks)
         web = WsgiServer((config.web.host, config.web.port), app, numthreads=config.web.threads)
         try:
             web.prepare()

@@ -126,6 +126,7 @@ class SyncService:
         self._feed_head = 0  # the highest feed sequence the centre has told us exists
         self._in_flight = 0
         self._next_skew_save = 0.0
+        self._device_health: Callable[[], dict[str, str]] | None = None
         self._change_listeners: list[Callable[[Change], None]] = []
 
     def add_change_listener(self, listener: Callable[[Change], None]) -> None:
@@ -142,6 +143,11 @@ class SyncService:
         self._stop.set()
         self._thread.join(timeout=10)
         self.link.stop(final=(self._status_topic, self._status_payload("offline")))
+
+    def report_devices(self, health: Callable[[], dict[str, str]]) -> None:
+        """Put scanner and printer health (check name -> "ok" / "degraded: ...") in every
+        heartbeat, so ops see a printer out of paper on the fleet page."""
+        self._device_health = health
 
     @property
     def alive(self) -> bool:
@@ -350,6 +356,12 @@ class SyncService:
             body["backlog"] = stats.depth
             body["oldest_age_seconds"] = stats.oldest_age_seconds
             body["parked"] = parked_count(self._store)
+            if self._device_health is not None:
+                try:
+                    body["devices"] = self._device_health()
+                except Exception:
+                    # A device that cannot say how it is must not stop the heartbeat.
+                    log.exception("device health unavailable for the heartbeat")
         return json.dumps(body).encode()
 
 

@@ -266,6 +266,20 @@ def web(db_url: str, host: str, port: int) -> None:
 
 
 @main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+def schemas(out_dir: Path) -> None:
+    """Write the JSON Schema of every store event type and version into OUT_DIR
+    (`<type>.v<version>.json`), for the systems downstream of the centre."""
+    from sync.event_schemas import json_schemas
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    documents = json_schemas()
+    for name, document in documents.items():
+        (out_dir / name).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"{len(documents)} event schema(s) written to {out_dir}")
+
+
+@main.command()
 @_db_option
 def fleet(db_url: str) -> None:
     """Print every store device the centre has heard from, as JSON."""

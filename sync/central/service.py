@@ -214,12 +214,20 @@ class CentralService:
             body = json.loads(message.payload)
             device_id = str(body["device_id"])
             state = str(body["state"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             return
         if store_id is None:
             return
         backlog = body.get("backlog")
         with db.transaction():
+            if "devices" not in body:
+                # The last will says only "offline": keep the health it was last seen in.
+                row = db.execute(
+                    "SELECT detail FROM fleet WHERE store_id = %s AND device_id = %s",
+                    [store_id, device_id],
+                ).fetchone()
+                if row is not None and (previous := _devices_from(row[0])):
+                    body["devices"] = previous
             db.execute(
                 "INSERT INTO fleet (store_id, device_id, state, version, backlog, detail,"
                 " last_seen) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (store_id,"
@@ -241,7 +249,7 @@ class CentralService:
 def fleet_status(db: CentralDb) -> list[dict]:
     """Every device the centre has heard from, with its state, backlog and sequence gaps."""
     rows = db.execute(
-        "SELECT store_id, device_id, state, version, backlog, last_seen FROM fleet"
+        "SELECT store_id, device_id, state, version, backlog, last_seen, detail FROM fleet"
         " ORDER BY store_id, device_id"
     ).fetchall()
     gaps = {
@@ -251,8 +259,9 @@ def fleet_status(db: CentralDb) -> list[dict]:
         ).fetchall()
     }
     fleet = []
-    for store_id, device_id, state, version, backlog, last_seen in rows:
+    for store_id, device_id, state, version, backlog, last_seen, detail in rows:
         contiguous, highest = gaps.get((store_id, device_id), (0, 0))
+        devices = _devices_from(detail)
         fleet.append(
             {
                 "store_id": store_id,
@@ -263,6 +272,20 @@ def fleet_status(db: CentralDb) -> list[dict]:
                 "last_seen": last_seen,
                 "received_through_seq": contiguous,
                 "gap": highest > contiguous,
+                "devices": devices,
+                "device_problems": sorted(k for k, v in devices.items() if v != "ok"),
             }
         )
     return fleet
+
+
+def _devices_from(detail: str) -> dict[str, str]:
+    """Scanner/printer health from the device's last heartbeat (the offline last will
+    carries none, so the last known health stays visible)."""
+    try:
+        devices = json.loads(detail).get("devices")
+    except (ValueError, AttributeError):
+        return {}
+    if not isinstance(devices, dict):
+        return {}
+    return {str(k)[:64]: str(v)[:200] for k, v in devices.items()}

@@ -14,7 +14,17 @@ import pytest
 
 from edge_agent.context import open_agent
 from edge_agent.outbox import append_event
-from tests.sync.conftest import backlog, central_rows, sync_config, wait_for
+from tests.sync.conftest import backlog, central_rows, scan_data, sync_config, wait_for
+
+
+def big_return() -> dict:
+    lines = [
+        {"line_no": n, "sku": f"SKU-{n}", "quantity": 1, "refund_minor": 100, "reason": "r" * 200}
+        for n in range(1, 101)
+    ]
+    refund = {"method": "store_credit", "amount_minor": 10000, "currency": "EUR"}
+    return {"return_id": "R-1", "order_number": "W1", "lines": lines, "refund": refund,
+            "offline": False, "staff_id": "S-1"}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -31,11 +41,12 @@ def test_an_event_too_large_for_the_broker_is_parked_and_the_rest_reach_the_cent
     central = central_factory(broker.url)
     ctx = open_agent(sync_config(tmp_path / "store", broker.url))
     try:
-        sizes = [10, 20_000, 10, 10]
-        for n, size in enumerate(sizes):
+        for n in range(4):
             with ctx.store.transaction() as db:
-                data = {"n": n, "note": "x" * size}
-                append_event(db, ctx.origin, "scan.recorded", None, data, ctx.clock())
+                if n == 1:  # a return of 100 lines, each with a long reason: ~30 kB
+                    append_event(db, ctx.origin, "order.returned", "W1", big_return(), ctx.clock())
+                else:
+                    append_event(db, ctx.origin, "scan.recorded", None, scan_data(n), ctx.clock())
         sync = sync_factory(ctx, ack_timeout=1.0)
         wait_for(lambda: sync.status().parked == 1, "the big event parked", timeout=90)
         wait_for(lambda: backlog(ctx) == 1, "every event but the big one acked")

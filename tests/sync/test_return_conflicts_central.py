@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import psycopg
 import pytest
@@ -18,6 +19,7 @@ from sync.central.cli import main as central_main
 from sync.central.conflicts import (
     conflict_id,
     list_conflicts,
+    on_ingested,
     open_conflicts_by_store,
     unjudged_lines,
 )
@@ -170,13 +172,22 @@ def test_a_further_return_updates_the_conflict_and_reopens_it(centre):
     assert list_conflicts(centre, open_only=True)[0]["conflict_id"] == cid
 
 
-def test_an_unreadable_return_is_stored_but_never_fails_the_batch(centre):
+def test_a_return_that_breaks_its_schema_is_refused_and_judges_nothing(centre):
     topic, payload = returned("store-a", "R-a1")
     event = json.loads(payload)
     event["data"]["lines"] = "not a list"
     result = ingest(centre, (topic, json.dumps(event).encode()), returned("store-b", "R-b1"))
-    assert result.inserted == 2 and result.changes == []
-    assert centre.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 2
+    assert result.inserted == 1 and result.changes == []
+    assert result.acks["store-a"].rejected[0]["id"] == event["id"]
+    # The last guard, for data a later schema version allows but this check cannot read:
+    # logged and skipped, never raised, or the batch would fail on every resend.
+    unreadable = SimpleNamespace(
+        store_id="store-a", type="order.returned", time="2026-11-02T10:00:00.000000Z",
+        envelope=json.dumps({"data": {"lines": "not a list"}}),
+    )  # fmt: skip
+    with centre.transaction():
+        assert on_ingested(centre, [unreadable]) == []
+    assert list_conflicts(centre) == []
 
 
 def test_edge_central_conflicts_lists_them_and_the_fleet_page_counts_them(tmp_path: Path):
