@@ -32,6 +32,13 @@ _db_option = click.option(
     show_default=True,
     help="postgresql://user@host/dbname, or sqlite://PATH (the embedded default).",
 )
+_broker_option = click.option(
+    "--broker",
+    "broker_url",
+    envvar="EDGE_CENTRAL_BROKER",
+    required=True,
+    help="mqtt://host:port of the broker the stores use.",
+)
 _prefix_option = click.option(
     "--topic-prefix", default="retail/v1", show_default=True, help="MQTT topic prefix."
 )
@@ -153,13 +160,7 @@ def push(changes_file: Path, broker_url: str, db_url: str, topic_prefix: str) ->
 
 @main.command()
 @click.argument("serials", nargs=-1, required=True)
-@click.option(
-    "--broker",
-    "broker_url",
-    envvar="EDGE_CENTRAL_BROKER",
-    required=True,
-    help="mqtt://host:port of the broker the stores use.",
-)
+@_broker_option
 @_db_option
 @_prefix_option
 def revoke(serials: tuple[str, ...], broker_url: str, db_url: str, topic_prefix: str) -> None:
@@ -197,13 +198,7 @@ def revoke(serials: tuple[str, ...], broker_url: str, db_url: str, topic_prefix:
     multiple=True,
     help="A key id stores must stop accepting (repeat for several).",
 )
-@click.option(
-    "--broker",
-    "broker_url",
-    envvar="EDGE_CENTRAL_BROKER",
-    required=True,
-    help="mqtt://host:port of the broker the stores use.",
-)
+@_broker_option
 @_db_option
 @_prefix_option
 def keys(
