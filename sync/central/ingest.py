@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from edge_agent.clock import iso_now
+from sync.central.conflicts import StoreChange, on_ingested
 from sync.central.db import CentralDb
 from sync.event_schemas import EventDataInvalid, parse_schema_urn, validate_event_data
 from sync.topics import store_id_from_topic
@@ -42,6 +43,8 @@ class IngestResult:
     inserted: int = 0
     duplicates: int = 0
     unreadable: int = 0
+    # Feed changes that follow from these events, committed with them: publish after.
+    changes: list[StoreChange] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ def ingest_batch(db: CentralDb, prefix: str, messages: list[tuple[str, bytes]]) 
                     (store_id, exc.event_id, exc.reason, payload.decode("utf-8", "replace"))
                 )
     touched: dict[str, str] = {}
+    fresh: list[_Event] = []
     with db.transaction():
         for event in events:
             cursor = db.execute(
@@ -106,8 +110,10 @@ def ingest_batch(db: CentralDb, prefix: str, messages: list[tuple[str, bytes]]) 
             if cursor.rowcount:
                 result.inserted += 1
                 touched[event.source] = event.store_id
+                fresh.append(event)
             else:
                 result.duplicates += 1
+        result.changes = on_ingested(db, fresh)
         for store_id, event_id, reason, payload_text in refused:
             db.execute(
                 "INSERT INTO rejected_events (event_id, store_id, reason, payload, received_at)"
