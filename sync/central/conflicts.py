@@ -13,10 +13,10 @@ and an event sent again (not newly stored) changes nothing. The caller publishes
 returned changes after the commit.
 
 Rule: a conflict needs the quantity bought. Stores send it on each returned line
-(`ordered_quantity`); older events lack it, and the centre keeps no order master data
-here, so a line whose quantity bought no event has told stays unjudged (listed by
-`unjudged_lines`) rather than guessed at. Once any event for the line carries it, the
-line is judged with every return recorded so far.
+(`ordered_quantity`); for older events that lack it the centre's own order master data
+(`edge-central load`) tells it. A line neither tells stays unjudged (listed by
+`unjudged_lines`) rather than guessed at; once an event carries it or the order is
+loaded, the line is judged with every return recorded so far.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def on_ingested(db: CentralDb, events: Iterable[IngestedEvent]) -> list[StoreCha
     # returns of the same line take turns, and the second sees the first's return.
     for key in keys:
         told = [ln.ordered_quantity for ln in lines if ln.key == key and ln.ordered_quantity]
-        bought = told[0] if told else None
+        bought = told[0] if told else _bought_per_master_data(db, key)
         db.execute(
             "INSERT INTO returned_lines (order_number, line_no, ordered_quantity, updated_at)"
             " VALUES (%s, %s, %s, %s) ON CONFLICT (order_number, line_no) DO UPDATE SET"
@@ -155,7 +155,8 @@ def unjudged_lines(db: CentralDb) -> list[dict[str, Any]]:
     rows = db.execute(
         "SELECT r.order_number, r.line_no, COUNT(DISTINCT r.store_id), SUM(r.quantity)"
         " FROM line_returns r JOIN returned_lines l ON l.order_number = r.order_number"
-        " AND l.line_no = r.line_no WHERE l.ordered_quantity IS NULL"
+        " AND l.line_no = r.line_no LEFT JOIN order_lines o ON o.number = r.order_number"
+        " AND o.line_no = r.line_no WHERE l.ordered_quantity IS NULL AND o.quantity IS NULL"
         " GROUP BY r.order_number, r.line_no HAVING COUNT(DISTINCT r.store_id) > 1"
         " ORDER BY r.order_number, r.line_no"
     ).fetchall()
@@ -163,6 +164,14 @@ def unjudged_lines(db: CentralDb) -> list[dict[str, Any]]:
         {"order_number": n, "line_no": ln, "stores": s, "returned_quantity": q}
         for n, ln, s, q in rows
     ]
+
+
+def _bought_per_master_data(db: CentralDb, key: tuple[str, int]) -> int | None:
+    """The quantity bought per the centre's loaded orders, when the order is there."""
+    row = db.execute(
+        "SELECT quantity FROM order_lines WHERE number = %s AND line_no = %s", list(key)
+    ).fetchone()
+    return int(row[0]) if row else None
 
 
 def conflict_id(order_number: str, line_no: int) -> str:
@@ -270,7 +279,7 @@ def _judge(db: CentralDb, key: tuple[str, int], now: str) -> list[StoreChange]:
     bought = db.execute(
         "SELECT ordered_quantity FROM returned_lines WHERE order_number = %s AND line_no = %s",
         [number, line_no],
-    ).fetchone()[0]
+    ).fetchone()[0] or _bought_per_master_data(db, key)
     returns = db.execute(
         "SELECT store_id, return_id, sku, quantity, refund_minor, currency, returned_at"
         " FROM line_returns WHERE order_number = %s AND line_no = %s"

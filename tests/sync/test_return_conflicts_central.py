@@ -159,6 +159,26 @@ def test_older_events_without_the_quantity_bought_are_not_judged_until_one_tells
     assert unjudged_lines(centre) == []
 
 
+def test_older_events_are_judged_by_the_centres_own_order_data(centre):
+    from sync.central.masterdata import load_records
+    from sync.central.masterfile import MasterRecords
+    from sync.changes import CustomerUpserted, OrderUpserted
+    from tests.sync.masterdata_fixtures import CUSTOMER, delivered
+
+    records = MasterRecords(
+        customers=[CustomerUpserted.model_validate(CUSTOMER)],
+        orders=[OrderUpserted.model_validate(delivered(ORDER))],  # line 1: one dress bought
+    )
+    load_records(centre, records, "orders.json")
+    result = ingest(
+        centre, returned("store-a", "R-a1", bought=None), returned("store-b", "R-b1", bought=None)
+    )
+    assert sorted(c.store_id for c in result.changes) == ["store-a", "store-b"]
+    (listed,) = list_conflicts(centre)
+    assert (listed["ordered_quantity"], listed["returned_quantity"]) == (1, 2)
+    assert unjudged_lines(centre) == []
+
+
 def test_a_further_return_updates_the_conflict_and_reopens_it(centre):
     ingest(centre, returned("store-a", "R-a1"), returned("store-b", "R-b1"))
     cid = conflict_id(ORDER, 1)
