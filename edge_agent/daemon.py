@@ -115,6 +115,7 @@ def start_agent(config: Config) -> RunningAgent:
         if sync is not None:
             app.extensions["link_up"] = sync.link_up
             app.extensions["centre_lookup"] = sync.centre_lookup
+            dispatcher.use_centre(sync.centre_lookup)
             sync.add_change_listener(conflict_announcer(app.extensions["till_events"]))
         push_worker = load_push_worker(ctx)
         registry = DeviceRegistry(scanners, print_queue)

@@ -16,6 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal
 
+from edge_agent.centre import CentreLookup
 from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.customers import IdentifyQuery, identify_customer
@@ -77,8 +78,13 @@ class ScanDispatcher:
         self._rotating_secret = load_rotating_secret(ctx.config)
         self._queue: queue.Queue[tuple[Scan, Future[ScanOutcome]] | None] = queue.Queue(QUEUE_DEPTH)
         self._listeners: list[Callable[[ScanOutcome], None]] = []
+        self._centre: CentreLookup | None = None
         self._thread: threading.Thread | None = None
         self.handled = 0
+
+    def use_centre(self, centre: CentreLookup) -> None:
+        """Ask the centre for a scanned order the cache lacks (the sync client's look-up)."""
+        self._centre = centre
 
     def add_listener(self, listener: Callable[[ScanOutcome], None]) -> None:
         """Called with every outcome, on the dispatcher thread (keep it quick)."""
@@ -118,8 +124,9 @@ class ScanDispatcher:
     def handle(self, scan: Scan) -> ScanOutcome:
         """Classify, route, log and report one scan; never raises for a bad scan."""
         barcode = classify(scan.data, self._rules, scan.symbology)
+        missing = self._fetch_order_from_centre(scan, barcode)
         with self._ctx.store.transaction() as db:
-            outcome = self._route(scan, barcode)
+            outcome = missing or self._route(scan, barcode)
             data = {
                 "source": scan.source,
                 "symbology": scan.symbology,
@@ -187,6 +194,20 @@ class ScanDispatcher:
             )
         except NotFound as exc:
             return ScanOutcome("not_found", barcode.kind, exc.message, scan.source)
+
+    def _fetch_order_from_centre(self, scan: Scan, barcode: Barcode) -> ScanOutcome | None:
+        """Before the scan's write transaction opens (waiting on the network must not hold
+        the database's write lock): cache a scanned order the centre has and the store
+        lacks. Returns the not-found outcome, saying why, when neither has it."""
+        if self._centre is None or barcode.kind != "order_number":
+            return None
+        try:
+            find_order(self._ctx, barcode.value, self._centre)
+        except NotFound as exc:
+            return ScanOutcome("not_found", barcode.kind, exc.message, scan.source)
+        except EdgeAgentError:
+            return None  # the route below reports it as for any scan
+        return None
 
     def _pass(self, scan: Scan, barcode: Barcode) -> ScanOutcome:
         """A wallet pass: only a genuine, current, unrevoked loyalty pass identifies."""

@@ -49,6 +49,7 @@ def till(ctx: AgentContext, sync: SyncService | None):
     if sync is not None:
         app.extensions["link_up"] = sync.link_up
         app.extensions["centre_lookup"] = sync.centre_lookup
+        dispatcher.use_centre(sync.centre_lookup)
     validate_responses(app)
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_api_key(ctx, 'pos', 'cashier')}"
@@ -276,3 +277,15 @@ def test_load_with_broker_sends_a_collect_order_to_a_connected_store_at_once(
     result = CliRunner().invoke(main, ["load", *db_option, str(path)])
     assert result.exit_code == 0, result.output
     wait_for(lambda: cached_numbers(store) == ["W900000003"], "the pushed order in the cache")
+
+
+def test_a_scanned_order_only_the_centre_has_is_found_and_cached(online_till, store):
+    client, _central = online_till
+    scanned = client.post("/api/v1/scans", json={"data": "W900000007", "source": "lane-1"})
+    assert scanned.status_code == 200, scanned.get_json()
+    assert scanned.get_json()["status"] == "order_found"
+    assert "W900000007" in cached_numbers(store)
+    unknown = client.post("/api/v1/scans", json={"data": "W900000099", "source": "lane-1"})
+    assert unknown.status_code == 404
+    assert unknown.get_json()["error"]["code"] == "order_number_not_found"
+    assert "nor at the centre" in unknown.get_json()["error"]["message"]
