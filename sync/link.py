@@ -144,10 +144,21 @@ class MqttLink:
         self._client.loop_stop()
         self.connected.clear()
 
-    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int = 1,
+        retain: bool = False,
+        content_type: str | None = None,
+    ) -> int:
         """Hand one message to the client; returns its message id. Raises SyncError if
         the link is down (the caller keeps the message and sends it again later)."""
-        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        properties = None
+        if content_type is not None:
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.ContentType = content_type
+        info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise SyncError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
         return info.mid

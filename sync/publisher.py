@@ -5,59 +5,45 @@ half hour by default, and paho keeps its session in memory), so it is flow contr
 nothing more. A row is marked acknowledged when the centre says it committed the event;
 until then the row stays and is sent again after a timeout or a reconnect, and the
 centre drops the repeat by event id. Every method runs on the sync worker thread.
+
+Events go out in batches (sync.batches) and come back acknowledged by runs of sequence
+numbers (sync.acks), so a backlog drains at the speed of the data, not of one broker
+round trip per event. A batch the broker refuses is split and its events are sent one
+by one, so the one it refuses is found, counted and eventually parked.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlite_utils import Database
+
 from edge_agent.clock import to_iso
+from edge_agent.outbox import PRUNABLE
 from edge_agent.store import Store
+from sync.acks import AckMessage
+from sync.batches import build_batches
 from sync.errors import SyncError
 
 log = logging.getLogger(__name__)
 
 # Events sent but not yet acknowledged by the centre: enough to keep the pipe full
-# across a round trip to the centre, small enough that status messages published
-# behind them are not held up long.
-DEFAULT_WINDOW = 500
+# across a round trip to the centre (commit, fsync, ack) at tens of thousands of events
+# a second, i.e. a few dozen batches.
+DEFAULT_WINDOW = 5000
 # Waiting this long for the centre's ack means it (or the broker) lost the events:
 # send the window again. Doubles while nothing is acknowledged, up to the cap, so an
 # absent centre is not flooded.
 ACK_TIMEOUT_SECONDS = 10.0
 ACK_TIMEOUT_CAP_SECONDS = 120.0
-# After this many refusals by the broker (too large, not authorised) an event is parked
-# with the reason so it stops blocking the events behind it.
+# After this many refusals by the broker (too large, not authorised) an event sent on
+# its own is parked with the reason so it stops blocking the events behind it.
 MAX_REFUSALS = 3
 # Acknowledged rows are kept a day for inspection, then pruned.
 ACKED_RETENTION = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class AckMessage:
-    ids: tuple[str, ...]
-    rejected: tuple[tuple[str, str], ...]
-
-
-def parse_ack(payload: bytes) -> AckMessage:
-    """`{"ids": [...], "rejected": [{"id", "reason"}]}`; raises ValueError if malformed."""
-    body = json.loads(payload)
-    ids = body.get("ids", [])
-    rejected = body.get("rejected", [])
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise ValueError("ack 'ids' must be a list of event ids")
-    if not isinstance(rejected, list) or not all(
-        isinstance(r, dict) and isinstance(r.get("id"), str) for r in rejected
-    ):
-        raise ValueError("ack 'rejected' must be a list of {id, reason}")
-    return AckMessage(
-        tuple(ids), tuple((r["id"], str(r.get("reason", "refused"))[:500]) for r in rejected)
-    )
 
 
 class OutboxPublisher:
@@ -66,16 +52,21 @@ class OutboxPublisher:
         store: Store,
         publish: Callable[[bytes], int],
         clock: Callable[[], datetime],
+        source: str,
         window: int = DEFAULT_WINDOW,
         ack_timeout: float = ACK_TIMEOUT_SECONDS,
     ) -> None:
         self._store = store
         self._publish = publish
         self._clock = clock
+        self._source = source
+        self._sources = frozenset({source})  # whose sequence numbers are ours (restart)
         self._window = window
         self._cursor = 0  # highest seq handed to the broker on this connection
-        self._sent: dict[str, tuple[int, float]] = {}  # event id -> (seq, sent at)
-        self._mids: dict[int, str] = {}  # MQTT message id -> event id
+        # seq -> when sent; insertion order is sending order, so the first is the oldest
+        self._sent: dict[int, float] = {}
+        self._mids: dict[int, tuple[int, ...]] = {}  # MQTT message id -> seqs it carries
+        self._alone: set[int] = set()  # seqs to send one per message (a batch was refused)
         self._first_ack_timeout = ack_timeout
         self._ack_timeout = ack_timeout
         self.acked_total = 0
@@ -89,52 +80,55 @@ class OutboxPublisher:
         self._cursor = 0
         self._sent.clear()
         self._mids.clear()
+        self._sources = self._own_sources()
 
     def fill(self) -> int:
         """Publish the next events up to the window; returns how many were sent."""
         room = self._window - len(self._sent)
         if room <= 0:
             return 0
-        rows = self._store.db.execute(
-            "SELECT seq, event_id, envelope FROM outbox WHERE acked_at IS NULL"
-            " AND parked_reason IS NULL AND seq > ? ORDER BY seq LIMIT ?",
+        rows = self._store.db.conn.execute(
+            "SELECT seq, envelope FROM outbox WHERE seq > ? AND acked_at IS NULL"
+            " AND parked_reason IS NULL ORDER BY seq LIMIT ?",
             [self._cursor, room],
         ).fetchall()
+        if not rows:
+            return 0
+        # After a split the cursor went back: skip what is still in flight.
+        batches = build_batches((row for row in rows if row[0] not in self._sent), self._alone)
         now = time.monotonic()
-        for seq, event_id, envelope in rows:
-            event = json.loads(envelope)
-            event["sequence"] = str(seq)
+        sent = 0
+        for batch in batches:
             try:
-                mid = self._publish(json.dumps(event, ensure_ascii=False).encode())
+                mid = self._publish(batch.payload)
             except SyncError as exc:
                 log.debug("publish paused: %s", exc)
-                return 0
-            self._sent[event_id] = (seq, now)
-            self._mids[mid] = event_id
-            self._cursor = seq
-        return len(rows)
+                return sent
+            for seq in batch.seqs:
+                self._sent[seq] = now
+            self._mids[mid] = batch.seqs
+            self._cursor = batch.seqs[-1]
+            sent += len(batch.seqs)
+        self._cursor = max(self._cursor, rows[-1][0])
+        return sent
 
     def on_ack(self, ack: AckMessage) -> int:
         """The centre committed these events: mark them; park the ones it refused."""
         at = to_iso(self._clock())
         marked = 0
         with self._store.transaction() as db:
-            for chunk in _chunks(list(ack.ids), 500):
-                marks = ",".join("?" * len(chunk))
-                cursor = db.execute(
-                    f"UPDATE outbox SET acked_at = ? WHERE acked_at IS NULL"
-                    f" AND event_id IN ({marks})",
-                    [at, *chunk],
-                )
-                marked += cursor.rowcount
-            for event_id, reason in ack.rejected:
-                db.execute(
-                    "UPDATE outbox SET parked_reason = ?, last_error = ? WHERE event_id = ?"
-                    " AND acked_at IS NULL",
-                    [f"refused by the centre: {reason}", reason, event_id],
-                )
-        for event_id in (*ack.ids, *(r[0] for r in ack.rejected)):
-            self._sent.pop(event_id, None)
+            for source, first, last in ack.ranges:
+                if source not in self._sources:
+                    continue  # another device of this store: its numbers, not ours
+                marked += db.conn.execute(
+                    "UPDATE outbox SET acked_at = ? WHERE seq BETWEEN ? AND ? AND acked_at IS NULL",
+                    [at, first, last],
+                ).rowcount
+                self._forget(first, last)
+            if ack.ids and self._sent:
+                marked += self._mark_by_id(db, list(ack.ids), at)
+            for rejection in ack.rejected:
+                self._park_rejected(db, rejection.event_id, rejection.seq, rejection.reason)
         if ack.rejected:
             log.error("the centre refused %d event(s); they are parked", len(ack.rejected))
         if marked:
@@ -144,39 +138,51 @@ class OutboxPublisher:
 
     def on_published(self, mid: int, refusal: str | None) -> None:
         """The broker's PUBACK: flow control only, except a refusal is counted."""
-        event_id = self._mids.pop(mid, None)
-        if event_id is None or refusal is None:
+        seqs = self._mids.pop(mid, None)
+        if seqs is None or refusal is None:
             return
+        if len(seqs) > 1:
+            # Which event the broker objects to (size, ACL) is unknown: send each alone,
+            # so only the guilty one is counted and parked, the others go through.
+            log.warning("the broker refused a batch of %d (%s); splitting it", len(seqs), refusal)
+            self._alone.update(seqs)
+            for seq in seqs:
+                self._sent.pop(seq, None)
+            self._cursor = min(self._cursor, seqs[0] - 1)
+            return
+        seq = seqs[0]
         with self._store.transaction() as db:
             db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE event_id = ?",
-                [f"broker refused: {refusal}", event_id],
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
+                [f"broker refused: {refusal}", seq],
             )
-            attempts = db.execute(
-                "SELECT attempts FROM outbox WHERE event_id = ?", [event_id]
+            row = db.execute(
+                "SELECT attempts, event_id FROM outbox WHERE seq = ?", [seq]
             ).fetchone()
-            if attempts and attempts[0] >= MAX_REFUSALS:
+            if row and row[0] >= MAX_REFUSALS:
                 db.execute(
-                    "UPDATE outbox SET parked_reason = ? WHERE event_id = ?",
-                    [f"broker refused it {attempts[0]} times: {refusal}", event_id],
+                    "UPDATE outbox SET parked_reason = ? WHERE seq = ?",
+                    [f"broker refused it {row[0]} times: {refusal}", seq],
                 )
-                self._sent.pop(event_id, None)
-                log.error("event %s parked: the broker refuses it (%s)", event_id, refusal)
+                self._sent.pop(seq, None)
+                self._alone.discard(seq)
+                log.error("event %s parked: the broker refuses it (%s)", row[1], refusal)
 
     def check_ack_timeout(self) -> bool:
         """Go back and resend from the oldest unacknowledged event if the centre is late."""
         if not self._sent:
             return False
-        oldest_seq, oldest_at = min(self._sent.values())
+        oldest_at = self._sent[next(iter(self._sent))]
         if time.monotonic() - oldest_at < self._ack_timeout:
             return False
+        lowest = min(self._sent)
         log.warning(
             "no ack from the centre for %.0fs; sending %d event(s) again from seq %d",
             self._ack_timeout,
             len(self._sent),
-            oldest_seq,
+            lowest,
         )
-        self._cursor = oldest_seq - 1
+        self._cursor = lowest - 1
         self._sent.clear()
         self._mids.clear()
         self._ack_timeout = min(self._ack_timeout * 2, ACK_TIMEOUT_CAP_SECONDS)
@@ -186,8 +192,65 @@ class OutboxPublisher:
         cutoff = to_iso(self._clock() - ACKED_RETENTION)
         with self._store.transaction() as db:
             return db.execute(
-                "DELETE FROM outbox WHERE acked_at IS NOT NULL AND acked_at < ?", [cutoff]
+                f"DELETE FROM outbox WHERE {PRUNABLE} AND acked_at < ?", [cutoff]
             ).rowcount
+
+    def _forget(self, first: int, last: int) -> None:
+        if last - first < len(self._sent):
+            for seq in range(first, last + 1):
+                self._sent.pop(seq, None)
+                self._alone.discard(seq)
+        else:
+            for seq in [s for s in self._sent if first <= s <= last]:
+                del self._sent[seq]
+                self._alone.discard(seq)
+
+    def _mark_by_id(self, db: Database, ids: list[str], at: str) -> int:
+        """Acks by event id (the one-event-per-message form): only ours in flight can
+        match, so the look-up stays within the in-flight seqs (event_id has no index)."""
+        low, high = min(self._sent), max(self._sent)
+        marked = 0
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = db.conn.execute(
+                f"UPDATE outbox SET acked_at = ? WHERE seq BETWEEN ? AND ?"
+                f" AND acked_at IS NULL AND event_id IN ({marks}) RETURNING seq",
+                [at, low, high, *chunk],
+            ).fetchall()
+            for (seq,) in rows:
+                self._sent.pop(seq, None)
+            marked += len(rows)
+        return marked
+
+    def _park_rejected(self, db: Database, event_id: str, seq: int | None, reason: str) -> None:
+        # By seq and id together: the acks topic is shared by the store's devices, and
+        # the id (a UUID) makes sure the row is ours, the seq finds it without an index.
+        if seq is None:
+            if not self._sent:
+                return
+            where, params = (
+                "seq BETWEEN ? AND ? AND event_id = ?",
+                [min(self._sent), max(self._sent), event_id],
+            )
+        else:
+            where, params = "seq = ? AND event_id = ?", [seq, event_id]
+        rows = db.conn.execute(
+            f"UPDATE outbox SET parked_reason = ?, last_error = ? WHERE {where}"
+            " AND acked_at IS NULL RETURNING seq",
+            [f"refused by the centre: {reason}", reason, *params],
+        ).fetchall()
+        for (parked,) in rows:
+            self._sent.pop(parked, None)
+            self._alone.discard(parked)
+
+    def _own_sources(self) -> frozenset[str]:
+        """This device's event source, and any other still waiting in the outbox (the
+        device was renamed): ranges for those sources are ours too."""
+        rows = self._store.db.conn.execute(
+            "SELECT DISTINCT json_extract(envelope, '$.source') FROM outbox"
+            " WHERE acked_at IS NULL AND parked_reason IS NULL"
+        ).fetchall()
+        return frozenset({self._source, *(r[0] for r in rows if isinstance(r[0], str))})
 
 
 def parked_count(store: Store) -> int:

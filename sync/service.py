@@ -20,16 +20,13 @@ from edge_agent import __version__
 from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.outbox import outbox_stats
+from sync.acks import AckMessage, merge_acks, parse_ack
+from sync.batches import BATCH_CONTENT_TYPE
+from sync.envelope import event_source
 from sync.errors import ChangeRejected, SyncError
 from sync.feed import dead_letter, dead_letter_count, last_applied, receive_change
 from sync.link import BrokerSettings, Message, MqttLink, Will
-from sync.publisher import (
-    ACK_TIMEOUT_SECONDS,
-    AckMessage,
-    OutboxPublisher,
-    parked_count,
-    parse_ack,
-)
+from sync.publisher import ACK_TIMEOUT_SECONDS, OutboxPublisher, parked_count
 from sync.revocations import apply_revocation_list, parse_revocation_list
 from sync.topics import StoreTopics, revocations_topic
 
@@ -48,6 +45,10 @@ REPLAY_STALL_SECONDS = 2.0
 PRUNE_EVERY_SECONDS = 600.0
 # Bounds one round of the worker so the window is refilled between bursts of PUBACKs.
 MAX_ITEMS_PER_ROUND = 5000
+# Messages (event batches, status) paho keeps unacknowledged by the broker: the event
+# window already bounds what is sent, this only keeps a status message from queueing
+# behind more than a few batches inside paho.
+MAX_INFLIGHT_MESSAGES = 20
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class SyncService:
                 ca_file=settings.ca_file,
                 cert_file=settings.cert_file,
                 key_file=settings.key_file,
-                max_inflight=min(settings.max_in_flight, 1000),
+                max_inflight=MAX_INFLIGHT_MESSAGES,
             ),
             subscriptions=[
                 (self.topics.acks, 1),
@@ -99,6 +100,7 @@ class SyncService:
             self._store,
             self._publish_event,
             ctx.clock,
+            source=event_source(ctx.config.store.id, self._device),
             window=settings.max_in_flight,
             ack_timeout=ack_timeout_seconds,
         )
@@ -179,26 +181,22 @@ class SyncService:
                 break
         # Acks that arrived together are marked in one transaction: one fsync, not one
         # per ack message (the centre acks each of its batches separately).
-        ids: list[str] = []
-        rejected: list[tuple[str, str]] = []
+        acks: list[AckMessage] = []
         for kind, value in items:
             if kind == "message" and value.topic == self.topics.acks:
                 try:
-                    ack = parse_ack(value.payload)
+                    acks.append(parse_ack(value.payload))
                 except ValueError as exc:
                     with self._store.transaction() as db:
                         reason = f"bad ack: {exc}"
                         dead_letter(db, value.topic, value.payload, reason, self._ctx.clock())
-                    continue
-                ids.extend(ack.ids)
-                rejected.extend(ack.rejected)
                 continue
-            if ids or rejected:
-                self.publisher.on_ack(AckMessage(tuple(ids), tuple(rejected)))
-                ids, rejected = [], []
+            if acks:
+                self.publisher.on_ack(merge_acks(acks))
+                acks = []
             self._handle(kind, value)
-        if ids or rejected:
-            self.publisher.on_ack(AckMessage(tuple(ids), tuple(rejected)))
+        if acks:
+            self.publisher.on_ack(merge_acks(acks))
 
     def _handle(self, kind: str, value: Any) -> None:
         if kind == "connected":
@@ -251,7 +249,9 @@ class SyncService:
             log.info("replay request waits for the link: %s", exc)
 
     def _publish_event(self, payload: bytes) -> int:
-        return self.link.publish(self.topics.events, payload, qos=1)
+        return self.link.publish(
+            self.topics.events, payload, qos=1, content_type=BATCH_CONTENT_TYPE
+        )
 
     def _publish_status(self, state: str) -> None:
         self.link.publish(self._status_topic, self._status_payload(state), qos=1, retain=True)

@@ -1,9 +1,11 @@
 """Writing store events at the centre: idempotent by event id, acked after commit.
 
-`ingest_batch` takes the raw messages a worker received, writes the good ones in one
-transaction and returns, per store, the ids to acknowledge and the ones refused (with
-reasons). The caller publishes the acks only after this returns, i.e. after the commit:
-an ack therefore always means "the centre has it on disk".
+`ingest_batch` takes the raw messages a worker received (one event each, or a batch of
+events, see sync.batches), writes the good ones in one transaction and returns, per
+store, what to acknowledge (sync.acks: sequence ranges for batches, ids for single
+events) and what was refused (with reasons). The caller publishes the acks only after
+this returns, i.e. after the commit: an ack therefore always means "the centre has it
+on disk".
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from edge_agent.clock import iso_now
+from sync.acks import AckBuilder
+from sync.batches import is_batch, split_batch
 from sync.central.db import CentralDb
 from sync.topics import store_id_from_topic
 
@@ -25,17 +30,8 @@ MAX_EVENT_BYTES = 256 * 1024
 
 
 @dataclass
-class StoreAcks:
-    ids: list[str] = field(default_factory=list)
-    rejected: list[dict[str, str]] = field(default_factory=list)
-
-    def payload(self) -> bytes:
-        return json.dumps({"ids": self.ids, "rejected": self.rejected}).encode()
-
-
-@dataclass
 class IngestResult:
-    acks: dict[str, StoreAcks]
+    acks: dict[str, AckBuilder]
     inserted: int = 0
     duplicates: int = 0
     unreadable: int = 0
@@ -50,106 +46,154 @@ class _Event:
     type: str
     time: str
     envelope: str
+    in_batch: bool  # acked by sequence range (batch) or by id (one per message)
 
 
 class _Refused(ValueError):
-    def __init__(self, event_id: str | None, reason: str) -> None:
+    def __init__(self, event_id: str | None, reason: str, seq: int | None = None) -> None:
         super().__init__(reason)
         self.event_id = event_id
         self.reason = reason
+        self.seq = seq
+
+
+@dataclass
+class _Read:
+    events: list[_Event] = field(default_factory=list)
+    refused: list[tuple[str, _Refused, str]] = field(default_factory=list)  # store, why, text
+    unreadable: int = 0
 
 
 def ingest_batch(db: CentralDb, prefix: str, messages: list[tuple[str, bytes]]) -> IngestResult:
-    """Write the events in `messages` (topic, payload) in one transaction."""
-    result = IngestResult(acks=defaultdict(StoreAcks))
-    now = iso_now()
-    events: list[_Event] = []
-    refused: list[tuple[str, str, str, str]] = []  # store, event id, reason, payload
+    """Write the events in `messages` (topic, payload) in one transaction. A payload is
+    one event, or a batch of them (sync.batches)."""
+    read = _Read()
     for topic, payload in messages:
         store_id = store_id_from_topic(prefix, topic)
         if store_id is None:
-            result.unreadable += 1
-            continue
-        try:
-            events.append(_read_event(store_id, payload))
-        except _Refused as exc:
-            if exc.event_id is None:
-                # Without an id there is nothing to ack or park; the store resends it
-                # and an operator sees it in the log.
-                log.warning("unreadable event from store %s: %s", store_id, exc.reason)
-                result.unreadable += 1
-            else:
-                refused.append(
-                    (store_id, exc.event_id, exc.reason, payload.decode("utf-8", "replace"))
-                )
-    touched: dict[str, str] = {}
+            read.unreadable += 1
+        elif is_batch(payload):
+            _read_batch(store_id, payload, read)
+        else:
+            _read_single(store_id, payload, read)
+    return _write(db, read)
+
+
+def _write(db: CentralDb, read: _Read) -> IngestResult:
+    result = IngestResult(acks=defaultdict(AckBuilder), unreadable=read.unreadable)
+    now = iso_now()
+    events = read.events
     with db.transaction():
-        for event in events:
-            cursor = db.execute(
+        if events:
+            result.inserted = db.executemany(
                 "INSERT INTO events (event_id, store_id, source, seq, type, time, envelope,"
                 " received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (event_id) DO NOTHING",
                 [
-                    event.event_id,
-                    event.store_id,
-                    event.source,
-                    event.seq,
-                    event.type,
-                    event.time,
-                    event.envelope,
-                    now,
+                    (e.event_id, e.store_id, e.source, e.seq, e.type, e.time, e.envelope, now)
+                    for e in events
                 ],
             )
-            if cursor.rowcount:
-                result.inserted += 1
-                touched[event.source] = event.store_id
-            else:
-                result.duplicates += 1
-        for store_id, event_id, reason, payload_text in refused:
-            db.execute(
+            result.duplicates = len(events) - result.inserted
+        if read.refused:
+            db.executemany(
                 "INSERT INTO rejected_events (event_id, store_id, reason, payload, received_at)"
                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
-                [event_id, store_id, reason, payload_text, now],
+                [(r.event_id, store_id, r.reason, text, now) for store_id, r, text in read.refused],
             )
         # Sorted: two workers lock the same sources in the same order, never deadlock.
-        for source, store_id in sorted(touched.items()):
+        # Every source seen, not only those with new rows: a repeat costs one query.
+        for source, store_id in sorted({(e.source, e.store_id) for e in events}):
             _advance_sequence(db, source, store_id, now)
     for event in events:
-        result.acks[event.store_id].ids.append(event.event_id)
-    for store_id, event_id, reason, _ in refused:
-        result.acks[store_id].rejected.append({"id": event_id, "reason": reason})
+        acks = result.acks[event.store_id]
+        if event.in_batch:
+            acks.committed_in_batch(event.source, event.seq)
+        else:
+            acks.committed_single(event.event_id)
+    for store_id, refusal, _ in read.refused:
+        assert refusal.event_id is not None
+        result.acks[store_id].refused(refusal.event_id, refusal.reason, refusal.seq)
     return result
 
 
-def _read_event(store_id: str, payload: bytes) -> _Event:
-    if len(payload) > MAX_EVENT_BYTES:
-        raise _Refused(_peek_id(payload), f"event too large ({len(payload)} bytes)")
+def _read_single(store_id: str, payload: bytes, read: _Read) -> None:
+    """One event per message, as agents before batches send it; acked by id."""
     try:
-        event = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        raise _Refused(None, "not JSON") from None
+        if len(payload) > MAX_EVENT_BYTES:
+            raise _Refused(_peek_id(payload), f"event too large ({len(payload)} bytes)")
+        try:
+            event = json.loads(payload)
+        except (ValueError, UnicodeDecodeError):
+            raise _Refused(None, "not JSON") from None
+        read.events.append(_check_event(store_id, event, payload.decode(), in_batch=False))
+    except _Refused as exc:
+        _refuse(store_id, exc, payload.decode("utf-8", "replace"), read)
+
+
+def _read_batch(store_id: str, payload: bytes, read: _Read) -> None:
+    """A batch: each element is checked on its own, so one bad event is refused (and
+    parked by the store) while the others are written and acked."""
+    try:
+        elements = list(split_batch(payload.decode()))
+    except (ValueError, UnicodeDecodeError) as exc:
+        # Nothing in it can be acked or parked by id; the store resends it and an
+        # operator sees it in the log.
+        log.warning("unreadable batch from store %s: %s", store_id, exc)
+        read.unreadable += 1
+        return
+    for event, text in elements:
+        try:
+            if len(text) > MAX_EVENT_BYTES:
+                raise _Refused(_id_of(event), f"event too large ({len(text)} bytes)")
+            read.events.append(_check_event(store_id, event, text, in_batch=True))
+        except _Refused as exc:
+            _refuse(store_id, exc, text, read)
+
+
+def _refuse(store_id: str, exc: _Refused, text: str, read: _Read) -> None:
+    if exc.event_id is None:
+        # Without an id there is nothing to ack or park; the store resends it and an
+        # operator sees it in the log.
+        log.warning("unreadable event from store %s: %s", store_id, exc.reason)
+        read.unreadable += 1
+    else:
+        read.refused.append((store_id, exc, text))
+
+
+def _check_event(store_id: str, event: Any, text: str, in_batch: bool) -> _Event:
     if not isinstance(event, dict):
         raise _Refused(None, "not a JSON object")
-    event_id = event.get("id")
-    if not isinstance(event_id, str) or not event_id or len(event_id) > 64:
+    event_id = _id_of(event)
+    if event_id is None:
         raise _Refused(None, "no usable event id")
+    seq = _seq_of(event)
     if event.get("specversion") != "1.0":
-        raise _Refused(event_id, "not a CloudEvents 1.0 event")
+        raise _Refused(event_id, "not a CloudEvents 1.0 event", seq)
     source = event.get("source")
     # A store publishes only under its own topic (broker ACL); its events must also say
     # they come from that store, or one store could write into another's history.
     if not isinstance(source, str) or not source.startswith(f"/stores/{store_id}/devices/"):
-        raise _Refused(event_id, f"source {source!r} is not a device of store {store_id}")
-    try:
-        seq = int(event.get("sequence"))
-    except (TypeError, ValueError):
-        raise _Refused(event_id, "no store sequence") from None
-    if seq < 1:
-        raise _Refused(event_id, "store sequence must be positive")
+        raise _Refused(event_id, f"source {source!r} is not a device of store {store_id}", seq)
+    if seq is None:
+        raise _Refused(event_id, "no store sequence (a positive integer)")
     event_type, time = event.get("type"), event.get("time")
     if not isinstance(event_type, str) or not isinstance(time, str):
-        raise _Refused(event_id, "type and time are required")
-    return _Event(event_id, store_id, source, seq, event_type, time, payload.decode())
+        raise _Refused(event_id, "type and time are required", seq)
+    return _Event(event_id, store_id, source, seq, event_type, time, text, in_batch)
+
+
+def _id_of(event: Any) -> str | None:
+    value = event.get("id") if isinstance(event, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+
+
+def _seq_of(event: dict[str, Any]) -> int | None:
+    try:
+        seq = int(event.get("sequence"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return seq if seq >= 1 else None
 
 
 def _peek_id(payload: bytes) -> str | None:
