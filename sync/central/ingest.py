@@ -14,7 +14,7 @@ import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from edge_agent.clock import iso_now
 from sync.acks import AckBuilder
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 # Larger events are refused (and the store parks them): the biggest real one, a return
 # with its lines, is a few kilobytes.
 MAX_EVENT_BYTES = 256 * 1024
+# The events table's key; a UUID is 36.
+MAX_ID_CHARS = 64
 
 
 @dataclass
@@ -37,8 +39,7 @@ class IngestResult:
     unreadable: int = 0
 
 
-@dataclass(frozen=True)
-class _Event:
+class _Event(NamedTuple):  # a tuple: built for every event, cheaper than a dataclass
     event_id: str
     store_id: str
     source: str
@@ -103,8 +104,11 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
             )
         # Sorted: two workers lock the same sources in the same order, never deadlock.
         # Every source seen, not only those with new rows: a repeat costs one query.
-        for source, store_id in sorted({(e.source, e.store_id) for e in events}):
-            _advance_sequence(db, source, store_id, now)
+        written: dict[tuple[str, str], set[int]] = defaultdict(set)
+        for e in events:
+            written[(e.source, e.store_id)].add(e.seq)
+        for (source, store_id), seqs in sorted(written.items()):
+            _advance_sequence(db, source, store_id, seqs, now)
     for event in events:
         acks = result.acks[event.store_id]
         if event.in_batch:
@@ -162,12 +166,13 @@ def _refuse(store_id: str, exc: _Refused, text: str, read: _Read) -> None:
 
 
 def _check_event(store_id: str, event: Any, text: str, in_batch: bool) -> _Event:
+    # Written flat: it runs for every event the centre takes.
     if not isinstance(event, dict):
         raise _Refused(None, "not a JSON object")
-    event_id = _id_of(event)
-    if event_id is None:
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_ID_CHARS:
         raise _Refused(None, "no usable event id")
-    seq = _seq_of(event)
+    seq = _seq_of(event.get("sequence"))
     if event.get("specversion") != "1.0":
         raise _Refused(event_id, "not a CloudEvents 1.0 event", seq)
     source = event.get("source")
@@ -185,12 +190,12 @@ def _check_event(store_id: str, event: Any, text: str, in_batch: bool) -> _Event
 
 def _id_of(event: Any) -> str | None:
     value = event.get("id") if isinstance(event, dict) else None
-    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+    return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS else None
 
 
-def _seq_of(event: dict[str, Any]) -> int | None:
+def _seq_of(value: Any) -> int | None:
     try:
-        seq = int(event.get("sequence"))  # type: ignore[arg-type]
+        seq = int(value)
     except (TypeError, ValueError):
         return None
     return seq if seq >= 1 else None
@@ -201,10 +206,14 @@ def _peek_id(payload: bytes) -> str | None:
         value = json.loads(payload).get("id")
     except (ValueError, AttributeError, UnicodeDecodeError):
         return None
-    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+    return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS else None
 
 
-def _advance_sequence(db: CentralDb, source: str, store_id: str, now: str) -> None:
+def _advance_sequence(
+    db: CentralDb, source: str, store_id: str, written: set[int], now: str
+) -> None:
+    """Move the device's contiguous mark over `written` (seqs now in the table) and over
+    whatever had arrived beyond it before."""
     db.execute(
         "INSERT INTO sources (source, store_id, contiguous_seq, max_seq, updated_at)"
         " VALUES (%s, %s, 0, 0, %s) ON CONFLICT (source) DO NOTHING",
@@ -213,9 +222,13 @@ def _advance_sequence(db: CentralDb, source: str, store_id: str, now: str) -> No
     # Several workers may write the same device's events at once: the row lock makes
     # them take turns here, and each then sees the others' committed events.
     lock = " FOR UPDATE" if db.postgres else ""
-    contiguous = db.execute(
-        f"SELECT contiguous_seq FROM sources WHERE source = %s{lock}", [source]
-    ).fetchone()[0]
+    contiguous, highest = db.execute(
+        f"SELECT contiguous_seq, max_seq FROM sources WHERE source = %s{lock}", [source]
+    ).fetchone()
+    # This batch usually continues the run: walk it in memory, so the table is read
+    # only for what lies beyond it (events that came out of order earlier).
+    while contiguous + 1 in written:
+        contiguous += 1
     seqs = [
         r[0]
         for r in db.execute(
@@ -227,7 +240,7 @@ def _advance_sequence(db: CentralDb, source: str, store_id: str, now: str) -> No
         if seq != contiguous + 1:
             break
         contiguous = seq
-    highest = max([contiguous, *seqs])
+    highest = max([highest, contiguous, *written, *seqs[-1:]])
     db.execute(
         "UPDATE sources SET contiguous_seq = %s, max_seq = %s, updated_at = %s WHERE source = %s",
         [contiguous, highest, now, source],
