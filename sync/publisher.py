@@ -25,15 +25,19 @@ from edge_agent.clock import to_iso
 from edge_agent.outbox import PRUNABLE
 from edge_agent.store import Store
 from sync.acks import AckMessage
-from sync.batches import build_batches
+from sync.batches import MAX_BATCH_EVENTS, build_batches
 from sync.errors import SyncError
 
 log = logging.getLogger(__name__)
 
-# Events sent but not yet acknowledged by the centre: enough to keep the pipe full
-# across a round trip to the centre (commit, fsync, ack) at tens of thousands of events
-# a second, i.e. a few dozen batches.
-DEFAULT_WINDOW = 5000
+# Events sent but not yet acknowledged by the centre: enough to keep the centre busy
+# across its round trip (commit, fsync, ack) at tens of thousands of events a second.
+DEFAULT_WINDOW = 20000
+# Batches handed to the client and not yet PUBACKed by the broker. Only these sit in
+# front of a status message or a replay request on the connection, so few: a
+# heartbeat waits behind at most this many batches (MAX_BATCH_BYTES each), however
+# large the backlog and the window.
+MAX_BATCHES_AWAITING_PUBACK = 8
 # Waiting this long for the centre's ack means it (or the broker) lost the events:
 # send the window again. Doubles while nothing is acknowledged, up to the cap, so an
 # absent centre is not flooded.
@@ -85,12 +89,14 @@ class OutboxPublisher:
     def fill(self) -> int:
         """Publish the next events up to the window; returns how many were sent."""
         room = self._window - len(self._sent)
-        if room <= 0:
+        if room <= 0 or len(self._mids) >= MAX_BATCHES_AWAITING_PUBACK:
             return 0
+        # No more rows than the batches the broker may be sent now can hold.
+        batches_free = MAX_BATCHES_AWAITING_PUBACK - len(self._mids)
         rows = self._store.db.conn.execute(
             "SELECT seq, envelope FROM outbox WHERE seq > ? AND acked_at IS NULL"
             " AND parked_reason IS NULL ORDER BY seq LIMIT ?",
-            [self._cursor, room],
+            [self._cursor, min(room, batches_free * MAX_BATCH_EVENTS)],
         ).fetchall()
         if not rows:
             return 0
@@ -99,6 +105,8 @@ class OutboxPublisher:
         now = time.monotonic()
         sent = 0
         for batch in batches:
+            if len(self._mids) >= MAX_BATCHES_AWAITING_PUBACK:
+                return sent  # the cursor stays at the last batch handed over
             try:
                 mid = self._publish(batch.payload)
             except SyncError as exc:
