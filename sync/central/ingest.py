@@ -58,10 +58,18 @@ class _Refused(ValueError):
         self.seq = seq
 
 
+class _Refusal(NamedTuple):
+    store_id: str
+    event_id: str
+    reason: str
+    seq: int | None
+    text: str  # the event as received, kept for an operator
+
+
 @dataclass
 class _Read:
     events: list[_Event] = field(default_factory=list)
-    refused: list[tuple[str, _Refused, str]] = field(default_factory=list)  # store, why, text
+    refused: list[_Refusal] = field(default_factory=list)
     unreadable: int = 0
 
 
@@ -100,7 +108,7 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
             db.executemany(
                 "INSERT INTO rejected_events (event_id, store_id, reason, payload, received_at)"
                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
-                [(r.event_id, store_id, r.reason, text, now) for store_id, r, text in read.refused],
+                [(r.event_id, r.store_id, r.reason, r.text, now) for r in read.refused],
             )
         # Sorted: two workers lock the same sources in the same order, never deadlock.
         # Every source seen, not only those with new rows: a repeat costs one query.
@@ -115,9 +123,8 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
             acks.committed_in_batch(event.source, event.seq)
         else:
             acks.committed_single(event.event_id)
-    for store_id, refusal, _ in read.refused:
-        assert refusal.event_id is not None
-        result.acks[store_id].refused(refusal.event_id, refusal.reason, refusal.seq)
+    for r in read.refused:
+        result.acks[r.store_id].refused(r.event_id, r.reason, r.seq)
     return result
 
 
@@ -162,7 +169,7 @@ def _refuse(store_id: str, exc: _Refused, text: str, read: _Read) -> None:
         log.warning("unreadable event from store %s: %s", store_id, exc.reason)
         read.unreadable += 1
     else:
-        read.refused.append((store_id, exc, text))
+        read.refused.append(_Refusal(store_id, exc.event_id, exc.reason, exc.seq, text))
 
 
 def _check_event(store_id: str, event: Any, text: str, in_batch: bool) -> _Event:
