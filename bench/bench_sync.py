@@ -222,7 +222,8 @@ def events_file(work: Path, count: int, per_message: int = 1) -> Path:
             "type": "scan.recorded",
             "time": "2026-11-24T08:00:00.000000Z",
             "sequence": str(seq),
-            "data": {"n": seq, "kind": "loyalty_card"},
+            "dataschema": "urn:edge-agent:schema:scan.recorded:1",
+            "data": scan_data(seq),
         }
         for seq in range(1, count + 1)
     )
@@ -240,9 +241,15 @@ def fill_outbox(ctx: AgentContext, count: int) -> None:
                 ctx.origin,
                 "scan.recorded",
                 None,
-                {"n": n, "kind": "loyalty_card", "source": "lane-1"},
+                scan_data(n),
                 ctx.clock(),
             )
+
+
+def scan_data(n: int) -> dict[str, object]:
+    """A valid `scan.recorded` payload (the centre checks every event against its schema)."""
+    return {"source": "lane-1", "symbology": "]E0", "kind": "gtin", "outcome": "product",
+            "value": f"{n:013d}", "scanned_at": "2026-11-24T08:00:00.000000Z"}  # fmt: skip
 
 
 def agent_config(data_dir: Path, port: int) -> Config:

@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,6 +45,9 @@ APPLE_PASS_TYPE_ID = r"^pass\.[A-Za-z0-9.-]+$"
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_S = TypeVar("_S", bound=_Section)
 
 
 class StoreSettings(_Section):
@@ -146,6 +149,13 @@ class SyncSettings(_Section):
     # /healthz says "degraded" when an event has waited this long for the centre: the
     # store still works, but ops should look at its link.
     degraded_after_minutes: int = Field(15, ge=1, le=7 * 24 * 60)
+    # While connected, ask the centre for its feed head this often: a lost *last* change
+    # (nothing after it to reveal the gap) is caught within this interval.
+    feed_check_seconds: int = Field(300, ge=1, le=24 * 3600)
+    # An order or customer missing from the cache is asked of the centre for at most this
+    # long, counted from the start of the look-up: the till answers within 300 ms, and
+    # the rest of the budget is for the HTTP round trip and caching what was found.
+    lookup_timeout_ms: int = Field(250, ge=10, le=10000)
 
     @field_validator("broker_url")
     @classmethod
@@ -318,20 +328,35 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
             update={"paths": PathSettings(data_dir=base / config.paths.data_dir)}
         )
     if path is not None:
-        config = _wallet_paths_beside(config, Path(path).resolve().parent)
+        base = Path(path).resolve().parent
+        config = config.model_copy(
+            update={
+                "wallet": _paths_beside(config.wallet, base),
+                "sync": _paths_beside(config.sync, base),
+            }
+        )
+    _check_tls_files(config.sync, source, overridden)
     return config
 
 
-def _wallet_paths_beside(config: Config, base: Path) -> Config:
-    """Relative wallet key/certificate paths mean "beside the config file", like data_dir."""
+def _paths_beside(section: _S, base: Path) -> _S:
+    """Relative key/certificate paths mean "beside the config file", like data_dir."""
     updates = {
         name: base / value
-        for name, value in config.wallet
+        for name, value in section
         if isinstance(value, Path) and not value.is_absolute()
     }
-    if not updates:
-        return config
-    return config.model_copy(update={"wallet": config.wallet.model_copy(update=updates)})
+    return section.model_copy(update=updates) if updates else section
+
+
+def _check_tls_files(sync: SyncSettings, source: str, overridden: dict[str, str]) -> None:
+    """A TLS file that is not there would only fail at the first connection attempt, deep
+    in the MQTT client's thread; refuse it at start, naming the key."""
+    for name in ("ca_file", "cert_file", "key_file"):
+        value = getattr(sync, name)
+        if value is not None and not value.is_file():
+            origin = overridden.get(f"sync.{name}", source)
+            raise ConfigError(f"{origin}: sync.{name}: no such file {str(value)!r}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

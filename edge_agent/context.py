@@ -12,8 +12,10 @@ from edge_agent.clock import utc_now
 from edge_agent.config import Config
 from edge_agent.metrics import AgentMetrics
 from edge_agent.outbox import EventOrigin
+from edge_agent.pass_keys import load_key_ring
 from edge_agent.privacy import SALT_META_KEY, LookupHasher, new_salt
 from edge_agent.store import Store
+from wallet.keyring import PassKeyRing
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class AgentContext:
     hasher: LookupHasher
     clock: Callable[[], datetime] = field(default=utc_now)
     metrics: AgentMetrics = field(default_factory=AgentMetrics.create)
+    # Public keys for pass codes; the sync thread swaps in the centre's key sets.
+    pass_keys: PassKeyRing = field(default_factory=PassKeyRing)
 
     @property
     def origin(self) -> EventOrigin:
@@ -35,10 +39,17 @@ def open_agent(config: Config, clock: Callable[[], datetime] = utc_now) -> Agent
     try:
         salt = config.privacy.lookup_salt or _device_salt(store)
         region = Locale.parse(config.store.locale).territory or "ES"
+        pass_keys = load_key_ring(config, store.db)
     except BaseException:
         store.close()
         raise
-    return AgentContext(config=config, store=store, hasher=LookupHasher(salt, region), clock=clock)
+    return AgentContext(
+        config=config,
+        store=store,
+        hasher=LookupHasher(salt, region),
+        clock=clock,
+        pass_keys=pass_keys,
+    )
 
 
 def _device_salt(store: Store) -> str:

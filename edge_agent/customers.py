@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,11 +11,17 @@ from typing import Literal
 
 from sqlite_utils import Database
 
+from edge_agent.centre import CentreLookup, CustomerKey, why_not_here
 from edge_agent.clock import from_iso, to_iso
 from edge_agent.context import AgentContext
-from edge_agent.domain import CustomerProfile, PurchasedItem
+from edge_agent.domain import CustomerProfile, OrderSummary, PurchasedItem
 from edge_agent.errors import CustomerNotFound, InvalidInput
-from edge_agent.orders import open_orders, ready_for_pickup_here
+from edge_agent.orders import (
+    list_customer_orders,
+    lookup_budget,
+    open_orders,
+    ready_for_pickup_here,
+)
 from edge_agent.outbox import append_event
 
 IdentifyMethod = Literal["loyalty_id", "email", "phone"]
@@ -113,11 +120,24 @@ def customer_profile(ctx: AgentContext, customer_id: str) -> CustomerProfile:
     )
 
 
-def find_customer_id(ctx: AgentContext, query: IdentifyQuery) -> str:
-    """The customer behind a query, without recording an identification (order search)."""
+def find_customer_id(
+    ctx: AgentContext, query: IdentifyQuery, centre: CentreLookup | None = None
+) -> str:
+    """The customer behind a query, without recording an identification (order search).
+    On a cache miss, asks the centre when one is given; what it finds is cached with the
+    customer's newest orders."""
+    started = time.monotonic()
+    customer_id = _find_customer_id(ctx, query)
+    if customer_id is not None:
+        return customer_id
+    if centre is None:
+        raise CustomerNotFound(_not_found_message(query.method))
+    by, key = _centre_key(ctx, query)
+    answer = centre.fetch_customer_orders(by, key, lookup_budget(ctx, started))
     customer_id = _find_customer_id(ctx, query)
     if customer_id is None:
-        raise CustomerNotFound(_not_found_message(query.method))
+        what = _not_found_message(query.method).split(";")[0]
+        raise CustomerNotFound(f"{what} {why_not_here(answer)}")
     return customer_id
 
 
@@ -131,6 +151,32 @@ def _find_customer_id(ctx: AgentContext, query: IdentifyQuery) -> str | None:
     # Several customers can share a household phone; the most recently active one wins.
     row = ctx.store.db.execute(f"{sql} ORDER BY updated_at DESC LIMIT 1", [key]).fetchone()
     return row[0] if row else None
+
+
+def search_customer_orders(
+    ctx: AgentContext, query: IdentifyQuery, centre: CentreLookup | None = None
+) -> tuple[str, tuple[OrderSummary, ...]]:
+    """The customer behind a query and their orders (order search at the till). The
+    centre is asked when the cache has no answer: no such customer, or none of their
+    orders (e.g. a delivered online order, which no store is sent until it is looked up)."""
+    started = time.monotonic()
+    customer_id = _find_customer_id(ctx, query)
+    if customer_id is None:
+        customer_id = find_customer_id(ctx, query, centre)
+    elif centre is not None and not list_customer_orders(ctx, customer_id, limit=1):
+        # Whatever the centre says, the cache's answer (the customer) stands.
+        centre.fetch_customer_orders(*_centre_key(ctx, query), lookup_budget(ctx, started))
+    return customer_id, list_customer_orders(ctx, customer_id)
+
+
+def _centre_key(ctx: AgentContext, query: IdentifyQuery) -> tuple[CustomerKey, str]:
+    """What the centre is asked by: the loyalty id, or the salted hash (never the
+    address itself: the centre keeps the same hashes)."""
+    if query.method == "loyalty_id":
+        return "loyalty_id", query.value
+    if query.method == "email":
+        return "email_hash", ctx.hasher.email(query.value)
+    return "phone_hash", ctx.hasher.phone(query.value)
 
 
 def _recent_purchases(ctx: AgentContext, customer_id: str) -> tuple[PurchasedItem, ...]:

@@ -113,8 +113,12 @@ def start_agent(config: Config) -> RunningAgent:
         app = create_app(ctx, dispatcher, sync.status_dict if sync is not None else None)
         if sync is not None:
             app.extensions["link_up"] = sync.link_up
+            app.extensions["centre_lookup"] = sync.centre_lookup
         push_worker = load_push_worker(ctx)
-        app.extensions["devices"] = DeviceRegistry(scanners, print_queue)
+        registry = DeviceRegistry(scanners, print_queue)
+        app.extensions["devices"] = registry
+        if sync is not None:
+            sync.report_devices(registry.health_checks)
         web = WsgiServer((config.web.host, config.web.port), app, numthreads=config.web.threads)
         try:
             web.prepare()

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 from sqlite_utils import Database
 
+from edge_agent import clock_skew
+from edge_agent.clock import to_iso
 from edge_agent.config import Config, load_config
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.migrations import MIGRATIONS
@@ -166,9 +168,27 @@ def _broker(config: Config) -> Iterator[Check]:
 
 
 def _clock(config: Config) -> Iterator[Check]:
-    # MQTT carries no time; the skew check needs the centre's timestamp on acks, which
-    # comes with the sync client. Until then say so rather than pretend.
-    yield Check("clock", "warn", "skew not measured: no time source from the centre yet")
+    conn = _read_only(config)
+    if conn is None:
+        return
+    try:
+        skew = clock_skew.load(Database(conn))
+    finally:
+        conn.close()
+    if skew is None:
+        detail = "skew not measured yet: the centre has not acknowledged an event"
+        yield Check("clock", "warn" if config.sync.broker_url else "ok", detail)
+        return
+    size = abs(skew.seconds)
+    side = "ahead of" if skew.seconds > 0 else "behind"
+    detail = f"{size:.1f}s {side} the centre (measured {to_iso(skew.measured_at)})"
+    level: Level = "ok"
+    if size > clock_skew.FAIL_SECONDS:
+        level = "fail"
+        detail += ": rotating pass codes will be refused; fix NTP"
+    elif size > clock_skew.WARN_SECONDS:
+        level = "warn"
+    yield Check("clock", level, detail)
 
 
 def _outbox(config: Config) -> Iterator[Check]:

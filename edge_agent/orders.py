@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 
 from sqlite_utils import Database
 
+from edge_agent.centre import CentreLookup, why_not_here
 from edge_agent.clock import from_iso
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money, Order, OrderLine, OrderSummary
@@ -36,14 +38,32 @@ def normalise_order_number(ctx: AgentContext, raw: str) -> str:
     return number
 
 
-def find_order(ctx: AgentContext, raw_number: str) -> Order:
-    """The order with this number, with its lines, from the local cache."""
+def find_order(ctx: AgentContext, raw_number: str, centre: CentreLookup | None = None) -> Order:
+    """The order with this number, with its lines, from the local cache; on a miss, from
+    the centre when one is given (it answers within `sync.lookup_timeout_ms`, or the
+    till is told the centre did not answer)."""
+    started = time.monotonic()
     number = normalise_order_number(ctx, raw_number)
-    db = ctx.store.db
-    row = db.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE number = ?", [number]).fetchone()
-    if row is None:
+    order = _cached_order(ctx.store.db, number)
+    if order is not None:
+        return order
+    if centre is None:
         raise OrderNotFound(f"order {number} is not in this store's cache")
-    return _order_from_row(db, row)
+    answer = centre.fetch_order(number, lookup_budget(ctx, started))
+    order = _cached_order(ctx.store.db, number)
+    if order is None:
+        raise OrderNotFound(f"order {number} is not in this store's cache {why_not_here(answer)}")
+    return order
+
+
+def lookup_budget(ctx: AgentContext, started: float) -> float:
+    """Seconds left for asking the centre, of the look-up deadline counted from `started`."""
+    return max(0.0, ctx.config.sync.lookup_timeout_ms / 1000 - (time.monotonic() - started))
+
+
+def _cached_order(db: Database, number: str) -> Order | None:
+    row = db.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE number = ?", [number]).fetchone()
+    return _order_from_row(db, row) if row is not None else None
 
 
 def list_customer_orders(

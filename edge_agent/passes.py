@@ -76,10 +76,10 @@ def identify_by_pass(
 
     A refusal is reported to the centre (`pass.refused`) so forgeries can be counted.
     """
-    if verifier is None:
+    if verifier is None or not verifier.key_ids:
         raise PassesNotConfigured(
-            "this store cannot check wallet passes (wallet.keys_dir is not set); "
-            "type the loyalty number instead"
+            "this store cannot check wallet passes yet (no pass keys installed in "
+            "wallet.keys_dir or received from the centre); type the loyalty number instead"
         )
     now = ctx.clock()
     rotating = split_rotating(scanned)

@@ -26,7 +26,7 @@ from edge_agent.outbox import append_event
 from edge_agent.passes import identify_by_pass
 from edge_agent.products import Product, find_product
 from edge_agent.return_requests import load_return_request
-from edge_agent.wallet_setup import load_pass_verifier, load_rotating_secret
+from edge_agent.wallet_setup import agent_pass_verifier, load_rotating_secret
 from hardware.barcodes import Barcode, BarcodeRules, classify
 from hardware.scan import Scan
 from wallet.errors import PassRefused
@@ -73,7 +73,7 @@ class ScanDispatcher:
             order_number=ctx.config.orders.number_pattern,
         )
         # Loaded once: a bad [wallet] setting fails at start, not at the first pass scanned.
-        self._pass_verifier = load_pass_verifier(ctx.config)
+        self._pass_verifier = agent_pass_verifier(ctx)
         self._rotating_secret = load_rotating_secret(ctx.config)
         self._queue: queue.Queue[tuple[Scan, Future[ScanOutcome]] | None] = queue.Queue(QUEUE_DEPTH)
         self._listeners: list[Callable[[ScanOutcome], None]] = []

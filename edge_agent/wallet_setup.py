@@ -36,6 +36,12 @@ def load_pass_verifier(config: Config) -> PassVerifier | None:
         raise ConfigError(f"wallet.keys_dir: {exc.message}") from None
 
 
+def agent_pass_verifier(ctx: AgentContext) -> PassVerifier:
+    """The running agent's verifier: installed keys and the centre's broadcast key set,
+    following the key set as the centre changes it."""
+    return PassVerifier(ctx.pass_keys)
+
+
 def load_rotating_secret(config: Config) -> bytes | None:
     path = config.wallet.rotating_secret_file
     if path is None:

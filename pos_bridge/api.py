@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge_agent.customers import (
     IdentifyQuery,
-    find_customer_id,
     identify_customer,
     parse_query,
+    search_customer_orders,
 )
 from edge_agent.errors import InvalidInput
 from edge_agent.orders import find_order, list_customer_orders
@@ -25,7 +25,7 @@ from pos_bridge.errors import ApiError, error_response
 from pos_bridge.requests import read_body
 from pos_bridge.responses import CustomerOrders, OrderSearch
 from pos_bridge.till_events import identified_event
-from pos_bridge.wiring import agent, dispatcher, till_events
+from pos_bridge.wiring import agent, centre_lookup, dispatcher, till_events
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 # The till waits on a scan's answer; past this something is wrong and it should say so.
@@ -98,22 +98,23 @@ def customer_orders(customer_id: str) -> Any:
 @api.get("/orders")
 @require("cashier")
 def order_search() -> Any:
-    """Orders by order number, or by the customer's loyalty number, email or phone."""
+    """Orders by order number, or by the customer's loyalty number, email or phone; what
+    the cache lacks is asked of the centre when the link is up."""
     text = request.args.get("query", "")
     ctx = agent()
     if re.fullmatch(ctx.config.orders.number_pattern, text.strip().upper()):
-        order = find_order(ctx, text)
+        order = find_order(ctx, text, centre_lookup())
         summaries = list_customer_orders(ctx, order.customer_id) if order.customer_id else ()
         found = tuple(s for s in summaries if s.number == order.number)
         return jsonify(OrderSearch(text, order.customer_id, found))
-    customer_id = find_customer_id(ctx, parse_query(ctx, text))
-    return jsonify(OrderSearch(text, customer_id, list_customer_orders(ctx, customer_id)))
+    customer_id, orders = search_customer_orders(ctx, parse_query(ctx, text), centre_lookup())
+    return jsonify(OrderSearch(text, customer_id, orders))
 
 
 @api.get("/orders/<number>")
 @require("cashier")
 def order(number: str) -> Any:
-    return jsonify(find_order(agent(), number))
+    return jsonify(find_order(agent(), number, centre_lookup()))
 
 
 @api.post("/scans")

@@ -12,7 +12,7 @@ from edge_agent.context import AgentContext
 from edge_agent.errors import StoreError
 from edge_agent.outbox import outbox_stats
 from edge_agent.scans import ScanDispatcher, ScanOutcome
-from edge_agent.wallet_setup import load_pass_verifier, load_rotating_secret
+from edge_agent.wallet_setup import agent_pass_verifier, load_rotating_secret
 from pos_bridge.api import api
 from pos_bridge.devices import devices_api
 from pos_bridge.errors import register_error_handlers
@@ -41,7 +41,7 @@ def create_app(
     app.register_blueprint(till_api)
     app.register_blueprint(passes_api)
     app.register_blueprint(passkit_blueprint(lambda: ctx.store))
-    app.extensions["pass_verifier"] = load_pass_verifier(ctx.config)
+    app.extensions["pass_verifier"] = agent_pass_verifier(ctx)
     app.extensions["pass_rotating_secret"] = load_rotating_secret(ctx.config)
     install_screens(app, ctx)
     events = TillEventHub()

@@ -40,7 +40,7 @@ from edge_agent.staff import Actor, Unauthorized, authenticate, check_pin, sign_
 from pos_bridge.errors import ApiError
 from pos_bridge.i18n import LANG_SESSION_KEY
 from pos_bridge.screen_headers import add_screen_headers
-from pos_bridge.wiring import agent, link_up
+from pos_bridge.wiring import agent, centre_lookup, link_up
 
 log = logging.getLogger(__name__)
 console = Blueprint("console", __name__, url_prefix="/console")
@@ -167,7 +167,8 @@ def customer(customer_id: str) -> str:
 
 @console.get("/orders")
 def order() -> str:
-    return render_template("console/order.html", order=find_order(_ctx(), _arg("number")))
+    found = find_order(_ctx(), _arg("number"), centre_lookup())
+    return render_template("console/order.html", order=found)
 
 
 @console.post("/returns/quote")

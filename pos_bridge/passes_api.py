@@ -23,7 +23,7 @@ class PassIdentifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=1, max_length=MAX_SCAN_CHARS, description="the scanned pass code")
     source: str = Field("api", min_length=1, max_length=64)
-    till_id: str | None = Field(None, max_length=64)
+    till_id: str | None = Field(None, min_length=1, max_length=64)
 
 
 @passes_api.post("/identify")

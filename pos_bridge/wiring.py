@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from edge_agent.centre import CentreLookup
 from edge_agent.context import AgentContext
 from edge_agent.printing import PrintQueue
 from edge_agent.scans import ScanDispatcher
@@ -28,6 +29,11 @@ def till_events() -> TillEventHub:
 def link_up() -> bool:
     """Whether the link to the centre is up (the sync client provides it; else offline)."""
     return bool(current_app.extensions.get("link_up", lambda: False)())
+
+
+def centre_lookup() -> CentreLookup | None:
+    """Asks the centre for what the cache lacks (the sync client provides it; else None)."""
+    return current_app.extensions.get("centre_lookup")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The centre's acknowledgement message, written by the centre and read by the store.
 
 `{"ranges": [{"source", "from", "to"}], "ids": [...], "rejected": [{"id", "reason",
-"source"?, "seq"?}]}`, sent on the store's acks topic only after the centre committed:
+"seq"?}], "at": "<commit time>"}`, sent on the store's acks topic only after the centre
+committed:
 
 - `ranges`: the events of batches, by device (event source) and runs of sequence
   numbers. Several devices of one store share the acks topic and each numbers its own
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from edge_agent.clock import from_iso, iso_now
 from sync.batches import seq_runs
 
 # A reason is for a person reading the parked event; longer text is cut.
@@ -42,6 +45,14 @@ def merge_acks(acks: list[AckMessage]) -> AckMessage:
         tuple(r for a in acks for r in a.rejected),
         tuple(r for a in acks for r in a.ranges),
     )
+
+
+def ack_time(payload: bytes) -> datetime | None:
+    """The centre's commit time on an ack (`at`), if it carries a readable one."""
+    try:
+        return from_iso(json.loads(payload)["at"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def parse_ack(payload: bytes) -> AckMessage:
@@ -100,7 +111,8 @@ class AckBuilder:
             for source, seqs in self.seqs.items()
             for first, last in seq_runs(seqs)
         ]
-        body: dict[str, object] = {"ids": self.ids, "rejected": self.rejected}
+        # `at`: sent after the commit, so stores can measure their clocks against ours.
+        body: dict[str, object] = {"ids": self.ids, "rejected": self.rejected, "at": iso_now()}
         if ranges:
             body["ranges"] = ranges
         return json.dumps(body).encode()

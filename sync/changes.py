@@ -35,6 +35,11 @@ CHANGE_TYPES: dict[str, int] = {
 }
 
 
+# Not a change: the centre's answer to a replay request with nothing to replay, saying
+# how far the store's feed goes. It carries no sequence and is never applied.
+FEED_HEAD_TYPE = "feed.head"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
@@ -140,6 +145,20 @@ class Change:
     sequence: int
     time: datetime
     data: BaseModel
+
+
+def parse_feed_head(payload: bytes) -> int | None:
+    """The head sequence of a `feed.head` marker, or None for any other message."""
+    if len(payload) > MAX_CHANGE_BYTES:
+        return None
+    try:
+        body = json.loads(payload)
+        if body.get("type") != FEED_HEAD_TYPE or "sequence" in body:
+            return None
+        head = int(body["feedhead"])
+    except (ValueError, TypeError, AttributeError, KeyError):
+        return None
+    return head if head >= 0 else None
 
 
 def parse_sequence(payload: bytes) -> int | None:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from edge_agent.clock import to_iso
+from sync.event_schemas import schema_urn, validate_event_data
 
 SPEC_VERSION = "1.0"
 
@@ -53,6 +54,7 @@ def build_event(
         version = EVENT_TYPES[event_type]
     except KeyError:
         raise UnknownEventType(f"unknown event type {event_type!r}") from None
+    validate_event_data(event_type, version, data)
     event: dict[str, Any] = {
         "specversion": SPEC_VERSION,
         "id": event_id or str(uuid.uuid4()),
@@ -60,7 +62,7 @@ def build_event(
         "type": event_type,
         "time": to_iso(at),
         "datacontenttype": "application/json",
-        "dataschema": f"urn:edge-agent:schema:{event_type}:{version}",
+        "dataschema": schema_urn(event_type, version),
         "data": data,
     }
     if subject is not None:

@@ -17,3 +17,10 @@ class ChangeRejected(EdgeAgentError):
 
     code = "change_rejected"
     http_status = 400
+
+
+class MessageTooLarge(SyncError):
+    """The broker said it takes no packet this big: sending it would only get the
+    connection dropped, so the message is refused here instead."""
+
+    code = "message_too_large"

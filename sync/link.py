@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from sync.errors import SyncError
+from sync.errors import MessageTooLarge, SyncError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ KEEPALIVE_SECONDS = 30
 RECONNECT_MIN_SECONDS = (1, 3)
 RECONNECT_MAX_SECONDS = 60
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+# Fixed header (up to 5 bytes), topic length (2), packet id (2) and an empty property
+# block (1), rounded up: what a PUBLISH adds to its topic and payload.
+PUBLISH_OVERHEAD_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class Message:
     topic: str
     payload: bytes
     retain: bool
+    # MQTT 5 request/response (look-ups): where to answer, and what to echo back.
+    response_topic: str | None = None
+    correlation_data: bytes | None = None
 
 
 class MqttLink:
@@ -77,13 +83,18 @@ class MqttLink:
         on_connected: Callable[[], None] | None = None,
         on_published: Callable[[int, str | None], None] | None = None,
         will: Will | None = None,
+        on_disconnected: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self._subscriptions = subscriptions
         self._on_message = on_message
         self._on_connected = on_connected
         self._on_published = on_published
+        self._on_disconnected = on_disconnected
         self.connected = threading.Event()
+        # The broker's MaximumPacketSize from its CONNACK, when it says one. Mosquitto
+        # drops the whole connection on a bigger packet instead of refusing that message.
+        self.max_packet_size: int | None = None
         self.last_error: str | None = None
         parts = urlsplit(settings.url)
         if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
@@ -150,14 +161,31 @@ class MqttLink:
         payload: bytes,
         qos: int = 1,
         retain: bool = False,
+        response_topic: str | None = None,
+        correlation_data: bytes | None = None,
         content_type: str | None = None,
     ) -> int:
         """Hand one message to the client; returns its message id. Raises SyncError if
-        the link is down (the caller keeps the message and sends it again later)."""
+        the link is down (the caller keeps the message and sends it again later).
+        `response_topic` and `correlation_data` make it an MQTT 5 request or reply;
+        `content_type` says what the payload is (e.g. a batch of events)."""
         properties = None
-        if content_type is not None:
+        if response_topic is not None or correlation_data is not None or content_type:
             properties = Properties(PacketTypes.PUBLISH)
-            properties.ContentType = content_type
+            if response_topic is not None:
+                properties.ResponseTopic = response_topic
+            if correlation_data is not None:
+                properties.CorrelationData = correlation_data
+            if content_type:
+                properties.ContentType = content_type
+        limit = self.max_packet_size
+        size = len(payload) + len(topic.encode()) + PUBLISH_OVERHEAD_BYTES
+        if properties is not None:
+            size += len(properties.pack()) - 1  # the overhead counts an empty block
+        if limit is not None and size > limit:
+            raise MessageTooLarge(
+                f"a {size}-byte message is over the broker's limit of {limit} bytes"
+            )
         info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise SyncError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
@@ -169,6 +197,7 @@ class MqttLink:
             log.warning("%s", self.last_error)
             return
         self.last_error = None
+        self.max_packet_size = getattr(properties, "MaximumPacketSize", None)
         if self._subscriptions:
             client.subscribe(self._subscriptions)
         self.connected.set()
@@ -188,11 +217,25 @@ class MqttLink:
             self.last_error = (
                 f"the broker closed the connection before accepting it ({reason_code})"
             )
+        was_connected = self.connected.is_set()
         self.connected.clear()
+        if was_connected and self._on_disconnected is not None:
+            self._on_disconnected()
 
     def _handle_message(self, client, userdata, message) -> None:  # type: ignore[no-untyped-def]
+        properties = message.properties
+        response_topic = getattr(properties, "ResponseTopic", None)
+        correlation = getattr(properties, "CorrelationData", None)
         try:
-            self._on_message(Message(message.topic, bytes(message.payload), bool(message.retain)))
+            self._on_message(
+                Message(
+                    message.topic,
+                    bytes(message.payload),
+                    bool(message.retain),
+                    response_topic if isinstance(response_topic, str) else None,
+                    bytes(correlation) if isinstance(correlation, bytes | bytearray) else None,
+                )
+            )
         except Exception:
             # One bad message must never kill paho's network thread.
             log.exception("handling a message on %s failed", message.topic)

@@ -26,7 +26,7 @@ from edge_agent.outbox import PRUNABLE
 from edge_agent.store import Store
 from sync.acks import AckMessage
 from sync.batches import MAX_BATCH_EVENTS, build_batches
-from sync.errors import SyncError
+from sync.errors import MessageTooLarge, SyncError
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,9 @@ class OutboxPublisher:
         self._first_ack_timeout = ack_timeout
         self._ack_timeout = ack_timeout
         self.acked_total = 0
+        # The message the broker had not acknowledged when it last dropped the
+        # connection (its first seq), and how many drops in a row it was that one.
+        self._suspect: tuple[int, int] | None = None
 
     @property
     def in_flight(self) -> int:
@@ -109,6 +112,11 @@ class OutboxPublisher:
                 return sent  # the cursor stays at the last batch handed over
             try:
                 mid = self._publish(batch.payload)
+            except MessageTooLarge as exc:
+                # Over the size the broker announced: a batch goes again one event per
+                # message, a single event can never go and is parked.
+                self._too_large(batch.seqs, f"the broker refuses it: {exc.message}")
+                return sent
             except SyncError as exc:
                 log.debug("publish paused: %s", exc)
                 return sent
@@ -144,19 +152,45 @@ class OutboxPublisher:
             self.acked_total += marked
         return marked
 
+    def on_disconnected(self) -> None:
+        """The broker dropped the connection. Mosquitto does that, instead of refusing
+        one message, for a packet over its size limit when it did not announce the
+        limit: the message it choked on is the first one it had not acknowledged. A batch
+        there is split at once (it costs only a few messages more; each reconnect waits
+        longer). One event there on MAX_REFUSALS drops in a row is parked, so it stops
+        taking the connection, and everything behind it, down."""
+        waiting = [seqs for seqs in self._mids.values() if seqs[0] in self._sent]
+        if not waiting:
+            return
+        seqs = min(waiting)
+        if len(seqs) > 1:
+            log.warning(
+                "the broker dropped the connection on a batch of %d; splitting it", len(seqs)
+            )
+            self._split(seqs)
+            return
+        drops = self._suspect[1] + 1 if self._suspect and self._suspect[0] == seqs[0] else 1
+        self._suspect = (seqs[0], drops)
+        if drops >= MAX_REFUSALS:
+            self._too_large(
+                seqs,
+                f"the broker closed the connection each time it got this event ({drops}"
+                " times in a row); probably over its message size limit",
+            )
+            self._suspect = None
+
     def on_published(self, mid: int, refusal: str | None) -> None:
         """The broker's PUBACK: flow control only, except a refusal is counted."""
         seqs = self._mids.pop(mid, None)
+        if seqs is not None and self._suspect and self._suspect[0] == seqs[0]:
+            self._suspect = None  # it went through after all
         if seqs is None or refusal is None:
             return
         if len(seqs) > 1:
             # Which event the broker objects to (size, ACL) is unknown: send each alone,
             # so only the guilty one is counted and parked, the others go through.
             log.warning("the broker refused a batch of %d (%s); splitting it", len(seqs), refusal)
-            self._alone.update(seqs)
-            for seq in seqs:
-                self._sent.pop(seq, None)
-            self._cursor = min(self._cursor, seqs[0] - 1)
+            self._split(seqs)
             return
         seq = seqs[0]
         with self._store.transaction() as db:
@@ -202,6 +236,29 @@ class OutboxPublisher:
             return db.execute(
                 f"DELETE FROM outbox WHERE {PRUNABLE} AND acked_at < ?", [cutoff]
             ).rowcount
+
+    def _too_large(self, seqs: tuple[int, ...], reason: str) -> None:
+        if len(seqs) > 1:
+            log.warning("a batch of %d is too large for the broker; splitting it", len(seqs))
+            self._split(seqs)
+            return
+        with self._store.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET parked_reason = ?, last_error = ?, attempts = attempts + 1"
+                " WHERE seq = ? AND acked_at IS NULL",
+                [reason, reason, seqs[0]],
+            )
+        self._sent.pop(seqs[0], None)
+        self._alone.discard(seqs[0])
+        self._cursor = max(self._cursor, seqs[0])
+        log.error("event seq %d parked: %s", seqs[0], reason)
+
+    def _split(self, seqs: tuple[int, ...]) -> None:
+        """Send these events again, one per message."""
+        self._alone.update(seqs)
+        for seq in seqs:
+            self._sent.pop(seq, None)
+        self._cursor = min(self._cursor, seqs[0] - 1)
 
     def _forget(self, first: int, last: int) -> None:
         if last - first < len(self._sent):

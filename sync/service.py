@@ -12,23 +12,35 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from edge_agent import __version__
+from edge_agent import __version__, clock_skew
 from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.outbox import outbox_stats
-from sync.acks import AckMessage, merge_acks, parse_ack
+from edge_agent.pass_keys import take_key_set
+from sync.acks import AckMessage, ack_time, merge_acks, parse_ack
 from sync.batches import BATCH_CONTENT_TYPE
+from sync.centre_lookup import MqttCentreLookup
+from sync.changes import parse_feed_head
 from sync.envelope import event_source
 from sync.errors import ChangeRejected, SyncError
 from sync.feed import dead_letter, dead_letter_count, last_applied, receive_change
 from sync.link import BrokerSettings, Message, MqttLink, Will
-from sync.publisher import ACK_TIMEOUT_SECONDS, OutboxPublisher, parked_count
+from sync.publisher import (
+    ACK_TIMEOUT_SECONDS,
+    MAX_BATCHES_AWAITING_PUBACK,
+    OutboxPublisher,
+    parked_count,
+)
+from sync.requester import Requester
 from sync.revocations import apply_revocation_list, parse_revocation_list
-from sync.topics import StoreTopics, revocations_topic
+from sync.topics import StoreTopics, key_set_topic, revocations_topic
+from wallet.errors import WalletError
+from wallet.keyring import parse_key_set
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +55,14 @@ REPLAY_BATCH = 20
 # batch, or the tail of the live feed, was lost on the way).
 REPLAY_STALL_SECONDS = 2.0
 PRUNE_EVERY_SECONDS = 600.0
+# paho holds back a message once this many are unacknowledged by the broker; event
+# batches take at most MAX_BATCHES_AWAITING_PUBACK of them, so status, heartbeats and
+# replay requests always find a free slot instead of queueing behind the backlog.
+CONTROL_HEADROOM = 16
+# The clock is measured on every ack but written down at most this often.
+SKEW_SAVE_SECONDS = 60.0
 # Bounds one round of the worker so the window is refilled between bursts of PUBACKs.
 MAX_ITEMS_PER_ROUND = 5000
-# Messages (event batches, status) paho keeps unacknowledged by the broker: the event
-# window already bounds what is sent, this only keeps a status message from queueing
-# behind more than a few batches inside paho.
-MAX_INFLIGHT_MESSAGES = 20
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,7 @@ class SyncService:
         self._status_topic = self.topics.status(self._device)
         self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._stop = threading.Event()
+        self._replies_topic = self.topics.lookup_replies(self._device)
         self.link = MqttLink(
             BrokerSettings(
                 url=settings.broker_url,
@@ -84,17 +99,21 @@ class SyncService:
                 ca_file=settings.ca_file,
                 cert_file=settings.cert_file,
                 key_file=settings.key_file,
-                max_inflight=MAX_INFLIGHT_MESSAGES,
+                max_inflight=MAX_BATCHES_AWAITING_PUBACK + CONTROL_HEADROOM,
             ),
             subscriptions=[
                 (self.topics.acks, 1),
                 (self.topics.changes, 1),
                 (revocations_topic(settings.topic_prefix), 1),
+                (key_set_topic(settings.topic_prefix), 1),
+                # QoS 0: an answer is only worth having within the till's deadline.
+                (self._replies_topic, 0),
             ],
-            on_message=lambda message: self._inbox.put(("message", message)),
+            on_message=self._on_message,
             on_connected=lambda: self._inbox.put(("connected", None)),
             on_published=lambda mid, refusal: self._inbox.put(("published", (mid, refusal))),
             will=Will(self._status_topic, self._status_payload("offline")),
+            on_disconnected=lambda: self._inbox.put(("disconnected", None)),
         )
         self.publisher = OutboxPublisher(
             self._store,
@@ -105,12 +124,20 @@ class SyncService:
             ack_timeout=ack_timeout_seconds,
         )
         self._revocations_topic = revocations_topic(settings.topic_prefix)
+        self._key_set_topic = key_set_topic(settings.topic_prefix)
+        self.requester = Requester(
+            self._publish_request, self.link_up, self.topics.lookups, self._replies_topic
+        )
+        self.centre_lookup = MqttCentreLookup(self.requester, self._store, ctx.clock)
         self._heartbeat_seconds = settings.heartbeat_seconds
+        self._feed_check_seconds = settings.feed_check_seconds
         self._thread = threading.Thread(target=self._run, name="sync", daemon=True)
         self._last_resync = -REPLAY_STALL_SECONDS
         self._replay_until = 0  # the last sequence the latest replay request covers
         self._feed_head = 0  # the highest feed sequence the centre has told us exists
         self._in_flight = 0
+        self._next_skew_save = 0.0
+        self._device_health: Callable[[], dict[str, str]] | None = None
 
     def start(self) -> None:
         self.link.start()
@@ -123,6 +150,11 @@ class SyncService:
         self._thread.join(timeout=10)
         self.link.stop(final=(self._status_topic, self._status_payload("offline")))
 
+    def report_devices(self, health: Callable[[], dict[str, str]]) -> None:
+        """Put scanner and printer health (check name -> "ok" / "degraded: ...") in every
+        heartbeat, so ops see a printer out of paper on the fleet page."""
+        self._device_health = health
+
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
@@ -130,6 +162,23 @@ class SyncService:
     def link_up(self) -> bool:
         """Whether the centre is reachable now (the till's offline refund limit uses it)."""
         return self.link.connected.is_set()
+
+    def _on_message(self, message: Message) -> None:
+        # Look-up answers go straight to their waiting caller from paho's thread: the
+        # worker may be busy with a long transaction, and the till is waiting.
+        if message.topic == self._replies_topic:
+            self.requester.on_reply(message)
+        else:
+            self._inbox.put(("message", message))
+
+    def _publish_request(
+        self, topic: str, payload: bytes, reply_to: str, correlation: bytes
+    ) -> int:
+        # QoS 0: a request must not queue behind a backlog of QoS 1 events in paho's
+        # in-flight window; a lost one is a late answer, which the caller already handles.
+        return self.link.publish(
+            topic, payload, qos=0, response_topic=reply_to, correlation_data=correlation
+        )
 
     def status(self) -> SyncStatus:
         """For /healthz, on any thread (reads through that thread's own connection)."""
@@ -149,6 +198,7 @@ class SyncService:
 
     def _run(self) -> None:
         next_heartbeat = next_prune = time.monotonic()
+        next_feed_check = time.monotonic() + self._feed_check_seconds
         while not self._stop.is_set():
             try:
                 self._handle_queued()
@@ -159,6 +209,11 @@ class SyncService:
                     if time.monotonic() >= next_heartbeat:
                         self._publish_status("online")
                         next_heartbeat = time.monotonic() + self._heartbeat_seconds
+                    if time.monotonic() >= next_feed_check:
+                        # The centre answers even when there is nothing to replay (a
+                        # feed.head marker), so a lost last change shows up as a gap.
+                        self._request_resync()
+                        next_feed_check = time.monotonic() + self._feed_check_seconds
                 if time.monotonic() >= next_prune:
                     self.publisher.prune()
                     next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
@@ -190,6 +245,8 @@ class SyncService:
                     with self._store.transaction() as db:
                         reason = f"bad ack: {exc}"
                         dead_letter(db, value.topic, value.payload, reason, self._ctx.clock())
+                    continue
+                self._note_centre_time(value.payload)
                 continue
             if acks:
                 self.publisher.on_ack(merge_acks(acks))
@@ -198,11 +255,27 @@ class SyncService:
         if acks:
             self.publisher.on_ack(merge_acks(acks))
 
+    def _note_centre_time(self, ack_payload: bytes) -> None:
+        """Measure the clock against the commit time the centre puts on its acks."""
+        if time.monotonic() < self._next_skew_save:
+            return
+        centre_time = ack_time(ack_payload)
+        if centre_time is None:
+            return
+        skew = clock_skew.measure(centre_time, self._ctx.clock())
+        with self._store.transaction() as db:
+            clock_skew.save(db, skew)
+        self._next_skew_save = time.monotonic() + SKEW_SAVE_SECONDS
+        if abs(skew.seconds) > clock_skew.WARN_SECONDS:
+            log.warning("this device's clock is %+.1fs off the centre's", skew.seconds)
+
     def _handle(self, kind: str, value: Any) -> None:
         if kind == "connected":
             self.publisher.restart()
             self._publish_status("online")
             self._request_resync()
+        elif kind == "disconnected":
+            self.publisher.on_disconnected()
         elif kind == "published":
             self.publisher.on_published(*value)
         elif kind == "message":
@@ -212,7 +285,13 @@ class SyncService:
         now = self._ctx.clock()
         if message.topic == self._revocations_topic:
             self._apply_revocations(message, now)
+        elif message.topic == self._key_set_topic:
+            self._apply_key_set(message, now)
         elif message.topic == self.topics.changes:
+            head = parse_feed_head(message.payload)
+            if head is not None:
+                self._feed_head = max(self._feed_head, head)
+                return
             outcome = receive_change(self._store, message.topic, message.payload, now)
             if outcome.status == "dead_lettered":
                 log.warning("change %s dead-lettered: %s", outcome.sequence, outcome.reason)
@@ -228,6 +307,22 @@ class SyncService:
                 return
             added = apply_revocation_list(db, revocations, now)
         log.info("revocation list applied: %d pass(es) newly revoked", added)
+
+    def _apply_key_set(self, message: Message, now: datetime) -> None:
+        with self._store.transaction() as db:
+            try:
+                key_set = parse_key_set(message.payload)
+            except WalletError as exc:
+                dead_letter(db, message.topic, message.payload, exc.message, now)
+                return
+            taken = take_key_set(db, self._ctx.pass_keys, key_set)
+        if taken:
+            log.info(
+                "pass key set %d in use: keys %s, withdrawn %s",
+                key_set.version,
+                list(self._ctx.pass_keys.key_ids()),
+                list(key_set.withdrawn),
+            )
 
     def _catch_up_feed(self) -> None:
         """Ask for the next replay batch while behind the centre's feed head."""
@@ -254,7 +349,11 @@ class SyncService:
         )
 
     def _publish_status(self, state: str) -> None:
-        self.link.publish(self._status_topic, self._status_payload(state), qos=1, retain=True)
+        try:
+            self.link.publish(self._status_topic, self._status_payload(state), qos=1, retain=True)
+        except SyncError as exc:
+            # The link dropped between the connect and now: the next connect sends it.
+            log.info("status not sent: %s", exc)
 
     def _status_payload(self, state: str) -> bytes:
         body: dict[str, Any] = {
@@ -269,6 +368,12 @@ class SyncService:
             body["backlog"] = stats.depth
             body["oldest_age_seconds"] = stats.oldest_age_seconds
             body["parked"] = parked_count(self._store)
+            if self._device_health is not None:
+                try:
+                    body["devices"] = self._device_health()
+                except Exception:
+                    # A device that cannot say how it is must not stop the heartbeat.
+                    log.exception("device health unavailable for the heartbeat")
         return json.dumps(body).encode()
 
 

@@ -37,6 +37,15 @@ class StoreTopics:
     def resync(self) -> str:
         return f"{self.base}/resync"
 
+    @property
+    def lookups(self) -> str:
+        """Look-up requests to the centre (MQTT 5 request/response)."""
+        return f"{self.base}/lookups"
+
+    def lookup_replies(self, device_id: str) -> str:
+        """Per device: the response topic its look-up requests name."""
+        return f"{self.base}/lookups/replies/{device_id}"
+
     def status(self, device_id: str) -> str:
         """Per device: a store has several tills, each with its own last will."""
         return f"{self.base}/status/{device_id}"
@@ -45,6 +54,11 @@ class StoreTopics:
 def revocations_topic(prefix: str) -> str:
     """Retained, for every store: the full list of revoked pass serials."""
     return f"{prefix}/broadcast/revocations"
+
+
+def key_set_topic(prefix: str) -> str:
+    """Retained, for every store: the public keys pass codes are checked with."""
+    return f"{prefix}/broadcast/keys"
 
 
 def store_id_from_topic(prefix: str, topic: str) -> str | None:
@@ -61,6 +75,8 @@ def central_subscriptions(prefix: str) -> dict[str, str]:
     return {
         "events": f"$share/{SHARED_GROUP}/{prefix}/stores/+/events",
         "resync": f"$share/{SHARED_GROUP}/{prefix}/stores/+/resync",
+        # Shared: any one worker answers a look-up.
+        "lookups": f"$share/{SHARED_GROUP}/{prefix}/stores/+/lookups",
         # Not shared: the broker gives retained messages only to plain subscriptions, and
         # every worker keeps its own view of the fleet.
         "status": f"{prefix}/stores/+/status/+",

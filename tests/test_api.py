@@ -11,6 +11,7 @@ from edge_agent.staff import create_api_key
 from pos_bridge.app import create_app
 from tests.conftest import outbox_types
 from tests.openapi_check import validate_responses
+from tests.sync.conftest import scan_data
 
 
 @pytest.fixture
@@ -219,7 +220,8 @@ def test_healthz_degrades_when_events_wait_too_long_for_the_centre(seeded):
     )
     ctx = replace(seeded, config=config)
     with ctx.store.transaction() as db:
-        append_event(db, ctx.origin, "scan.recorded", None, {}, at=utc_now() - timedelta(hours=2))
+        append_event(db, ctx.origin, "scan.recorded", None, scan_data(1),
+                     at=utc_now() - timedelta(hours=2))  # fmt: skip
     dispatcher = ScanDispatcher(ctx)
     dispatcher.start()
     try:

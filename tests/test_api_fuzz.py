@@ -22,7 +22,8 @@ from edge_agent.staff import create_api_key
 from pos_bridge.openapi import openapi_document
 from tests.http_server import serving
 from tests.till_fixtures import make_till
-from wallet.keys import write_signing_key
+from wallet.keyring import PassKeyRing
+from wallet.keys import load_public_keys, write_signing_key
 
 # Enough examples to reach every refusal branch, few enough for a 2-core CI machine.
 MAX_EXAMPLES = 30
@@ -50,7 +51,9 @@ def test_no_server_errors_and_answers_match_the_document(seeded, operation, tmp_
     # A store that can check wallet passes, so pass codes reach the verifier.
     write_signing_key(tmp_path / "keys", 1)
     wallet = WalletSettings(keys_dir=tmp_path / "keys")
-    till = make_till(replace(seeded, config=seeded.config.model_copy(update={"wallet": wallet})))
+    config = seeded.config.model_copy(update={"wallet": wallet})
+    keys = PassKeyRing(load_public_keys(tmp_path / "keys"))
+    till = make_till(replace(seeded, config=config, pass_keys=keys))
     auth = {"Authorization": f"Bearer {create_api_key(till.ctx, 'fuzz', 'supervisor')}"}
 
     with serving(till.app) as base_url:

@@ -102,3 +102,22 @@ def test_example_config_in_systemd_folder_is_valid():
     config = load_config(example, environ={})
     assert config.store.id == "madrid-gran-via"
     assert config.paths.data_dir == Path("/var/lib/edge-agent")
+
+
+def test_tls_files_are_beside_the_config_file_and_must_exist(tmp_path):
+    tls = '[sync]\nbroker_url = "mqtts://broker.example"\nca_file = "tls/ca.pem"\n'
+    path = tmp_path / "edge-agent.toml"
+    path.write_text(tls + 'cert_file = "tls/store.pem"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, environ={})
+    assert str(path) in refused.value.message
+    assert "sync.ca_file: no such file" in refused.value.message
+    (tmp_path / "tls").mkdir()
+    (tmp_path / "tls" / "ca.pem").write_text("ca", encoding="utf-8")
+    (tmp_path / "tls" / "store.pem").write_text("cert", encoding="utf-8")
+    sync = load_config(path, environ={}).sync
+    assert sync.ca_file == tmp_path / "tls" / "ca.pem"
+    assert sync.cert_file == tmp_path / "tls" / "store.pem"
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, environ={"EDGE_AGENT__SYNC__KEY_FILE": "/nowhere/key.pem"})
+    assert "EDGE_AGENT__SYNC__KEY_FILE: sync.key_file: no such file" in refused.value.message

@@ -90,3 +90,23 @@ def test_preview_printer_and_present_serial_device_pass(tmp_path):
     checks = {check.name: check for check in run_checks(path)}
     assert checks["scanner lane-1"].level == "ok"
     assert checks["printer receipt"].level == "ok"
+
+
+def test_clock_skew_measured_on_the_centres_acks_is_judged(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from edge_agent import clock_skew
+
+    path = write_config(tmp_path, '[sync]\nbroker_url = "mqtt://127.0.0.1:1"\n')
+    ctx = open_agent(make_config(tmp_path / "data"))
+    try:
+        assert levels(path)["clock"] == "warn"  # syncing, but never measured yet
+        now = datetime.now(UTC)
+        for offset, expected in ((1.5, "ok"), (-12, "warn"), (45, "fail")):
+            with ctx.store.transaction() as db:
+                clock_skew.save(db, clock_skew.measure(now - timedelta(seconds=offset), now))
+            assert levels(path)["clock"] == expected, offset
+    finally:
+        ctx.store.close()
+    details = {c.name: c.detail for c in run_checks(path)}
+    assert "45.0s ahead of the centre" in details["clock"]

@@ -8,6 +8,7 @@ from edge_agent.errors import CustomerNotFound, InvalidInput, StoreError
 from edge_agent.outbox import append_event
 from edge_agent.seed import loyalty_id_for
 from tests.conftest import outbox_types
+from tests.sync.conftest import scan_data
 
 
 def add_customer(ctx, customer_id="C-T1", email="Lucía.Núñez@Example.es", phone="612 345 678"):
@@ -119,7 +120,7 @@ def test_identification_is_lost_with_its_event_when_the_disk_is_full(seeded):
     with pytest.raises(StoreError):
         for _ in range(100_000):
             with seeded.store.transaction() as tx:
-                append_event(tx, seeded.origin, "scan.recorded", None, {}, at=utc_now())
+                append_event(tx, seeded.origin, "scan.recorded", None, scan_data(1), at=utc_now())
     queued = len(outbox_types(seeded))
     with pytest.raises(StoreError, match="disk is full"):
         identify_customer(

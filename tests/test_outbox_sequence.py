@@ -13,6 +13,7 @@ from edge_agent.outbox import EventOrigin, append_event
 from edge_agent.retention import prune
 from edge_agent.store import Store
 from sync.publisher import OutboxPublisher
+from tests.sync.conftest import scan_data
 
 ORIGIN = EventOrigin("store-a", "till-1")
 AT = datetime(2026, 1, 1, 9, tzinfo=UTC)
@@ -21,7 +22,7 @@ BEFORE_STEP = tuple(m for m in MIGRATIONS if m.version < OUTBOX_SEQUENCE.version
 
 def append(store: Store, n: int) -> int:
     with store.transaction() as db:
-        return append_event(db, ORIGIN, "scan.recorded", None, {"n": n}, AT)
+        return append_event(db, ORIGIN, "scan.recorded", None, scan_data(n), AT)
 
 
 def ack(store: Store, at: datetime = AT) -> None:

@@ -45,6 +45,7 @@ from wallet.errors import (
     UnknownPassKey,
     WrongPassKind,
 )
+from wallet.keyring import PassKeyRing
 
 PassKind = Literal["loyalty", "coupon", "pickup"]
 PASS_KINDS: tuple[PassKind, ...] = ("loyalty", "coupon", "pickup")
@@ -108,16 +109,22 @@ class PassVerifier:
     """A store's side: checks codes with the centre's public keys only."""
 
     def __init__(
-        self, public_keys: Mapping[int, Ed25519PublicKey], cache_size: int = VERIFIED_CACHE_SIZE
+        self,
+        public_keys: Mapping[int, Ed25519PublicKey] | PassKeyRing,
+        cache_size: int = VERIFIED_CACHE_SIZE,
     ) -> None:
-        self._keys = dict(public_keys)
+        # A ring may change under us (the centre rotates keys); a plain mapping never does.
+        self._keys = (
+            public_keys if isinstance(public_keys, PassKeyRing) else (PassKeyRing(public_keys))
+        )
+        self._keys_version = self._keys.version
         self._verified: OrderedDict[str, PassClaims] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
 
     @property
     def key_ids(self) -> tuple[int, ...]:
-        return tuple(sorted(self._keys))
+        return self._keys.key_ids()
 
     def verify(
         self,
@@ -131,6 +138,11 @@ class PassVerifier:
 
         Checks run cheapest first; each refusal has its own exception and code.
         """
+        if self._keys_version != self._keys.version:
+            # A withdrawn key's codes must stop verifying now, not when they age out.
+            with self._cache_lock:
+                self._verified.clear()
+                self._keys_version = self._keys.version
         claims = self._verified.get(text)
         if claims is None:
             claims = self._check_signature(text)
@@ -154,6 +166,8 @@ class PassVerifier:
             raise BadPassSignature() from None
         if self._cache_size:
             with self._cache_lock:
+                if self._keys_version != self._keys.version:
+                    return claims  # keys changed mid-check: do not cache under the old set
                 self._verified[text] = claims
                 if len(self._verified) > self._cache_size:
                     self._verified.popitem(last=False)

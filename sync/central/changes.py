@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from edge_agent.clock import iso_now
 from sync.central.db import CentralDb
-from sync.changes import CHANGE_TYPES, SCHEMAS, first_error
+from sync.changes import CHANGE_TYPES, FEED_HEAD_TYPE, SCHEMAS, first_error
 from sync.errors import ChangeRejected
 
 CENTRAL_SOURCE = "/central"
@@ -26,10 +26,7 @@ def record_change(db: CentralDb, store_id: str, change_type: str, data: dict[str
     """Validate, number and store one change for `store_id`; returns the message to send."""
     validate_change(change_type, data)
     with db.transaction():
-        row = db.execute(
-            "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE store_id = %s", [store_id]
-        ).fetchone()
-        seq = int(row[0]) + 1
+        seq = feed_head(db, store_id) + 1
         event = {
             "specversion": "1.0",
             "id": str(uuid.uuid4()),
@@ -65,12 +62,32 @@ def validate_change(change_type: str, data: dict[str, Any]) -> None:
         raise ChangeRejected(f"{change_type} data is wrong: {first_error(exc)}") from None
 
 
+def feed_head(db: CentralDb, store_id: str) -> int:
+    """The newest sequence in `store_id`'s feed (0 when it has none)."""
+    row = db.execute(
+        "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE store_id = %s", [store_id]
+    ).fetchone()
+    return int(row[0])
+
+
+def feed_head_message(db: CentralDb, store_id: str) -> bytes:
+    """The answer to a replay with nothing to replay: how far the store's feed goes."""
+    marker = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": CENTRAL_SOURCE,
+        "type": FEED_HEAD_TYPE,
+        "time": iso_now(),
+        "subject": store_id,
+        "feedhead": str(feed_head(db, store_id)),
+    }
+    return json.dumps(marker).encode()
+
+
 def changes_from(db: CentralDb, store_id: str, from_seq: int, limit: int) -> list[bytes]:
     """Up to `limit` stored changes for `store_id` from `from_seq` on, in order, each
     stamped with the feed's current head."""
-    head = db.execute(
-        "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE store_id = %s", [store_id]
-    ).fetchone()[0]
+    head = feed_head(db, store_id)
     rows = db.execute(
         "SELECT payload FROM changes WHERE store_id = %s AND seq >= %s ORDER BY seq LIMIT %s",
         [store_id, from_seq, max(1, min(limit, REPLAY_BATCH_MAX))],

@@ -32,6 +32,13 @@ _db_option = click.option(
     show_default=True,
     help="postgresql://user@host/dbname, or sqlite://PATH (the embedded default).",
 )
+_broker_option = click.option(
+    "--broker",
+    "broker_url",
+    envvar="EDGE_CENTRAL_BROKER",
+    required=True,
+    help="mqtt://host:port of the broker the stores use.",
+)
 _prefix_option = click.option(
     "--topic-prefix", default="retail/v1", show_default=True, help="MQTT topic prefix."
 )
@@ -152,14 +159,61 @@ def push(changes_file: Path, broker_url: str, db_url: str, topic_prefix: str) ->
 
 
 @main.command()
-@click.argument("serials", nargs=-1, required=True)
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option(
     "--broker",
     "broker_url",
     envvar="EDGE_CENTRAL_BROKER",
-    required=True,
-    help="mqtt://host:port of the broker the stores use.",
+    default="",
+    help="Also send the stores' changes at once (else they go out on each store's replay).",
 )
+@_db_option
+@_prefix_option
+def load(files: tuple[Path, ...], broker_url: str, db_url: str, topic_prefix: str) -> None:
+    """Load master data (customers, orders) from JSON or CSV FILES, in the order given.
+
+    \b
+    JSON: a list of records (an order has "number", a customer "id"), or
+      {"customers": [...], "orders": [...]}; records in the change-feed shape.
+    CSV customers (header): id, first_name, last_name [, loyalty_id, email_hash,
+      phone_hash, preferred_locale, consent_marketing, tier, points, lifetime_points]
+    CSV orders, one row per order line, grouped by number (order columns repeat):
+      number, fulfilment, status, placed_at, currency, total_minor, payment_method,
+      line_no, gtin, sku, name, quantity, unit_price_minor [, customer_id, channel,
+      pickup_store_id, fulfilled_at, category, colour, size, final_sale]
+
+    Each file is all or nothing. A record loaded again unchanged records nothing; a
+    click-and-collect order goes to its pickup store, a customer update to the stores
+    that know the customer.
+    """
+    from sync.central.masterdata import load_records
+    from sync.central.masterfile import MasterFileError, read_master_file
+
+    db = CentralDb(db_url)
+    messages: list[tuple[str, bytes]] = []
+    try:
+        db.create_schema()
+        for path in files:
+            try:
+                result = load_records(db, read_master_file(path), str(path))
+            except MasterFileError as exc:
+                raise EdgeAgentError(f"{exc}; nothing from this file was loaded") from None
+            click.echo(
+                f"{path}: {result.added} added, {result.changed} changed,"
+                f" {result.unchanged} unchanged; {len(result.changes)} change(s) for stores"
+            )
+            messages += [(StoreTopics(topic_prefix, s).changes, p) for s, p in result.changes]
+    finally:
+        db.close()
+    if broker_url and messages:
+        _send_now(broker_url, messages)
+
+
+@main.command()
+@click.argument("serials", nargs=-1, required=True)
+@_broker_option
 @_db_option
 @_prefix_option
 def revoke(serials: tuple[str, ...], broker_url: str, db_url: str, topic_prefix: str) -> None:
@@ -187,6 +241,61 @@ def revoke(serials: tuple[str, ...], broker_url: str, db_url: str, topic_prefix:
 
 
 @main.command()
+@click.argument(
+    "keys_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=False
+)
+@click.option(
+    "--withdraw",
+    "withdrawn",
+    type=click.IntRange(0, 255),
+    multiple=True,
+    help="A key id stores must stop accepting (repeat for several).",
+)
+@_broker_option
+@_db_option
+@_prefix_option
+def keys(
+    keys_dir: Path | None,
+    withdrawn: tuple[int, ...],
+    broker_url: str,
+    db_url: str,
+    topic_prefix: str,
+) -> None:
+    """Publish the pass-code public keys in KEYS_DIR (pass-signing-<id>.pub) to every
+    store, retained, as a new key set version; --withdraw shuts a key out everywhere."""
+    from sync.topics import key_set_topic
+    from wallet.errors import WalletError
+    from wallet.keyring import build_key_set
+    from wallet.keys import load_public_keys
+
+    try:
+        public_keys = load_public_keys(keys_dir) if keys_dir is not None else {}
+        for key_id in withdrawn:
+            public_keys.pop(key_id, None)
+        if not public_keys and not withdrawn:
+            raise WalletError(f"{keys_dir}: no pass-signing-<id>.pub files to publish")
+        db = CentralDb(db_url)
+        try:
+            db.create_schema()
+            with db.transaction():
+                row = db.execute("SELECT COALESCE(MAX(version), 0) FROM key_sets").fetchone()
+                key_set = build_key_set(int(row[0]) + 1, public_keys, withdrawn)
+                db.execute(
+                    "INSERT INTO key_sets (version, payload, published_at) VALUES (%s, %s, %s)",
+                    [key_set.version, key_set.to_json(), iso_now()],
+                )
+        finally:
+            db.close()
+    except WalletError as exc:
+        raise EdgeAgentError(exc.message) from None
+    _send_now(broker_url, [(key_set_topic(topic_prefix), key_set.to_json().encode())], retain=True)
+    click.echo(
+        f"key set {key_set.version} published: keys {sorted(public_keys)}, "
+        f"withdrawn {list(key_set.withdrawn)}"
+    )
+
+
+@main.command()
 @_db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8090, show_default=True, help="Port (0: any).")
@@ -202,6 +311,20 @@ def web(db_url: str, host: str, port: int) -> None:
         server.start()
     except KeyboardInterrupt:
         server.stop()
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+def schemas(out_dir: Path) -> None:
+    """Write the JSON Schema of every store event type and version into OUT_DIR
+    (`<type>.v<version>.json`), for the systems downstream of the centre."""
+    from sync.event_schemas import json_schemas
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    documents = json_schemas()
+    for name, document in documents.items():
+        (out_dir / name).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"{len(documents)} event schema(s) written to {out_dir}")
 
 
 @main.command()

@@ -57,6 +57,12 @@ SCHEMA = (
         serial TEXT PRIMARY KEY,
         revoked_at TEXT NOT NULL
     )""",
+    # Every pass key set published to the stores; the newest is the one in force.
+    """CREATE TABLE IF NOT EXISTS key_sets (
+        version BIGINT PRIMARY KEY,
+        payload TEXT NOT NULL,
+        published_at TEXT NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS fleet (
         store_id TEXT NOT NULL,
         device_id TEXT NOT NULL,
@@ -66,6 +72,64 @@ SCHEMA = (
         detail TEXT NOT NULL,
         last_seen TEXT NOT NULL,
         PRIMARY KEY (store_id, device_id)
+    )""",
+    # Master data (`edge-central load`): what the stores are told and look-ups answer
+    # from. `digest` is the hash of the record as loaded, so a reload of the same record
+    # is recognised and records no change.
+    """CREATE TABLE IF NOT EXISTS customers (
+        id TEXT PRIMARY KEY,
+        loyalty_id TEXT,
+        first_name TEXT NOT NULL,
+        last_name TEXT NOT NULL,
+        email_hash TEXT,
+        phone_hash TEXT,
+        preferred_locale TEXT,
+        consent_marketing INTEGER NOT NULL,
+        tier TEXT,
+        points BIGINT,
+        lifetime_points BIGINT,
+        digest TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS customers_loyalty_id ON customers (loyalty_id)",
+    "CREATE INDEX IF NOT EXISTS customers_email_hash ON customers (email_hash)",
+    "CREATE INDEX IF NOT EXISTS customers_phone_hash ON customers (phone_hash)",
+    """CREATE TABLE IF NOT EXISTS orders (
+        number TEXT PRIMARY KEY,
+        customer_id TEXT,
+        channel TEXT NOT NULL,
+        fulfilment TEXT NOT NULL,
+        status TEXT NOT NULL,
+        pickup_store_id TEXT,
+        placed_at TEXT NOT NULL,
+        fulfilled_at TEXT,
+        currency TEXT NOT NULL,
+        total_minor BIGINT NOT NULL,
+        payment_method TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS orders_customer ON orders (customer_id, placed_at)",
+    """CREATE TABLE IF NOT EXISTS order_lines (
+        number TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        gtin TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        name TEXT NOT NULL,
+        category TEXT,
+        colour TEXT,
+        size TEXT,
+        quantity INTEGER NOT NULL,
+        unit_price_minor BIGINT NOT NULL,
+        final_sale INTEGER NOT NULL,
+        PRIMARY KEY (number, line_no)
+    )""",
+    # Stores the centre has told about a customer (feed or look-up): their updates go there.
+    """CREATE TABLE IF NOT EXISTS customer_stores (
+        customer_id TEXT NOT NULL,
+        store_id TEXT NOT NULL,
+        since TEXT NOT NULL,
+        PRIMARY KEY (customer_id, store_id)
     )""",
 )
 
@@ -122,8 +186,20 @@ class CentralDb:
     @contextmanager
     def transaction(self) -> Iterator[CentralDb]:
         if self.postgres:
-            with self._conn.transaction():
+            with self._conn.transaction():  # nested: a savepoint
                 yield self
+            return
+        if self._conn.in_transaction:
+            # Nested (e.g. record_change inside a whole-file load): a savepoint, so the
+            # outer transaction still commits or rolls back everything together.
+            self._conn.execute("SAVEPOINT nested")
+            try:
+                yield self
+            except BaseException:
+                self._conn.execute("ROLLBACK TO nested")
+                self._conn.execute("RELEASE nested")
+                raise
+            self._conn.execute("RELEASE nested")
             return
         self._conn.execute("BEGIN IMMEDIATE")
         try:

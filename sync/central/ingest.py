@@ -20,6 +20,7 @@ from edge_agent.clock import iso_now
 from sync.acks import AckBuilder
 from sync.batches import is_batch, split_batch
 from sync.central.db import CentralDb
+from sync.event_schemas import EventDataInvalid, parse_schema_urn, validate_event_data
 from sync.topics import store_id_from_topic
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,15 @@ def _check_event(store_id: str, event: Any, text: str, in_batch: bool) -> _Event
     event_type, time = event.get("type"), event.get("time")
     if not isinstance(event_type, str) or not isinstance(time, str):
         raise _Refused(event_id, "type and time are required", seq)
+    schema = parse_schema_urn(event.get("dataschema"))
+    if schema is None or schema[0] != event_type:
+        raise _Refused(
+            event_id, f"dataschema {event.get('dataschema')!r} does not name {event_type}", seq
+        )
+    try:
+        validate_event_data(event_type, schema[1], event.get("data"))
+    except EventDataInvalid as exc:
+        raise _Refused(event_id, str(exc), seq) from None
     return _Event(event_id, store_id, source, seq, event_type, time, text, in_batch)
 
 

@@ -16,9 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.clock import iso_now
-from sync.central.changes import REPLAY_BATCH_MAX, changes_from, record_change
+from sync.central.changes import (
+    REPLAY_BATCH_MAX,
+    changes_from,
+    feed_head_message,
+    record_change,
+)
 from sync.central.db import CentralDb
 from sync.central.ingest import ingest_batch
+from sync.central.lookups import LookupResponder
 from sync.errors import SyncError
 from sync.link import BrokerSettings, Message, MqttLink
 from sync.topics import StoreTopics, central_subscriptions, store_id_from_topic
@@ -84,19 +90,22 @@ class CentralService:
                 session_expiry_seconds=WORKER_SESSION_EXPIRY_SECONDS,
             ),
             subscriptions=[(topic, 1) for topic in self._subscriptions.values()],
-            on_message=self._queue.put,
+            on_message=self._on_message,
         )
+        self.lookups = LookupResponder(db_url, topic_prefix, self._publish_reply)
         self._thread = threading.Thread(target=self._run, name="central", daemon=True)
         self.ready = threading.Event()
 
     def start(self) -> None:
         self._thread.start()
         self.ready.wait(timeout=30)
+        self.lookups.start()
         self.link.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        self.lookups.stop()
         # Stopped on purpose: end the session so the broker deals its share to the others.
         self.link.stop(end_session=True)
 
@@ -111,6 +120,21 @@ class CentralService:
             self.link.publish(StoreTopics(self.prefix, store_id).changes, payload)
         except SyncError as exc:
             log.info("change for %s stored; it goes out on the store's replay (%s)", store_id, exc)
+
+    def _on_message(self, message: Message) -> None:
+        # Look-ups have their own thread: a till waits on each, events can wait a batch.
+        if message.topic.endswith("/lookups"):
+            self.lookups.submit(message)
+        else:
+            self._queue.put(message)
+
+    def _publish_reply(self, topic: str, payload: bytes, correlation: bytes | None) -> None:
+        try:
+            # QoS 0: a reply is useful only within the store's deadline; a lost one is a
+            # late one, which the store already handles.
+            self.link.publish(topic, payload, qos=0, correlation_data=correlation)
+        except SyncError as exc:
+            log.info("look-up answer not sent (%s); the store's deadline covers it", exc)
 
     def _run(self) -> None:
         db = CentralDb(self.db_url)
@@ -202,7 +226,8 @@ class CentralService:
             return
         self.counters.replays += 1
         topic = StoreTopics(self.prefix, store_id).changes
-        for payload in changes_from(db, store_id, from_seq, limit):
+        replay = changes_from(db, store_id, from_seq, limit)
+        for payload in replay or [feed_head_message(db, store_id)]:
             self.link.publish(topic, payload)
 
     def _record_status(self, db: CentralDb, message: Message) -> None:
@@ -211,12 +236,20 @@ class CentralService:
             body = json.loads(message.payload)
             device_id = str(body["device_id"])
             state = str(body["state"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             return
         if store_id is None:
             return
         backlog = body.get("backlog")
         with db.transaction():
+            if "devices" not in body:
+                # The last will says only "offline": keep the health it was last seen in.
+                row = db.execute(
+                    "SELECT detail FROM fleet WHERE store_id = %s AND device_id = %s",
+                    [store_id, device_id],
+                ).fetchone()
+                if row is not None and (previous := _devices_from(row[0])):
+                    body["devices"] = previous
             db.execute(
                 "INSERT INTO fleet (store_id, device_id, state, version, backlog, detail,"
                 " last_seen) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (store_id,"
@@ -238,7 +271,7 @@ class CentralService:
 def fleet_status(db: CentralDb) -> list[dict]:
     """Every device the centre has heard from, with its state, backlog and sequence gaps."""
     rows = db.execute(
-        "SELECT store_id, device_id, state, version, backlog, last_seen FROM fleet"
+        "SELECT store_id, device_id, state, version, backlog, last_seen, detail FROM fleet"
         " ORDER BY store_id, device_id"
     ).fetchall()
     gaps = {
@@ -248,8 +281,9 @@ def fleet_status(db: CentralDb) -> list[dict]:
         ).fetchall()
     }
     fleet = []
-    for store_id, device_id, state, version, backlog, last_seen in rows:
+    for store_id, device_id, state, version, backlog, last_seen, detail in rows:
         contiguous, highest = gaps.get((store_id, device_id), (0, 0))
+        devices = _devices_from(detail)
         fleet.append(
             {
                 "store_id": store_id,
@@ -260,6 +294,20 @@ def fleet_status(db: CentralDb) -> list[dict]:
                 "last_seen": last_seen,
                 "received_through_seq": contiguous,
                 "gap": highest > contiguous,
+                "devices": devices,
+                "device_problems": sorted(k for k, v in devices.items() if v != "ok"),
             }
         )
     return fleet
+
+
+def _devices_from(detail: str) -> dict[str, str]:
+    """Scanner/printer health from the device's last heartbeat (the offline last will
+    carries none, so the last known health stays visible)."""
+    try:
+        devices = json.loads(detail).get("devices")
+    except (ValueError, AttributeError):
+        return {}
+    if not isinstance(devices, dict):
+        return {}
+    return {str(k)[:64]: str(v)[:200] for k, v in devices.items()}

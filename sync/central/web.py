@@ -18,13 +18,16 @@ PAGE = """<!doctype html>
 <body><h1>Fleet status</h1>
 <p>{{ online }} of {{ devices|length }} devices online.</p>
 <table><tr><th>store</th><th>device</th><th>state</th><th>version</th><th>backlog</th>
-<th>last seen (UTC)</th><th>received through</th></tr>
+<th>last seen (UTC)</th><th>received through</th><th>devices</th></tr>
 {% for d in devices %}<tr class="{{ d.state }}">
 <td>{{ d.store_id }}</td><td>{{ d.device_id }}</td><td>{{ d.state }}</td>
 <td>{{ d.version or "" }}</td><td>{{ "" if d.backlog is none else d.backlog }}</td>
 <td>{{ d.last_seen }}</td>
 <td{% if d.gap %} class="gap"{% endif %}>{{ d.received_through_seq }}{% if d.gap %}
-(gap){% endif %}</td></tr>{% endfor %}
+(gap){% endif %}</td>
+<td{% if d.device_problems %} class="gap"{% endif %}>{% if d.device_problems %}
+{% for name in d.device_problems %}{{ name }}: {{ d.devices[name] }}<br>{% endfor %}
+{% elif d.devices %}all {{ d.devices|length }} ok{% endif %}</td></tr>{% endfor %}
 </table></body></html>"""
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from edge_agent.context import open_agent
 from edge_agent.outbox import append_event
 from sync.service import SyncService
-from tests.sync.conftest import sync_config
+from tests.sync.conftest import scan_data, sync_config
 
 
 def main(data_dir: str, broker_url: str, write: bool) -> None:
@@ -23,7 +23,7 @@ def main(data_dir: str, broker_url: str, write: bool) -> None:
     while True:
         if write:
             with ctx.store.transaction() as db:
-                append_event(db, ctx.origin, "scan.recorded", None, {"n": n}, ctx.clock())
+                append_event(db, ctx.origin, "scan.recorded", None, scan_data(n), ctx.clock())
             n += 1
         else:
             time.sleep(0.1)

@@ -184,7 +184,14 @@ def add_events(ctx: AgentContext, count: int, start: int = 0) -> None:
     """Commit `count` scan events, numbered in their data, as the till would."""
     for n in range(start, start + count):
         with ctx.store.transaction() as db:
-            append_event(db, ctx.origin, "scan.recorded", None, {"n": n}, ctx.clock())
+            append_event(db, ctx.origin, "scan.recorded", None, scan_data(n), ctx.clock())
+
+
+def scan_data(n: int, **extra: object) -> dict[str, object]:
+    """A valid `scan.recorded` payload carrying `n` as the scanned value."""
+    data = {"source": "lane-1", "symbology": "]E0", "kind": "gtin", "outcome": "product",
+            "value": str(n), "scanned_at": "2026-11-29T10:00:00.000000Z"}  # fmt: skip
+    return {**data, **extra}
 
 
 def backlog(ctx: AgentContext) -> int:

@@ -10,13 +10,12 @@ from pathlib import Path
 
 from edge_agent.outbox import append_event
 from sync.acks import AckMessage
+from sync.batches import build_batches
 from sync.link import BrokerSettings, Message, MqttLink
 from sync.publisher import OutboxPublisher
 from sync.topics import StoreTopics
-from tests.sync.conftest import add_events, backlog, central_rows, wait_for
+from tests.sync.conftest import add_events, backlog, central_rows, scan_data, wait_for
 
-# What the fake broker below lets through: one event (a few hundred bytes), not a batch.
-BROKER_MESSAGE_LIMIT = 2000
 OUR_SOURCE = "/stores/store-a/devices/till-1"
 
 
@@ -25,7 +24,8 @@ class SizeLimitedBroker:
     message size limit. Mosquitto 2.0 answers that with reason 0x95, which paho treats
     as a protocol error and drops the connection, so the refusal is played here."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
         self.sent: dict[int, bytes] = {}
 
     def publish(self, payload: bytes) -> int:
@@ -35,7 +35,7 @@ class SizeLimitedBroker:
 
     def pubacks(self, publisher: OutboxPublisher) -> None:
         for mid, payload in list(self.sent.items()):
-            refusal = "Packet too large" if len(payload) > BROKER_MESSAGE_LIMIT else None
+            refusal = "Packet too large" if len(payload) > self.limit else None
             publisher.on_published(mid, refusal)
             del self.sent[mid]
 
@@ -45,11 +45,13 @@ def test_a_batch_the_broker_refuses_is_split_and_only_the_oversized_event_is_par
 ):
     add_events(store_agent, 20)
     with store_agent.store.transaction() as db:
-        big = append_event(
-            db, store_agent.origin, "scan.recorded", None, {"blob": "x" * 3000}, store_agent.clock()
-        )
+        data = scan_data(20, value="9" * 128)  # the longest scan value there is
+        big = append_event(db, store_agent.origin, "scan.recorded", None, data, store_agent.clock())
     add_events(store_agent, 20, start=20)
-    broker = SizeLimitedBroker()
+    rows = store_agent.store.db.execute("SELECT seq, envelope FROM outbox").fetchall()
+    sizes = {b.seqs[0]: len(b.payload) for b in build_batches(rows, alone={s for s, _ in rows})}
+    # Takes any one ordinary event, not the long one, and no batch of several.
+    broker = SizeLimitedBroker(limit=(sizes[1] + sizes[big]) // 2)
     publisher = OutboxPublisher(
         store_agent.store, broker.publish, store_agent.clock, source=OUR_SOURCE, ack_timeout=0
     )
@@ -57,7 +59,7 @@ def test_a_batch_the_broker_refuses_is_split_and_only_the_oversized_event_is_par
     delivered: set[int] = set()
     for _ in range(50):  # rounds of the sync worker: fill, PUBACKs, centre acks, timeout
         publisher.fill()
-        accepted = [p for p in broker.sent.values() if len(p) <= BROKER_MESSAGE_LIMIT]
+        accepted = [p for p in broker.sent.values() if len(p) <= broker.limit]
         broker.pubacks(publisher)
         seqs = {int(e["sequence"]) for payload in accepted for e in json.loads(payload)}
         delivered |= seqs
@@ -115,7 +117,8 @@ def test_the_centre_takes_single_event_messages_from_older_agents_and_acks_by_id
                 "type": "scan.recorded",
                 "time": "2026-11-24T08:00:00.000000Z",
                 "sequence": str(seq),
-                "data": {"n": seq},
+                "dataschema": "urn:edge-agent:schema:scan.recorded:1",
+                "data": scan_data(seq),
             }
             old_agent.publish(topics.events, json.dumps(event).encode())
         acked: list[str] = []

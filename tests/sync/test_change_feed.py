@@ -206,3 +206,15 @@ def test_the_centre_refuses_to_record_a_change_every_store_would_refuse(centre):
     with pytest.raises(ChangeRejected, match=r"order\.upserted data is wrong"):
         record_change(centre, "demo-001", "order.upserted", {"number": "W1"})
     assert centre.execute("SELECT COUNT(*) FROM changes").fetchone() == (0,)
+
+
+def test_a_feed_head_marker_is_recognised_and_nothing_else_is():
+    from sync.changes import parse_feed_head
+
+    marker = {"specversion": "1.0", "type": "feed.head", "feedhead": "7", "id": "x"}
+    assert parse_feed_head(json.dumps(marker).encode()) == 7
+    change = dict(marker, type="customer.upserted", sequence="7")
+    assert parse_feed_head(json.dumps(change).encode()) is None
+    assert parse_feed_head(json.dumps(dict(marker, sequence="7")).encode()) is None
+    assert parse_feed_head(b"\xff not json") is None
+    assert parse_feed_head(json.dumps(dict(marker, feedhead="-1")).encode()) is None

@@ -57,3 +57,26 @@ def test_a_gap_seen_live_asks_for_a_replay(
     central.link.publish(topic, payloads[2])  # 2 is "lost" on the way
     wait_for(lambda: last_applied(store_agent.store.db) == 3, "the gap filled by a replay")
     assert central.counters.replays >= 2
+
+
+def test_a_lost_last_change_is_caught_by_the_periodic_feed_check(
+    tmp_path: Path, broker, central_factory, sync_factory
+):
+    ctx = open_agent(sync_config(tmp_path / "store", broker.url, feed_check_seconds=1))
+    try:
+        central = central_factory(broker.url)
+        sync = sync_factory(ctx)
+        wait_for(lambda: central.counters.replays >= 1, "the replay request made on connect")
+        db = CentralDb(central.db_url)
+        try:
+            # Recorded but never delivered, and nothing follows it that would reveal a gap.
+            record_change(db, "store-a", "customer.upserted", customer(1))
+        finally:
+            db.close()
+        wait_for(lambda: last_applied(ctx.store.db) == 1, "the lost change fetched by a check")
+        assert central.counters.replays >= 2
+        # The centre's "nothing to replay" answers are markers, never dead letters.
+        assert ctx.store.db.execute("SELECT COUNT(*) FROM dead_letters").fetchone() == (0,)
+    finally:
+        sync.stop()
+        ctx.store.close()

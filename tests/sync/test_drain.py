@@ -32,7 +32,7 @@ def test_events_reach_the_centre_once_in_store_order(
     )
     local = store_agent.store.db.execute("SELECT seq, event_id FROM outbox ORDER BY seq").fetchall()
     assert [(seq, event_id) for seq, event_id, _ in rows] == local
-    assert [json.loads(envelope)["data"]["n"] for *_, envelope in rows] == list(range(300))
+    assert [int(json.loads(envelope)["data"]["value"]) for *_, envelope in rows] == list(range(300))
     sources = central_rows(
         tmp_path / "central.sqlite3", "SELECT contiguous_seq, max_seq FROM sources"
     )

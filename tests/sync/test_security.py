@@ -188,3 +188,43 @@ def test_tls_with_a_test_ca_and_client_certificates_works_end_to_end(
         assert not link.connected.is_set()
     finally:
         link.stop()
+
+
+def test_a_store_looks_up_through_its_own_acl_space(
+    tmp_path: Path, acl_broker, central_factory, sync_factory
+):
+    """Requests and answers sit under stores/{id}/, so the per-store ACL pattern already
+    lets a store ask and hear its answer, and no other store can."""
+    from sync.central.db import CentralDb
+    from sync.central.masterdata import load_records
+    from sync.central.masterfile import read_master_file
+    from tests.sync.masterdata_fixtures import CUSTOMER, delivered, write_json
+
+    central = central_factory(url_for(acl_broker, "central"))
+    db = CentralDb(central.db_url)
+    try:
+        db.create_schema()
+        path = write_json(tmp_path / "m.json", [CUSTOMER, delivered("W900000007")])
+        load_records(db, read_master_file(path), "m.json")
+    finally:
+        db.close()
+    ctx = open_agent(sync_config(tmp_path / "store", url_for(acl_broker, "store-a")))
+    overheard: queue.Queue[Message] = queue.Queue()
+    eavesdropper = MqttLink(
+        BrokerSettings(url_for(acl_broker, "store-b"), "edge-store-b-probe"),
+        subscriptions=[("retail/v1/stores/store-a/lookups/#", 0)],
+        on_message=overheard.put,
+    )
+    eavesdropper.start()
+    try:
+        sync = sync_factory(ctx)
+        wait_for(sync.link.connected.is_set, "store-a to connect")
+        wait_for(eavesdropper.connected.is_set, "store-b's probe to connect")
+        answer = sync.centre_lookup.fetch_order("W900000007", timeout=10)
+        assert answer.value == "found"
+        assert ctx.store.db.execute("SELECT number FROM orders").fetchall() == [("W900000007",)]
+        assert overheard.empty()
+        sync.stop()
+    finally:
+        eavesdropper.stop()
+        ctx.store.close()

@@ -1,0 +1,41 @@
+"""The seam between the use cases and the centre's look-ups.
+
+The order use cases read the local cache; when it has no answer they may ask the centre
+through a `CentreLookup`. The sync package provides the real one (MQTT request/response);
+without a broker there is none and the cache's answer stands. An implementation caches
+what the centre found, so after FOUND the caller reads it from the cache like any order.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal, Protocol
+
+CustomerKey = Literal["loyalty_id", "email_hash", "phone_hash"]
+
+
+class CentreAnswer(Enum):
+    FOUND = "found"  # the centre had it; it is now in the store's cache
+    NOT_FOUND = "not_found"  # the centre answered: no such order or customer
+    OFFLINE = "offline"  # the link to the centre is down; nothing was asked
+    LATE = "late"  # asked, but no usable answer came before the deadline
+
+
+class CentreLookup(Protocol):
+    def fetch_order(self, number: str, timeout: float) -> CentreAnswer:
+        """Ask the centre for one order (with its lines and customer) and cache it."""
+        ...
+
+    def fetch_customer_orders(self, by: CustomerKey, value: str, timeout: float) -> CentreAnswer:
+        """Ask the centre for a customer (by loyalty id or look-up hash) and their newest
+        orders, and cache them."""
+        ...
+
+
+def why_not_here(answer: CentreAnswer) -> str:
+    """The second half of a not-found message at the till: what the centre said."""
+    if answer is CentreAnswer.OFFLINE:
+        return "and the centre cannot be reached (the store is offline); try again later"
+    if answer is CentreAnswer.LATE:
+        return "and the centre did not answer in time; try again in a moment"
+    return "nor at the centre; check it"

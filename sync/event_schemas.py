@@ -1,0 +1,197 @@
+"""One versioned schema per store event type: what `data` holds in each CloudEvent.
+
+The store validates every event it appends (a malformed event fails the transaction that
+would have emitted it, so an emitter bug shows up in the test suite, never at the
+centre), and the centre validates what it receives (an older or a rogue agent's event is
+refused with the reason, and the store parks it). `dataschema` names the type and
+version; `edge-central schemas DIR` writes each one out as a JSON Schema document.
+
+A new field that old readers can ignore is added as optional within the version; a
+change that breaks readers is a new version, side by side with the old one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+Id = Field(min_length=1, max_length=64)
+OptionalId = Field(None, min_length=1, max_length=64)
+
+
+class _Data(BaseModel):
+    # Unknown fields are refused: a field nobody declared is a field nobody maintains.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ScanRecorded(_Data):
+    source: str = Field(min_length=1, max_length=64)
+    symbology: str | None = Field(None, max_length=16)
+    kind: str = Field(min_length=1, max_length=32)
+    outcome: str = Field(min_length=1, max_length=32)
+    # Only codes that name no person (product, order number); never a loyalty ID.
+    value: str | None = Field(None, max_length=128)
+    scanned_at: datetime
+
+
+class CustomerIdentified(_Data):
+    customer_id: str = Id
+    method: Literal["loyalty_id", "email", "phone", "pass"]
+    channel: Literal["scan", "typed"]
+    source: str = Field(min_length=1, max_length=64)
+    till_id: str | None = OptionalId
+    pass_serial: str | None = OptionalId
+
+
+class ReturnedLine(_Data):
+    line_no: int = Field(ge=1)
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=1)
+    refund_minor: int = Field(ge=0)
+    reason: str | None = Field(None, max_length=200)
+
+
+class Refund(_Data):
+    method: Literal["original_payment", "store_credit"]
+    amount_minor: int = Field(ge=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class OrderReturned(_Data):
+    return_id: str = Id
+    order_number: str = Field(min_length=1, max_length=32)
+    customer_id: str | None = OptionalId
+    lines: tuple[ReturnedLine, ...] = Field(min_length=1)
+    refund: Refund
+    offline: bool
+    staff_id: str = Id
+    till_id: str | None = OptionalId
+    approved_by: str | None = OptionalId
+
+
+class OrderCollected(_Data):
+    pickup_id: str = Id
+    order_number: str = Field(min_length=1, max_length=32)
+    customer_id: str | None = OptionalId
+    staff_id: str = Id
+    till_id: str | None = OptionalId
+
+
+class PointsChanged(_Data):
+    customer_id: str = Id
+    delta: int
+    points: int = Field(ge=0)
+    reason: str = Field(min_length=1, max_length=32)
+    reference: str | None = Field(None, max_length=64)
+
+
+Tier = Literal["bronze", "silver", "gold", "platinum"]
+
+
+class TierChanged(_Data):
+    customer_id: str = Id
+    from_tier: Tier = Field(alias="from")
+    to_tier: Tier = Field(alias="to")
+
+
+class CouponRedeemed(_Data):
+    code: str = Field(min_length=1, max_length=64)
+    customer_id: str | None = OptionalId
+    sale_reference: str = Field(min_length=1, max_length=64)
+    points_spent: int | None = Field(None, ge=0)
+    till_id: str | None = OptionalId
+
+
+class ListUpdated(_Data):
+    list_id: str = Id
+    customer_id: str | None = OptionalId
+    change: str = Field(min_length=1, max_length=32)
+    gtin: str | None = Field(None, max_length=20)
+    quantity: int | None = Field(None, ge=0)
+
+
+class ListSentToStaff(_Data):
+    list_id: str = Id
+    customer_id: str | None = OptionalId
+    item_count: int = Field(ge=0)
+    source: str = Field(min_length=1, max_length=64)
+
+
+class PassRefused(_Data):
+    reason: str = Field(min_length=1, max_length=64)
+    source: str = Field(min_length=1, max_length=64)
+    till_id: str | None = OptionalId
+
+
+class PassCopySuspected(_Data):
+    pass_serial: str = Id
+    store_id: str = Id
+    other_store_ids: tuple[str, ...] = Field(min_length=1)
+    seen_at: datetime
+    window_minutes: int = Field(ge=1)
+
+
+class PassReissued(_Data):
+    pass_serial: str = Id
+    platform: Literal["apple", "google", "paper"]
+    notified: bool
+
+
+# (type, version) -> the schema of its data. `sync.envelope.EVENT_TYPES` says which
+# version a store emits now; the centre accepts every version listed here.
+EVENT_SCHEMAS: dict[tuple[str, int], type[_Data]] = {
+    ("scan.recorded", 1): ScanRecorded,
+    ("customer.identified", 1): CustomerIdentified,
+    ("order.returned", 1): OrderReturned,
+    ("order.collected", 1): OrderCollected,
+    ("loyalty.points_changed", 1): PointsChanged,
+    ("loyalty.tier_changed", 1): TierChanged,
+    ("coupon.redeemed", 1): CouponRedeemed,
+    ("list.updated", 1): ListUpdated,
+    ("list.sent_to_staff", 1): ListSentToStaff,
+    ("pass.refused", 1): PassRefused,
+    ("pass.copy_suspected", 1): PassCopySuspected,
+    ("pass.reissued", 1): PassReissued,
+}
+
+
+class EventDataInvalid(ValueError):
+    """The data does not match its type's schema; the message says where."""
+
+
+def schema_urn(event_type: str, version: int) -> str:
+    return f"urn:edge-agent:schema:{event_type}:{version}"
+
+
+def parse_schema_urn(urn: object) -> tuple[str, int] | None:
+    """`urn:edge-agent:schema:<type>:<version>` -> (type, version)."""
+    if not isinstance(urn, str) or not urn.startswith("urn:edge-agent:schema:"):
+        return None
+    event_type, _, version = urn.removeprefix("urn:edge-agent:schema:").rpartition(":")
+    return (event_type, int(version)) if version.isdigit() and event_type else None
+
+
+def validate_event_data(event_type: str, version: int, data: Any) -> None:
+    """Raise EventDataInvalid unless `data` matches the schema of (type, version)."""
+    schema = EVENT_SCHEMAS.get((event_type, version))
+    if schema is None:
+        raise EventDataInvalid(f"no schema for {event_type} version {version}")
+    try:
+        schema.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "data"
+        raise EventDataInvalid(f"{event_type} v{version}: {where}: {first['msg']}") from None
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """Every schema as a JSON Schema document, by file name (`<type>.v<version>.json`)."""
+    documents = {}
+    for (event_type, version), schema in sorted(EVENT_SCHEMAS.items()):
+        document = schema.model_json_schema(by_alias=True)
+        document["$id"] = schema_urn(event_type, version)
+        document["title"] = f"{event_type} v{version}"
+        documents[f"{event_type}.v{version}.json"] = document
+    return documents
