@@ -27,6 +27,7 @@ from edge_agent.wallet_setup import load_push_worker
 from hardware.scan import Scan
 from hardware.scanners import ScanSource, open_scanner
 from pos_bridge.app import create_app
+from pos_bridge.conflicts_api import conflict_announcer
 from sync.service import SyncService
 
 if TYPE_CHECKING:  # imported only when APNs is configured (see wallet_setup)
@@ -114,6 +115,7 @@ def start_agent(config: Config) -> RunningAgent:
         if sync is not None:
             app.extensions["link_up"] = sync.link_up
             app.extensions["centre_lookup"] = sync.centre_lookup
+            sync.add_change_listener(conflict_announcer(app.extensions["till_events"]))
         push_worker = load_push_worker(ctx)
         registry = DeviceRegistry(scanners, print_queue)
         app.extensions["devices"] = registry

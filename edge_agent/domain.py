@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,35 @@ class OrderSummary:
 
 
 @dataclass(frozen=True)
+class ConflictingReturn:
+    """One store's return of an over-returned line, as the centre reported it."""
+
+    store_id: str
+    return_id: str
+    quantity: int
+    refund: Money
+    returned_at: datetime
+
+
+@dataclass(frozen=True)
+class ReturnConflict:
+    """An order line returned at two or more stores for more than was bought."""
+
+    id: str
+    order_number: str
+    line_no: int
+    sku: str
+    ordered_quantity: int
+    returned_quantity: int
+    returns: tuple[ConflictingReturn, ...]
+    detected_at: datetime
+    state: Literal["open", "resolved"]
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution_note: str | None
+
+
+@dataclass(frozen=True)
 class Order:
     number: str
     customer_id: str | None
@@ -51,6 +81,8 @@ class Order:
     total: Money
     payment_method: str
     lines: tuple[OrderLine, ...]
+    # Lines the centre found returned at other stores too (sync.return_conflicts).
+    conflicts: tuple[ReturnConflict, ...] = ()
 
 
 @dataclass(frozen=True)

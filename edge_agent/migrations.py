@@ -480,6 +480,32 @@ OUTBOX_SEQUENCE = Migration(
 )
 
 
+RETURN_CONFLICTS = Migration(
+    8,
+    "return conflicts from the centre",
+    (
+        # An order line returned here and at another store for more than was bought
+        # (the change `return.conflict`); `returns` is the centre's per-store list, JSON.
+        """CREATE TABLE return_conflicts (
+            id TEXT PRIMARY KEY,
+            order_number TEXT NOT NULL,
+            line_no INTEGER NOT NULL CHECK (line_no > 0),
+            sku TEXT NOT NULL,
+            ordered_quantity INTEGER NOT NULL CHECK (ordered_quantity > 0),
+            returned_quantity INTEGER NOT NULL CHECK (returned_quantity > 0),
+            currency TEXT NOT NULL,
+            returns TEXT NOT NULL,
+            detected_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            resolved_at TEXT,
+            resolved_by TEXT,
+            resolution_note TEXT
+        )""",
+        "CREATE INDEX return_conflicts_order ON return_conflicts (order_number, line_no)",
+    ),
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     CORE_SCHEMA,
     PRINT_JOBS,
@@ -488,6 +514,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     TILL_SCHEMA,
     SCREENS_SCHEMA,
     OUTBOX_SEQUENCE,
+    RETURN_CONFLICTS,
 )
 
 

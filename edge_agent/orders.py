@@ -10,6 +10,7 @@ from sqlite_utils import Database
 
 from edge_agent.centre import CentreLookup, why_not_here
 from edge_agent.clock import from_iso
+from edge_agent.conflicts import order_conflicts
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money, Order, OrderLine, OrderSummary
 from edge_agent.errors import InvalidInput, OrderNotFound
@@ -128,6 +129,7 @@ def _order_from_row(db: Database, row: sqlite3.Row | tuple) -> Order:
         fulfilled_at=from_iso(fulfilled_at) if fulfilled_at else None,
         total=Money(total_minor, currency),
         payment_method=payment_method,
+        conflicts=order_conflicts(db, number),
         lines=tuple(
             OrderLine(
                 line_no=ln[0],

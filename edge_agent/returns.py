@@ -57,6 +57,8 @@ class LineQuote:
     requested: int
     refund: Money
     refusal: str | None
+    # Set when the centre found this line returned at another store too.
+    conflict_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,8 +173,11 @@ def confirm_return(
                 "order_number": quote.order_number,
                 "customer_id": quote.customer_id,
                 "lines": [
+                    # ordered_quantity lets the centre see a line returned at two stores
+                    # for more than was bought (sync.central.conflicts).
                     {"line_no": ln.line_no, "sku": ln.sku, "quantity": ln.requested,
-                     "refund_minor": ln.refund.amount_minor, "reason": reasons.get(ln.line_no)}
+                     "ordered_quantity": ln.bought, "refund_minor": ln.refund.amount_minor,
+                     "reason": reasons.get(ln.line_no)}
                     for ln in quote.lines
                 ],
                 "refund": {"method": refund_method, "amount_minor": quote.total.amount_minor,
@@ -202,6 +207,7 @@ def _quote(
     settings = ctx.config.returns
     now = ctx.clock()
     by_no = {line.line_no: line for line in order.lines}
+    conflicts = {c.line_no: c for c in order.conflicts}
     window_ends = (
         order.fulfilled_at + timedelta(days=settings.window_days) if order.fulfilled_at else None
     )
@@ -217,21 +223,29 @@ def _quote(
             raise InvalidInput(f"order {order.number} has no line {request.line_no}")
         if request.quantity < 1:
             raise InvalidInput("a returned quantity is at least 1")
-        returnable = 0 if line.final_sale else line.quantity - line.returned_quantity
+        conflict = conflicts.get(line.line_no)
+        # Returns at other stores count too, once the centre has told us of them.
+        returned = max(line.returned_quantity, conflict.returned_quantity if conflict else 0)
+        returnable = 0 if line.final_sale else max(0, line.quantity - returned)
         line_refusal = None
         if line.final_sale:
             line_refusal = f"{line.name} was a final-sale item"
+        elif conflict is not None and conflict.state == "open":
+            line_refusal = (
+                f"{line.name} was also returned at another store ({conflict.returned_quantity}"
+                f" returned, {line.quantity} bought); a supervisor must resolve that first"
+            )
         elif request.quantity > returnable:
             line_refusal = f"{line.name}: {returnable} of {line.quantity} can still come back" + (
-                f" ({line.returned_quantity} already returned)" if line.returned_quantity else ""
+                f" ({returned} already returned)" if returned else ""
             )
         quotes.append(
             LineQuote(
                 line_no=line.line_no, sku=line.sku, name=line.name, size=line.size,
-                bought=line.quantity, already_returned=line.returned_quantity,
+                bought=line.quantity, already_returned=returned,
                 returnable=returnable, requested=request.quantity,
                 refund=Money(line.unit_price.amount_minor * request.quantity, order.total.currency),
-                refusal=line_refusal,
+                refusal=line_refusal, conflict_id=conflict.id if conflict else None,
             )
         )  # fmt: skip
     total = Money(sum(q.refund.amount_minor for q in quotes), order.total.currency)

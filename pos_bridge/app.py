@@ -8,12 +8,14 @@ from typing import Any
 from flask import Flask, jsonify
 
 from edge_agent import __version__
+from edge_agent.conflicts import open_conflict_count
 from edge_agent.context import AgentContext
 from edge_agent.errors import StoreError
 from edge_agent.outbox import outbox_stats
 from edge_agent.scans import ScanDispatcher, ScanOutcome
 from edge_agent.wallet_setup import agent_pass_verifier, load_rotating_secret
 from pos_bridge.api import api
+from pos_bridge.conflicts_api import conflicts_api
 from pos_bridge.devices import devices_api
 from pos_bridge.errors import register_error_handlers
 from pos_bridge.json import DomainJSONProvider
@@ -39,6 +41,7 @@ def create_app(
     install_metrics(app, ctx)
     app.register_blueprint(api)
     app.register_blueprint(till_api)
+    app.register_blueprint(conflicts_api)
     app.register_blueprint(passes_api)
     app.register_blueprint(passkit_blueprint(lambda: ctx.store))
     app.extensions["pass_verifier"] = agent_pass_verifier(ctx)
@@ -68,6 +71,8 @@ def create_app(
             stats = outbox_stats(ctx.store.db)
             checks["database"] = "ok"
             body["outbox"] = {"depth": stats.depth, "oldest_age_seconds": stats.oldest_age_seconds}
+            # Not a health problem (the store works on), but staff must settle them.
+            body["return_conflicts"] = {"open": open_conflict_count(ctx.store.db)}
         except (StoreError, OSError) as exc:
             checks["database"] = f"failing: {exc}"
         except Exception as exc:  # sqlite3 errors: the DB file is damaged or gone

@@ -21,6 +21,7 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
+from edge_agent.conflicts import open_conflicts
 from edge_agent.context import AgentContext
 from edge_agent.customers import customer_profile, identify_customer, parse_query
 from edge_agent.errors import EdgeAgentError, InvalidInput
@@ -142,7 +143,12 @@ def sign_out_submit() -> Any:
 
 @console.get("/")
 def home() -> str:
-    return render_template("console/home.html", sent_lists=lists_sent_to_staff(_ctx()))
+    ctx = _ctx()
+    return render_template(
+        "console/home.html",
+        sent_lists=lists_sent_to_staff(ctx),
+        conflicts=open_conflicts(ctx.store.db),
+    )
 
 
 @console.post("/identify")

@@ -9,6 +9,7 @@ from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from edge_agent.conflicts import open_conflict_count
 from edge_agent.context import AgentContext
 from edge_agent.outbox import outbox_stats
 
@@ -40,6 +41,12 @@ def install_metrics(app: Flask, ctx: AgentContext) -> None:
             "edge_agent_dead_letters",
             "Messages from the centre that could not be applied (edge-agent sync dead-letters).",
             db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0],
+        )
+        yield GaugeMetricFamily(
+            "edge_agent_return_conflicts_open",
+            "Lines returned here and at another store for more than was bought, not yet"
+            " resolved by a supervisor.",
+            open_conflict_count(db),
         )
         link_up = app.extensions.get("link_up")
         yield GaugeMetricFamily(

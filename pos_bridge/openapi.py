@@ -17,18 +17,19 @@ from pydantic import TypeAdapter
 
 from edge_agent import __version__
 from edge_agent.devices import DevicesStatus, PrintJobs
-from edge_agent.domain import CustomerProfile, Order
+from edge_agent.domain import CustomerProfile, Order, ReturnConflict
 from edge_agent.lists import ShoppingList
 from edge_agent.loyalty import PointsAward, Redemption
 from edge_agent.pickups import Pickup, PickupCheck
 from edge_agent.printing import PrintJob
 from edge_agent.returns import ConfirmedReturn, ReturnQuote
 from edge_agent.scans import ScanOutcome
-from pos_bridge import api, passes_api, till_api
+from pos_bridge import api, conflicts_api, passes_api, till_api
 from pos_bridge.responses import (
     CustomerLists,
     CustomerOrders,
     ErrorBody,
+    OpenConflicts,
     OrderSearch,
     SignedIn,
     SignedOut,
@@ -77,6 +78,12 @@ OPERATIONS: tuple[Operation, ...] = (
               None, (200, ReturnQuote), (400, 404, 410)),
     Operation("post", "/api/v1/returns", "Confirm a return", till_api.ReturnRequest,
               (201, ConfirmedReturn), (400, 404, 415, 422, 423)),
+    Operation("get", "/api/v1/conflicts", "Return conflicts not yet resolved: lines returned "
+              "here and at another store for more than was bought", None,
+              (200, OpenConflicts), ()),
+    Operation("post", "/api/v1/conflicts/<conflict_id>/resolve", "Resolve a return conflict "
+              "with a note (supervisor)", conflicts_api.ResolveRequest, (200, ReturnConflict),
+              (400, 404, 409, 415, 422)),
     Operation("post", "/api/v1/pickups/verify", "Check a click-and-collect order",
               till_api.PickupRequest, (200, PickupCheck), (400, 404, 409, 415, 422)),
     Operation("post", "/api/v1/pickups", "Hand over a click-and-collect order",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from edge_agent.domain import OrderSummary
+from edge_agent.domain import OrderSummary, ReturnConflict
 from edge_agent.lists import ShoppingList
 
 
@@ -21,6 +21,11 @@ class OrderSearch:
     query: str
     customer_id: str | None
     orders: tuple[OrderSummary, ...]
+
+
+@dataclass(frozen=True)
+class OpenConflicts:
+    conflicts: tuple[ReturnConflict, ...]
 
 
 @dataclass(frozen=True)

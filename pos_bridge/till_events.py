@@ -43,6 +43,12 @@ class TillEventHub:
                 pass  # that screen is not reading; it reloads the customer on reconnect
         return delivered
 
+    def publish_all(self, event: dict[str, Any]) -> int:
+        """Send to every open till screen (news for the whole store)."""
+        with self._lock:
+            tills = list(self._subscribers)
+        return sum(self.publish(till_id, event) for till_id in tills)
+
     def stream(self, till_id: str, keepalive: float = KEEPALIVE_SECONDS) -> Iterator[str]:
         """SSE text for one subscriber, until the client goes away."""
         inbox: queue.Queue[dict[str, Any]] = queue.Queue(SUBSCRIBER_QUEUE)

@@ -18,6 +18,7 @@ from sqlite_utils import Database
 
 from edge_agent.clock import to_iso
 from sync.errors import ChangeRejected
+from sync.return_conflicts import RETURN_CONFLICT, ReturnConflict, apply_return_conflict
 from sync.revocations import revoke_pass
 
 # A change is a few kilobytes (an order with its lines); anything far bigger is refused
@@ -32,6 +33,7 @@ CHANGE_TYPES: dict[str, int] = {
     "customer.erasure_requested": 1,
     "pass.revoked": 1,
     "config.changed": 1,
+    RETURN_CONFLICT: 1,
 }
 
 
@@ -117,13 +119,14 @@ class ConfigChanged(_Strict):
     value: Any
 
 
-SCHEMAS: dict[str, type[_Strict]] = {
+SCHEMAS: dict[str, type[BaseModel]] = {
     "order.upserted": OrderUpserted,
     "order.status_changed": OrderStatusChanged,
     "customer.upserted": CustomerUpserted,
     "customer.erasure_requested": ErasureRequested,
     "pass.revoked": PassRevoked,
     "config.changed": ConfigChanged,
+    RETURN_CONFLICT: ReturnConflict,
 }
 
 
@@ -221,6 +224,8 @@ def apply_change(db: Database, change: Change, at: datetime) -> None:
             "updated_at = excluded.updated_at",
             [data.key, json.dumps(data.value), now],
         )
+    elif isinstance(data, ReturnConflict):
+        apply_return_conflict(db, data, at)
 
 
 def erase_customer(db: Database, customer_id: str) -> None:

@@ -32,6 +32,7 @@ EVENT_TYPES: dict[str, int] = {
     "pass.copy_suspected": 1,
     "pass.reissued": 1,
     "list.sent_to_staff": 1,
+    "return.conflict_resolved": 1,
 }
 
 

@@ -49,6 +49,9 @@ class ReturnedLine(_Data):
     line_no: int = Field(ge=1)
     sku: str = Field(min_length=1, max_length=64)
     quantity: int = Field(ge=1)
+    # How many the order line had: the centre needs it to find a line returned at two
+    # stores for more than was bought. Optional: older agents do not send it.
+    ordered_quantity: int | None = Field(None, ge=1)
     refund_minor: int = Field(ge=0)
     reason: str | None = Field(None, max_length=200)
 
@@ -139,6 +142,17 @@ class PassReissued(_Data):
     notified: bool
 
 
+class ReturnConflictResolved(_Data):
+    conflict_id: str = Id
+    order_number: str = Field(min_length=1, max_length=32)
+    line_no: int = Field(ge=1)
+    # The conflict's total returned when it was settled: a later return elsewhere raises
+    # it, and the centre then knows this resolution did not cover that one.
+    returned_quantity: int = Field(ge=1)
+    resolved_by: str = Id
+    note: str = Field(min_length=1, max_length=500)
+
+
 # (type, version) -> the schema of its data. `sync.envelope.EVENT_TYPES` says which
 # version a store emits now; the centre accepts every version listed here.
 EVENT_SCHEMAS: dict[tuple[str, int], type[_Data]] = {
@@ -154,6 +168,7 @@ EVENT_SCHEMAS: dict[tuple[str, int], type[_Data]] = {
     ("pass.refused", 1): PassRefused,
     ("pass.copy_suspected", 1): PassCopySuspected,
     ("pass.reissued", 1): PassReissued,
+    ("return.conflict_resolved", 1): ReturnConflictResolved,
 }
 
 

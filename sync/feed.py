@@ -18,7 +18,7 @@ from sqlite_utils import Database
 
 from edge_agent.clock import to_iso
 from edge_agent.store import Store
-from sync.changes import apply_change, parse_change, parse_sequence
+from sync.changes import Change, apply_change, parse_change, parse_sequence
 from sync.errors import ChangeRejected
 
 FEED = "changes"
@@ -29,6 +29,7 @@ class FeedOutcome:
     status: Literal["applied", "duplicate", "gap", "dead_lettered"]
     sequence: int | None
     reason: str | None = None
+    change: Change | None = None  # the change applied, for listeners (till screens)
 
 
 def last_applied(db: Database, feed: str = FEED) -> int:
@@ -77,7 +78,7 @@ def receive_change(store: Store, topic: str, payload: bytes, at: datetime) -> Fe
             _advance(db, change.sequence, change.id, change.type, at)
             return FeedOutcome("dead_lettered", change.sequence, reason)
         _advance(db, change.sequence, change.id, change.type, at)
-    return FeedOutcome("applied", change.sequence)
+    return FeedOutcome("applied", change.sequence, change=change)
 
 
 def dead_letter(db: Database, topic: str, payload: bytes, reason: str, at: datetime) -> None:

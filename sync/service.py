@@ -25,7 +25,7 @@ from edge_agent.pass_keys import take_key_set
 from sync.acks import AckMessage, ack_time, merge_acks, parse_ack
 from sync.batches import BATCH_CONTENT_TYPE
 from sync.centre_lookup import MqttCentreLookup
-from sync.changes import parse_feed_head
+from sync.changes import Change, parse_feed_head
 from sync.envelope import event_source
 from sync.errors import ChangeRejected, SyncError
 from sync.feed import dead_letter, dead_letter_count, last_applied, receive_change
@@ -138,6 +138,11 @@ class SyncService:
         self._in_flight = 0
         self._next_skew_save = 0.0
         self._device_health: Callable[[], dict[str, str]] | None = None
+        self._change_listeners: list[Callable[[Change], None]] = []
+
+    def add_change_listener(self, listener: Callable[[Change], None]) -> None:
+        """Call `listener` on the sync thread after each change is committed."""
+        self._change_listeners.append(listener)
 
     def start(self) -> None:
         self.link.start()
@@ -295,8 +300,18 @@ class SyncService:
             outcome = receive_change(self._store, message.topic, message.payload, now)
             if outcome.status == "dead_lettered":
                 log.warning("change %s dead-lettered: %s", outcome.sequence, outcome.reason)
+            if outcome.change is not None:
+                self._tell_listeners(outcome.change)
             if outcome.sequence is not None:
                 self._feed_head = max(self._feed_head, outcome.sequence, _feed_head(message))
+
+    def _tell_listeners(self, change: Change) -> None:
+        for listener in self._change_listeners:
+            try:
+                listener(change)
+            except Exception:
+                # A screen that cannot be told must not stop the feed: it is applied.
+                log.exception("a change listener failed on %s", change.type)
 
     def _apply_revocations(self, message: Message, now: datetime) -> None:
         with self._store.transaction() as db:

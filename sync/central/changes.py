@@ -24,30 +24,36 @@ REPLAY_BATCH_MAX = 1000
 
 def record_change(db: CentralDb, store_id: str, change_type: str, data: dict[str, Any]) -> bytes:
     """Validate, number and store one change for `store_id`; returns the message to send."""
-    validate_change(change_type, data)
     with db.transaction():
-        seq = feed_head(db, store_id) + 1
-        event = {
-            "specversion": "1.0",
-            "id": str(uuid.uuid4()),
-            "source": CENTRAL_SOURCE,
-            "type": change_type,
-            "time": iso_now(),
-            "datacontenttype": "application/json",
-            "dataschema": f"urn:edge-central:schema:{change_type}:{CHANGE_TYPES[change_type]}",
-            "subject": store_id,
-            "sequence": str(seq),
-            # The newest sequence in this store's feed when sent: a store behind it knows
-            # it missed something even when the lost change was the last one.
-            "feedhead": str(seq),
-            "data": data,
-        }
-        payload = json.dumps(event, ensure_ascii=False)
-        db.execute(
-            "INSERT INTO changes (store_id, seq, change_id, type, payload, created_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
-            [store_id, seq, event["id"], change_type, payload, event["time"]],
-        )
+        return append_change(db, store_id, change_type, data)
+
+
+def append_change(db: CentralDb, store_id: str, change_type: str, data: dict[str, Any]) -> bytes:
+    """As `record_change`, inside the caller's transaction (SQLite cannot nest BEGIN): a
+    change that follows from an ingested event commits with that event."""
+    validate_change(change_type, data)
+    seq = feed_head(db, store_id) + 1
+    event = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": CENTRAL_SOURCE,
+        "type": change_type,
+        "time": iso_now(),
+        "datacontenttype": "application/json",
+        "dataschema": f"urn:edge-central:schema:{change_type}:{CHANGE_TYPES[change_type]}",
+        "subject": store_id,
+        "sequence": str(seq),
+        # The newest sequence in this store's feed when sent: a store behind it knows
+        # it missed something even when the lost change was the last one.
+        "feedhead": str(seq),
+        "data": data,
+    }
+    payload = json.dumps(event, ensure_ascii=False)
+    db.execute(
+        "INSERT INTO changes (store_id, seq, change_id, type, payload, created_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        [store_id, seq, event["id"], change_type, payload, event["time"]],
+    )
     return payload.encode()
 
 

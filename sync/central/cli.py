@@ -339,6 +339,23 @@ def fleet(db_url: str) -> None:
         db.close()
 
 
+@main.command()
+@_db_option
+@click.option("--open", "open_only", is_flag=True, help="Only conflicts not yet resolved.")
+def conflicts(db_url: str, open_only: bool) -> None:
+    """Print return conflicts (an order line returned at two or more stores for more than
+    was bought) as JSON, with lines the centre could not judge (quantity bought unknown)."""
+    from sync.central.conflicts import list_conflicts, unjudged_lines
+
+    db = CentralDb(db_url)
+    try:
+        db.create_schema()
+        found = {"conflicts": list_conflicts(db, open_only), "unjudged": unjudged_lines(db)}
+        click.echo(json.dumps(found, indent=2))
+    finally:
+        db.close()
+
+
 def _send_now(broker_url: str, messages: list[tuple[str, bytes]], retain: bool = False) -> None:
     from sync.link import BrokerSettings, MqttLink
 

@@ -131,6 +131,49 @@ SCHEMA = (
         since TEXT NOT NULL,
         PRIMARY KEY (customer_id, store_id)
     )""",
+    # Returns seen from every store, per order line (sync.central.conflicts): the one
+    # place where a line returned at two stores while offline shows up.
+    """CREATE TABLE IF NOT EXISTS returned_lines (
+        order_number TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        ordered_quantity INTEGER,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (order_number, line_no)
+    )""",
+    """CREATE TABLE IF NOT EXISTS line_returns (
+        order_number TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        store_id TEXT NOT NULL,
+        return_id TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        quantity INTEGER NOT NULL,
+        refund_minor BIGINT NOT NULL,
+        currency TEXT NOT NULL,
+        returned_at TEXT NOT NULL,
+        PRIMARY KEY (order_number, line_no, store_id, return_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS return_conflicts (
+        conflict_id TEXT PRIMARY KEY,
+        order_number TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        ordered_quantity INTEGER NOT NULL,
+        returned_quantity INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        stores TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        detected_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS return_resolutions (
+        conflict_id TEXT NOT NULL,
+        store_id TEXT NOT NULL,
+        resolved_at TEXT NOT NULL,
+        staff_id TEXT NOT NULL,
+        note TEXT NOT NULL,
+        returned_quantity INTEGER NOT NULL,
+        PRIMARY KEY (conflict_id, store_id)
+    )""",
 )
 
 # Long enough to ride out another worker's commit on the same SQLite file.

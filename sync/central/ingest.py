@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from edge_agent.clock import iso_now
 from sync.acks import AckBuilder
 from sync.batches import is_batch, split_batch
+from sync.central.conflicts import RESOLVED, RETURNED, StoreChange, on_ingested
 from sync.central.db import CentralDb
 from sync.event_schemas import EventDataInvalid, parse_schema_urn, validate_event_data
 from sync.topics import store_id_from_topic
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 MAX_EVENT_BYTES = 256 * 1024
 # The events table's key; a UUID is 36.
 MAX_ID_CHARS = 64
+INSERT_EVENT = (
+    "INSERT INTO events (event_id, store_id, source, seq, type, time, envelope, received_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING"
+)
 
 
 @dataclass
@@ -38,6 +43,13 @@ class IngestResult:
     inserted: int = 0
     duplicates: int = 0
     unreadable: int = 0
+    # Feed changes that follow from these events, committed with them: publish after.
+    changes: list[StoreChange] = field(default_factory=list)
+
+
+# Event types whose first arrival does more than store the event (sync.central.conflicts):
+# these are written one at a time, so the ingest knows which ones were new.
+WATCHED_TYPES = frozenset({RETURNED, RESOLVED})
 
 
 class _Event(NamedTuple):  # a tuple: built for every event, cheaper than a dataclass
@@ -93,18 +105,15 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
     result = IngestResult(acks=defaultdict(AckBuilder), unreadable=read.unreadable)
     now = iso_now()
     events = read.events
+    plain = [e for e in events if e.type not in WATCHED_TYPES]
+    watched = [e for e in events if e.type in WATCHED_TYPES]
     with db.transaction():
-        if events:
-            result.inserted = db.executemany(
-                "INSERT INTO events (event_id, store_id, source, seq, type, time, envelope,"
-                " received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (event_id) DO NOTHING",
-                [
-                    (e.event_id, e.store_id, e.source, e.seq, e.type, e.time, e.envelope, now)
-                    for e in events
-                ],
-            )
-            result.duplicates = len(events) - result.inserted
+        if plain:
+            result.inserted = db.executemany(INSERT_EVENT, [(*e[:7], now) for e in plain])
+        fresh = [e for e in watched if db.execute(INSERT_EVENT, [*e[:7], now]).rowcount]
+        result.inserted += len(fresh)
+        result.duplicates = len(events) - result.inserted
+        result.changes = on_ingested(db, fresh)
         if read.refused:
             db.executemany(
                 "INSERT INTO rejected_events (event_id, store_id, reason, payload, received_at)"

@@ -116,6 +116,9 @@ class CentralService:
             payload = record_change(db, store_id, change_type, data)
         finally:
             db.close()
+        self._send_change(store_id, payload)
+
+    def _send_change(self, store_id: str, payload: bytes) -> None:
         try:
             self.link.publish(StoreTopics(self.prefix, store_id).changes, payload)
         except SyncError as exc:
@@ -212,6 +215,8 @@ class CentralService:
             except SyncError as exc:
                 # Committed but not acked: the store resends, and is acked then.
                 log.warning("ack to %s not sent (%s); the store will resend", store_id, exc)
+        for change in result.changes:
+            self._send_change(change.store_id, change.payload)
 
     def _replay(self, db: CentralDb, message: Message) -> None:
         store_id = store_id_from_topic(self.prefix, message.topic)

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template_string
 
+from sync.central.conflicts import open_conflicts_by_store
 from sync.central.db import CentralDb
 from sync.central.service import fleet_status
 
@@ -18,7 +19,8 @@ PAGE = """<!doctype html>
 <body><h1>Fleet status</h1>
 <p>{{ online }} of {{ devices|length }} devices online.</p>
 <table><tr><th>store</th><th>device</th><th>state</th><th>version</th><th>backlog</th>
-<th>last seen (UTC)</th><th>received through</th><th>devices</th></tr>
+<th>last seen (UTC)</th><th>received through</th><th>devices</th>
+<th>open return conflicts</th></tr>
 {% for d in devices %}<tr class="{{ d.state }}">
 <td>{{ d.store_id }}</td><td>{{ d.device_id }}</td><td>{{ d.state }}</td>
 <td>{{ d.version or "" }}</td><td>{{ "" if d.backlog is none else d.backlog }}</td>
@@ -27,7 +29,8 @@ PAGE = """<!doctype html>
 (gap){% endif %}</td>
 <td{% if d.device_problems %} class="gap"{% endif %}>{% if d.device_problems %}
 {% for name in d.device_problems %}{{ name }}: {{ d.devices[name] }}<br>{% endfor %}
-{% elif d.devices %}all {{ d.devices|length }} ok{% endif %}</td></tr>{% endfor %}
+{% elif d.devices %}all {{ d.devices|length }} ok{% endif %}</td>
+<td>{{ d.open_conflicts or "" }}</td></tr>{% endfor %}
 </table></body></html>"""
 
 
@@ -38,7 +41,11 @@ def create_fleet_app(db_url: str) -> Flask:
         db = CentralDb(db_url)  # one per request: a connection belongs to its thread
         try:
             db.create_schema()
-            return fleet_status(db)
+            # Per store, on each of its devices: ops look down one column.
+            conflicts = open_conflicts_by_store(db)
+            return [
+                {**d, "open_conflicts": conflicts.get(d["store_id"], 0)} for d in fleet_status(db)
+            ]
         finally:
             db.close()
 

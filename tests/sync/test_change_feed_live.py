@@ -39,7 +39,7 @@ def test_changes_the_broker_dropped_while_the_store_was_away_are_replayed(
 
 
 def test_a_gap_seen_live_asks_for_a_replay(
-    tmp_path: Path, broker, central_factory, sync_factory, store_agent
+    tmp_path: Path, broker, store_agent, central_factory, sync_factory
 ):
     central = central_factory(broker.url)
     sync = sync_factory(store_agent)

@@ -7,7 +7,7 @@ from tests.sync.conftest import add_events, backlog, wait_for
 
 
 def test_the_centres_acks_give_the_device_its_clock_skew(
-    broker, central_factory, sync_factory, store_agent
+    broker, store_agent, central_factory, sync_factory
 ):
     central_factory(broker.url)
     sync_factory(store_agent)

@@ -75,8 +75,8 @@ def test_a_store_joining_later_gets_the_keys_and_junk_or_old_sets_change_nothing
     junk = MqttLink(
         BrokerSettings(broker.url, "junk"), subscriptions=[], on_message=lambda _m: None
     )
+    sync = sync_factory(ctx)
     try:
-        sync_factory(ctx)
         wait_for(lambda: ctx.pass_keys.key_set_version == 2, "the retained key set")
         assert ctx.pass_keys.key_ids() == (3,)
         junk.start()
@@ -94,4 +94,5 @@ def test_a_store_joining_later_gets_the_keys_and_junk_or_old_sets_change_nothing
         assert ctx.pass_keys.key_ids() == (3,)
     finally:
         junk.stop()
+        sync.stop()
         ctx.store.close()

@@ -40,6 +40,7 @@ def test_an_event_too_large_for_the_broker_is_parked_and_the_rest_reach_the_cent
     broker = broker_factory(broker_setting + "\n")
     central = central_factory(broker.url)
     ctx = open_agent(sync_config(tmp_path / "store", broker.url))
+    sync = None
     try:
         for n in range(4):
             with ctx.store.transaction() as db:
@@ -64,4 +65,6 @@ def test_an_event_too_large_for_the_broker_is_parked_and_the_rest_reach_the_cent
         ]
         assert sync.alive
     finally:
+        if sync is not None:
+            sync.stop()  # before the store closes: its thread still reads the outbox
         ctx.store.close()

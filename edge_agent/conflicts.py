@@ -1,0 +1,139 @@
+"""Return conflicts at the till: lines this store returned that another store returned
+too, for more in all than was bought (the centre finds them; `sync.return_conflicts`
+stores them). Staff see the open ones; a supervisor resolves one with a note, which is
+audited and reported to the centre as `return.conflict_resolved`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlite_utils import Database
+
+from edge_agent.clock import from_iso, to_iso
+from edge_agent.context import AgentContext
+from edge_agent.domain import ConflictingReturn, Money, ReturnConflict
+from edge_agent.errors import EdgeAgentError, InvalidInput
+from edge_agent.outbox import append_event
+from edge_agent.staff import Actor, audit
+
+RESOLVED_EVENT = "return.conflict_resolved"
+NOTE_MAX_CHARS = 500
+
+_COLUMNS = (
+    "id, order_number, line_no, sku, ordered_quantity, returned_quantity, currency, returns,"
+    " detected_at, resolved_at, resolved_by, resolution_note"
+)
+
+
+class ConflictNotFound(EdgeAgentError):
+    code = "conflict_not_found"
+    http_status = 404
+
+
+class ConflictAlreadyResolved(EdgeAgentError):
+    code = "conflict_already_resolved"
+    http_status = 409
+
+
+def open_conflicts(db: Database) -> tuple[ReturnConflict, ...]:
+    """Every conflict no supervisor has resolved yet, oldest first."""
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM return_conflicts WHERE resolved_at IS NULL"
+        " ORDER BY detected_at, id"
+    ).fetchall()
+    return tuple(_from_row(row) for row in rows)
+
+
+def order_conflicts(db: Database, order_number: str) -> tuple[ReturnConflict, ...]:
+    """The conflicts on one order's lines, open or resolved, by line."""
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM return_conflicts WHERE order_number = ? ORDER BY line_no",
+        [order_number],
+    ).fetchall()
+    return tuple(_from_row(row) for row in rows)
+
+
+def open_conflict_count(db: Database) -> int:
+    return db.execute("SELECT COUNT(*) FROM return_conflicts WHERE resolved_at IS NULL").fetchone()[
+        0
+    ]
+
+
+def resolve_conflict(
+    ctx: AgentContext, conflict_id: str, note: str, actor: Actor
+) -> ReturnConflict:
+    """Mark the conflict resolved with the supervisor's note; audited, and sent to the
+    centre in the same transaction. Raises ConflictNotFound / ConflictAlreadyResolved."""
+    note = note.strip()
+    if not note or len(note) > NOTE_MAX_CHARS:
+        raise InvalidInput(f"say in 1 to {NOTE_MAX_CHARS} characters how it was settled")
+    now = ctx.clock()
+    with ctx.store.transaction() as db:
+        row = db.execute(
+            f"SELECT {_COLUMNS} FROM return_conflicts WHERE id = ?", [conflict_id]
+        ).fetchone()
+        if row is None:
+            raise ConflictNotFound(f"there is no return conflict {conflict_id} at this store")
+        conflict = _from_row(row)
+        if conflict.state == "resolved":
+            raise ConflictAlreadyResolved(
+                f"conflict {conflict_id} was already resolved by {conflict.resolved_by}"
+            )
+        db.execute(
+            "UPDATE return_conflicts SET resolved_at = ?, resolved_by = ?, resolution_note = ?"
+            " WHERE id = ?",
+            [to_iso(now), actor.id, note, conflict_id],
+        )
+        detail: dict[str, Any] = {"order": conflict.order_number, "line_no": conflict.line_no}
+        audit(db, actor, "return_conflict.resolved", conflict_id, detail, now)
+        append_event(
+            db,
+            ctx.origin,
+            RESOLVED_EVENT,
+            subject=conflict.order_number,
+            data={
+                "conflict_id": conflict_id,
+                "order_number": conflict.order_number,
+                "line_no": conflict.line_no,
+                # Which state of the conflict was settled: a later return elsewhere
+                # raises it, and the centre then counts this resolution as stale.
+                "returned_quantity": conflict.returned_quantity,
+                "resolved_by": actor.id,
+                "note": note,
+            },
+            at=now,
+        )
+        return _from_row(
+            db.execute(f"SELECT {_COLUMNS} FROM return_conflicts WHERE id = ?", [conflict_id])
+            .fetchone()
+        )  # fmt: skip
+
+
+def _from_row(row: Any) -> ReturnConflict:
+    (cid, number, line_no, sku, bought, returned, currency, returns, detected_at,
+     resolved_at, resolved_by, note) = row  # fmt: skip
+    return ReturnConflict(
+        id=cid,
+        order_number=number,
+        line_no=line_no,
+        sku=sku,
+        ordered_quantity=bought,
+        returned_quantity=returned,
+        returns=tuple(
+            ConflictingReturn(
+                store_id=r["store_id"],
+                return_id=r["return_id"],
+                quantity=r["quantity"],
+                refund=Money(r["refund_minor"], currency),
+                returned_at=from_iso(r["returned_at"]),
+            )
+            for r in json.loads(returns)
+        ),
+        detected_at=from_iso(detected_at),
+        state="resolved" if resolved_at else "open",
+        resolved_at=from_iso(resolved_at) if resolved_at else None,
+        resolved_by=resolved_by,
+        resolution_note=note,
+    )
