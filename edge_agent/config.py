@@ -144,7 +144,8 @@ class SyncSettings(_Section):
     cert_file: Path | None = None
     key_file: Path | None = None
     heartbeat_seconds: int = Field(30, ge=1, le=3600)
-    max_in_flight: int = Field(500, ge=1, le=10000)
+    # Events sent but not yet acknowledged by the centre (they travel in batches).
+    max_in_flight: int = Field(20000, ge=1, le=100000)
     # /healthz says "degraded" when an event has waited this long for the centre: the
     # store still works, but ops should look at its link.
     degraded_after_minutes: int = Field(15, ge=1, le=7 * 24 * 60)

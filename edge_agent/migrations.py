@@ -18,6 +18,13 @@ from sqlite_utils import Database
 from edge_agent.clock import iso_now
 from edge_agent.errors import StoreError
 
+# The acknowledged placeholder row that keeps the outbox's sequence high-water mark
+# (see OUTBOX_SEQUENCE); never sent, pruned like any acknowledged event.
+HIGH_WATER_ID_PREFIX = "outbox-high-water-"
+HIGH_WATER_TYPE = "outbox.high_water"
+# The schema's time format (UTC, microseconds, "Z") written by SQL itself.
+_NOW_SQL = "strftime('%Y-%m-%dT%H:%M:%S', 'now') || '.000000Z'"
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -429,7 +436,50 @@ SYNC_INBOX = Migration(
 )
 
 
-# Step 7 belongs to other work landing in parallel; steps apply by what is missing.
+# One page written per event instead of four: an outbox insert used to dirty the table,
+# the event_id unique index, the pending-rows index and sqlite_sequence (AUTOINCREMENT),
+# each a WAL frame in every till commit and four times the checkpoint work.
+# - The sequence stays never-reused without AUTOINCREMENT because the newest row is
+#   never pruned (sync.publisher and edge_agent.retention both keep it), so SQLite's
+#   next rowid is always above every seq ever handed out. Where pruning already removed
+#   the newest rows, the old sqlite_sequence high-water mark is kept as an acknowledged
+#   placeholder row, so the first new event continues after it.
+# - event_id is looked up only through its seq now (acks carry sequence ranges), and
+#   ids are UUID4, so its unique index protected nothing the centre does not check.
+# - Pending rows are found by walking the primary key from the publisher's cursor.
+OUTBOX_SEQUENCE = Migration(
+    7,
+    "outbox: seq without AUTOINCREMENT, no per-insert indexes",
+    (
+        """CREATE TABLE outbox_v7 (
+            seq INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            subject TEXT,
+            created_at TEXT NOT NULL,
+            envelope TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            parked_reason TEXT,
+            acked_at TEXT
+        )""",
+        "INSERT INTO outbox_v7 (seq, event_id, type, subject, created_at, envelope, attempts,"
+        " last_error, parked_reason, acked_at) SELECT seq, event_id, type, subject, created_at,"
+        " envelope, attempts, last_error, parked_reason, acked_at FROM outbox",
+        # The placeholder carries the high-water mark only; it is acknowledged (never sent)
+        # and goes with ordinary retention once newer events exist.
+        f"""INSERT INTO outbox_v7 (seq, event_id, type, created_at, envelope, acked_at)
+        SELECT s.seq, {HIGH_WATER_ID_PREFIX!r} || s.seq, {HIGH_WATER_TYPE!r}, {_NOW_SQL},
+            '{{}}', {_NOW_SQL}
+        FROM sqlite_sequence s
+        WHERE s.name = 'outbox' AND s.seq > (SELECT COALESCE(MAX(seq), 0) FROM outbox)""",
+        "DROP TABLE outbox",
+        "ALTER TABLE outbox_v7 RENAME TO outbox",
+        "CREATE INDEX outbox_parked ON outbox (seq) WHERE parked_reason IS NOT NULL",
+    ),
+)
+
+
 RETURN_CONFLICTS = Migration(
     8,
     "return conflicts from the centre",
@@ -463,6 +513,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     WALLET_SCHEMA,
     TILL_SCHEMA,
     SCREENS_SCHEMA,
+    OUTBOX_SEQUENCE,
     RETURN_CONFLICTS,
 )
 

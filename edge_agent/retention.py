@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
+from edge_agent.outbox import PRUNABLE
 
 BATCH_ROWS = 2000
 
@@ -27,7 +28,8 @@ class PruneRule:
 
 
 RULES = (
-    PruneRule("outbox", "seq", "acked_at", "acked_events_days", "acked_at IS NOT NULL"),
+    # Never the newest row, even acknowledged: it keeps seq from being reused.
+    PruneRule("outbox", "seq", "acked_at", "acked_events_days", PRUNABLE),
     PruneRule("scan_log", "id", "at", "scan_log_days"),
     PruneRule("dead_letters", "id", "received_at", "dead_letters_days"),
     PruneRule("return_requests", "id", "expires_at", "expired_return_slips_days"),

@@ -85,15 +85,17 @@ class Store:
             with db.atomic():
                 yield db
             return
+        # BEGIN and COMMIT on the raw connection: sqlite-utils' execute() wrapper would
+        # add Python work to every durable write for nothing.
         try:
-            db.execute("BEGIN IMMEDIATE")
+            db.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise _store_error(exc) from exc
         try:
             # The outer level commits or rolls back itself; a savepoint here (sqlite-utils'
             # atomic() inside an open transaction) would only cost two statements per write.
             yield db
-            db.execute("COMMIT")
+            db.conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             db.rollback()
             raise _store_error(exc) from exc

@@ -163,23 +163,29 @@ class MqttLink:
         retain: bool = False,
         response_topic: str | None = None,
         correlation_data: bytes | None = None,
+        content_type: str | None = None,
     ) -> int:
         """Hand one message to the client; returns its message id. Raises SyncError if
         the link is down (the caller keeps the message and sends it again later).
-        `response_topic` and `correlation_data` make it an MQTT 5 request or reply."""
-        limit = self.max_packet_size
-        size = len(payload) + len(topic.encode()) + PUBLISH_OVERHEAD_BYTES
-        if limit is not None and size > limit:
-            raise MessageTooLarge(
-                f"a {size}-byte message is over the broker's limit of {limit} bytes"
-            )
+        `response_topic` and `correlation_data` make it an MQTT 5 request or reply;
+        `content_type` says what the payload is (e.g. a batch of events)."""
         properties = None
-        if response_topic is not None or correlation_data is not None:
+        if response_topic is not None or correlation_data is not None or content_type:
             properties = Properties(PacketTypes.PUBLISH)
             if response_topic is not None:
                 properties.ResponseTopic = response_topic
             if correlation_data is not None:
                 properties.CorrelationData = correlation_data
+            if content_type:
+                properties.ContentType = content_type
+        limit = self.max_packet_size
+        size = len(payload) + len(topic.encode()) + PUBLISH_OVERHEAD_BYTES
+        if properties is not None:
+            size += len(properties.pack()) - 1  # the overhead counts an empty block
+        if limit is not None and size > limit:
+            raise MessageTooLarge(
+                f"a {size}-byte message is over the broker's limit of {limit} bytes"
+            )
         info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise SyncError(f"publish to {topic} failed: {paho.error_string(info.rc)}")

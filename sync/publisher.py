@@ -5,67 +5,49 @@ half hour by default, and paho keeps its session in memory), so it is flow contr
 nothing more. A row is marked acknowledged when the centre says it committed the event;
 until then the row stays and is sent again after a timeout or a reconnect, and the
 centre drops the repeat by event id. Every method runs on the sync worker thread.
+
+Events go out in batches (sync.batches) and come back acknowledged by runs of sequence
+numbers (sync.acks), so a backlog drains at the speed of the data, not of one broker
+round trip per event. A batch the broker refuses is split and its events are sent one
+by one, so the one it refuses is found, counted and eventually parked.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from edge_agent.clock import from_iso, to_iso
+from sqlite_utils import Database
+
+from edge_agent.clock import to_iso
+from edge_agent.outbox import PRUNABLE
 from edge_agent.store import Store
+from sync.acks import AckMessage
+from sync.batches import MAX_BATCH_EVENTS, build_batches
 from sync.errors import MessageTooLarge, SyncError
 
 log = logging.getLogger(__name__)
 
-# Events sent but not yet acknowledged by the centre: enough to keep the pipe full
-# across a round trip to the centre, small enough that status messages published
-# behind them are not held up long.
-DEFAULT_WINDOW = 500
+# Events sent but not yet acknowledged by the centre: enough to keep the centre busy
+# across its round trip (commit, fsync, ack) at tens of thousands of events a second.
+DEFAULT_WINDOW = 20000
+# Batches handed to the client and not yet PUBACKed by the broker. Only these sit in
+# front of a status message or a replay request on the connection, so few: a
+# heartbeat waits behind at most this many batches (MAX_BATCH_BYTES each), however
+# large the backlog and the window.
+MAX_BATCHES_AWAITING_PUBACK = 8
 # Waiting this long for the centre's ack means it (or the broker) lost the events:
 # send the window again. Doubles while nothing is acknowledged, up to the cap, so an
 # absent centre is not flooded.
 ACK_TIMEOUT_SECONDS = 10.0
 ACK_TIMEOUT_CAP_SECONDS = 120.0
-# After this many refusals by the broker (too large, not authorised) an event is parked
-# with the reason so it stops blocking the events behind it.
+# After this many refusals by the broker (too large, not authorised) an event sent on
+# its own is parked with the reason so it stops blocking the events behind it.
 MAX_REFUSALS = 3
 # Acknowledged rows are kept a day for inspection, then pruned.
 ACKED_RETENTION = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class AckMessage:
-    ids: tuple[str, ...]
-    rejected: tuple[tuple[str, str], ...]
-
-
-def ack_time(payload: bytes) -> datetime | None:
-    """The centre's commit time on an ack (`at`), if it carries a readable one."""
-    try:
-        return from_iso(json.loads(payload)["at"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def parse_ack(payload: bytes) -> AckMessage:
-    """`{"ids": [...], "rejected": [{"id", "reason"}]}`; raises ValueError if malformed."""
-    body = json.loads(payload)
-    ids = body.get("ids", [])
-    rejected = body.get("rejected", [])
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise ValueError("ack 'ids' must be a list of event ids")
-    if not isinstance(rejected, list) or not all(
-        isinstance(r, dict) and isinstance(r.get("id"), str) for r in rejected
-    ):
-        raise ValueError("ack 'rejected' must be a list of {id, reason}")
-    return AckMessage(
-        tuple(ids), tuple((r["id"], str(r.get("reason", "refused"))[:500]) for r in rejected)
-    )
 
 
 class OutboxPublisher:
@@ -74,22 +56,27 @@ class OutboxPublisher:
         store: Store,
         publish: Callable[[bytes], int],
         clock: Callable[[], datetime],
+        source: str,
         window: int = DEFAULT_WINDOW,
         ack_timeout: float = ACK_TIMEOUT_SECONDS,
     ) -> None:
         self._store = store
         self._publish = publish
         self._clock = clock
+        self._source = source
+        self._sources = frozenset({source})  # whose sequence numbers are ours (restart)
         self._window = window
         self._cursor = 0  # highest seq handed to the broker on this connection
-        self._sent: dict[str, tuple[int, float]] = {}  # event id -> (seq, sent at)
-        self._mids: dict[int, str] = {}  # MQTT message id -> event id
+        # seq -> when sent; insertion order is sending order, so the first is the oldest
+        self._sent: dict[int, float] = {}
+        self._mids: dict[int, tuple[int, ...]] = {}  # MQTT message id -> seqs it carries
+        self._alone: set[int] = set()  # seqs to send one per message (a batch was refused)
         self._first_ack_timeout = ack_timeout
         self._ack_timeout = ack_timeout
         self.acked_total = 0
-        # The event the broker had not acknowledged when it last dropped the connection,
-        # and how many drops in a row it was that one (see on_disconnected).
-        self._suspect: tuple[str, int] | None = None
+        # The message the broker had not acknowledged when it last dropped the
+        # connection (its first seq), and how many drops in a row it was that one.
+        self._suspect: tuple[int, int] | None = None
 
     @property
     def in_flight(self) -> int:
@@ -100,56 +87,64 @@ class OutboxPublisher:
         self._cursor = 0
         self._sent.clear()
         self._mids.clear()
+        self._sources = self._own_sources()
 
     def fill(self) -> int:
         """Publish the next events up to the window; returns how many were sent."""
         room = self._window - len(self._sent)
-        if room <= 0:
+        if room <= 0 or len(self._mids) >= MAX_BATCHES_AWAITING_PUBACK:
             return 0
-        rows = self._store.db.execute(
-            "SELECT seq, event_id, envelope FROM outbox WHERE acked_at IS NULL"
-            " AND parked_reason IS NULL AND seq > ? ORDER BY seq LIMIT ?",
-            [self._cursor, room],
+        # No more rows than the batches the broker may be sent now can hold.
+        batches_free = MAX_BATCHES_AWAITING_PUBACK - len(self._mids)
+        rows = self._store.db.conn.execute(
+            "SELECT seq, envelope FROM outbox WHERE seq > ? AND acked_at IS NULL"
+            " AND parked_reason IS NULL ORDER BY seq LIMIT ?",
+            [self._cursor, min(room, batches_free * MAX_BATCH_EVENTS)],
         ).fetchall()
+        if not rows:
+            return 0
+        # After a split the cursor went back: skip what is still in flight.
+        batches = build_batches((row for row in rows if row[0] not in self._sent), self._alone)
         now = time.monotonic()
-        for seq, event_id, envelope in rows:
-            event = json.loads(envelope)
-            event["sequence"] = str(seq)
+        sent = 0
+        for batch in batches:
+            if len(self._mids) >= MAX_BATCHES_AWAITING_PUBACK:
+                return sent  # the cursor stays at the last batch handed over
             try:
-                mid = self._publish(json.dumps(event, ensure_ascii=False).encode())
+                mid = self._publish(batch.payload)
             except MessageTooLarge as exc:
-                self._park(event_id, f"the broker refuses it: {exc.message}")
-                self._cursor = seq
-                continue
+                # Over the size the broker announced: a batch goes again one event per
+                # message, a single event can never go and is parked.
+                self._too_large(batch.seqs, f"the broker refuses it: {exc.message}")
+                return sent
             except SyncError as exc:
                 log.debug("publish paused: %s", exc)
-                return 0
-            self._sent[event_id] = (seq, now)
-            self._mids[mid] = event_id
-            self._cursor = seq
-        return len(rows)
+                return sent
+            for seq in batch.seqs:
+                self._sent[seq] = now
+            self._mids[mid] = batch.seqs
+            self._cursor = batch.seqs[-1]
+            sent += len(batch.seqs)
+        self._cursor = max(self._cursor, rows[-1][0])
+        return sent
 
     def on_ack(self, ack: AckMessage) -> int:
         """The centre committed these events: mark them; park the ones it refused."""
         at = to_iso(self._clock())
         marked = 0
         with self._store.transaction() as db:
-            for chunk in _chunks(list(ack.ids), 500):
-                marks = ",".join("?" * len(chunk))
-                cursor = db.execute(
-                    f"UPDATE outbox SET acked_at = ? WHERE acked_at IS NULL"
-                    f" AND event_id IN ({marks})",
-                    [at, *chunk],
-                )
-                marked += cursor.rowcount
-            for event_id, reason in ack.rejected:
-                db.execute(
-                    "UPDATE outbox SET parked_reason = ?, last_error = ? WHERE event_id = ?"
-                    " AND acked_at IS NULL",
-                    [f"refused by the centre: {reason}", reason, event_id],
-                )
-        for event_id in (*ack.ids, *(r[0] for r in ack.rejected)):
-            self._sent.pop(event_id, None)
+            for source, first, last in ack.ranges:
+                if source not in self._sources:
+                    continue  # another device of this store: its numbers, not ours
+                marked += db.conn.execute(
+                    "UPDATE outbox SET acked_at = ? WHERE seq BETWEEN ? AND ? AND acked_at IS NULL",
+                    [at, first, last],
+                ).rowcount
+                self._forget(first, last)
+            if ack.ids and self._sent:
+                marked += self._mark_by_id(db, list(ack.ids), at)
+            for rejection in ack.rejected:
+                self._park_rejected(db, rejection.event_id, rejection.seq, rejection.reason)
         if ack.rejected:
             log.error("the centre refused %d event(s); they are parked", len(ack.rejected))
         if marked:
@@ -160,18 +155,25 @@ class OutboxPublisher:
     def on_disconnected(self) -> None:
         """The broker dropped the connection. Mosquitto does that, instead of refusing
         one message, for a packet over its size limit when it did not announce the
-        limit: the event it choked on is the first one it had not acknowledged. The same
-        event there on MAX_REFUSALS drops in a row is parked, so it stops taking the
-        connection (and every event behind it) down with it."""
-        waiting = [(self._sent[e][0], e) for e in self._mids.values() if e in self._sent]
+        limit: the message it choked on is the first one it had not acknowledged. A batch
+        there is split at once (it costs only a few messages more; each reconnect waits
+        longer). One event there on MAX_REFUSALS drops in a row is parked, so it stops
+        taking the connection, and everything behind it, down."""
+        waiting = [seqs for seqs in self._mids.values() if seqs[0] in self._sent]
         if not waiting:
             return
-        _, event_id = min(waiting)
-        drops = self._suspect[1] + 1 if self._suspect and self._suspect[0] == event_id else 1
-        self._suspect = (event_id, drops)
+        seqs = min(waiting)
+        if len(seqs) > 1:
+            log.warning(
+                "the broker dropped the connection on a batch of %d; splitting it", len(seqs)
+            )
+            self._split(seqs)
+            return
+        drops = self._suspect[1] + 1 if self._suspect and self._suspect[0] == seqs[0] else 1
+        self._suspect = (seqs[0], drops)
         if drops >= MAX_REFUSALS:
-            self._park(
-                event_id,
+            self._too_large(
+                seqs,
                 f"the broker closed the connection each time it got this event ({drops}"
                 " times in a row); probably over its message size limit",
             )
@@ -179,51 +181,50 @@ class OutboxPublisher:
 
     def on_published(self, mid: int, refusal: str | None) -> None:
         """The broker's PUBACK: flow control only, except a refusal is counted."""
-        event_id = self._mids.pop(mid, None)
-        if event_id is not None and self._suspect and self._suspect[0] == event_id:
+        seqs = self._mids.pop(mid, None)
+        if seqs is not None and self._suspect and self._suspect[0] == seqs[0]:
             self._suspect = None  # it went through after all
-        if event_id is None or refusal is None:
+        if seqs is None or refusal is None:
             return
+        if len(seqs) > 1:
+            # Which event the broker objects to (size, ACL) is unknown: send each alone,
+            # so only the guilty one is counted and parked, the others go through.
+            log.warning("the broker refused a batch of %d (%s); splitting it", len(seqs), refusal)
+            self._split(seqs)
+            return
+        seq = seqs[0]
         with self._store.transaction() as db:
             db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE event_id = ?",
-                [f"broker refused: {refusal}", event_id],
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
+                [f"broker refused: {refusal}", seq],
             )
-            attempts = db.execute(
-                "SELECT attempts FROM outbox WHERE event_id = ?", [event_id]
+            row = db.execute(
+                "SELECT attempts, event_id FROM outbox WHERE seq = ?", [seq]
             ).fetchone()
-            if attempts and attempts[0] >= MAX_REFUSALS:
+            if row and row[0] >= MAX_REFUSALS:
                 db.execute(
-                    "UPDATE outbox SET parked_reason = ? WHERE event_id = ?",
-                    [f"broker refused it {attempts[0]} times: {refusal}", event_id],
+                    "UPDATE outbox SET parked_reason = ? WHERE seq = ?",
+                    [f"broker refused it {row[0]} times: {refusal}", seq],
                 )
-                self._sent.pop(event_id, None)
-                log.error("event %s parked: the broker refuses it (%s)", event_id, refusal)
-
-    def _park(self, event_id: str, reason: str) -> None:
-        with self._store.transaction() as db:
-            db.execute(
-                "UPDATE outbox SET parked_reason = ?, last_error = ?, attempts = attempts + 1"
-                " WHERE event_id = ? AND acked_at IS NULL",
-                [reason, reason, event_id],
-            )
-        self._sent.pop(event_id, None)
-        log.error("event %s parked: %s", event_id, reason)
+                self._sent.pop(seq, None)
+                self._alone.discard(seq)
+                log.error("event %s parked: the broker refuses it (%s)", row[1], refusal)
 
     def check_ack_timeout(self) -> bool:
         """Go back and resend from the oldest unacknowledged event if the centre is late."""
         if not self._sent:
             return False
-        oldest_seq, oldest_at = min(self._sent.values())
+        oldest_at = self._sent[next(iter(self._sent))]
         if time.monotonic() - oldest_at < self._ack_timeout:
             return False
+        lowest = min(self._sent)
         log.warning(
             "no ack from the centre for %.0fs; sending %d event(s) again from seq %d",
             self._ack_timeout,
             len(self._sent),
-            oldest_seq,
+            lowest,
         )
-        self._cursor = oldest_seq - 1
+        self._cursor = lowest - 1
         self._sent.clear()
         self._mids.clear()
         self._ack_timeout = min(self._ack_timeout * 2, ACK_TIMEOUT_CAP_SECONDS)
@@ -233,8 +234,88 @@ class OutboxPublisher:
         cutoff = to_iso(self._clock() - ACKED_RETENTION)
         with self._store.transaction() as db:
             return db.execute(
-                "DELETE FROM outbox WHERE acked_at IS NOT NULL AND acked_at < ?", [cutoff]
+                f"DELETE FROM outbox WHERE {PRUNABLE} AND acked_at < ?", [cutoff]
             ).rowcount
+
+    def _too_large(self, seqs: tuple[int, ...], reason: str) -> None:
+        if len(seqs) > 1:
+            log.warning("a batch of %d is too large for the broker; splitting it", len(seqs))
+            self._split(seqs)
+            return
+        with self._store.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET parked_reason = ?, last_error = ?, attempts = attempts + 1"
+                " WHERE seq = ? AND acked_at IS NULL",
+                [reason, reason, seqs[0]],
+            )
+        self._sent.pop(seqs[0], None)
+        self._alone.discard(seqs[0])
+        self._cursor = max(self._cursor, seqs[0])
+        log.error("event seq %d parked: %s", seqs[0], reason)
+
+    def _split(self, seqs: tuple[int, ...]) -> None:
+        """Send these events again, one per message."""
+        self._alone.update(seqs)
+        for seq in seqs:
+            self._sent.pop(seq, None)
+        self._cursor = min(self._cursor, seqs[0] - 1)
+
+    def _forget(self, first: int, last: int) -> None:
+        if last - first < len(self._sent):
+            for seq in range(first, last + 1):
+                self._sent.pop(seq, None)
+                self._alone.discard(seq)
+        else:
+            for seq in [s for s in self._sent if first <= s <= last]:
+                del self._sent[seq]
+                self._alone.discard(seq)
+
+    def _mark_by_id(self, db: Database, ids: list[str], at: str) -> int:
+        """Acks by event id (the one-event-per-message form): only ours in flight can
+        match, so the look-up stays within the in-flight seqs (event_id has no index)."""
+        low, high = min(self._sent), max(self._sent)
+        marked = 0
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = db.conn.execute(
+                f"UPDATE outbox SET acked_at = ? WHERE seq BETWEEN ? AND ?"
+                f" AND acked_at IS NULL AND event_id IN ({marks}) RETURNING seq",
+                [at, low, high, *chunk],
+            ).fetchall()
+            for (seq,) in rows:
+                self._sent.pop(seq, None)
+            marked += len(rows)
+        return marked
+
+    def _park_rejected(self, db: Database, event_id: str, seq: int | None, reason: str) -> None:
+        # By seq and id together: the acks topic is shared by the store's devices, and
+        # the id (a UUID) makes sure the row is ours, the seq finds it without an index.
+        if seq is None:
+            if not self._sent:
+                return
+            where, params = (
+                "seq BETWEEN ? AND ? AND event_id = ?",
+                [min(self._sent), max(self._sent), event_id],
+            )
+        else:
+            where, params = "seq = ? AND event_id = ?", [seq, event_id]
+        rows = db.conn.execute(
+            f"UPDATE outbox SET parked_reason = ?, last_error = ? WHERE {where}"
+            " AND acked_at IS NULL RETURNING seq",
+            [f"refused by the centre: {reason}", reason, *params],
+        ).fetchall()
+        for (parked,) in rows:
+            self._sent.pop(parked, None)
+            self._alone.discard(parked)
+
+    def _own_sources(self) -> frozenset[str]:
+        """This device's event source, and any other still waiting in the outbox (the
+        device was renamed): ranges for those sources are ours too."""
+        rows = self._store.db.conn.execute(
+            "SELECT DISTINCT json_extract(envelope, '$.source') FROM outbox"
+            " WHERE acked_at IS NULL AND parked_reason IS NULL"
+        ).fetchall()
+        return frozenset({self._source, *(r[0] for r in rows if isinstance(r[0], str))})
 
 
 def parked_count(store: Store) -> int:

@@ -22,18 +22,19 @@ from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.outbox import outbox_stats
 from edge_agent.pass_keys import take_key_set
+from sync.acks import AckMessage, ack_time, merge_acks, parse_ack
+from sync.batches import BATCH_CONTENT_TYPE
 from sync.centre_lookup import MqttCentreLookup
 from sync.changes import Change, parse_feed_head
+from sync.envelope import event_source
 from sync.errors import ChangeRejected, SyncError
 from sync.feed import dead_letter, dead_letter_count, last_applied, receive_change
 from sync.link import BrokerSettings, Message, MqttLink, Will
 from sync.publisher import (
     ACK_TIMEOUT_SECONDS,
-    AckMessage,
+    MAX_BATCHES_AWAITING_PUBACK,
     OutboxPublisher,
-    ack_time,
     parked_count,
-    parse_ack,
 )
 from sync.requester import Requester
 from sync.revocations import apply_revocation_list, parse_revocation_list
@@ -54,9 +55,9 @@ REPLAY_BATCH = 20
 # batch, or the tail of the live feed, was lost on the way).
 REPLAY_STALL_SECONDS = 2.0
 PRUNE_EVERY_SECONDS = 600.0
-# paho holds back a message once this many are unacknowledged by the broker; the event
-# window fills at most max_in_flight of them, so status, heartbeats and replay requests
-# always find a free slot instead of queueing behind the backlog.
+# paho holds back a message once this many are unacknowledged by the broker; event
+# batches take at most MAX_BATCHES_AWAITING_PUBACK of them, so status, heartbeats and
+# replay requests always find a free slot instead of queueing behind the backlog.
 CONTROL_HEADROOM = 16
 # The clock is measured on every ack but written down at most this often.
 SKEW_SAVE_SECONDS = 60.0
@@ -98,7 +99,7 @@ class SyncService:
                 ca_file=settings.ca_file,
                 cert_file=settings.cert_file,
                 key_file=settings.key_file,
-                max_inflight=settings.max_in_flight + CONTROL_HEADROOM,
+                max_inflight=MAX_BATCHES_AWAITING_PUBACK + CONTROL_HEADROOM,
             ),
             subscriptions=[
                 (self.topics.acks, 1),
@@ -118,6 +119,7 @@ class SyncService:
             self._store,
             self._publish_event,
             ctx.clock,
+            source=event_source(ctx.config.store.id, self._device),
             window=settings.max_in_flight,
             ack_timeout=ack_timeout_seconds,
         )
@@ -239,27 +241,24 @@ class SyncService:
                 break
         # Acks that arrived together are marked in one transaction: one fsync, not one
         # per ack message (the centre acks each of its batches separately).
-        ids: list[str] = []
-        rejected: list[tuple[str, str]] = []
+        acks: list[AckMessage] = []
         for kind, value in items:
             if kind == "message" and value.topic == self.topics.acks:
                 try:
-                    ack = parse_ack(value.payload)
+                    acks.append(parse_ack(value.payload))
                 except ValueError as exc:
                     with self._store.transaction() as db:
                         reason = f"bad ack: {exc}"
                         dead_letter(db, value.topic, value.payload, reason, self._ctx.clock())
                     continue
                 self._note_centre_time(value.payload)
-                ids.extend(ack.ids)
-                rejected.extend(ack.rejected)
                 continue
-            if ids or rejected:
-                self.publisher.on_ack(AckMessage(tuple(ids), tuple(rejected)))
-                ids, rejected = [], []
+            if acks:
+                self.publisher.on_ack(merge_acks(acks))
+                acks = []
             self._handle(kind, value)
-        if ids or rejected:
-            self.publisher.on_ack(AckMessage(tuple(ids), tuple(rejected)))
+        if acks:
+            self.publisher.on_ack(merge_acks(acks))
 
     def _note_centre_time(self, ack_payload: bytes) -> None:
         """Measure the clock against the commit time the centre puts on its acks."""
@@ -360,7 +359,9 @@ class SyncService:
             log.info("replay request waits for the link: %s", exc)
 
     def _publish_event(self, payload: bytes) -> int:
-        return self.link.publish(self.topics.events, payload, qos=1)
+        return self.link.publish(
+            self.topics.events, payload, qos=1, content_type=BATCH_CONTENT_TYPE
+        )
 
     def _publish_status(self, state: str) -> None:
         try:

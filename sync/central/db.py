@@ -217,6 +217,15 @@ class CentralDb:
             sql = sql.replace("%s", "?")
         return self._conn.execute(sql, params)
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """One statement over many rows (one round trip per batch on PostgreSQL);
+        returns the rows changed in all."""
+        if not self.postgres:
+            return self._conn.executemany(sql.replace("%s", "?"), rows).rowcount
+        with self._conn.cursor() as cursor:
+            cursor.executemany(sql, rows)
+            return cursor.rowcount
+
     @contextmanager
     def transaction(self) -> Iterator[CentralDb]:
         if self.postgres:

@@ -1,9 +1,11 @@
 """Writing store events at the centre: idempotent by event id, acked after commit.
 
-`ingest_batch` takes the raw messages a worker received, writes the good ones in one
-transaction and returns, per store, the ids to acknowledge and the ones refused (with
-reasons). The caller publishes the acks only after this returns, i.e. after the commit:
-an ack therefore always means "the centre has it on disk".
+`ingest_batch` takes the raw messages a worker received (one event each, or a batch of
+events, see sync.batches), writes the good ones in one transaction and returns, per
+store, what to acknowledge (sync.acks: sequence ranges for batches, ids for single
+events) and what was refused (with reasons). The caller publishes the acks only after
+this returns, i.e. after the commit: an ack therefore always means "the centre has it
+on disk".
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from edge_agent.clock import iso_now
-from sync.central.conflicts import StoreChange, on_ingested
+from sync.acks import AckBuilder
+from sync.batches import is_batch, split_batch
+from sync.central.conflicts import RESOLVED, RETURNED, StoreChange, on_ingested
 from sync.central.db import CentralDb
 from sync.event_schemas import EventDataInvalid, parse_schema_urn, validate_event_data
 from sync.topics import store_id_from_topic
@@ -24,22 +29,17 @@ log = logging.getLogger(__name__)
 # Larger events are refused (and the store parks them): the biggest real one, a return
 # with its lines, is a few kilobytes.
 MAX_EVENT_BYTES = 256 * 1024
-
-
-@dataclass
-class StoreAcks:
-    ids: list[str] = field(default_factory=list)
-    rejected: list[dict[str, str]] = field(default_factory=list)
-
-    def payload(self) -> bytes:
-        # `at`: sent after the commit, so stores can measure their clocks against ours.
-        body = {"ids": self.ids, "rejected": self.rejected, "at": iso_now()}
-        return json.dumps(body).encode()
+# The events table's key; a UUID is 36.
+MAX_ID_CHARS = 64
+INSERT_EVENT = (
+    "INSERT INTO events (event_id, store_id, source, seq, type, time, envelope, received_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING"
+)
 
 
 @dataclass
 class IngestResult:
-    acks: dict[str, StoreAcks]
+    acks: dict[str, AckBuilder]
     inserted: int = 0
     duplicates: int = 0
     unreadable: int = 0
@@ -47,8 +47,12 @@ class IngestResult:
     changes: list[StoreChange] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Event:
+# Event types whose first arrival does more than store the event (sync.central.conflicts):
+# these are written one at a time, so the ingest knows which ones were new.
+WATCHED_TYPES = frozenset({RETURNED, RESOLVED})
+
+
+class _Event(NamedTuple):  # a tuple: built for every event, cheaper than a dataclass
     event_id: str
     store_id: str
     source: str
@@ -56,118 +60,171 @@ class _Event:
     type: str
     time: str
     envelope: str
+    in_batch: bool  # acked by sequence range (batch) or by id (one per message)
 
 
 class _Refused(ValueError):
-    def __init__(self, event_id: str | None, reason: str) -> None:
+    def __init__(self, event_id: str | None, reason: str, seq: int | None = None) -> None:
         super().__init__(reason)
         self.event_id = event_id
         self.reason = reason
+        self.seq = seq
+
+
+class _Refusal(NamedTuple):
+    store_id: str
+    event_id: str
+    reason: str
+    seq: int | None
+    text: str  # the event as received, kept for an operator
+
+
+@dataclass
+class _Read:
+    events: list[_Event] = field(default_factory=list)
+    refused: list[_Refusal] = field(default_factory=list)
+    unreadable: int = 0
 
 
 def ingest_batch(db: CentralDb, prefix: str, messages: list[tuple[str, bytes]]) -> IngestResult:
-    """Write the events in `messages` (topic, payload) in one transaction."""
-    result = IngestResult(acks=defaultdict(StoreAcks))
-    now = iso_now()
-    events: list[_Event] = []
-    refused: list[tuple[str, str, str, str]] = []  # store, event id, reason, payload
+    """Write the events in `messages` (topic, payload) in one transaction. A payload is
+    one event, or a batch of them (sync.batches)."""
+    read = _Read()
     for topic, payload in messages:
         store_id = store_id_from_topic(prefix, topic)
         if store_id is None:
-            result.unreadable += 1
-            continue
-        try:
-            events.append(_read_event(store_id, payload))
-        except _Refused as exc:
-            if exc.event_id is None:
-                # Without an id there is nothing to ack or park; the store resends it
-                # and an operator sees it in the log.
-                log.warning("unreadable event from store %s: %s", store_id, exc.reason)
-                result.unreadable += 1
-            else:
-                refused.append(
-                    (store_id, exc.event_id, exc.reason, payload.decode("utf-8", "replace"))
-                )
-    touched: dict[str, str] = {}
-    fresh: list[_Event] = []
+            read.unreadable += 1
+        elif is_batch(payload):
+            _read_batch(store_id, payload, read)
+        else:
+            _read_single(store_id, payload, read)
+    return _write(db, read)
+
+
+def _write(db: CentralDb, read: _Read) -> IngestResult:
+    result = IngestResult(acks=defaultdict(AckBuilder), unreadable=read.unreadable)
+    now = iso_now()
+    events = read.events
+    plain = [e for e in events if e.type not in WATCHED_TYPES]
+    watched = [e for e in events if e.type in WATCHED_TYPES]
     with db.transaction():
-        for event in events:
-            cursor = db.execute(
-                "INSERT INTO events (event_id, store_id, source, seq, type, time, envelope,"
-                " received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (event_id) DO NOTHING",
-                [
-                    event.event_id,
-                    event.store_id,
-                    event.source,
-                    event.seq,
-                    event.type,
-                    event.time,
-                    event.envelope,
-                    now,
-                ],
-            )
-            if cursor.rowcount:
-                result.inserted += 1
-                touched[event.source] = event.store_id
-                fresh.append(event)
-            else:
-                result.duplicates += 1
+        if plain:
+            result.inserted = db.executemany(INSERT_EVENT, [(*e[:7], now) for e in plain])
+        fresh = [e for e in watched if db.execute(INSERT_EVENT, [*e[:7], now]).rowcount]
+        result.inserted += len(fresh)
+        result.duplicates = len(events) - result.inserted
         result.changes = on_ingested(db, fresh)
-        for store_id, event_id, reason, payload_text in refused:
-            db.execute(
+        if read.refused:
+            db.executemany(
                 "INSERT INTO rejected_events (event_id, store_id, reason, payload, received_at)"
                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
-                [event_id, store_id, reason, payload_text, now],
+                [(r.event_id, r.store_id, r.reason, r.text, now) for r in read.refused],
             )
         # Sorted: two workers lock the same sources in the same order, never deadlock.
-        for source, store_id in sorted(touched.items()):
-            _advance_sequence(db, source, store_id, now)
+        # Every source seen, not only those with new rows: a repeat costs one query.
+        written: dict[tuple[str, str], set[int]] = defaultdict(set)
+        for e in events:
+            written[(e.source, e.store_id)].add(e.seq)
+        for (source, store_id), seqs in sorted(written.items()):
+            _advance_sequence(db, source, store_id, seqs, now)
     for event in events:
-        result.acks[event.store_id].ids.append(event.event_id)
-    for store_id, event_id, reason, _ in refused:
-        result.acks[store_id].rejected.append({"id": event_id, "reason": reason})
+        acks = result.acks[event.store_id]
+        if event.in_batch:
+            acks.committed_in_batch(event.source, event.seq)
+        else:
+            acks.committed_single(event.event_id)
+    for r in read.refused:
+        result.acks[r.store_id].refused(r.event_id, r.reason, r.seq)
     return result
 
 
-def _read_event(store_id: str, payload: bytes) -> _Event:
-    if len(payload) > MAX_EVENT_BYTES:
-        raise _Refused(_peek_id(payload), f"event too large ({len(payload)} bytes)")
+def _read_single(store_id: str, payload: bytes, read: _Read) -> None:
+    """One event per message, as agents before batches send it; acked by id."""
     try:
-        event = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        raise _Refused(None, "not JSON") from None
+        if len(payload) > MAX_EVENT_BYTES:
+            raise _Refused(_peek_id(payload), f"event too large ({len(payload)} bytes)")
+        try:
+            event = json.loads(payload)
+        except (ValueError, UnicodeDecodeError):
+            raise _Refused(None, "not JSON") from None
+        read.events.append(_check_event(store_id, event, payload.decode(), in_batch=False))
+    except _Refused as exc:
+        _refuse(store_id, exc, payload.decode("utf-8", "replace"), read)
+
+
+def _read_batch(store_id: str, payload: bytes, read: _Read) -> None:
+    """A batch: each element is checked on its own, so one bad event is refused (and
+    parked by the store) while the others are written and acked."""
+    try:
+        elements = list(split_batch(payload.decode()))
+    except (ValueError, UnicodeDecodeError) as exc:
+        # Nothing in it can be acked or parked by id; the store resends it and an
+        # operator sees it in the log.
+        log.warning("unreadable batch from store %s: %s", store_id, exc)
+        read.unreadable += 1
+        return
+    for event, text in elements:
+        try:
+            if len(text) > MAX_EVENT_BYTES:
+                raise _Refused(_id_of(event), f"event too large ({len(text)} bytes)")
+            read.events.append(_check_event(store_id, event, text, in_batch=True))
+        except _Refused as exc:
+            _refuse(store_id, exc, text, read)
+
+
+def _refuse(store_id: str, exc: _Refused, text: str, read: _Read) -> None:
+    if exc.event_id is None:
+        # Without an id there is nothing to ack or park; the store resends it and an
+        # operator sees it in the log.
+        log.warning("unreadable event from store %s: %s", store_id, exc.reason)
+        read.unreadable += 1
+    else:
+        read.refused.append(_Refusal(store_id, exc.event_id, exc.reason, exc.seq, text))
+
+
+def _check_event(store_id: str, event: Any, text: str, in_batch: bool) -> _Event:
+    # Written flat: it runs for every event the centre takes.
     if not isinstance(event, dict):
         raise _Refused(None, "not a JSON object")
     event_id = event.get("id")
-    if not isinstance(event_id, str) or not event_id or len(event_id) > 64:
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_ID_CHARS:
         raise _Refused(None, "no usable event id")
+    seq = _seq_of(event.get("sequence"))
     if event.get("specversion") != "1.0":
-        raise _Refused(event_id, "not a CloudEvents 1.0 event")
+        raise _Refused(event_id, "not a CloudEvents 1.0 event", seq)
     source = event.get("source")
     # A store publishes only under its own topic (broker ACL); its events must also say
     # they come from that store, or one store could write into another's history.
     if not isinstance(source, str) or not source.startswith(f"/stores/{store_id}/devices/"):
-        raise _Refused(event_id, f"source {source!r} is not a device of store {store_id}")
-    try:
-        seq = int(event.get("sequence"))
-    except (TypeError, ValueError):
-        raise _Refused(event_id, "no store sequence") from None
-    if seq < 1:
-        raise _Refused(event_id, "store sequence must be positive")
+        raise _Refused(event_id, f"source {source!r} is not a device of store {store_id}", seq)
+    if seq is None:
+        raise _Refused(event_id, "no store sequence (a positive integer)")
     event_type, time = event.get("type"), event.get("time")
     if not isinstance(event_type, str) or not isinstance(time, str):
-        raise _Refused(event_id, "type and time are required")
+        raise _Refused(event_id, "type and time are required", seq)
     schema = parse_schema_urn(event.get("dataschema"))
     if schema is None or schema[0] != event_type:
         raise _Refused(
-            event_id, f"dataschema {event.get('dataschema')!r} does not name {event_type}"
+            event_id, f"dataschema {event.get('dataschema')!r} does not name {event_type}", seq
         )
     try:
         validate_event_data(event_type, schema[1], event.get("data"))
     except EventDataInvalid as exc:
-        raise _Refused(event_id, str(exc)) from None
-    return _Event(event_id, store_id, source, seq, event_type, time, payload.decode())
+        raise _Refused(event_id, str(exc), seq) from None
+    return _Event(event_id, store_id, source, seq, event_type, time, text, in_batch)
+
+
+def _id_of(event: Any) -> str | None:
+    value = event.get("id") if isinstance(event, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS else None
+
+
+def _seq_of(value: Any) -> int | None:
+    try:
+        seq = int(value)
+    except (TypeError, ValueError):
+        return None
+    return seq if seq >= 1 else None
 
 
 def _peek_id(payload: bytes) -> str | None:
@@ -175,10 +232,14 @@ def _peek_id(payload: bytes) -> str | None:
         value = json.loads(payload).get("id")
     except (ValueError, AttributeError, UnicodeDecodeError):
         return None
-    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+    return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS else None
 
 
-def _advance_sequence(db: CentralDb, source: str, store_id: str, now: str) -> None:
+def _advance_sequence(
+    db: CentralDb, source: str, store_id: str, written: set[int], now: str
+) -> None:
+    """Move the device's contiguous mark over `written` (seqs now in the table) and over
+    whatever had arrived beyond it before."""
     db.execute(
         "INSERT INTO sources (source, store_id, contiguous_seq, max_seq, updated_at)"
         " VALUES (%s, %s, 0, 0, %s) ON CONFLICT (source) DO NOTHING",
@@ -187,9 +248,13 @@ def _advance_sequence(db: CentralDb, source: str, store_id: str, now: str) -> No
     # Several workers may write the same device's events at once: the row lock makes
     # them take turns here, and each then sees the others' committed events.
     lock = " FOR UPDATE" if db.postgres else ""
-    contiguous = db.execute(
-        f"SELECT contiguous_seq FROM sources WHERE source = %s{lock}", [source]
-    ).fetchone()[0]
+    contiguous, highest = db.execute(
+        f"SELECT contiguous_seq, max_seq FROM sources WHERE source = %s{lock}", [source]
+    ).fetchone()
+    # This batch usually continues the run: walk it in memory, so the table is read
+    # only for what lies beyond it (events that came out of order earlier).
+    while contiguous + 1 in written:
+        contiguous += 1
     seqs = [
         r[0]
         for r in db.execute(
@@ -201,7 +266,7 @@ def _advance_sequence(db: CentralDb, source: str, store_id: str, now: str) -> No
         if seq != contiguous + 1:
             break
         contiguous = seq
-    highest = max([contiguous, *seqs])
+    highest = max([highest, contiguous, *written, *seqs[-1:]])
     db.execute(
         "UPDATE sources SET contiguous_seq = %s, max_seq = %s, updated_at = %s WHERE source = %s",
         [contiguous, highest, now, source],

@@ -81,15 +81,22 @@ def test_agent_killed_at_random_instants_loses_and_duplicates_nothing(
     )
 
 
+# Events in flight in the mid-stream tests: small, so 3000 events take long enough to
+# drain that the kill lands while they are on the way (a full window drains them in a
+# blink).
+SLOW_WINDOW = 10
+
+
 def test_centre_killed_mid_stream_loses_and_duplicates_nothing(
-    tmp_path: Path, broker, store_agent, sync_factory
+    tmp_path: Path, broker, sync_factory
 ):
+    store_agent = open_agent(sync_config(tmp_path / "store", broker.url, max_in_flight=SLOW_WINDOW))
     central_db = tmp_path / "central.sqlite3"
     central = [EDGE_CENTRAL, "run", "--broker", broker.url, "--db", f"sqlite://{central_db}"]
     add_events(store_agent, 3000)
     proc = start_process([*central, "--worker-id", "w1"])
+    sync = sync_factory(store_agent)
     try:
-        sync_factory(store_agent)
         wait_for(
             lambda: (
                 central_db.exists()
@@ -104,12 +111,15 @@ def test_centre_killed_mid_stream_loses_and_duplicates_nothing(
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        sync.stop()
+        store_agent.store.close()
     assert_centre_has_exactly_the_outbox(central_db, store_agent.config.paths.database)
 
 
 def test_broker_killed_and_restarted_mid_drain_loses_nothing(
-    tmp_path: Path, broker, store_agent, central_factory, sync_factory
+    tmp_path: Path, broker, central_factory, sync_factory
 ):
+    store_agent = open_agent(sync_config(tmp_path / "store", broker.url, max_in_flight=SLOW_WINDOW))
     add_events(store_agent, 3000)
     central_factory(broker.url)
     sync = sync_factory(store_agent)
@@ -119,6 +129,8 @@ def test_broker_killed_and_restarted_mid_drain_loses_nothing(
     assert backlog(store_agent) > 0
     broker.start()
     wait_for(lambda: backlog(store_agent) == 0, "the outbox to drain after the broker restart")
+    sync.stop()
+    store_agent.store.close()
     assert_centre_has_exactly_the_outbox(
         tmp_path / "central.sqlite3", store_agent.config.paths.database
     )
