@@ -59,6 +59,11 @@ class BrokerSettings:
     max_inflight: int = 100
     persistent_session: bool = True
     session_expiry_seconds: int = SESSION_EXPIRY_SECONDS
+    # paho sends every message the broker had not acknowledged again on reconnect, from
+    # memory. A store's outbox does that itself, from disk and in order; paho's copy
+    # would also send a message the broker drops the connection on (over its size limit)
+    # again on every reconnect, so the store's link forgets them.
+    forget_unacked_on_disconnect: bool = False
 
 
 @dataclass(frozen=True)
@@ -219,6 +224,8 @@ class MqttLink:
             )
         was_connected = self.connected.is_set()
         self.connected.clear()
+        if self.settings.forget_unacked_on_disconnect:
+            _forget_unacknowledged(client)
         if was_connected and self._on_disconnected is not None:
             self._on_disconnected()
 
@@ -245,3 +252,12 @@ class MqttLink:
             return
         refusal = str(reason_code) if reason_code.is_failure else None
         self._on_published(mid, refusal)
+
+
+def _forget_unacknowledged(client: paho.Client) -> None:
+    """Drop paho's in-memory copies of messages the broker has not acknowledged. paho has
+    no public call for this; its outgoing queue is an OrderedDict under a re-entrant lock
+    (paho-mqtt 2.1), so the callback thread may take it."""
+    with client._out_message_mutex:
+        client._out_messages.clear()
+        client._inflight_messages = 0

@@ -100,6 +100,7 @@ class SyncService:
                 cert_file=settings.cert_file,
                 key_file=settings.key_file,
                 max_inflight=MAX_BATCHES_AWAITING_PUBACK + CONTROL_HEADROOM,
+                forget_unacked_on_disconnect=True,
             ),
             subscriptions=[
                 (self.topics.acks, 1),
