@@ -97,6 +97,7 @@ class MqttLink:
         self._on_published = on_published
         self._on_disconnected = on_disconnected
         self.connected = threading.Event()
+        self._stopping = False
         # The broker's MaximumPacketSize from its CONNACK, when it says one. Mosquitto
         # drops the whole connection on a bigger packet instead of refusing that message.
         self.max_packet_size: int | None = None
@@ -156,6 +157,7 @@ class MqttLink:
         if end_session:
             properties = Properties(PacketTypes.DISCONNECT)
             properties.SessionExpiryInterval = 0
+        self._stopping = True
         self._client.disconnect(properties=properties)
         self._client.loop_stop()
         self.connected.clear()
@@ -216,7 +218,9 @@ class MqttLink:
 
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
         if self.connected.is_set():
-            log.warning("disconnected from the broker: %s", reason_code)
+            # Our own stop is no news; any other disconnect is something ops should see.
+            level = logging.INFO if self._stopping else logging.WARNING
+            log.log(level, "disconnected from the broker: %s", reason_code)
         else:
             # Dropped before CONNACK: a TLS or credential refusal on the broker's side.
             self.last_error = (
