@@ -14,7 +14,6 @@ Run: `.venv/bin/python -m bench.bench_lookups` (`--quick` for fewer samples).
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench.bench_sync import start_broker, wait
 from bench.stats import percentile, report
 from edge_agent.config import Config, PathSettings, SyncSettings
 from edge_agent.context import AgentContext, open_agent
@@ -36,7 +36,6 @@ from sync.link import BrokerSettings, Message, MqttLink
 from sync.requester import Requester
 from sync.service import SyncService
 
-MOSQUITTO = "/usr/sbin/mosquitto"
 TARGET_MS = 300.0
 STORE = "bench-store"
 
@@ -198,34 +197,6 @@ def agent_config(data_dir: Path, port: int) -> Config:
         paths=PathSettings(data_dir=data_dir),
         sync=SyncSettings(broker_url=f"mqtt://127.0.0.1:{port}"),
     ).model_copy(update={"store": Config().store.model_copy(update={"id": STORE})})
-
-
-def start_broker(directory: Path) -> tuple[int, subprocess.Popen[bytes]]:
-    directory.mkdir(parents=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    conf = directory / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stderr=subprocess.DEVNULL)
-    wait(lambda: _accepting(port), "mosquitto")
-    return port, proc
-
-
-def _accepting(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def wait(check, what: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 if __name__ == "__main__":
