@@ -261,7 +261,14 @@ class MqttLink:
 def _forget_unacknowledged(client: paho.Client) -> None:
     """Drop paho's in-memory copies of messages the broker has not acknowledged. paho has
     no public call for this; its outgoing queue is an OrderedDict under a re-entrant lock
-    (paho-mqtt 2.1), so the callback thread may take it."""
-    with client._out_message_mutex:
-        client._out_messages.clear()
+    (paho-mqtt 2.1 and 2.2), so the callback thread may take it."""
+    mutex = getattr(client, "_out_message_mutex", None)
+    pending = getattr(client, "_out_messages", None)
+    if mutex is None or not hasattr(pending, "clear"):
+        # A paho that keeps them elsewhere: they are sent again, and the centre drops
+        # the repeats by event id; only the oversized-message case needs the clearing.
+        log.warning("cannot clear paho's unacknowledged messages in this paho version")
+        return
+    with mutex:
+        pending.clear()
         client._inflight_messages = 0
