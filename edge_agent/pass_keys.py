@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlite_utils import Database
 
 from edge_agent.config import Config
@@ -19,15 +20,20 @@ log = logging.getLogger(__name__)
 META_KEY = "wallet.key_set"
 
 
+def installed_pass_keys(config: Config) -> dict[int, Ed25519PublicKey] | None:
+    """The public keys in `wallet.keys_dir` (None when it is not set); a broken key
+    directory is a ConfigError naming the key."""
+    if config.wallet.keys_dir is None:
+        return None
+    try:
+        return load_public_keys(config.wallet.keys_dir)
+    except WalletError as exc:
+        raise ConfigError(f"wallet.keys_dir: {exc.message}") from None
+
+
 def load_key_ring(config: Config, db: Database) -> PassKeyRing:
     """Installed keys plus the stored broadcast; a broken key directory is a ConfigError."""
-    installed = {}
-    if config.wallet.keys_dir is not None:
-        try:
-            installed = load_public_keys(config.wallet.keys_dir)
-        except WalletError as exc:
-            raise ConfigError(f"wallet.keys_dir: {exc.message}") from None
-    ring = PassKeyRing(installed)
+    ring = PassKeyRing(installed_pass_keys(config))
     row = db.execute("SELECT value FROM agent_meta WHERE key = ?", [META_KEY]).fetchone()
     if row is not None:
         try:

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 from edge_agent.config import Config
 from edge_agent.context import AgentContext
 from edge_agent.errors import ConfigError
+from edge_agent.pass_keys import installed_pass_keys
 from wallet.apple.pkpass import AppleSettings
 from wallet.apple.signing import PassSigningIdentity
 from wallet.codes import PassSigner, PassVerifier
-from wallet.errors import WalletError
 from wallet.google.objects import GoogleSettings
 from wallet.issuer import AppleIssuing, GoogleIssuing, PassIssuer
-from wallet.keys import load_public_keys, load_signing_key
+from wallet.keys import load_signing_key
 
 if TYPE_CHECKING:
     from wallet.apple.push_worker import PushWorker
@@ -28,12 +28,8 @@ if TYPE_CHECKING:
 
 def load_pass_verifier(config: Config) -> PassVerifier | None:
     """The verifier with the public keys in `wallet.keys_dir`; None when none is set."""
-    if config.wallet.keys_dir is None:
-        return None
-    try:
-        return PassVerifier(load_public_keys(config.wallet.keys_dir))
-    except WalletError as exc:
-        raise ConfigError(f"wallet.keys_dir: {exc.message}") from None
+    keys = installed_pass_keys(config)
+    return None if keys is None else PassVerifier(keys)
 
 
 def agent_pass_verifier(ctx: AgentContext) -> PassVerifier:

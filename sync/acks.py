@@ -36,6 +36,7 @@ class AckMessage:
     ids: tuple[str, ...] = ()
     rejected: tuple[Rejection, ...] = ()
     ranges: tuple[tuple[str, int, int], ...] = ()  # (source, first seq, last seq)
+    at: datetime | None = None  # the centre's commit time, when readable
 
 
 def merge_acks(acks: list[AckMessage]) -> AckMessage:
@@ -44,15 +45,8 @@ def merge_acks(acks: list[AckMessage]) -> AckMessage:
         tuple(i for a in acks for i in a.ids),
         tuple(r for a in acks for r in a.rejected),
         tuple(r for a in acks for r in a.ranges),
+        max((a.at for a in acks if a.at is not None), default=None),
     )
-
-
-def ack_time(payload: bytes) -> datetime | None:
-    """The centre's commit time on an ack (`at`), if it carries a readable one."""
-    try:
-        return from_iso(json.loads(payload)["at"])
-    except (ValueError, KeyError, TypeError):
-        return None
 
 
 def parse_ack(payload: bytes) -> AckMessage:
@@ -82,7 +76,16 @@ def parse_ack(payload: bytes) -> AckMessage:
             for r in rejected
         ),
         tuple((r["source"], r["from"], r["to"]) for r in ranges),
+        _commit_time(body.get("at")),
     )
+
+
+def _commit_time(value: object) -> datetime | None:
+    """`at` is for measuring the store's clock; an unreadable one costs only that."""
+    try:
+        return from_iso(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 @dataclass

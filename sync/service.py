@@ -22,7 +22,7 @@ from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.outbox import outbox_stats
 from edge_agent.pass_keys import take_key_set
-from sync.acks import AckMessage, ack_time, merge_acks, parse_ack
+from sync.acks import AckMessage, merge_acks, parse_ack
 from sync.batches import BATCH_CONTENT_TYPE
 from sync.centre_lookup import MqttCentreLookup
 from sync.changes import Change, parse_feed_head
@@ -246,13 +246,14 @@ class SyncService:
         for kind, value in items:
             if kind == "message" and value.topic == self.topics.acks:
                 try:
-                    acks.append(parse_ack(value.payload))
+                    ack = parse_ack(value.payload)
                 except ValueError as exc:
                     with self._store.transaction() as db:
                         reason = f"bad ack: {exc}"
                         dead_letter(db, value.topic, value.payload, reason, self._ctx.clock())
                     continue
-                self._note_centre_time(value.payload)
+                acks.append(ack)
+                self._note_centre_time(ack.at)
                 continue
             if acks:
                 self.publisher.on_ack(merge_acks(acks))
@@ -261,12 +262,9 @@ class SyncService:
         if acks:
             self.publisher.on_ack(merge_acks(acks))
 
-    def _note_centre_time(self, ack_payload: bytes) -> None:
+    def _note_centre_time(self, centre_time: datetime | None) -> None:
         """Measure the clock against the commit time the centre puts on its acks."""
-        if time.monotonic() < self._next_skew_save:
-            return
-        centre_time = ack_time(ack_payload)
-        if centre_time is None:
+        if centre_time is None or time.monotonic() < self._next_skew_save:
             return
         skew = clock_skew.measure(centre_time, self._ctx.clock())
         with self._store.transaction() as db:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sync.acks import AckBuilder, parse_ack
+from sync.acks import AckBuilder, AckMessage, parse_ack
 from sync.batches import (
     MAX_BATCH_BYTES,
     MAX_BATCH_EVENTS,
@@ -76,6 +76,9 @@ def test_acks_carry_runs_of_sequences_per_device_ids_and_refusals():
     )
     assert ack.ids == ("old-agent-event",)
     assert [(r.event_id, r.seq) for r in ack.rejected] == [("bad", 4)]
+    assert ack.at is not None  # the commit time, for the store's clock check
+    # An unreadable commit time costs only the clock check, never the ack.
+    assert parse_ack(b'{"ids": ["a"], "at": "yesterday"}') == AckMessage(ids=("a",))
     # The form from centres before batches is still read.
     assert parse_ack(b'{"ids": ["a"], "rejected": [{"id": "b", "reason": "r"}]}').ids == ("a",)
     assert seq_runs([5, 4, 4, 9]) == [(4, 5), (9, 9)]
