@@ -343,7 +343,15 @@ def publish_lines(lines: Path, port: int, topic: str) -> None:
     with lines.open("rb") as source:
         while chunk := list(itertools.islice(source, MOSQUITTO_PUB_MAX_LINES)):
             subprocess.run(
-                ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-l", "-t", topic],
+                # A client id of its own: the shipped broker config refuses empty ones.
+                [
+                    "mosquitto_pub",
+                    "-i",
+                    f"bench-pub-{uuid.uuid4().hex[:8]}",
+                    "-h",
+                    "127.0.0.1",
+                    *("-p", str(port), "-q", "1", "-l", "-t", topic),
+                ],
                 input=b"".join(chunk),
                 check=True,
             )

@@ -50,6 +50,8 @@ DEVICE = "sim-1"
 # The agent's reconnect: a first delay of 1-3 s drawn per client (sync/link.py).
 CONNECT_RETRY = (1.0, 3.0)
 CONNECT_TIMEOUT_SECONDS = 30.0
+# A store with nothing due still looks up this often (to notice the fleet is done).
+IDLE_WAKE_SECONDS = 2.0
 
 
 @dataclass
@@ -215,8 +217,12 @@ async def _session(
         if replay_due is not None and now >= replay_due:
             resync_wait.grow()
             replay_due = await ask_replay()
+        # Sleep until the next deadline or message: thousands of stores must not poll.
+        wake = min([*due.values(), replay_due or now + IDLE_WAKE_SECONDS])
         try:
-            message = await asyncio.wait_for(messages.__anext__(), timeout=0.5)
+            message = await asyncio.wait_for(
+                messages.__anext__(), timeout=min(max(wake - now, 0.05), IDLE_WAKE_SECONDS)
+            )
         except TimeoutError:
             continue
         topic = message.topic.value
