@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import resource
 import select
@@ -61,6 +62,8 @@ class FleetRun:
     broker_rss_mib: float
     payloads: list[bytes]
     worker_inserted: int
+    connected: list[float]  # seconds from the start to each simulated store's CONNACK
+    cpu: dict[str, float]  # CPU seconds used during the run, by process
 
 
 def main() -> None:
@@ -70,10 +73,16 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=REAL_AGENTS, help="real agents among them")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per fleet run")
     parser.add_argument("--quick", action="store_true", help="100 stores")
+    parser.add_argument("--keep", action="store_true", help="keep the logs' directory")
     args = parser.parse_args()
     sizes = [100] if args.quick else [int(s) for s in args.stores.split(",")]
     raise_file_limit(max(sizes))
     for size in sizes:
+        if args.keep:
+            tmp = tempfile.mkdtemp(prefix="bench-fleet-")
+            print(f"  (logs in {tmp})")
+            bench_fleet(Path(tmp), size, args.events, min(args.agents, size), args.timeout)
+            continue
         with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
             bench_fleet(Path(tmp), size, args.events, min(args.agents, size), args.timeout)
 
@@ -86,7 +95,7 @@ def bench_fleet(work: Path, stores: int, events: int, agents: int, timeout: floa
     port, broker = start_broker(work / "broker")
     db_url = create_database()
     try:
-        run = fleet_run(work, port, db_url, stores, events, agents, timeout)
+        run = fleet_run(work, port, broker.pid, db_url, stores, events, agents, timeout)
         run.broker_rss_mib = peak_rss_mib(broker.pid)
         mqtt_rate = reference_mosquitto(work, port, run.payloads, events)
         copy_rate = reference_copy(db_url)
@@ -98,7 +107,14 @@ def bench_fleet(work: Path, stores: int, events: int, agents: int, timeout: floa
 
 
 def fleet_run(
-    work: Path, port: int, db_url: str, stores: int, events: int, agents: int, timeout: float
+    work: Path,
+    port: int,
+    broker_pid: int,
+    db_url: str,
+    stores: int,
+    events: int,
+    agents: int,
+    timeout: float,
 ) -> FleetRun:
     broker_url = f"mqtt://127.0.0.1:{port}"
     workers = [start_worker(work, broker_url, db_url, n) for n in range(WORKERS)]
@@ -112,9 +128,26 @@ def fleet_run(
             assert agent.stdin is not None
             agent.stdin.write("go\n")
             agent.stdin.flush()
+        cpu_before = {f"worker {n}": cpu_seconds(w.pid) for n, w in enumerate(workers)}
+        cpu_before["broker"] = cpu_seconds(broker_pid)
+        cpu_before["PostgreSQL"] = postgres_cpu_seconds()
+        sim_before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.monotonic()
         asyncio.run(run_fleet("127.0.0.1", port, sims, timeout))
         agent_results = [agent_done(agent, started + timeout) for agent in real]
+        sim_after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = {
+            "simulated stores": sim_after.ru_utime
+            - sim_before.ru_utime
+            + sim_after.ru_stime
+            - sim_before.ru_stime,
+            **{
+                f"worker {n}": cpu_seconds(w.pid) - cpu_before[f"worker {n}"]
+                for n, w in enumerate(workers)
+            },
+            "broker": cpu_seconds(broker_pid) - cpu_before["broker"],
+            "PostgreSQL": postgres_cpu_seconds() - cpu_before["PostgreSQL"],
+        }
         worker_rss = [peak_rss_mib(w.pid) for w in workers]
         inserted = count_events(db_url)
     finally:
@@ -137,6 +170,8 @@ def fleet_run(
         broker_rss_mib=float("nan"),
         payloads=payloads,
         worker_inserted=inserted,
+        connected=[s.connected_after for s in sims if s.connected_after is not None],
+        cpu=cpu,
     )
 
 
@@ -164,6 +199,14 @@ def report(run: FleetRun, mqtt_rate: float, copy_rate: float) -> None:
         f"  events resent               {run.resent} ({share:.2%}; target 0)"
         f" {'ok' if run.resent == 0 else 'MISSED'}"
     )
+    if run.connected:
+        print(
+            f"  simulated stores connected  p50 {percentile(run.connected, 50):.2f}s,"
+            f" last {max(run.connected):.2f}s after the start; first store fully acked"
+            f" {min(run.store_seconds):.2f}s"
+        )
+    busy = ", ".join(f"{name} {seconds:.1f}" for name, seconds in run.cpu.items())
+    print(f"  CPU seconds in {run.seconds:.1f}s on {os.cpu_count()} cores: {busy}")
     print(f"  replay requests answered    {run.replay_answered}/{run.stores - REAL_AGENTS}")
     workers = ", ".join(f"{m:.0f}" for m in run.worker_rss_mib)
     broker = f"{run.broker_rss_mib:.0f}"
@@ -291,6 +334,24 @@ def stop(proc: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """All PostgreSQL processes on the machine (the server runs here for the bench)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.read_text().split(" (", 1)[1].startswith("postgres)"):
+                total += cpu_seconds(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return total
 
 
 def peak_rss_mib(pid: int) -> float:

@@ -62,6 +62,7 @@ class SimStore:
     publishes: Counter[str] = field(default_factory=Counter)
     acked: set[int] = field(default_factory=set)
     done_after: float | None = None  # seconds from the fleet's start to the last ack
+    connected_after: float | None = None  # seconds from the fleet's start to its CONNACK
     feed_answered: bool = False
     replay_requests: int = 0
     connect_attempts: int = 0
@@ -109,7 +110,8 @@ def scan_data(n: int) -> dict[str, object]:
 
 async def run_fleet(host: str, port: int, stores: list[SimStore], deadline_seconds: float) -> float:
     """Connect every store at the same instant and drain each backlog; returns the
-    fleet's start (time.monotonic()). Stops at the deadline whatever is left."""
+    fleet's start (time.monotonic()). The run ends once every store is fully acked and
+    its replay request answered, or at the deadline whatever is left."""
     started = time.monotonic()
     done = asyncio.Event()
     remaining = [len(stores)]
@@ -154,6 +156,7 @@ async def _run_store(
                 timeout=CONNECT_TIMEOUT_SECONDS,
                 max_inflight_messages=MAX_BATCHES_AWAITING_PUBACK + 16,
             ) as client:
+                store.connected_after = time.monotonic() - started
                 await client.subscribe([(topics.acks, 1), (topics.changes, 1)])
                 await _session(client, store, started, finished, done, rng)
                 return
@@ -199,6 +202,7 @@ async def _session(
         await client.publish(topics.resync, replay.encode(), qos=1)
         return time.monotonic() + resync_wait.delay()
 
+    counted = False  # told the fleet it is done: fully acked and the feed answered
     replay_due: float | None = await ask_replay()
     await send_rows([row for row in store.rows if row[0] not in store.acked])
     messages = client.messages.__aiter__()
@@ -206,6 +210,8 @@ async def _session(
         now = time.monotonic()
         if store.done_after is None and len(store.acked) == len(store.rows):
             store.done_after = now - started
+        if not counted and store.done_after is not None and store.feed_answered:
+            counted = True
             finished()
         overdue = [seq for seq, at in due.items() if at <= now and seq not in store.acked]
         if overdue:
