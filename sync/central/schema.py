@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sync.central.db import CentralDb, is_postgres, redact, sqlite_path
-from sync.errors import SyncError
+from sync.central.errors import CentralError
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
@@ -33,7 +33,7 @@ MIGRATION_LOCK_KEY = int.from_bytes(b"edgectr1", "big") - 2**63
 SQLITE_LOCK_WAIT_SECONDS = 120
 
 
-class SchemaError(SyncError):
+class SchemaError(CentralError):
     """The centre's database schema cannot be used by this centre."""
 
     code = "schema_unusable"
