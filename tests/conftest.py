@@ -12,6 +12,9 @@ from edge_agent.config import Config, PathSettings, ScannerSettings, WebSettings
 from edge_agent.context import AgentContext, open_agent
 from edge_agent.seed import seed_store
 
+# `postgres_url`: a PostgreSQL database of the test's own, for the centre's tests.
+pytest_plugins = ["tests.sync.postgres"]
+
 # Seeding is deterministic, so the tests can name customers and orders they rely on.
 SEED_NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
