@@ -15,7 +15,6 @@ import psycopg
 from bench.fleet_stores import make_store, run_fleet
 from sync.service import SyncService
 from tests.sync.conftest import EDGE_CENTRAL, add_events, backlog, wait_for
-from tests.sync.test_central_postgres import postgres_url  # noqa: F401 (fixture)
 
 STORES = 200
 EVENTS_PER_STORE = 25
@@ -38,7 +37,7 @@ def start_worker(broker_url: str, db_url: str, worker_id: str) -> subprocess.Pop
 
 def test_a_fleet_reconnecting_together_through_two_workers_drops_nothing(
     broker,
-    postgres_url,  # noqa: F811
+    postgres_url,
     store_agent,
 ):
     workers = [start_worker(broker.url, postgres_url, f"burst-{n}") for n in (1, 2)]
