@@ -63,9 +63,15 @@ RECEIVE_MAXIMUM = 256
 # the socket, and TCP holds the rest in the broker: memory stays bounded either way.
 INTAKE_MAX_MESSAGES = 2 * RECEIVE_MAXIMUM
 INTAKE_POLL_SECONDS = 0.5
-# MQTT 5's largest Receive Maximum, which the shipped broker config announces
-# (max_inflight_messages 0).
-OUTGOING_WINDOW = 65535
+# Acks and replay answers go out at QoS 0: they answer a store that asks again if one is
+# lost (it resends, the centre drops the repeat by event id and acks again; it asks for
+# the replay again), so the broker keeps no copy of them in an absent store's session to
+# hand over, late, when it returns, and the worker keeps none awaiting a PUBACK. Those
+# copies cost twice in a fleet-wide reconnect: paho reads as many incoming packets per
+# turn as it has outgoing ones unacknowledged, so thousands of acks awaiting PUBACKs
+# (which come back behind the burst) starved the worker's own writes, acks included,
+# until the broker dropped it for silence (5,000 stores: 235 % of the burst resent).
+ANSWER_QOS = 0
 
 
 @dataclass
@@ -105,11 +111,7 @@ class CentralService:
                 ca_file=ca_file,
                 cert_file=cert_file,
                 key_file=key_file,
-                # Acks and replays going out never wait for the broker's PUBACKs: those
-                # come back on the same stream as the burst coming in, behind it. With a
-                # window of 1000, acks to 5,000 stores waited behind the burst, the stores
-                # timed out and resent 235 % of it (bench_fleet).
-                max_inflight=OUTGOING_WINDOW,
+                max_inflight=1000,
                 session_expiry_seconds=WORKER_SESSION_EXPIRY_SECONDS,
                 receive_maximum=RECEIVE_MAXIMUM,
             ),
@@ -234,8 +236,11 @@ class CentralService:
         # One commit for all the batch's status messages, not one each: a fleet-wide
         # reconnect brings one per device, and each commit waits milliseconds for fsync,
         # which held the burst's acks back by seconds.
+        # In one order (by topic: store, then device), so two workers recording the same
+        # devices' status (every worker gets every status) never wait on each other in a
+        # cycle.
         with db.transaction():
-            for message in batch:
+            for message in sorted(batch, key=lambda m: m.topic):
                 try:
                     if message.topic.endswith("/resync"):
                         self._replay(db, message)
@@ -254,7 +259,9 @@ class CentralService:
         # After the commit, never before: an ack is the store's licence to forget.
         for store_id, acks in result.acks.items():
             try:
-                self.link.publish(StoreTopics(self.prefix, store_id).acks, acks.payload())
+                self.link.publish(
+                    StoreTopics(self.prefix, store_id).acks, acks.payload(), qos=ANSWER_QOS
+                )
             except SyncError as exc:
                 # Committed but not acked: the store resends, and is acked then.
                 log.warning("ack to %s not sent (%s); the store will resend", store_id, exc)
@@ -277,7 +284,7 @@ class CentralService:
         replay = changes_from(db, store_id, from_seq, limit)
         for payload in replay or [feed_head_message(db, store_id)]:
             try:
-                self.link.publish(topic, payload)
+                self.link.publish(topic, payload, qos=ANSWER_QOS)
             except SyncError as exc:
                 # The link dropped: the store asks again until its feed answers.
                 log.info("replay to %s stopped (%s); the store asks again", store_id, exc)
