@@ -5,7 +5,8 @@ subscribes to its acks and change feed, says it is online (retained status), ask
 replay, and sends its backlog in the agent's own batches (sync.protocol: CloudEvents
 envelopes from `build_event`, batches from `build_batches`, acks read by `parse_ack`),
 at most as many batches awaiting the broker's PUBACK as the agent allows. It resends
-with the agent's policy (a jittered deadline per send, only what is overdue, doubling)
+with the agent's policy (a jittered deadline per send, longer until the first ack, only
+what is overdue, doubling)
 and asks again for a replay the feed did not answer, and it counts every publish of
 every event id, so a run can tell how much was sent more than once.
 
@@ -37,6 +38,7 @@ from sync.publisher import (
     ACK_TIMEOUT_CAP_SECONDS,
     ACK_TIMEOUT_JITTER,
     ACK_TIMEOUT_SECONDS,
+    FIRST_ACK_TIMEOUT_FACTOR,
     MAX_BATCHES_AWAITING_PUBACK,
 )
 from sync.service import (
@@ -177,6 +179,7 @@ async def _session(
               "version": "sim", "backlog": len(store.rows) - len(store.acked)}  # fmt: skip
     await client.publish(topics.status(DEVICE), json.dumps(status).encode(), qos=1, retain=True)
     ack_wait = Backoff(ACK_TIMEOUT_SECONDS, ACK_TIMEOUT_CAP_SECONDS, ACK_TIMEOUT_JITTER, rng)
+    ack_wait.at_least(ACK_TIMEOUT_SECONDS * FIRST_ACK_TIMEOUT_FACTOR)  # until the first ack
     resync_wait = Backoff(RESYNC_RETRY_FIRST_SECONDS, RESYNC_RETRY_CAP_SECONDS, 0.5, rng)
     replay = json.dumps({"from_sequence": 1, "limit": REPLAY_BATCH, "device_id": DEVICE})
     batch_properties = Properties(PacketTypes.PUBLISH)

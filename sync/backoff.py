@@ -37,3 +37,7 @@ class Backoff:
     def reset(self) -> None:
         """Something answered: back to the first step."""
         self.step = self._first
+
+    def at_least(self, step: float) -> None:
+        """Wait at least `step` (up to the cap) until the next `reset()`."""
+        self.step = min(max(self.step, step), self._cap)

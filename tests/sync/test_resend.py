@@ -15,7 +15,7 @@ import pytest
 
 from edge_agent.context import AgentContext, open_agent
 from sync.protocol.acks import AckMessage
-from sync.publisher import ACK_TIMEOUT_JITTER, OutboxPublisher
+from sync.publisher import ACK_TIMEOUT_JITTER, FIRST_ACK_TIMEOUT_FACTOR, OutboxPublisher
 from tests.sync.conftest import add_events, sync_config
 
 SOURCE = "/stores/store-a/devices/till-1"
@@ -53,14 +53,17 @@ def store(tmp_path: Path) -> Iterator[AgentContext]:
 
 
 def publisher_for(
-    ctx: AgentContext, broker: Recorder, clock: Clock, seed: int = 1
+    ctx: AgentContext, broker: Recorder, clock: Clock, seed: int = 1, first: float | None = TIMEOUT
 ) -> OutboxPublisher:
+    """`first`: the wait until a connection's first ack (None: the agent's own, a
+    multiple of TIMEOUT); most tests here are about what follows, so the plain one."""
     publisher = OutboxPublisher(
         ctx.store,
         broker.publish,
         ctx.clock,
         source=SOURCE,
         ack_timeout=TIMEOUT,
+        first_ack_timeout=first,
         rng=random.Random(seed),
         monotonic=clock,
     )
@@ -145,6 +148,40 @@ def test_the_wait_doubles_while_nothing_is_acknowledged_and_resets_on_an_ack(sto
     while not publisher.check_ack_timeout():
         clock.now += 0.5
     assert clock.now - sent_at <= TIMEOUT * 1.5 + 0.5
+
+
+def test_until_a_connections_first_ack_sends_wait_longer_then_the_plain_timeout(store):
+    """Just reconnected, a batch may be queued behind the whole fleet's: no resend until
+    FIRST_ACK_TIMEOUT_FACTOR timeouts; once the centre has answered, the plain one."""
+    broker, clock = Recorder(), Clock()
+    publisher = publisher_for(store, broker, clock, first=None)
+    add_events(store, 2)
+    publisher.fill()
+    puback_all(publisher, broker)
+    sent_at = clock.now
+    while not publisher.check_ack_timeout():
+        clock.now += 0.5
+    waited = clock.now - sent_at
+    first = TIMEOUT * FIRST_ACK_TIMEOUT_FACTOR
+    assert first <= waited <= first * (1 + ACK_TIMEOUT_JITTER) + 0.5
+    publisher.fill()
+    puback_all(publisher, broker)
+    publisher.on_ack(AckMessage(ranges=((SOURCE, 1, 2),)))
+    add_events(store, 1, start=2)
+    publisher.fill()
+    puback_all(publisher, broker)
+    sent_at = clock.now
+    while not publisher.check_ack_timeout():
+        clock.now += 0.5
+    assert TIMEOUT <= clock.now - sent_at <= TIMEOUT * (1 + ACK_TIMEOUT_JITTER) + 0.5
+    # A reconnect: the next first ack is awaited the long way again.
+    publisher.restart()
+    publisher.fill()
+    puback_all(publisher, broker)
+    sent_at = clock.now
+    while not publisher.check_ack_timeout():
+        clock.now += 0.5
+    assert clock.now - sent_at >= first
 
 
 def test_a_reconnect_sends_again_only_what_the_broker_had_not_taken(store):
