@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import resource
@@ -36,7 +37,7 @@ from pathlib import Path
 import psycopg
 
 from bench.bench_sync import BROKER_CONF, MOSQUITTO, POSTGRES_ADMIN, wait
-from bench.fleet_stores import make_store, run_fleet
+from bench.fleet_stores import SimStore, make_store, run_fleet
 from bench.stats import percentile
 
 EDGE_CENTRAL = str(Path(sys.executable).with_name("edge-central"))
@@ -81,13 +82,15 @@ def main() -> None:
         if args.keep:
             tmp = tempfile.mkdtemp(prefix="bench-fleet-")
             print(f"  (logs in {tmp})")
-            bench_fleet(Path(tmp), size, args.events, min(args.agents, size), args.timeout)
+            bench_fleet(Path(tmp), size, args.events, min(args.agents, size), args.timeout, True)
             continue
         with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
             bench_fleet(Path(tmp), size, args.events, min(args.agents, size), args.timeout)
 
 
-def bench_fleet(work: Path, stores: int, events: int, agents: int, timeout: float) -> None:
+def bench_fleet(
+    work: Path, stores: int, events: int, agents: int, timeout: float, keep: bool = False
+) -> None:
     print(
         f"fleet reconnect: {stores} stores ({agents} real agents) x {events} events,"
         f" 1 Mosquitto (shipped config), {WORKERS} edge-central workers, PostgreSQL"
@@ -102,7 +105,10 @@ def bench_fleet(work: Path, stores: int, events: int, agents: int, timeout: floa
     finally:
         broker.kill()
         broker.wait()
-        drop_database(db_url)
+        if keep:
+            print(f"  (database kept: {db_url})")
+        else:
+            drop_database(db_url)
     report(run, mqtt_rate, copy_rate)
 
 
@@ -130,10 +136,14 @@ def fleet_run(
             agent.stdin.flush()
         cpu_before = {f"worker {n}": cpu_seconds(w.pid) for n, w in enumerate(workers)}
         cpu_before["broker"] = cpu_seconds(broker_pid)
-        cpu_before["PostgreSQL"] = postgres_cpu_seconds()
         sim_before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.monotonic()
-        asyncio.run(run_fleet("127.0.0.1", port, sims, timeout))
+        asyncio.run(run_fleet("127.0.0.1", port, sims, timeout, show_progress))
+        (work / "stores.json").write_text(
+            json.dumps(
+                {s.store_id: [s.first_ack_after, s.done_after, s.resent, s.errors] for s in sims}
+            )
+        )
         agent_results = [agent_done(agent, started + timeout) for agent in real]
         sim_after = resource.getrusage(resource.RUSAGE_SELF)
         cpu = {
@@ -146,7 +156,6 @@ def fleet_run(
                 for n, w in enumerate(workers)
             },
             "broker": cpu_seconds(broker_pid) - cpu_before["broker"],
-            "PostgreSQL": postgres_cpu_seconds() - cpu_before["PostgreSQL"],
         }
         worker_rss = [peak_rss_mib(w.pid) for w in workers]
         inserted = count_events(db_url)
@@ -172,6 +181,18 @@ def fleet_run(
         worker_inserted=inserted,
         connected=[s.connected_after for s in sims if s.connected_after is not None],
         cpu=cpu,
+    )
+
+
+def show_progress(elapsed: float, sims: list[SimStore]) -> None:
+    acked = sum(len(s.acked) for s in sims)
+    done = sum(1 for s in sims if s.done_after is not None)
+    answered = sum(1 for s in sims if s.feed_answered)
+    resent = sum(s.resent for s in sims)
+    print(
+        f"  ... {elapsed:4.0f}s: {done}/{len(sims)} simulated stores fully acked,"
+        f" {acked} events acked, {resent} resent, {answered} replays answered",
+        flush=True,
     )
 
 
@@ -342,18 +363,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu_seconds() -> float:
-    """All PostgreSQL processes on the machine (the server runs here for the bench)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if stat.read_text().split(" (", 1)[1].startswith("postgres)"):
-                total += cpu_seconds(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue  # gone meanwhile
-    return total
-
-
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -383,7 +392,7 @@ def raise_file_limit(stores: int) -> None:
     """Each simulated store holds a socket and paho's wake-up pair; the broker, started
     from here, inherits the limit for its side of every connection."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = stores * 4 + 1024
+    need = stores * 3 + 1024
     if soft < need:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
     if min(need, hard) < need:

@@ -22,6 +22,7 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -54,6 +55,7 @@ CONNECT_RETRY = (1.0, 3.0)
 CONNECT_TIMEOUT_SECONDS = 30.0
 # A store with nothing due still looks up this often (to notice the fleet is done).
 IDLE_WAKE_SECONDS = 2.0
+PROGRESS_SECONDS = 10.0
 
 
 @dataclass
@@ -64,10 +66,12 @@ class SimStore:
     publishes: Counter[str] = field(default_factory=Counter)
     acked: set[int] = field(default_factory=set)
     done_after: float | None = None  # seconds from the fleet's start to the last ack
+    first_ack_after: float | None = None
     connected_after: float | None = None  # seconds from the fleet's start to its CONNACK
     feed_answered: bool = False
     replay_requests: int = 0
     connect_attempts: int = 0
+    errors: list[str] = field(default_factory=list)  # why a connection ended early
 
     @property
     def topics(self) -> StoreTopics:
@@ -110,7 +114,13 @@ def scan_data(n: int) -> dict[str, object]:
             "value": f"{n:013d}", "scanned_at": "2026-11-24T08:00:00.000000Z"}  # fmt: skip
 
 
-async def run_fleet(host: str, port: int, stores: list[SimStore], deadline_seconds: float) -> float:
+async def run_fleet(
+    host: str,
+    port: int,
+    stores: list[SimStore],
+    deadline_seconds: float,
+    progress: Callable[[float, list[SimStore]], None] | None = None,
+) -> float:
     """Connect every store at the same instant and drain each backlog; returns the
     fleet's start (time.monotonic()). The run ends once every store is fully acked and
     its replay request answered, or at the deadline whatever is left."""
@@ -127,8 +137,11 @@ async def run_fleet(host: str, port: int, stores: list[SimStore], deadline_secon
         asyncio.create_task(_run_store(host, port, store, started, finished, done))
         for store in stores
     ]
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(done.wait(), timeout=deadline_seconds)
+    while not done.is_set() and time.monotonic() - started < deadline_seconds:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), timeout=PROGRESS_SECONDS)
+        if progress is not None and not done.is_set():
+            progress(time.monotonic() - started, stores)
     done.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     return started
@@ -162,7 +175,8 @@ async def _run_store(
                 await client.subscribe([(topics.acks, 1), (topics.changes, 1)])
                 await _session(client, store, started, finished, done, rng)
                 return
-        except aiomqtt.MqttError:
+        except aiomqtt.MqttError as exc:
+            store.errors.append(f"{time.monotonic() - started:.1f}s: {exc}")
             await asyncio.sleep(rng.uniform(*CONNECT_RETRY))
 
 
@@ -209,6 +223,7 @@ async def _session(
     replay_due: float | None = await ask_replay()
     await send_rows([row for row in store.rows if row[0] not in store.acked])
     messages = client.messages.__aiter__()
+    next_message: asyncio.Future[aiomqtt.Message] | None = None
     while not done.is_set():
         now = time.monotonic()
         if store.done_after is None and len(store.acked) == len(store.rows):
@@ -228,12 +243,16 @@ async def _session(
             replay_due = await ask_replay()
         # Sleep until the next deadline or message: thousands of stores must not poll.
         wake = min([*due.values(), replay_due or now + IDLE_WAKE_SECONDS])
-        try:
-            message = await asyncio.wait_for(
-                messages.__anext__(), timeout=min(max(wake - now, 0.05), IDLE_WAKE_SECONDS)
-            )
-        except TimeoutError:
+        # One pending read kept across wake-ups: cancelling aiomqtt's __anext__ on a
+        # timeout loses a message that arrived in the same turn (lost acks, then resends).
+        if next_message is None:
+            next_message = asyncio.ensure_future(messages.__anext__())
+        finished_reads, _ = await asyncio.wait(
+            {next_message}, timeout=min(max(wake - now, 0.05), IDLE_WAKE_SECONDS)
+        )
+        if not finished_reads:
             continue
+        message, next_message = next_message.result(), None
         topic = message.topic.value
         if topic == topics.changes:
             store.feed_answered = True
@@ -247,3 +266,7 @@ async def _session(
                         due.pop(seq, None)
             if ack.ranges:
                 ack_wait.reset()
+                if store.first_ack_after is None:
+                    store.first_ack_after = time.monotonic() - started
+    if next_message is not None:
+        next_message.cancel()
