@@ -58,10 +58,11 @@ ACK_TIMEOUT_JITTER = 0.5
 # Until the first ack on a connection, sends wait this many timeouts (60-90 s by
 # default). Just (re)connected, a store cannot tell a lost batch from one queued behind
 # the whole fleet's, which is the case after a broker restart or a network outage: then
-# every store reconnects with a backlog at once, and 10 s was shorter than the centre
-# needs to drain 5,000 stores x 100 events (~35 s here), so every store resent its whole
-# backlog once (bench_fleet: 102 % resent, 72 s instead of ~35 s). The first ack says the
-# centre is through the queue up to this store: from then on the plain timeout applies.
+# every store reconnects with a backlog at once, and 10 s is shorter than the centre
+# needs to drain 5,000 stores x 100 events (half the stores acked after 32-54 s on the
+# 2-core bench machine), so most stores would resend their whole backlog into the queue
+# they are waiting in. The first ack says the centre is through the queue up to this
+# store: from then on the plain timeout applies.
 # Size it to the centre's drain time for a whole-fleet reconnect (bench_fleet).
 FIRST_ACK_TIMEOUT_FACTOR = 6.0
 # After this many refusals by the broker (too large, not authorised) an event sent on
