@@ -43,6 +43,10 @@ class IngestResult:
     inserted: int = 0
     duplicates: int = 0
     unreadable: int = 0
+    rejected: int = 0
+    # Per store, the newest event time (as the store wrote it) in this commit: how far
+    # behind the centre's view of that store is (metrics).
+    newest: dict[str, str] = field(default_factory=dict)
     # Feed changes that follow from these events, committed with them: publish after.
     changes: list[StoreChange] = field(default_factory=list)
 
@@ -127,7 +131,10 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
             written[(e.source, e.store_id)].add(e.seq)
         for (source, store_id), seqs in sorted(written.items()):
             _advance_sequence(db, source, store_id, seqs, now)
+    newest = result.newest
     for event in events:
+        if event.time > newest.get(event.store_id, ""):
+            newest[event.store_id] = event.time
         acks = result.acks[event.store_id]
         if event.in_batch:
             acks.committed_in_batch(event.source, event.seq)
@@ -135,6 +142,7 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
             acks.committed_single(event.event_id)
     for r in read.refused:
         result.acks[r.store_id].refused(r.event_id, r.reason, r.seq)
+    result.rejected = len(read.refused)
     return result
 
 
