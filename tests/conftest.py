@@ -46,5 +46,22 @@ def seeded(agent: AgentContext) -> AgentContext:
     return agent
 
 
+@pytest.fixture
+def till_app(seeded: AgentContext):
+    """A till app over the seeded store, nobody signed in (staff ana/1234, luis/9876)."""
+    from tests.till_fixtures import make_till  # it imports this module
+
+    till = make_till(seeded)
+    yield till
+    till.close()
+
+
+@pytest.fixture
+def till(till_app):
+    """The till app with cashier ana signed in."""
+    till_app.sign_in()
+    return till_app
+
+
 def outbox_types(ctx: AgentContext) -> list[str]:
     return [r[0] for r in ctx.store.db.execute("SELECT type FROM outbox ORDER BY seq")]
