@@ -182,6 +182,33 @@ def db_check(db_url: str) -> None:
 
 
 @main.command()
+@_db_option
+@click.option(
+    "--older-than",
+    "days",
+    type=click.IntRange(min=1),
+    required=True,
+    help="Delete events whose own time is more than DAYS days ago.",
+)
+def prune(db_url: str, days: int) -> None:
+    """Delete old events: on PostgreSQL whole monthly partitions are dropped (instant,
+    no bloat), older rows of the default partition deleted; on SQLite rows deleted.
+    A store's resend of a pruned event would be stored again."""
+    from datetime import UTC, datetime, timedelta
+
+    from sync.central.partitions import prune as prune_events
+
+    db = CentralDb(db_url)
+    try:
+        db.create_schema()
+        pruned = prune_events(db, timedelta(days=days), datetime.now(UTC))
+    finally:
+        db.close()
+    dropped = ", ".join(pruned.dropped) or "none"
+    click.echo(f"dropped partitions: {dropped}; deleted {pruned.deleted} older event(s)")
+
+
+@main.command()
 @click.argument("changes_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--broker",

@@ -18,6 +18,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sync.central import partitions
 from sync.central.changes import (
     REPLAY_BATCH_MAX,
     changes_from,
@@ -169,6 +170,8 @@ class CentralService:
 
     def _run(self) -> None:
         db = CentralDb(self.db_url)
+        partitions.maintain(db, datetime.now(UTC))
+        maintained = time.monotonic()
         self.ingest.ready.set()
         idle_since = time.monotonic()
         try:
@@ -182,6 +185,9 @@ class CentralService:
                     elif time.monotonic() - idle_since > IDLE_PROBE_SECONDS:
                         db.execute("SELECT 1")
                         idle_since = time.monotonic()
+                    if time.monotonic() - maintained > partitions.MAINTAIN_SECONDS:
+                        partitions.maintain(db, datetime.now(UTC))
+                        maintained = time.monotonic()
                 except Exception:
                     # Nothing was acked for this batch: the stores send it again.
                     log.exception("a batch failed; reconnecting to the database")
