@@ -15,7 +15,7 @@ from edge_agent.centre import CentreLookup, CustomerKey, why_not_here
 from edge_agent.clock import from_iso, to_iso
 from edge_agent.context import AgentContext
 from edge_agent.domain import CustomerProfile, OrderSummary, PurchasedItem
-from edge_agent.errors import CustomerNotFound, InvalidInput
+from edge_agent.errors import CustomerNotFound, InputRefused
 from edge_agent.orders import (
     list_customer_orders,
     lookup_budget,
@@ -42,9 +42,9 @@ def parse_query(ctx: AgentContext, text: str) -> IdentifyQuery:
     """Work out what staff typed or scanned: a loyalty ID, an email or a phone number."""
     value = text.strip()
     if not value:
-        raise InvalidInput("enter a loyalty number, email or phone number")
+        raise InputRefused("enter a loyalty number, email or phone number")
     if len(value) > MAX_QUERY_LENGTH:
-        raise InvalidInput("that is too long for a loyalty number, email or phone number")
+        raise InputRefused("that is too long for a loyalty number, email or phone number")
     compact = re.sub(r"\s", "", value)
     if "@" in value:
         return IdentifyQuery("email", value)
@@ -52,7 +52,7 @@ def parse_query(ctx: AgentContext, text: str) -> IdentifyQuery:
         return IdentifyQuery("loyalty_id", compact)
     if _PHONE_CHARS.match(value):
         return IdentifyQuery("phone", value)
-    raise InvalidInput(
+    raise InputRefused(
         "not a loyalty number, email or phone number; scan the card or type it again"
     )
 

@@ -13,7 +13,7 @@ from edge_agent.clock import from_iso
 from edge_agent.conflicts import order_conflicts
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money, Order, OrderLine, OrderSummary
-from edge_agent.errors import InvalidInput, OrderNotFound
+from edge_agent.errors import InputRefused, OrderNotFound
 
 # Statuses in which the customer is still waiting for something.
 OPEN_STATUSES = ("placed", "processing", "shipped", "ready_for_pickup")
@@ -32,7 +32,7 @@ _SUMMARY_SQL = (
 def normalise_order_number(ctx: AgentContext, raw: str) -> str:
     number = raw.strip().upper()
     if not re.fullmatch(ctx.config.orders.number_pattern, number):
-        raise InvalidInput(
+        raise InputRefused(
             f"'{raw.strip()[:40]}' is not an order number; check it on the customer's "
             "confirmation email"
         )

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from edge_agent.clock import from_iso, to_iso
 from edge_agent.context import AgentContext
 from edge_agent.domain import Order
-from edge_agent.errors import InvalidInput, NotFound, OrderNotFound
+from edge_agent.errors import InputRefused, NotFound, OrderNotFound
 from edge_agent.orders import find_order, list_customer_orders
 from edge_agent.returns import (
     RETURNABLE_STATUSES,
@@ -100,7 +100,7 @@ def load_return_request(ctx: AgentContext, code: str) -> ReturnRequest:
     """The request behind a slip code (`RR:<id>`) or a bare id; refused once expired."""
     request_id = code.strip().removeprefix(SLIP_PREFIX)
     if not request_id or len(request_id) > 64:
-        raise InvalidInput("that is not a return slip code; scan the QR code on the slip")
+        raise InputRefused("that is not a return slip code; scan the QR code on the slip")
     row = ctx.store.db.execute(
         "SELECT id, order_number, customer_id, lines, source, created_at, expires_at"
         " FROM return_requests WHERE id = ?",

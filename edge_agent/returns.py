@@ -17,7 +17,7 @@ from typing import Literal
 from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money, Order
-from edge_agent.errors import EdgeAgentError, InvalidInput
+from edge_agent.errors import EdgeAgentError, InputRefused, InvalidInput
 from edge_agent.money import format_money
 from edge_agent.orders import find_order
 from edge_agent.outbox import append_event
@@ -203,7 +203,7 @@ def _quote(
         raise InvalidInput("choose at least one line to return")
     numbers = [r.line_no for r in requested]
     if len(set(numbers)) != len(numbers):
-        raise InvalidInput("each order line may appear once in a return")
+        raise InputRefused("each order line may appear once in a return")
     settings = ctx.config.returns
     now = ctx.clock()
     by_no = {line.line_no: line for line in order.lines}
@@ -220,7 +220,7 @@ def _quote(
     for request in requested:
         line = by_no.get(request.line_no)
         if line is None:
-            raise InvalidInput(f"order {order.number} has no line {request.line_no}")
+            raise InputRefused(f"order {order.number} has no line {request.line_no}")
         if request.quantity < 1:
             raise InvalidInput("a returned quantity is at least 1")
         conflict = conflicts.get(line.line_no)

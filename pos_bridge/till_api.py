@@ -16,13 +16,21 @@ from edge_agent.returns import ReturnRequestLine, confirm_return, quote_return
 from edge_agent.staff import check_pin, sign_in, sign_out
 from pos_bridge.auth import current_actor, require
 from pos_bridge.errors import ApiError
+from pos_bridge.params import (
+    ID_PATTERN,
+    CustomerPath,
+    ListItemPath,
+    ListPath,
+    TillPath,
+    read_params,
+)
 from pos_bridge.requests import read_body
 from pos_bridge.responses import CustomerLists, SignedIn, SignedOut
 from pos_bridge.till_events import TooManyStreams
 from pos_bridge.wiring import agent, link_up, receipt_printer, till_events
 
 till_api = Blueprint("till_api", __name__, url_prefix="/api/v1")
-_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_ID = ID_PATTERN
 
 
 class _Body(BaseModel):
@@ -177,6 +185,7 @@ def coupon_redeem() -> Any:
 @till_api.get("/customers/<customer_id>/lists")
 @require("cashier")
 def lists_of_customer(customer_id: str) -> Any:
+    read_params(CustomerPath)
     return jsonify(CustomerLists(customer_id, customer_lists(agent(), customer_id)))
 
 
@@ -190,12 +199,14 @@ def list_create() -> Any:
 @till_api.get("/lists/<list_id>")
 @require("cashier")
 def list_show(list_id: str) -> Any:
+    read_params(ListPath)
     return jsonify(get_list(agent(), list_id))
 
 
 @till_api.put("/lists/<list_id>/items/<gtin>")
 @require("cashier")
 def list_set_item(list_id: str, gtin: str) -> Any:
+    read_params(ListItemPath)
     body = read_body(ItemRequest)
     return jsonify(set_item(agent(), list_id, gtin, body.quantity))
 
@@ -203,12 +214,14 @@ def list_set_item(list_id: str, gtin: str) -> Any:
 @till_api.delete("/lists/<list_id>/items/<gtin>")
 @require("cashier")
 def list_remove_item(list_id: str, gtin: str) -> Any:
+    read_params(ListItemPath)
     return jsonify(set_item(agent(), list_id, gtin, 0))
 
 
 @till_api.get("/tills/<till_id>/events")
 @require("cashier")
 def till_event_stream(till_id: str) -> Response:
+    read_params(TillPath)
     try:
         stream = till_events().stream(till_id)
         first = next(stream)  # registers the subscriber before we answer

@@ -26,7 +26,9 @@ class TooManyStreams(Exception):
 
 
 class TillEventHub:
-    def __init__(self) -> None:
+    def __init__(self, keepalive_seconds: float = KEEPALIVE_SECONDS) -> None:
+        # How soon a stream whose till went away is noticed (and its thread freed).
+        self.keepalive_seconds = keepalive_seconds
         self._lock = threading.Lock()
         self._subscribers: dict[str, list[queue.Queue[dict[str, Any]]]] = {}
 
@@ -49,8 +51,9 @@ class TillEventHub:
             tills = list(self._subscribers)
         return sum(self.publish(till_id, event) for till_id in tills)
 
-    def stream(self, till_id: str, keepalive: float = KEEPALIVE_SECONDS) -> Iterator[str]:
+    def stream(self, till_id: str, keepalive: float | None = None) -> Iterator[str]:
         """SSE text for one subscriber, until the client goes away."""
+        keepalive = keepalive or self.keepalive_seconds
         inbox: queue.Queue[dict[str, Any]] = queue.Queue(SUBSCRIBER_QUEUE)
         with self._lock:
             if sum(len(v) for v in self._subscribers.values()) >= MAX_SUBSCRIBERS:

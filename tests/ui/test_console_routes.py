@@ -78,7 +78,7 @@ def test_identify_refuses_unknown_and_garbage(till, console):
     unknown = console.post("/console/identify", data={"query": "2900000000001"})
     assert unknown.status_code == 404 and error_code(unknown) == "customer_not_found"
     garbage = console.post("/console/identify", data={"query": "%%%"})
-    assert garbage.status_code == 400 and error_code(garbage) == "invalid_input"
+    assert garbage.status_code == 422 and error_code(garbage) == "input_refused"
     assert console.get("/console/customers/nobody").status_code == 404
 
 
@@ -87,7 +87,7 @@ def test_order_search_shows_lines_and_refuses_bad_numbers(till, console):
     page = console.get(f"/console/orders?number={number}")
     assert page.status_code == 200 and 'name="qty_1"' in text(page)
     assert console.get("/console/orders?number=W999999999").status_code == 404
-    assert console.get("/console/orders?number=nope").status_code == 400
+    assert console.get("/console/orders?number=nope").status_code == 422
     assert console.get("/console/orders").status_code == 400
 
 
@@ -118,7 +118,7 @@ def test_return_refuses_bad_forms(till, console):
                                                     "refund_method": "cash"})  # fmt: skip
     assert method.status_code == 400
     no_line = console.post("/console/returns/quote", data={"order_number": number, "qty_77": "1"})
-    assert no_line.status_code == 400
+    assert no_line.status_code == 422
     assert till.one("SELECT COUNT(*) FROM returns") == (0,)
 
 
@@ -219,7 +219,7 @@ def test_lists_create_add_and_see_lists_sent_from_the_kiosk(till, console):
         == 400
     )
     assert console.get("/console/lists/L-missing").status_code == 404
-    assert console.post("/console/lists", data={"name": ""}).status_code == 400
+    assert console.post("/console/lists", data={"name": ""}).status_code == 422
     opened = console.get(f"/console/lists?list_id={list_id}")
     assert opened.location.endswith(f"/console/lists/{list_id}")
     # A list sent from the kiosk shows on the console's start page.
