@@ -20,7 +20,7 @@ from edge_agent.context import AgentContext, open_agent
 from edge_agent.devices import DeviceRegistry
 from edge_agent.errors import KNOWN_ERRORS, EdgeAgentError
 from edge_agent.maintenance import Maintenance
-from edge_agent.printing import PrintQueue
+from edge_agent.printing import PrintQueue, with_receipt_printer
 from edge_agent.scans import ScanDispatcher
 from edge_agent.systemd_notify import SystemdNotifier
 from edge_agent.wallet_setup import load_push_worker
@@ -90,16 +90,21 @@ class RunningAgent:
 def start_agent(config: Config) -> RunningAgent:
     """Open the store and start everything; raises EdgeAgentError if it cannot start."""
     ctx = open_agent(config)
+    try:
+        print_queue = PrintQueue(ctx)
+    except BaseException:
+        ctx.store.close()
+        raise
+    # Every use case that prints (returns, pickups, kiosk slips) finds the printer here.
+    ctx = with_receipt_printer(ctx, print_queue)
     dispatcher = ScanDispatcher(ctx)
     dispatcher.start()
     scanners: list[ScanSource] = []
-    print_queue: PrintQueue | None = None
     sync: SyncService | None = None
     try:
         if config.sync.broker_url:
             sync = SyncService(ctx)
             sync.start()
-        print_queue = PrintQueue(ctx)
         print_queue.start()
         for settings in config.scanners:
             try:
@@ -132,8 +137,7 @@ def start_agent(config: Config) -> RunningAgent:
     except BaseException:
         for scanner in scanners:
             scanner.stop()
-        if print_queue is not None:
-            print_queue.stop()
+        print_queue.stop()
         dispatcher.stop()
         if sync is not None:
             sync.stop()

@@ -14,7 +14,7 @@ from edge_agent.domain import Money, Order
 from edge_agent.errors import EdgeAgentError
 from edge_agent.orders import find_order
 from edge_agent.outbox import append_event
-from edge_agent.receipts import ReceiptSink, pickup_slip
+from edge_agent.receipts import pickup_slip
 from edge_agent.staff import Actor, audit
 from sync.protocol.clock import to_iso
 
@@ -77,9 +77,11 @@ def hand_over(
     customer_id: str | None,
     *,
     actor: Actor,
-    print_receipt: ReceiptSink | None = None,
 ) -> Pickup:
+    """Record the hand-over; its pickup slip prints on the context's receipt printer and
+    commits with it."""
     now = ctx.clock()
+    printer = ctx.receipt_printer
     with ctx.store.transaction() as db:
         order = find_order(ctx, order_number)  # re-read under the write lock
         _check_can_hand_over(ctx, order, customer_id)
@@ -98,11 +100,11 @@ def hand_over(
         )
         audit(db, actor, "order.collected", order.number, None, now)
         slip_job = None
-        if print_receipt is not None:
+        if printer is not None:
             first_name = (
                 customer_profile(ctx, order.customer_id).first_name if (order.customer_id) else None
             )
-            slip_job = print_receipt(pickup_slip(ctx.config, order, first_name, now))
+            slip_job = printer.queue(pickup_slip(ctx.config, order, first_name, now))
         append_event(
             db,
             ctx.origin,
@@ -117,6 +119,8 @@ def hand_over(
             },
             at=now,
         )
+    if printer is not None:
+        printer.wake()
     return Pickup(pickup_id, order.number, now, slip_job)
 
 

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 from edge_agent.config import Config
 from edge_agent.domain import Money, Order
@@ -17,8 +17,20 @@ from hardware.receipts.model import (
     StoreHeader,
 )
 
-# Puts a receipt in the print queue (inside the caller's transaction); returns the job id.
-ReceiptSink = Callable[[Receipt], int]
+
+class ReceiptPrinter(Protocol):
+    """The store's receipt printer as the use cases see it (the context carries it, so a
+    return or a hand-over prints whichever screen or API confirmed it)."""
+
+    def queue(self, receipt: Receipt) -> int:
+        """Queue `receipt` inside the caller's transaction; returns the print job id."""
+        ...
+
+    def wake(self) -> None:
+        """Print what was queued, once the caller's transaction has committed."""
+        ...
+
+
 REFUND_METHOD_TEXT = {"original_payment": "original payment", "store_credit": "store credit"}
 
 

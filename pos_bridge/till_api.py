@@ -27,7 +27,7 @@ from pos_bridge.params import (
 from pos_bridge.requests import read_body
 from pos_bridge.responses import CustomerLists, SignedIn, SignedOut
 from pos_bridge.till_events import TooManyStreams
-from pos_bridge.wiring import agent, link_up, receipt_printer, till_events
+from pos_bridge.wiring import agent, link_up, till_events
 
 till_api = Blueprint("till_api", __name__, url_prefix="/api/v1")
 _ID = ID_PATTERN
@@ -121,7 +121,6 @@ def return_confirm() -> Any:
     approver = None
     if body.approval is not None:
         approver = check_pin(ctx, body.approval.staff_id, body.approval.pin, None)
-    printer = receipt_printer()
     done = confirm_return(
         ctx,
         body.order_number,
@@ -130,10 +129,7 @@ def return_confirm() -> Any:
         actor=current_actor(),
         online=link_up(),
         approver=approver,
-        print_receipt=printer.sink if printer else None,
     )
-    if printer:
-        printer.wake()
     return jsonify(done), 201
 
 
@@ -148,16 +144,7 @@ def pickup_verify() -> Any:
 @require("cashier")
 def pickup_hand_over() -> Any:
     body = read_body(PickupRequest)
-    printer = receipt_printer()
-    done = hand_over(
-        agent(),
-        body.order_number,
-        body.customer_id,
-        actor=current_actor(),
-        print_receipt=printer.sink if printer else None,
-    )
-    if printer:
-        printer.wake()
+    done = hand_over(agent(), body.order_number, body.customer_id, actor=current_actor())
     return jsonify(done), 201
 
 

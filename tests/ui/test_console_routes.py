@@ -10,6 +10,7 @@ from edge_agent.return_requests import create_return_request
 from edge_agent.returns import ReturnRequestLine
 from edge_agent.seed import coupon_code_for
 from tests.conftest import outbox_types
+from tests.till_fixtures import printed
 from tests.ui.conftest import pickup_shopper, product_in_stock, returning_shopper
 
 
@@ -20,6 +21,15 @@ def text(response) -> str:
 def error_code(response) -> str | None:
     found = re.search(r'data-code="([^"]+)"', text(response))
     return found.group(1) if found else None
+
+
+def assert_printed(till, kind: str, reference: str) -> None:
+    """The console's confirmation printed its receipt: a job of that kind for that
+    return or order, really printed by the preview printer (a PNG on disk)."""
+    job = till.one("SELECT id FROM print_jobs WHERE kind = ? AND reference = ?", [kind, reference])
+    assert job is not None, f"no {kind} print job for {reference}"
+    assert printed(till, job[0]), f"the {kind} for {reference} was not printed"
+    assert list(till.ctx.config.paths.data_dir.parent.rglob("*.png")), "no receipt PNG"
 
 
 @pytest.mark.parametrize(
@@ -99,6 +109,9 @@ def test_return_quote_then_confirm(till, console):
     done = console.post("/console/returns", data={"order_number": number, "qty_1": str(quantity),
                                                   "refund_method": "store_credit"})  # fmt: skip
     assert done.status_code == 201, text(done)
+    assert 'id="receipt-printing"' in text(done)
+    return_id = till.one("SELECT id FROM returns")[0]
+    assert_printed(till, "return_receipt", return_id)
     assert till.one("SELECT refund_method, staff_id, till_id FROM returns") == (
         "store_credit", "ana", till.ctx.config.device.id)  # fmt: skip
     assert till.one("SELECT actor, action FROM audit_log WHERE action = 'return.confirmed'") == (
@@ -171,6 +184,8 @@ def test_pickup_verify_then_hand_over(till, console):
         "/console/pickups", data={"order_number": number, "customer_id": shopper.customer_id}
     )
     assert done.status_code == 201
+    assert 'id="receipt-printing"' in text(done)
+    assert_printed(till, "pickup_slip", number)
     assert till.one("SELECT status FROM orders WHERE number = ?", [number]) == ("collected",)
     again = console.post("/console/pickups/verify", data={"order_number": number})
     assert again.status_code == 409 and error_code(again) == "pickup_refused"
