@@ -41,6 +41,7 @@ _RECEIPT_KINDS = {
     "PickupSlip": "pickup_slip",
     "ShoppingList": "shopping_list",
     "Coupon": "coupon",
+    "ReturnSlip": "return_slip",
 }
 
 
@@ -350,7 +351,7 @@ class PrintQueue:
 
 
 def _reference(receipt: Receipt) -> str | None:
-    for attribute in ("number", "order_number", "code"):
+    for attribute in ("number", "code", "order_number"):
         value = getattr(receipt, attribute, None)
         if isinstance(value, str):
             return value

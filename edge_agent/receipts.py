@@ -14,6 +14,7 @@ from hardware.receipts.model import (
     Receipt,
     ReceiptLine,
     ReturnReceipt,
+    ReturnSlip,
     StoreHeader,
 )
 
@@ -57,6 +58,24 @@ def return_receipt(
         lines=tuple(ReceiptLine(name, qty, _money(amount)) for name, qty, amount in lines),
         refund=_money(refund),
         refund_method=REFUND_METHOD_TEXT.get(refund_method, refund_method),
+    )
+
+
+def return_slip(
+    config: Config,
+    code: str,
+    order_number: str,
+    lines: list[tuple[str, int, Money]],
+    refund: Money,
+    valid_until: datetime,
+) -> ReturnSlip:
+    return ReturnSlip(
+        store=store_header(config),
+        code=code,
+        order_number=order_number,
+        lines=tuple(ReceiptLine(name, qty, _money(amount)) for name, qty, amount in lines),
+        refund=_money(refund),
+        valid_until=valid_until,
     )
 
 
