@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from edge_agent.centre import CentreLookup
 from edge_agent.context import AgentContext
 from edge_agent.customers import customer_profile
 from edge_agent.domain import Money, Order
@@ -61,9 +62,16 @@ class Pickup:
     slip_job_id: int | None  # the pickup slip's print job, if a printer is set up
 
 
-def verify_pickup(ctx: AgentContext, order_number: str, customer_id: str | None) -> PickupCheck:
-    """The order, if it can be handed over here now to this customer; else PickupRefused."""
-    order = find_order(ctx, order_number)
+def verify_pickup(
+    ctx: AgentContext,
+    order_number: str,
+    customer_id: str | None,
+    centre: CentreLookup | None = None,
+) -> PickupCheck:
+    """The order, if it can be handed over here now to this customer; else PickupRefused
+    (an order this store has not cached is asked of the centre, like an order look-up, so
+    an order for another store is refused as such)."""
+    order = find_order(ctx, order_number, centre)
     _check_can_hand_over(ctx, order, customer_id)
     first_name = None
     if order.customer_id:
@@ -77,9 +85,12 @@ def hand_over(
     customer_id: str | None,
     *,
     actor: Actor,
+    centre: CentreLookup | None = None,
 ) -> Pickup:
     """Record the hand-over; its pickup slip prints on the context's receipt printer and
     commits with it."""
+    # The centre is asked (for an order not cached) before the write transaction opens.
+    find_order(ctx, order_number, centre)
     now = ctx.clock()
     printer = ctx.receipt_printer
     with ctx.store.transaction() as db:

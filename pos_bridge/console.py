@@ -216,14 +216,16 @@ def return_confirm() -> Any:
 @console.post("/pickups/verify")
 def pickup_verify() -> str:
     customer_id = request.form.get("customer_id") or None
-    check = verify_pickup(_ctx(), request.form.get("order_number", ""), customer_id)
+    number = request.form.get("order_number", "")
+    check = verify_pickup(_ctx(), number, customer_id, centre_lookup())
     return render_template("console/pickup.html", check=check, customer_id=customer_id)
 
 
 @console.post("/pickups")
 def pickup_hand_over() -> Any:
     customer_id = request.form.get("customer_id") or None
-    done = hand_over(_ctx(), request.form.get("order_number", ""), customer_id, actor=_actor())
+    number = request.form.get("order_number", "")
+    done = hand_over(_ctx(), number, customer_id, actor=_actor(), centre=centre_lookup())
     return render_template("console/pickup_done.html", pickup=done), 201
 
 

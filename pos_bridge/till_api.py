@@ -27,7 +27,7 @@ from pos_bridge.params import (
 from pos_bridge.requests import read_body
 from pos_bridge.responses import CustomerLists, SignedIn, SignedOut
 from pos_bridge.till_events import TooManyStreams
-from pos_bridge.wiring import agent, link_up, till_events
+from pos_bridge.wiring import agent, centre_lookup, link_up, till_events
 
 till_api = Blueprint("till_api", __name__, url_prefix="/api/v1")
 _ID = ID_PATTERN
@@ -137,14 +137,16 @@ def return_confirm() -> Any:
 @require("cashier")
 def pickup_verify() -> Any:
     body = read_body(PickupRequest)
-    return jsonify(verify_pickup(agent(), body.order_number, body.customer_id))
+    return jsonify(verify_pickup(agent(), body.order_number, body.customer_id, centre_lookup()))
 
 
 @till_api.post("/pickups")
 @require("cashier")
 def pickup_hand_over() -> Any:
     body = read_body(PickupRequest)
-    done = hand_over(agent(), body.order_number, body.customer_id, actor=current_actor())
+    done = hand_over(
+        agent(), body.order_number, body.customer_id, actor=current_actor(), centre=centre_lookup()
+    )
     return jsonify(done), 201
 
 
