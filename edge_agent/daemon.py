@@ -51,6 +51,8 @@ class RunningAgent:
     push_worker: PushWorker | None = None  # APNs pushes for updated Apple passes
     print_queue: PrintQueue | None = None
     sync: SyncService | None = None
+    # Ends the screens' event streams, so the web server's stop does not wait on them.
+    close_streams: Callable[[], None] | None = None
 
     @property
     def web_url(self) -> str:
@@ -73,6 +75,8 @@ class RunningAgent:
         self.stopped.set()
         for scanner in self.scanners:
             scanner.stop()
+        if self.close_streams is not None:
+            self.close_streams()
         self.web.stop()
         self.web_thread.join(timeout=10)
         if self.push_worker is not None:
@@ -157,6 +161,7 @@ def start_agent(config: Config) -> RunningAgent:
         push_worker=push_worker,
         print_queue=print_queue,
         sync=sync,
+        close_streams=app.extensions["till_events"].close,
     )
     mode = "offline (no broker configured)" if not config.sync.broker_url else "syncing"
     log.info("agent started for store %s: %s, %s", config.store.id, running.web_url, mode)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from flask import Blueprint, Response, jsonify, request, stream_with_context
+from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge_agent.domain import Money
@@ -212,20 +212,9 @@ def list_remove_item(list_id: str, gtin: str) -> Any:
 def till_event_stream(till_id: str) -> Response:
     read_params(TillPath)
     try:
-        stream = till_events().stream(till_id)
-        first = next(stream)  # registers the subscriber before we answer
+        return till_events().response(till_id)
     except TooManyStreams:
         raise ApiError(503, "too_many_streams", "too many till screens are connected") from None
-
-    def body() -> Any:
-        yield first
-        yield from stream
-
-    return Response(
-        stream_with_context(body()),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
 
 
 def _lines(body: ReturnRequest) -> list[ReturnRequestLine]:

@@ -3,6 +3,7 @@ import pytest
 from edge_agent.errors import InvalidInput
 from edge_agent.lists import create_list, set_item
 from edge_agent.seed import loyalty_id_for
+from pos_bridge.till_events import TillEventHub
 from tests.conftest import outbox_types
 from tests.till_fixtures import make_till
 
@@ -93,3 +94,16 @@ def test_typed_identification_with_till_id_reaches_that_till(till):
                      json={"loyalty_id": loyalty_id_for(4), "till_id": "lane-9"})  # fmt: skip
     assert '"customer_id": "C00000004"' in next(chunks).decode()
     response.close()
+
+
+def test_closing_the_hub_ends_open_streams_so_the_web_server_can_stop():
+    hub = TillEventHub(keepalive_seconds=60)
+    console = hub.stream(["till-1", "dev-tcp"])  # a console hears every scanner of its till
+    assert next(console).startswith(": connected")
+    assert hub.publish("dev-tcp", {"event": "customer.identified", "customer_id": "C1"}) == 1
+    assert "C1" in next(console)
+    assert hub.publish_all({"event": "return.conflict"}) == 1  # once, not once per till
+    assert "return.conflict" in next(console)
+    hub.close()
+    assert list(console) == []  # ended at once, not at the next keep-alive in 60 s
+    assert not hub.has_subscribers("till-1") and not hub.has_subscribers("dev-tcp")
