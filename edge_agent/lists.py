@@ -13,6 +13,7 @@ from edge_agent.domain import Money
 from edge_agent.errors import CustomerNotFound, InputRefused, InvalidInput, NotFound
 from edge_agent.outbox import append_event
 from edge_agent.products import GTIN_PATTERN
+from hardware.cardguard import CARD_DATA_REASON, looks_like_card_data
 from sync.protocol.clock import from_iso, to_iso
 
 ListSource = Literal["online", "kiosk", "till"]
@@ -95,6 +96,9 @@ def create_list(
 
 def set_item(ctx: AgentContext, list_id: str, gtin: str, quantity: int) -> ShoppingList:
     """Put `quantity` of a product on the list (0 removes it)."""
+    if looks_like_card_data(gtin):
+        # Typed into the wrong field: refused unseen, so it never reaches the outbox.
+        raise InvalidInput(CARD_DATA_REASON)
     if not 0 <= quantity <= MAX_QUANTITY:
         raise InvalidInput(f"a quantity is 0 to {MAX_QUANTITY}")
     # Checked before anything is written: the list.updated event would refuse it after.

@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, jsonify
 
 from edge_agent.devices import DeviceRegistry, PrintJobs
 from edge_agent.printing import PrintQueue, UnknownPrinter
+from pos_bridge import wiring
 from pos_bridge.auth import require
 from pos_bridge.params import PrinterPath, PrintJobsParams, read_params
 
@@ -15,7 +16,7 @@ devices_api = Blueprint("devices", __name__, url_prefix="/api/v1")
 
 
 def _registry() -> DeviceRegistry:
-    registry = current_app.extensions.get("devices")
+    registry = wiring.devices_of(current_app)
     if registry is None:
         return DeviceRegistry(scanners=(), print_queue=None)
     return registry

@@ -5,15 +5,6 @@ from edge_agent.lists import create_list, set_item
 from edge_agent.seed import loyalty_id_for
 from pos_bridge.till_events import TillEventHub
 from tests.conftest import outbox_types
-from tests.till_fixtures import make_till
-
-
-@pytest.fixture
-def till(seeded):
-    t = make_till(seeded)
-    t.sign_in()
-    yield t
-    t.close()
 
 
 def test_list_create_add_update_remove(till):
@@ -70,6 +61,20 @@ def test_printer_jobs_limit_is_an_integer_in_range(till):
         assert response.status_code == 400, (limit, response.get_data(as_text=True))
         assert response.get_json()["error"]["code"] == "invalid_request"
     assert till.client.get("/api/v1/printers/receipt/jobs?limit=3").status_code == 200
+
+
+def test_card_number_typed_as_a_product_is_refused_unseen_and_not_sent(till):
+    list_id = till.client.post("/api/v1/lists", json={"name": "x"}).get_json()["list_id"]
+    for card in ("4111111111111111", "5555-5555-5555-4444"):
+        for response in (
+            till.client.put(f"/api/v1/lists/{list_id}/items/{card}", json={"quantity": 1}),
+            till.client.delete(f"/api/v1/lists/{list_id}/items/{card}"),
+        ):
+            assert response.status_code == 400
+            assert "payment card data" in response.get_json()["error"]["message"]
+            assert card not in response.get_data(as_text=True)
+    assert outbox_types(till.ctx) == ["list.updated"]  # the list's creation only
+    assert "4111111111111111" not in "\n".join(till.ctx.store.db.iterdump())
 
 
 def test_till_screen_hears_a_scan_at_its_till(till):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from hardware.money import Money
 from hardware.receipts.labels import ReceiptLabels
 
 
@@ -19,12 +20,6 @@ class StoreHeader:
     # The fixed words, as the caller's catalog translates them; None: the built-in table
     # for the locale's language.
     labels: ReceiptLabels | None = None
-
-
-@dataclass(frozen=True)
-class Money:
-    minor: int
-    currency: str
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from edge_agent.config import KioskSettings, WalletSettings
 from edge_agent.context import open_agent
 from edge_agent.domain import Money
-from edge_agent.money import format_money
 from edge_agent.passes import issue_loyalty_pass
 from edge_agent.scans import ScanDispatcher
 from edge_agent.seed import seed_store
 from edge_agent.staff import create_api_key
+from hardware.money import format_money
 from pos_bridge.app import create_app
 from tests.conftest import SEED_NOW, make_config
 from tests.till_fixtures import Till, make_till
