@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from edge_agent.errors import InvalidInput
 from edge_agent.products import GTIN_PATTERN
+from hardware.cardguard import CARD_DATA_REASON, looks_like_card_data
 from pos_bridge.errors import ApiError
 
 Params = TypeVar("Params", bound=BaseModel)
@@ -70,6 +72,9 @@ class TillPath(_Params):
 def read_params(model: type[Params]) -> Params:
     """The request's path and query parameters as `model`, or a 400 naming the problem."""
     values: dict[str, Any] = {**request.args.to_dict(), **(request.view_args or {})}
+    if any(isinstance(v, str) and looks_like_card_data(v) for v in values.values()):
+        # Typed into the wrong field: refused without echoing it (no pattern message).
+        raise InvalidInput(CARD_DATA_REASON)
     try:
         return model.model_validate(values)
     except ValidationError as exc:
