@@ -18,7 +18,7 @@ class ReceiptLabels:
     customer: str
     bay: str
     valid_until: str
-    return_slip: str
+    slip_title: str
     show_at_till: str
 
 
@@ -34,7 +34,7 @@ ENGLISH = ReceiptLabels(
     customer="Customer",
     bay="Shelf",
     valid_until="Valid until",
-    return_slip="RETURN SLIP",
+    slip_title="RETURN SLIP",
     show_at_till="Show this code at the till",
 )
 SPANISH = ReceiptLabels(
@@ -49,7 +49,7 @@ SPANISH = ReceiptLabels(
     customer="Cliente",
     bay="Estante",
     valid_until="Válido hasta",
-    return_slip="SOLICITUD DE DEVOLUCIÓN",
+    slip_title="SOLICITUD DE DEVOLUCIÓN",
     show_at_till="Muestra este código en caja",
 )
 LABELS = {"en": ENGLISH, "es": SPANISH}

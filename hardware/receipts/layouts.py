@@ -109,9 +109,9 @@ def _coupon(coupon: Coupon, writer: ReceiptWriter) -> None:
 
 
 @_body.register
-def _return_slip(slip: ReturnSlip, writer: ReceiptWriter) -> None:
+def _slip_to_show_at_till(slip: ReturnSlip, writer: ReceiptWriter) -> None:
     words = _words(slip.store)
-    writer.text(words.return_slip, bold=True, center=True)
+    writer.text(words.slip_title, bold=True, center=True)
     writer.text(words.show_at_till, center=True)
     writer.blank()
     writer.qr(slip.code)
