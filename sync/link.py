@@ -79,6 +79,7 @@ class Message:
     # MQTT 5 request/response (look-ups): where to answer, and what to echo back.
     response_topic: str | None = None
     correlation_data: bytes | None = None
+    content_type: str | None = None  # MQTT 5 Content Type: what the payload is
     # For `MqttLink.ack`: the packet id, QoS and connection it arrived on.
     mid: int = 0
     qos: int = 0
@@ -262,12 +263,14 @@ class MqttLink:
         properties = message.properties
         response_topic = getattr(properties, "ResponseTopic", None)
         correlation = getattr(properties, "CorrelationData", None)
+        content_type = getattr(properties, "ContentType", None)
         received = Message(
             message.topic,
             bytes(message.payload),
             bool(message.retain),
             response_topic if isinstance(response_topic, str) else None,
             bytes(correlation) if isinstance(correlation, bytes | bytearray) else None,
+            content_type if isinstance(content_type, str) else None,
             message.mid,
             message.qos,
             self._connection,
