@@ -114,7 +114,7 @@ def demo(
     from edge_agent.seed import seed_store
     from edge_agent.staff import add_staff
 
-    base = _config(ctx) if ctx.obj else Config()
+    base = _config(ctx)  # the defaults, or the file, and EDGE_AGENT__... variables
     data_dir = data_dir.resolve()
     config = base.model_copy(
         update={

@@ -18,7 +18,7 @@ from pos_bridge.auth import current_actor, require
 from pos_bridge.errors import ApiError
 from pos_bridge.requests import read_body
 from pos_bridge.responses import CustomerLists, SignedIn, SignedOut
-from pos_bridge.till_events import TooManyStreams
+from pos_bridge.till_events import CLIENT_GONE_KEY, TooManyStreams
 from pos_bridge.wiring import agent, link_up, receipt_printer, till_events
 
 till_api = Blueprint("till_api", __name__, url_prefix="/api/v1")
@@ -210,7 +210,7 @@ def list_remove_item(list_id: str, gtin: str) -> Any:
 @require("cashier")
 def till_event_stream(till_id: str) -> Response:
     try:
-        stream = till_events().stream(till_id)
+        stream = till_events().stream(till_id, gone=request.environ.get(CLIENT_GONE_KEY))
         first = next(stream)  # registers the subscriber before we answer
     except TooManyStreams:
         raise ApiError(503, "too_many_streams", "too many till screens are connected") from None

@@ -17,8 +17,12 @@ SUBSCRIBER_QUEUE = 100
 # Proxies and browsers drop idle streams; a comment line every so often keeps it open and
 # lets the server notice a till that went away.
 KEEPALIVE_SECONDS = 15.0
-# Each open stream holds one web-server thread; leave threads for the API itself.
+# Each open stream holds a thread of its own (pos_bridge.web_front), never a request thread.
 MAX_SUBSCRIBERS = 16
+# How often a stream looks whether its client went away (the web front sets the event).
+GONE_CHECK_SECONDS = 1.0
+# The WSGI environ key of that event.
+CLIENT_GONE_KEY = "edge_agent.client_gone"
 
 
 class TooManyStreams(Exception):
@@ -49,8 +53,14 @@ class TillEventHub:
             tills = list(self._subscribers)
         return sum(self.publish(till_id, event) for till_id in tills)
 
-    def stream(self, till_id: str, keepalive: float = KEEPALIVE_SECONDS) -> Iterator[str]:
-        """SSE text for one subscriber, until the client goes away."""
+    def stream(
+        self,
+        till_id: str,
+        keepalive: float = KEEPALIVE_SECONDS,
+        gone: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """SSE text for one subscriber, until the client goes away (`gone` is set, or a
+        write fails)."""
         inbox: queue.Queue[dict[str, Any]] = queue.Queue(SUBSCRIBER_QUEUE)
         with self._lock:
             if sum(len(v) for v in self._subscribers.values()) >= MAX_SUBSCRIBERS:
@@ -58,17 +68,25 @@ class TillEventHub:
             self._subscribers.setdefault(till_id, []).append(inbox)
         try:
             yield ": connected\n\n"
-            while True:
+            quiet = 0.0
+            while gone is None or not gone.is_set():
+                wait = min(keepalive, GONE_CHECK_SECONDS) if gone is not None else keepalive
                 try:
-                    event = inbox.get(timeout=keepalive)
+                    event = inbox.get(timeout=wait)
                 except queue.Empty:
-                    yield ": keep-alive\n\n"
+                    quiet += wait
+                    if quiet >= keepalive:
+                        quiet = 0.0
+                        yield ": keep-alive\n\n"
                     continue
+                quiet = 0.0
                 name = event.get("event", "message")
                 yield f"event: {name}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
         finally:
             with self._lock:
                 self._subscribers[till_id].remove(inbox)
+                if not self._subscribers[till_id]:
+                    del self._subscribers[till_id]
 
 
 def identified_event(profile: CustomerProfile, source: str) -> dict[str, Any]:
