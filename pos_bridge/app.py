@@ -21,6 +21,7 @@ from pos_bridge.errors import register_error_handlers
 from pos_bridge.json import DomainJSONProvider
 from pos_bridge.metrics import install_metrics
 from pos_bridge.openapi import openapi_document
+from pos_bridge.ops_access import ops_allowed
 from pos_bridge.passes_api import passes_api
 from pos_bridge.screens import install_screens
 from pos_bridge.till_api import till_api
@@ -100,6 +101,10 @@ def create_app(
             degraded = True
         body["status"] = ("degraded" if degraded else "ok") if healthy else "failing"
         body["checks"] = checks
-        return jsonify(body), 200 if healthy else 503
+        status = 200 if healthy else 503
+        if not ops_allowed(app.extensions["edge_agent"].config.web.ops_token):
+            # Monitors elsewhere on the LAN learn up or down; the detail is for operators.
+            return jsonify({"status": body["status"]}), status
+        return jsonify(body), status
 
     return app

@@ -20,11 +20,11 @@ def read_body(model: type[Model]) -> Model:
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
     if (request.content_length or 0) > MAX_BODY_BYTES:
         raise ApiError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
-    raw = request.get_data(cache=False)
-    try:
-        payload = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    # A chunked body has no Content-Length: read one byte past the limit, never more.
+    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
+    payload = parse_json(raw)
     if not isinstance(payload, dict):
         raise ApiError(400, "invalid_json", "the body must be a JSON object")
     try:
@@ -34,3 +34,13 @@ def read_body(model: type[Model]) -> Model:
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
         )
         raise ApiError(422, "invalid_request", problems) from None
+
+
+def parse_json(raw: bytes) -> object:
+    """JSON from a request body, or 400 invalid_json (deep nesting included)."""
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "the body nests too deeply") from None
