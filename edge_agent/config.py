@@ -309,6 +309,8 @@ class KioskSettings(_Section):
     # Signs the screens' session cookie. Empty: generated once per device (agent_meta).
     session_secret: str = ""
     languages: tuple[str, ...] = ("es", "en")
+    # A staff console left without a request this long signs itself out.
+    console_idle_timeout_minutes: int = Field(15, ge=1, le=12 * 60)
 
 
 class Config(_Section):

@@ -24,6 +24,7 @@ from pos_bridge.openapi import openapi_document
 from pos_bridge.ops_access import ops_allowed
 from pos_bridge.passes_api import passes_api
 from pos_bridge.screens import install_screens
+from pos_bridge.throttle import install_throttles
 from pos_bridge.till_api import till_api
 from pos_bridge.till_events import TillEventHub, identified_event
 from wallet.apple.webservice import passkit_blueprint
@@ -40,6 +41,7 @@ def create_app(
     app.extensions["scan_dispatcher"] = dispatcher
     register_error_handlers(app)
     install_metrics(app, ctx)
+    install_throttles(app)
     app.register_blueprint(api)
     app.register_blueprint(till_api)
     app.register_blueprint(conflicts_api)

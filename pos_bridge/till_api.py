@@ -18,6 +18,7 @@ from pos_bridge.auth import current_actor, require
 from pos_bridge.errors import ApiError
 from pos_bridge.requests import read_body
 from pos_bridge.responses import CustomerLists, SignedIn, SignedOut
+from pos_bridge.throttle import client_address, throttles
 from pos_bridge.till_events import CLIENT_GONE_KEY, TooManyStreams
 from pos_bridge.wiring import agent, link_up, receipt_printer, till_events
 
@@ -82,8 +83,13 @@ class ItemRequest(_Body):
 
 @till_api.post("/auth/sign-in")
 def staff_sign_in() -> Any:
+    # JSON only (read_body): a page from elsewhere cannot send that without CORS, which
+    # the agent never grants, so no other site can spend a staff member's PIN attempts.
     body = read_body(SignInRequest)
-    session = sign_in(agent(), body.staff_id, body.pin, body.till_id)
+    client = client_address()
+    if not throttles().sign_in.allow(client):
+        raise ApiError(429, "too_many_attempts", "too many sign-in attempts; wait a minute")
+    session = sign_in(agent(), body.staff_id, body.pin, body.till_id, client=client)
     actor = session.actor
     return jsonify(SignedIn(session.token, actor.id, actor.role, actor.till_id, session.expires_at))
 
@@ -112,7 +118,9 @@ def return_confirm() -> Any:
     ctx = agent()
     approver = None
     if body.approval is not None:
-        approver = check_pin(ctx, body.approval.staff_id, body.approval.pin, None)
+        approver = check_pin(
+            ctx, body.approval.staff_id, body.approval.pin, None, client=client_address()
+        )
     printer = receipt_printer()
     done = confirm_return(
         ctx,

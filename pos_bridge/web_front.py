@@ -25,7 +25,7 @@ import logging
 import re
 import socket
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -221,7 +221,7 @@ class _Router:
 
         def with_gone(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
             environ[CLIENT_GONE_KEY] = gone
-            return app(environ, start_response)
+            return _never_empty(app(environ, start_response))
 
         delivered = False
 
@@ -244,6 +244,22 @@ class _Router:
         finally:
             gone.set()
             watcher.cancel()
+
+
+def _never_empty(body: Iterable[bytes]) -> Iterator[bytes]:
+    """hypercorn's WSGI bridge sends the status line with the first body chunk, so a body
+    with none (a HEAD, a 304, an empty 200) would never start; give it one empty chunk."""
+    try:
+        empty = True
+        for chunk in body:
+            empty = False
+            yield chunk
+        if empty:
+            yield b""
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
 
 
 class _BodyTooLarge(Exception):

@@ -3,15 +3,24 @@ browser session and a signed-in console, plus the customers and orders the flows
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask.testing import FlaskClient
 
 from edge_agent.clock import to_iso
+from pos_bridge.csrf import CSRF_FIELD
 from tests.till_fixtures import TILL_NOW, Till, make_till
+from wallet.codes import PassSigner
+from wallet.issuer import new_serial
+from wallet.keyring import PassKeyRing
+
+# The centre's pass-signing key for these tests; the till holds only its public half.
+PASS_KEY = Ed25519PrivateKey.generate()
 
 WINDOW_START = TILL_NOW - timedelta(days=25)  # well inside the 30-day return window
 
@@ -24,9 +33,31 @@ class Shopper:
     last_name: str
 
 
+class ScreenClient(FlaskClient):
+    """A browser on the screens: its forms carry the CSRF token of the page they came
+    from (it opens the page first if it has not yet)."""
+
+    def open(self, *args, **kwargs):  # type: ignore[override]
+        data = kwargs.get("data") or {}
+        if kwargs.get("method") == "POST" and isinstance(data, dict) and CSRF_FIELD not in data:
+            path = args[0] if args and isinstance(args[0], str) else ""
+            kwargs["data"] = {**data, CSRF_FIELD: self.form_token(path)}
+        return super().open(*args, **kwargs)
+
+    def form_token(self, path: str) -> str:
+        page = "/console/sign-in" if path.startswith("/console") else "/kiosk/"
+        with self.session_transaction() as session:
+            token = session.get("csrf")
+        if token is None:
+            html = self.get(page).get_data(as_text=True)
+            token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+        return token
+
+
 @pytest.fixture
 def till(seeded) -> Iterator[Till]:
-    t = make_till(seeded)
+    t = make_till(replace(seeded, pass_keys=PassKeyRing({1: PASS_KEY.public_key()})))
+    t.app.test_client_class = ScreenClient
     yield t
     t.close()
 
@@ -42,6 +73,18 @@ def console(till: Till) -> FlaskClient:
     response = client.post("/console/sign-in", data={"staff_id": "ana", "pin": "1234"})
     assert response.status_code == 302, response.data
     return client
+
+
+def wallet_pass(till: Till, shopper: Shopper) -> str:
+    """The code on a loyalty pass the centre issued to `shopper` (what the kiosk scans)."""
+    serial = new_serial("loyalty")
+    with till.ctx.store.transaction() as db:
+        db.execute(
+            "INSERT INTO passes (serial, customer_id, kind, platform, status, issued_at)"
+            " VALUES (?, ?, 'loyalty', 'google', 'active', ?)",
+            [serial, shopper.customer_id, to_iso(TILL_NOW)],
+        )
+    return PassSigner(1, PASS_KEY).sign("loyalty", serial, TILL_NOW)
 
 
 def returning_shopper(till: Till) -> tuple[Shopper, str, int]:
