@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from edge_agent.config import Config
 from edge_agent.context import AgentContext, open_agent
 from edge_agent.devices import DeviceRegistry
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import KNOWN_ERRORS, EdgeAgentError
 from edge_agent.maintenance import Maintenance
 from edge_agent.printing import PrintQueue
 from edge_agent.scans import ScanDispatcher
@@ -25,6 +25,7 @@ from edge_agent.systemd_notify import SystemdNotifier
 from edge_agent.wallet_setup import load_push_worker
 from hardware.scan import Scan
 from hardware.scanners import ScanSource, open_scanner
+from pos_bridge import wiring
 from pos_bridge.app import create_app
 from pos_bridge.conflicts_api import conflict_announcer
 from pos_bridge.web_front import WebFront
@@ -110,13 +111,12 @@ def start_agent(config: Config) -> RunningAgent:
             scanners.append(scanner)
         app = create_app(ctx, dispatcher, sync.status_dict if sync is not None else None)
         if sync is not None:
-            app.extensions["link_up"] = sync.link_up
-            app.extensions["centre_lookup"] = sync.centre_lookup
+            wiring.install_centre(app, sync.link_up, sync.centre_lookup)
             dispatcher.use_centre(sync.centre_lookup)
-            sync.add_change_listener(conflict_announcer(app.extensions["till_events"]))
+            sync.add_change_listener(conflict_announcer(wiring.till_events_of(app)))
         push_worker = load_push_worker(ctx)
         registry = DeviceRegistry(scanners, print_queue)
-        app.extensions["devices"] = registry
+        wiring.install_devices(app, registry)
         if sync is not None:
             sync.report_devices(registry.health_checks)
         web = WebFront(app, config.web)
@@ -222,7 +222,7 @@ def _scan_sink(dispatcher: ScanDispatcher) -> Callable[[Scan], str | None]:
     def sink(scan: Scan) -> str:
         try:
             outcome = dispatcher.submit(scan).result(timeout=SCAN_REPLY_TIMEOUT_SECONDS)
-        except EdgeAgentError as exc:
+        except KNOWN_ERRORS as exc:
             return f"error: {exc.message}"
         except Exception as exc:
             log.error("scan from %s failed: %s", scan.source, type(exc).__name__)

@@ -46,8 +46,8 @@ from pos_bridge.csrf import protect
 from pos_bridge.errors import ApiError
 from pos_bridge.i18n import LANG_SESSION_KEY
 from pos_bridge.screen_headers import add_screen_headers
-from pos_bridge.throttle import client_address, throttles
-from pos_bridge.wiring import agent, centre_lookup, link_up
+from pos_bridge.throttle import client_address
+from pos_bridge.wiring import agent, centre_lookup, link_up, throttles
 
 log = logging.getLogger(__name__)
 console = Blueprint("console", __name__, url_prefix="/console")

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import segno
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -46,11 +46,12 @@ from edge_agent.returns import ReturnRequestLine
 from edge_agent.scans import ScanDispatcher
 from hardware.barcodes import BarcodeRules, classify
 from hardware.scan import MAX_SCAN_CHARS, Scan
+from pos_bridge import wiring
 from pos_bridge.csrf import CSRF_SESSION_KEY, protect
 from pos_bridge.i18n import LANG_SESSION_KEY, _
 from pos_bridge.kiosk_sessions import KioskSessions
 from pos_bridge.screen_headers import add_screen_headers
-from pos_bridge.throttle import client_address, throttles
+from pos_bridge.throttle import client_address
 
 log = logging.getLogger(__name__)
 kiosk = Blueprint("kiosk", __name__, url_prefix="/kiosk")
@@ -74,11 +75,11 @@ class Greeting:
 
 
 def _ctx() -> AgentContext:
-    return current_app.extensions["edge_agent"]
+    return wiring.agent()
 
 
 def _sessions() -> KioskSessions:
-    return current_app.extensions["kiosk_sessions"]
+    return wiring.kiosk_sessions()
 
 
 @kiosk.before_request
@@ -147,7 +148,7 @@ def scan() -> Any:
     code = request.form.get("code", "")
     if not code.strip() or len(code) > MAX_SCAN_CHARS:
         return _start_with(_("We could not read that code. Please scan it again."), 422)
-    if not throttles().kiosk_scans.allow(client_address()):
+    if not wiring.throttles().kiosk_scans.allow(client_address()):
         return _start_with(_("Too many scans. Please wait a moment."), 429)
     config = _ctx().config
     rules = BarcodeRules(loyalty_id=config.loyalty.id_pattern,
@@ -163,7 +164,7 @@ def scan() -> Any:
         return _order_scanned(barcode.value)
     if barcode.kind == "return_request":
         return _start_with(_("This is a return slip. Please take it to the till."), 422)
-    dispatcher: ScanDispatcher = current_app.extensions["scan_dispatcher"]
+    dispatcher: ScanDispatcher = wiring.dispatcher()
     future = dispatcher.submit(
         Scan(data=code, symbology=None, source=SCAN_SOURCE, at=datetime.now(UTC))
     )

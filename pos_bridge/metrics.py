@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from edge_agent.conflicts import open_conflict_count
 from edge_agent.context import AgentContext
 from edge_agent.outbox import outbox_stats
+from pos_bridge import wiring
 from pos_bridge.ops_access import require_ops
 
 
@@ -77,5 +78,5 @@ def install_metrics(app: Flask, ctx: AgentContext) -> None:
 
     @app.get("/metrics")
     def prometheus_metrics() -> Response:
-        require_ops(current_app.extensions["edge_agent"].config.web.ops_token)
+        require_ops(wiring.agent().config.web.ops_token)
         return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)

@@ -8,6 +8,7 @@ import secrets
 from flask import Flask
 
 from edge_agent.context import AgentContext
+from pos_bridge import wiring
 from pos_bridge.console import console
 from pos_bridge.i18n import install_i18n
 from pos_bridge.kiosk import kiosk
@@ -27,7 +28,7 @@ def install_screens(app: Flask, ctx: AgentContext) -> None:
         SESSION_COOKIE_SECURE=ctx.config.web.tls,
     )
     install_i18n(app)
-    app.extensions["kiosk_sessions"] = KioskSessions(ctx.config.kiosk.idle_timeout_seconds)
+    wiring.install_kiosk_sessions(app, KioskSessions(ctx.config.kiosk.idle_timeout_seconds))
     app.register_blueprint(kiosk)
     app.register_blueprint(console)
     app.register_blueprint(return_requests_api)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, current_app, request
+from flask import request
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -35,15 +35,11 @@ class Throttles:
     kiosk_scans: Throttle
 
 
-def install_throttles(app: Flask) -> None:
-    app.extensions["throttles"] = Throttles(
+def new_throttles() -> Throttles:
+    return Throttles(
         sign_in=Throttle(SIGN_IN_ATTEMPTS_PER_MINUTE),
         kiosk_scans=Throttle(KIOSK_SCANS_PER_MINUTE),
     )
-
-
-def throttles() -> Throttles:
-    return current_app.extensions["throttles"]
 
 
 def client_address() -> str:

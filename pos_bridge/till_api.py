@@ -18,9 +18,9 @@ from pos_bridge.auth import current_actor, require
 from pos_bridge.errors import ApiError
 from pos_bridge.requests import read_body
 from pos_bridge.responses import CustomerLists, SignedIn, SignedOut
-from pos_bridge.throttle import client_address, throttles
+from pos_bridge.throttle import client_address
 from pos_bridge.till_events import CLIENT_GONE_KEY, TooManyStreams
-from pos_bridge.wiring import agent, link_up, receipt_printer, till_events
+from pos_bridge.wiring import agent, link_up, receipt_printer, throttles, till_events
 
 till_api = Blueprint("till_api", __name__, url_prefix="/api/v1")
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"

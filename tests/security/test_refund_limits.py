@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 import requests
 
-from edge_agent.clock import to_iso
+from sync.protocol.clock import to_iso
 from tests.http_server import serving
 from tests.till_fixtures import TILL_NOW, make_till
 

@@ -12,8 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask.testing import FlaskClient
 
-from edge_agent.clock import to_iso
 from pos_bridge.csrf import CSRF_FIELD
+from sync.protocol.clock import to_iso
 from tests.till_fixtures import TILL_NOW, Till, make_till
 from wallet.codes import PassSigner
 from wallet.issuer import new_serial
@@ -56,6 +56,7 @@ class ScreenClient(FlaskClient):
 
 @pytest.fixture
 def till(seeded) -> Iterator[Till]:
+    """Screens sign in through their own forms; the till verifies this test's passes."""
     t = make_till(replace(seeded, pass_keys=PassKeyRing({1: PASS_KEY.public_key()})))
     t.app.test_client_class = ScreenClient
     yield t

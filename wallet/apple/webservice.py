@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
@@ -24,7 +25,6 @@ from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from edge_agent.clock import utc_now
 from wallet.apple import registry
 from wallet.apple.pkpass import MEDIA_TYPE
 from wallet.storage import StoreLike
@@ -62,7 +62,7 @@ def passkit_blueprint(store: Callable[[], StoreLike]) -> Blueprint:
             push_token=push_token,
             pass_type_id=pass_type_id,
             serial=serial,
-            at=utc_now(),
+            at=datetime.now(UTC),
         )
         return Response(status=201 if created else 200)
 

@@ -16,10 +16,11 @@ from typing import Literal
 
 from sqlite_utils import Database
 
-from edge_agent.clock import to_iso
+from edge_agent.changes import apply_change
 from edge_agent.store import Store
-from sync.changes import Change, apply_change, parse_change, parse_sequence
-from sync.errors import ChangeRejected
+from sync.protocol.changes import Change, parse_change, parse_sequence
+from sync.protocol.clock import to_iso
+from sync.protocol.errors import ChangeRejected
 
 FEED = "changes"
 
@@ -87,6 +88,14 @@ def dead_letter(db: Database, topic: str, payload: bytes, reason: str, at: datet
         "INSERT INTO dead_letters (received_at, topic, payload, reason) VALUES (?, ?, ?, ?)",
         [to_iso(at), topic, payload, reason],
     )
+
+
+def recent_dead_letters(db: Database, limit: int) -> list[tuple[int, str, str, str]]:
+    """(id, received_at, topic, reason), newest first."""
+    return db.execute(
+        "SELECT id, received_at, topic, reason FROM dead_letters ORDER BY id DESC LIMIT ?",
+        [limit],
+    ).fetchall()
 
 
 def dead_letter_count(db: Database) -> int:
