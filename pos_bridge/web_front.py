@@ -142,6 +142,7 @@ def _hypercorn_config(settings: WebSettings, sock: socket.socket) -> HypercornCo
     config.graceful_timeout = GRACEFUL_STOP_SECONDS
     config.errorlog = logging.getLogger("pos_bridge.web_front.server")
     config.accesslog = None
+    config.include_server_header = False  # nothing to tell a scanner which server this is
     return config
 
 
@@ -173,18 +174,16 @@ class _Router:
                           " bytes")  # fmt: skip
             return
         declared = _content_length(scope)
-        if declared is not None and declared > settings.max_body_bytes:
-            await _refuse(send, 413, "body_too_large",
-                          f"the body is over {settings.max_body_bytes} bytes")  # fmt: skip
-            return
         try:
+            if declared is not None and declared > settings.max_body_bytes:
+                raise _BodyTooLarge  # before a byte of it is read
             body = await asyncio.wait_for(
                 _read_body(receive, settings.max_body_bytes), settings.body_timeout_seconds
             )
         except _BodyTooLarge:
             await _refuse(send, 413, "body_too_large",
                           f"the body is over {settings.max_body_bytes} bytes")  # fmt: skip
-            # hypercorn hands the connection back only once what the client already sent
+            # hypercorn closes the connection only once what the client has already sent
             # is consumed; read and drop it for a bounded time (memory stays bounded).
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_drain(receive), settings.body_timeout_seconds)

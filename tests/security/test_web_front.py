@@ -199,8 +199,7 @@ def test_a_chunked_100_mb_body_is_refused_early_with_bounded_memory(tmp_path):
                 with contextlib.suppress(BlockingIOError):
                     answer = sock.recv(4096)
             sock.setblocking(True)
-            if not answer:
-                answer = sock.recv(4096)
+            answer = _whole_answer(sock, answer)
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
         assert b'"body_too_large"' in answer
         assert sent < 10 * 1024 * 1024, f"{sent} bytes were taken before the refusal"
@@ -209,3 +208,32 @@ def test_a_chunked_100_mb_body_is_refused_early_with_bounded_memory(tmp_path):
         assert requests.get(f"{agent.web_url}/healthz", timeout=5).status_code == 200
     finally:
         agent.terminate()
+
+
+def test_a_declared_100_mb_body_is_refused_before_it_is_sent(till):
+    with serving(till.app) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                b"POST /api/v1/auth/sign-in HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 104857600\r\n\r\n"
+            )
+            answer = _whole_answer(sock, b"")  # not one byte of the body was sent
+        assert answer.startswith(b"HTTP/1.1 413")
+        assert b'"body_too_large"' in answer
+        assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
+
+
+def _whole_answer(sock: socket.socket, start: bytes) -> bytes:
+    """Read on until the answer's JSON body is in (it may come in a second packet)."""
+    answer = start
+    sock.settimeout(5)
+    while b"}}" not in answer:
+        try:
+            more = sock.recv(4096)
+        except (ConnectionResetError, TimeoutError):
+            break
+        if not more:
+            break
+        answer += more
+    return answer
