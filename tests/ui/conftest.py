@@ -3,7 +3,6 @@ browser session and a signed-in console, plus the customers and orders the flows
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -12,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask.testing import FlaskClient
 
-from pos_bridge.csrf import CSRF_FIELD
 from sync.protocol.clock import to_iso
+from tests.screen_client import ScreenClient
 from tests.till_fixtures import TILL_NOW, Till, make_till
 from wallet.codes import PassSigner
 from wallet.issuer import new_serial
@@ -31,27 +30,6 @@ class Shopper:
     loyalty_id: str
     first_name: str
     last_name: str
-
-
-class ScreenClient(FlaskClient):
-    """A browser on the screens: its forms carry the CSRF token of the page they came
-    from (it opens the page first if it has not yet)."""
-
-    def open(self, *args, **kwargs):  # type: ignore[override]
-        data = kwargs.get("data") or {}
-        if kwargs.get("method") == "POST" and isinstance(data, dict) and CSRF_FIELD not in data:
-            path = args[0] if args and isinstance(args[0], str) else ""
-            kwargs["data"] = {**data, CSRF_FIELD: self.form_token(path)}
-        return super().open(*args, **kwargs)
-
-    def form_token(self, path: str) -> str:
-        page = "/console/sign-in" if path.startswith("/console") else "/kiosk/"
-        with self.session_transaction() as session:
-            token = session.get("csrf")
-        if token is None:
-            html = self.get(page).get_data(as_text=True)
-            token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-        return token
 
 
 @pytest.fixture
