@@ -29,6 +29,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from edge_agent.codes import CodeRules, classify_scan
 from edge_agent.context import AgentContext
 from edge_agent.customers import customer_profile
 from edge_agent.errors import EdgeAgentError, InvalidInput, OrderNotFound
@@ -44,7 +45,6 @@ from edge_agent.return_requests import (
 )
 from edge_agent.returns import ReturnRequestLine
 from edge_agent.scans import ScanDispatcher
-from hardware.barcodes import BarcodeRules, classify
 from hardware.scan import MAX_SCAN_CHARS, Scan
 from pos_bridge import wiring
 from pos_bridge.csrf import CSRF_SESSION_KEY, protect
@@ -150,10 +150,8 @@ def scan() -> Any:
         return _start_with(_("We could not read that code. Please scan it again."), 422)
     if not wiring.throttles().kiosk_scans.allow(client_address()):
         return _start_with(_("Too many scans. Please wait a moment."), 429)
-    config = _ctx().config
-    rules = BarcodeRules(loyalty_id=config.loyalty.id_pattern,
-                         order_number=config.orders.number_pattern)  # fmt: skip
-    barcode = classify(code, rules)
+    read = Scan(data=code, symbology=None, source=SCAN_SOURCE, at=datetime.now(UTC))
+    barcode = classify_scan(read, CodeRules.from_config(_ctx().config))
     if barcode.kind == "loyalty_id":
         # Typed or printed, a number is no proof of being its owner; known or not, the
         # answer is this one, and nothing is looked up or recorded.
@@ -165,9 +163,7 @@ def scan() -> Any:
     if barcode.kind == "return_request":
         return _start_with(_("This is a return slip. Please take it to the till."), 422)
     dispatcher: ScanDispatcher = wiring.dispatcher()
-    future = dispatcher.submit(
-        Scan(data=code, symbology=None, source=SCAN_SOURCE, at=datetime.now(UTC))
-    )
+    future = dispatcher.submit(read)
     try:
         outcome = future.result(timeout=SCAN_ANSWER_TIMEOUT_SECONDS)
     except FutureTimeout:

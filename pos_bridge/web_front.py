@@ -38,7 +38,8 @@ from edge_agent.config import WebSettings
 from pos_bridge.till_events import CLIENT_GONE_KEY, MAX_SUBSCRIBERS
 
 log = logging.getLogger(__name__)
-STREAM_PATH = re.compile(r"^/api/v1/tills/[^/]+/events$")
+# Event streams: till screens (API) and the staff console's live banner.
+STREAM_PATH = re.compile(r"^(/api/v1/tills/[^/]+/events|/console/events)$")
 # One more stream thread than the hub admits, so the stream past the cap is told 503.
 STREAM_THREADS = MAX_SUBSCRIBERS + 1
 # How long a stop waits for requests in flight before closing their connections.
