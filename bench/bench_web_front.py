@@ -4,6 +4,8 @@
 - slow clients: the same while 16 sockets trickle headers or bodies (a line or a byte
   every 2 s, reconnecting when dropped);
 - slow clients and 16 till screens: the same with 16 SSE streams open as well;
+- sign-in timing: a PIN checked for an unknown staff id against one for a known id with
+  a wrong PIN (the use case itself; equal times tell an attacker nothing);
 - for contrast, cheroot (the previous server, 8 threads): quiet p50/p99 against the web
   front's quiet figures (what reading requests in asyncio costs), and how many till
   requests fail within 2 s under 8 slow sockets.
@@ -14,6 +16,8 @@ Run: `.venv/bin/python -m bench.bench_web_front` (`--quick` for fewer samples).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import socket
 import tempfile
 import threading
@@ -27,10 +31,10 @@ from cheroot.wsgi import Server as CherootServer
 
 from bench.stats import percentile, report
 from edge_agent.config import Config, PathSettings, WebSettings
-from edge_agent.context import open_agent
+from edge_agent.context import AgentContext, open_agent
 from edge_agent.scans import ScanDispatcher
 from edge_agent.seed import seed_store
-from edge_agent.staff import create_api_key
+from edge_agent.staff import Unauthorized, add_staff, check_pin, create_api_key
 from pos_bridge.app import create_app
 from pos_bridge.web_front import WebFront
 
@@ -60,6 +64,7 @@ def main() -> None:
             finally:
                 front.stop()
             contrast_cheroot(app, key, numbers, samples, quiet)
+            sign_in_timing(ctx, 20 if args.quick else 60)
         finally:
             dispatcher.stop()
             ctx.store.close()
@@ -104,6 +109,23 @@ def contrast_cheroot(
         print(f"cheroot (8 threads) under 8 slow clients: {failed} of 20 till requests failed")
     finally:
         server.stop()
+
+
+def sign_in_timing(ctx: AgentContext, samples: int) -> None:
+    add_staff(ctx, "bench-ana", "Ana", "cashier", "1234")
+    logging.getLogger("edge_agent.staff").setLevel(logging.ERROR)  # every try is refused
+    unknown: list[float] = []
+    known: list[float] = []
+    for _ in range(samples):
+        for staff_id, times in (("nobody-here", unknown), ("bench-ana", known)):
+            with ctx.store.transaction() as db:  # no lock-out in the way of measuring
+                db.execute("UPDATE staff SET failed_attempts = 0, locked_until = NULL")
+            started = time.perf_counter()
+            with contextlib.suppress(Unauthorized):
+                check_pin(ctx, staff_id, "9999", None)
+            times.append(time.perf_counter() - started)
+    print(report("sign-in p50: unknown id vs known id, wrong PIN",
+                 percentile(unknown, 50) * 1000, percentile(known, 50) * 1000, "ms"))  # fmt: skip
 
 
 def till_latencies(
