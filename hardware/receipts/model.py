@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from hardware.money import Money
+from hardware.receipts.labels import ReceiptLabels
+
 
 @dataclass(frozen=True)
 class StoreHeader:
@@ -14,12 +17,9 @@ class StoreHeader:
     tax_id: str | None = None
     locale: str = "es_ES"  # language of the fixed texts, number and date formats
     timezone: str = "Europe/Madrid"  # receipts show the store's local time
-
-
-@dataclass(frozen=True)
-class Money:
-    minor: int
-    currency: str
+    # The fixed words, as the caller's catalog translates them; None: the built-in table
+    # for the locale's language.
+    labels: ReceiptLabels | None = None
 
 
 @dataclass(frozen=True)
@@ -68,4 +68,16 @@ class Coupon:
     valid_until: datetime
 
 
-Receipt = ReturnReceipt | PickupSlip | ShoppingList | Coupon
+@dataclass(frozen=True)
+class ReturnSlip:
+    """A kiosk's return request on paper: the till scans its QR code to load the return."""
+
+    store: StoreHeader
+    code: str  # what the till scans (QR code)
+    order_number: str
+    lines: tuple[ReceiptLine, ...]
+    refund: Money
+    valid_until: datetime
+
+
+Receipt = ReturnReceipt | PickupSlip | ShoppingList | Coupon | ReturnSlip

@@ -19,6 +19,7 @@ from sync.central.db import CentralDb
 from sync.central.errors import CentralError
 from sync.central.service import CentralService, fleet_status
 from sync.protocol.clock import iso_now
+from sync.protocol.envelope import STRUCTURED_CONTENT_TYPE
 from sync.protocol.errors import ChangeRejected, ProtocolError
 from sync.protocol.topics import StoreTopics
 from wallet.errors import WalletFailure
@@ -249,9 +250,8 @@ def push(changes_file: Path, broker_url: str, db_url: str, topic_prefix: str) ->
         db.close()
     click.echo(f"recorded {len(payloads)} change(s)")
     if broker_url:
-        _send_now(
-            broker_url, [(StoreTopics(topic_prefix, store).changes, p) for store, p in payloads]
-        )
+        changes = [(StoreTopics(topic_prefix, store).changes, p) for store, p in payloads]
+        _send_now(broker_url, changes, content_type=STRUCTURED_CONTENT_TYPE)
 
 
 @main.command()
@@ -304,7 +304,7 @@ def load(files: tuple[Path, ...], broker_url: str, db_url: str, topic_prefix: st
     finally:
         db.close()
     if broker_url and messages:
-        _send_now(broker_url, messages)
+        _send_now(broker_url, messages, content_type=STRUCTURED_CONTENT_TYPE)
 
 
 @main.command()
@@ -452,7 +452,12 @@ def conflicts(db_url: str, open_only: bool) -> None:
         db.close()
 
 
-def _send_now(broker_url: str, messages: list[tuple[str, bytes]], retain: bool = False) -> None:
+def _send_now(
+    broker_url: str,
+    messages: list[tuple[str, bytes]],
+    retain: bool = False,
+    content_type: str | None = None,
+) -> None:
     from sync.link import BrokerSettings, MqttLink
 
     acked: list[int] = []
@@ -470,7 +475,10 @@ def _send_now(broker_url: str, messages: list[tuple[str, bytes]], retain: bool =
     try:
         if not link.connected.wait(timeout=10):
             raise CentralError("broker not reachable; nothing was sent")
-        mids = [link.publish(topic, payload, retain=retain) for topic, payload in messages]
+        mids = [
+            link.publish(topic, payload, retain=retain, content_type=content_type)
+            for topic, payload in messages
+        ]
         deadline = time.monotonic() + 10
         while not set(mids) <= set(acked) and time.monotonic() < deadline:
             time.sleep(0.01)

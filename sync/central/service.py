@@ -35,6 +35,7 @@ from sync.central.supervision import Part, Parts
 from sync.errors import SyncError
 from sync.link import BrokerSettings, Message, MqttLink
 from sync.protocol.clock import iso_now
+from sync.protocol.envelope import STRUCTURED_CONTENT_TYPE
 from sync.protocol.topics import StoreTopics, central_subscriptions, store_id_from_topic
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,11 @@ class CentralService:
 
     def _send_change(self, store_id: str, payload: bytes) -> None:
         try:
-            self.link.publish(StoreTopics(self.prefix, store_id).changes, payload)
+            self.link.publish(
+                StoreTopics(self.prefix, store_id).changes,
+                payload,
+                content_type=STRUCTURED_CONTENT_TYPE,
+            )
         except SyncError as exc:
             log.info("change for %s stored; it goes out on the store's replay (%s)", store_id, exc)
 
@@ -287,7 +292,7 @@ class CentralService:
         topic = StoreTopics(self.prefix, store_id).changes
         replay = changes_from(db, store_id, from_seq, limit)
         for payload in replay or [feed_head_message(db, store_id)]:
-            self.link.publish(topic, payload)
+            self.link.publish(topic, payload, content_type=STRUCTURED_CONTENT_TYPE)
 
     def _record_status(self, db: CentralDb, message: Message) -> None:
         store_id = store_id_from_topic(self.prefix, message.topic)
