@@ -8,15 +8,20 @@ detected here and synced, so the customer's wallet pass updates.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
+
+from sqlite_utils import Database
 
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money
 from edge_agent.errors import CustomerNotFound, EdgeAgentError, InvalidInput, NotFound
-from edge_agent.outbox import append_event
+from edge_agent.outbox import append_event, unconfirmed_loyalty
 from edge_agent.staff import Actor, audit
 from sync.protocol.clock import from_iso, to_iso
+from sync.protocol.wallet_changes import LoyaltyBalance, LoyaltyConflict
 
 # Lifetime points at which each tier starts, lowest first.
 TIER_THRESHOLDS = (("bronze", 0), ("silver", 2_000), ("gold", 8_000), ("platinum", 20_000))
@@ -165,3 +170,54 @@ def _higher(a: str, b: str) -> str:
     """Tiers only go up at the till; the centre handles yearly re-qualification."""
     order = [name for name, _ in TIER_THRESHOLDS]
     return a if order.index(a) >= order.index(b) else b
+
+
+def apply_centre_balance(db: Database, balance: LoyaltyBalance, at: datetime) -> None:
+    """The centre's balance (every store's events counted), plus this device's own events
+    it had not counted yet; inside the caller's transaction. A customer not held here
+    is skipped (the centre sends the balance again with the customer when needed)."""
+    if db.execute("SELECT 1 FROM customers WHERE id = ?", [balance.customer_id]).fetchone() is None:
+        return
+    mine = unconfirmed_loyalty(db, balance.customer_id, balance.counted_through)
+    tier = balance.tier
+    if mine.events:
+        row = db.execute(
+            "SELECT tier FROM loyalty_accounts WHERE customer_id = ?", [balance.customer_id]
+        ).fetchone()
+        tier = _higher(tier, tier_for(balance.lifetime_points + mine.earned))
+        if row is not None:
+            tier = _higher(tier, row[0])
+    db.execute(
+        "INSERT INTO loyalty_accounts (customer_id, tier, points, lifetime_points, updated_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (customer_id) DO UPDATE SET tier = excluded.tier,"
+        " points = excluded.points, lifetime_points = excluded.lifetime_points,"
+        " updated_at = excluded.updated_at",
+        [balance.customer_id, tier, max(0, balance.points + mine.points),
+         balance.lifetime_points + mine.earned, to_iso(at)],
+    )  # fmt: skip
+
+
+def apply_loyalty_conflict(db: Database, conflict: LoyaltyConflict, at: datetime) -> None:
+    """A coupon or points conflict the centre found; kept for the till (idempotent)."""
+    db.execute(
+        "INSERT INTO loyalty_conflicts (id, kind, subject, customer_id, stores, detail,"
+        " detected_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE"
+        " SET stores = excluded.stores, detail = excluded.detail,"
+        " received_at = excluded.received_at",
+        [conflict.conflict_id, conflict.kind, conflict.subject, conflict.customer_id,
+         json.dumps(list(conflict.stores)), json.dumps(conflict.detail, sort_keys=True),
+         to_iso(conflict.detected_at), to_iso(at)],
+    )  # fmt: skip
+
+
+def loyalty_conflicts(db: Database) -> list[dict[str, object]]:
+    """Conflicts the centre reported to this store, newest first."""
+    rows = db.execute(
+        "SELECT id, kind, subject, customer_id, stores, detail, detected_at FROM"
+        " loyalty_conflicts ORDER BY detected_at DESC, id"
+    ).fetchall()
+    return [
+        {"id": cid, "kind": kind, "subject": subject, "customer_id": customer,
+         "stores": json.loads(stores), "detail": json.loads(detail), "detected_at": detected}
+        for cid, kind, subject, customer, stores, detail, detected in rows
+    ]  # fmt: skip

@@ -506,6 +506,29 @@ RETURN_CONFLICTS = Migration(
 )
 
 
+LOYALTY_FROM_CENTRE = Migration(
+    9,
+    "loyalty from the centre: passes on a phone, loyalty conflicts",
+    (
+        # Whether the customer carries the pass on a phone (an Apple device registered
+        # it, or Google said it was saved), as the centre last said (`pass.upserted`).
+        "ALTER TABLE passes ADD COLUMN on_device INTEGER NOT NULL DEFAULT 0"
+        " CHECK (on_device IN (0, 1))",
+        # A coupon used more often than allowed, or points spent twice, across stores
+        # (the change `loyalty.conflict`); `detail` is the centre's JSON.
+        """CREATE TABLE loyalty_conflicts (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('coupon', 'points')),
+            subject TEXT NOT NULL,
+            customer_id TEXT,
+            stores TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            detected_at TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        )""",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     CORE_SCHEMA,
     PRINT_JOBS,
@@ -515,6 +538,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     SCREENS_SCHEMA,
     OUTBOX_SEQUENCE,
     RETURN_CONFLICTS,
+    LOYALTY_FROM_CENTRE,
 )
 
 

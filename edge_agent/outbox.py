@@ -86,3 +86,33 @@ def pending_events(db: Database, limit: int = 100) -> list[dict[str, Any]]:
         event["sequence"] = str(seq)
         events.append(event)
     return events
+
+
+@dataclass(frozen=True)
+class UnconfirmedLoyalty:
+    points: int  # net points change of the events the centre had not counted
+    earned: int  # the positive part (lifetime points)
+    events: int
+
+
+def unconfirmed_loyalty(
+    db: Database, customer_id: str, counted_through: dict[str, int]
+) -> UnconfirmedLoyalty:
+    """The customer's points events this device emitted that the centre's balance does not
+    count yet (sequence above what it counted for this device's source)."""
+    rows = db.execute(
+        "SELECT seq, json_extract(envelope, '$.source'), json_extract(envelope, '$.data.delta'),"
+        " json_extract(envelope, '$.data.points_spent') FROM outbox"
+        " WHERE type IN ('loyalty.points_changed', 'coupon.redeemed')"
+        " AND json_extract(envelope, '$.data.customer_id') = ?",
+        [customer_id],
+    ).fetchall()
+    points = earned = events = 0
+    for seq, source, delta, spent in rows:
+        if seq <= counted_through.get(source, 0):
+            continue
+        change = int(delta or 0) - int(spent or 0)
+        points += change
+        earned += max(int(delta or 0), 0)
+        events += 1
+    return UnconfirmedLoyalty(points, earned, events)

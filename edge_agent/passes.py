@@ -8,16 +8,19 @@ loyalty number is a look-up key (`edge_agent/customers.py`), never proof; a pass
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
+from edge_agent.centre import CentreLookup, why_not_here
 from edge_agent.context import AgentContext
 from edge_agent.customers import Channel, customer_profile, record_identification
 from edge_agent.domain import CustomerProfile
 from edge_agent.errors import CustomerNotFound
+from edge_agent.orders import lookup_budget
 from edge_agent.outbox import append_event
 from sync.protocol.clock import to_iso
 from wallet.apple import registry
@@ -63,11 +66,15 @@ def identify_by_pass(
     source: str,
     till_id: str | None = None,
     rotating_secret: bytes | None = None,
+    centre: CentreLookup | None = None,
 ) -> CustomerProfile:
     """The customer whose genuine, current pass was scanned; else a named `PassRefused`.
 
+    A genuine pass this store has not heard of (issued at the centre to a customer never
+    seen here) is asked of the centre within the look-up deadline, when one is given.
     A refusal is reported to the centre (`pass.refused`) so forgeries can be counted.
     """
+    started = time.monotonic()
     if verifier is None or not verifier.key_ids:
         raise PassesNotConfigured(
             "this store cannot check wallet passes yet (no pass keys installed in "
@@ -80,10 +87,14 @@ def identify_by_pass(
         claims = verifier.verify(
             code, now=now, kinds=IDENTIFYING_KINDS, revoked=_RevokedSerials(ctx)
         )
-        row = ctx.store.db.execute(
-            "SELECT customer_id, status, platform FROM passes WHERE serial = ?",
-            [claims.reference],
-        ).fetchone()
+        row = _pass_row(ctx, claims.reference)
+        if (row is None or row[0] is None) and centre is not None:
+            answer = centre.fetch_customer_by_pass(claims.reference, lookup_budget(ctx, started))
+            row = _pass_row(ctx, claims.reference)
+            if row is None or row[0] is None:
+                raise PassNotFound(
+                    f"this pass is genuine but not known here {why_not_here(answer)}"
+                )
         if row is None or row[0] is None:
             raise PassNotFound(
                 "this pass is genuine but not in this store's cache yet; "
@@ -104,6 +115,12 @@ def identify_by_pass(
                               pass_serial=claims.reference)  # fmt: skip
     ctx.metrics.identifications.labels("pass", channel).inc()
     return customer_profile(ctx, customer_id)
+
+
+def _pass_row(ctx: AgentContext, serial: str) -> tuple[str | None, str, str] | None:
+    return ctx.store.db.execute(
+        "SELECT customer_id, status, platform FROM passes WHERE serial = ?", [serial]
+    ).fetchone()
 
 
 def issue_loyalty_pass(

@@ -15,6 +15,7 @@ from edge_agent.passes import identify_by_pass
 from hardware.scan import MAX_SCAN_CHARS
 from pos_bridge.auth import require
 from pos_bridge.requests import read_body
+from pos_bridge.wiring import centre_lookup
 
 passes_api = Blueprint("passes_api", __name__, url_prefix="/api/v1/passes")
 
@@ -38,5 +39,6 @@ def identify() -> Any:
         source=body.source,
         till_id=body.till_id,
         rotating_secret=current_app.extensions["pass_rotating_secret"],
+        centre=centre_lookup(),
     )
     return jsonify(profile)

@@ -18,6 +18,7 @@ from sync.central.changes import record_change, validate_change
 from sync.central.db import CentralDb
 from sync.central.errors import CentralError
 from sync.central.service import CentralService, fleet_status
+from sync.central.wallet.cli import wallet
 from sync.protocol.clock import iso_now
 from sync.protocol.errors import ChangeRejected, ProtocolError
 from sync.protocol.topics import StoreTopics
@@ -381,3 +382,6 @@ def _send_now(broker_url: str, messages: list[tuple[str, bytes]], retain: bool =
             time.sleep(0.01)
     finally:
         link.stop()
+
+
+main.add_command(wallet)

@@ -208,8 +208,10 @@ class CentralDb:
             raise SyncError(f"cannot open the centre's database {_redact(url)}: {exc}") from None
 
     def create_schema(self) -> None:
+        from sync.central.wallet.schema import wallet_statements
+
         with self.transaction():
-            for statement in SCHEMA:
+            for statement in (*SCHEMA, *wallet_statements(self.postgres)):
                 self.execute(statement)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:

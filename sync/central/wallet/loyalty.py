@@ -21,11 +21,12 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sync.central.changes import append_change
+from sync.central.conflicts import StoreChange
 from sync.central.db import CentralDb
 from sync.central.wallet.passes import TIER_ORDER
-from sync.central.wallet.timefmt import to_text
 from sync.central.wallet.updates import mark_changed
-from sync.errors import ChangeRejected
+from sync.protocol.clock import to_iso
+from sync.protocol.errors import ChangeRejected
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,6 @@ class LoyaltyEvent(Protocol):
     envelope: str
 
 
-@dataclass(frozen=True)
-class FeedChange:
-    store_id: str
-    payload: bytes
-
-
 @dataclass
 class _Customer:
     points: int
@@ -65,16 +60,15 @@ class _Customer:
 
 def on_loyalty_events(
     db: CentralDb, events: Iterable[LoyaltyEvent], now: datetime
-) -> list[FeedChange]:
+) -> list[StoreChange]:
     """Count newly stored loyalty events; returns the feed changes to publish after commit."""
     touched: dict[str, _Customer] = {}
     coupons: set[str] = set()
     for event in events:
         data = _data(event)
         customer_id = data.get("customer_id") if isinstance(data, dict) else None
-        if event.type == COUPON_REDEEMED:
-            if _record_coupon_use(db, event, data):
-                coupons.add(str(data["code"]).upper())
+        if event.type == COUPON_REDEEMED and _record_coupon_use(db, event, data):
+            coupons.add(str(data["code"]).upper())
         if not isinstance(customer_id, str):
             continue
         customer = touched.get(customer_id) or _load(db, customer_id)
@@ -83,7 +77,7 @@ def on_loyalty_events(
         touched[customer_id] = customer
         customer.stores.add(event.store_id)
         _count(db, customer, customer_id, event, data)
-    changes: list[FeedChange] = []
+    changes: list[StoreChange] = []
     for customer_id, customer in sorted(touched.items()):
         _save(db, customer_id, customer)
         if customer.moved or customer.tier_changed:
@@ -227,7 +221,7 @@ def _has_passes(db: CentralDb, customer_id: str) -> bool:
     return row is not None
 
 
-def _tell_balance(db: CentralDb, customer_id: str, customer: _Customer) -> list[FeedChange]:
+def _tell_balance(db: CentralDb, customer_id: str, customer: _Customer) -> list[StoreChange]:
     stores = customer.stores | {
         r[0]
         for r in db.execute(
@@ -258,7 +252,7 @@ def _record_coupon_use(db: CentralDb, event: LoyaltyEvent, data: Any) -> bool:
     return True
 
 
-def _coupon_conflict(db: CentralDb, code: str, now: datetime) -> list[FeedChange]:
+def _coupon_conflict(db: CentralDb, code: str, now: datetime) -> list[StoreChange]:
     """A coupon used more often than allowed; judged only when a store said how often it
     may be used (an older agent's events do not say), never guessed."""
     uses = db.execute(
@@ -283,7 +277,7 @@ def _coupon_conflict(db: CentralDb, code: str, now: datetime) -> list[FeedChange
 
 def _points_conflict(
     db: CentralDb, customer_id: str, customer: _Customer, now: datetime
-) -> list[FeedChange]:
+) -> list[StoreChange]:
     detail = {"customer_id": customer_id, "overspent": customer.overspent}
     subject = f"{customer_id}:{customer.overspent[0]['at']}"
     return _record_conflict(db, "points", subject, customer_id, detail, now)
@@ -296,7 +290,7 @@ def _record_conflict(
     customer_id: str | None,
     detail: dict[str, Any],
     now: datetime,
-) -> list[FeedChange]:
+) -> list[StoreChange]:
     cid = "LC-" + hashlib.sha256(f"{kind}\x00{subject}".encode()).hexdigest()[:16]
     if kind == "coupon":
         stores = sorted({u["store_id"] for u in detail["uses"]})
@@ -308,17 +302,17 @@ def _record_conflict(
         " ON CONFLICT (conflict_id) DO UPDATE SET stores = excluded.stores,"
         " detail = excluded.detail, updated_at = excluded.updated_at",
         [cid, kind, subject, customer_id, json.dumps(stores), json.dumps(detail),
-         to_text(now), to_text(now)],
+         to_iso(now), to_iso(now)],
     )  # fmt: skip
     log.warning("loyalty conflict %s (%s %s) at %s", cid, kind, subject, ", ".join(stores))
     data = {"conflict_id": cid, "kind": kind, "subject": subject, "customer_id": customer_id,
-            "stores": stores, "detail": detail, "detected_at": to_text(now)}  # fmt: skip
+            "stores": stores, "detail": detail, "detected_at": to_iso(now)}  # fmt: skip
     return [c for c in (_append(db, s, CONFLICT_CHANGE, data) for s in stores) if c]
 
 
-def _append(db: CentralDb, store_id: str, change_type: str, data: dict) -> FeedChange | None:
+def _append(db: CentralDb, store_id: str, change_type: str, data: dict) -> StoreChange | None:
     try:
-        return FeedChange(store_id, append_change(db, store_id, change_type, data))
+        return StoreChange(store_id, append_change(db, store_id, change_type, data))
     except ChangeRejected as exc:
         log.error("%s not sent to %s: %s", change_type, store_id, exc.message)
         return None

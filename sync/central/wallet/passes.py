@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from sync.central.db import CentralDb
-from sync.central.wallet.timefmt import to_text
+from sync.protocol.clock import to_iso
 from wallet.content import LoyaltyCard
 from wallet.errors import WalletError
 from wallet.google.objects import loyalty_points, tier_module
@@ -111,7 +111,7 @@ def issue_loyalty_pass(
             " issued_at, updated_at) VALUES (%s, %s, 'loyalty', %s, 'active', %s, %s, %s,"
             " %s, %s, %s, %s, %s, %s)",
             [serial, customer_id, platform, code, pass_type_id, token, tag, pkpass,
-             card.points, card.tier, to_text(now), to_text(now)],
+             card.points, card.tier, to_iso(now), to_iso(now)],
         )  # fmt: skip
     log.info("issued %s loyalty pass %s for customer %s", platform, serial, customer_id)
     return IssuedPass(serial, customer_id, platform, code, pkpass, link)
@@ -151,7 +151,7 @@ def reissue_customer(
                 db.execute(
                     "UPDATE wallet_passes SET pkpass = %s, update_tag = %s, shown_points = %s,"
                     " shown_tier = %s, updated_at = %s WHERE serial = %s",
-                    [pkpass, tag, card.points, card.tier, to_text(now), serial],
+                    [pkpass, tag, card.points, card.tier, to_iso(now), serial],
                 )
                 queued = queue_pushes(db, serial, pass_type_id, now)
             done.append(Reissued(serial, "apple", tier_changed, queued))
@@ -167,12 +167,12 @@ def reissue_customer(
                     db.execute(
                         "INSERT INTO wallet_notifications (serial, platform, sent_at)"
                         " VALUES (%s, 'google', %s) ON CONFLICT DO NOTHING",
-                        [serial, to_text(now)],
+                        [serial, to_iso(now)],
                     )
                 db.execute(
                     "UPDATE wallet_passes SET shown_points = %s, shown_tier = %s,"
                     " updated_at = %s WHERE serial = %s",
-                    [card.points, card.tier, to_text(now), serial],
+                    [card.points, card.tier, to_iso(now), serial],
                 )
             done.append(Reissued(serial, "google", notify))
     return done
@@ -182,7 +182,7 @@ def google_notifications_left(db: CentralDb, serial: str, now: datetime) -> int:
     (sent,) = db.execute(
         "SELECT COUNT(*) FROM wallet_notifications WHERE serial = %s AND platform = 'google'"
         " AND sent_at > %s",
-        [serial, to_text(now - GOOGLE_NOTIFY_WINDOW)],
+        [serial, to_iso(now - GOOGLE_NOTIFY_WINDOW)],
     ).fetchone()
     return max(0, GOOGLE_NOTIFY_LIMIT - int(sent))
 
@@ -199,7 +199,7 @@ def queue_pushes(db: CentralDb, serial: str, pass_type_id: str, now: datetime) -
             "INSERT INTO wallet_push_queue (push_token, pass_type_id, serial, queued_at)"
             " VALUES (%s, %s, %s, %s) ON CONFLICT (push_token, pass_type_id) DO UPDATE SET"
             " serial = excluded.serial, queued_at = excluded.queued_at, attempts = 0",
-            [push_token, pass_type_id, serial, to_text(now)],
+            [push_token, pass_type_id, serial, to_iso(now)],
         )
     return len(tokens)
 
@@ -221,7 +221,7 @@ def customer_page_token(db: CentralDb, customer_id: str, now: datetime) -> str:
         db.execute(
             "INSERT INTO wallet_pages (customer_id, token, created_at) VALUES (%s, %s, %s)"
             " ON CONFLICT (customer_id) DO NOTHING",
-            [customer_id, secrets.token_urlsafe(24), to_text(now)],
+            [customer_id, secrets.token_urlsafe(24), to_iso(now)],
         )
     row = db.execute(
         "SELECT token FROM wallet_pages WHERE customer_id = %s", [customer_id]

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sync.central.db import CentralDb
 from sync.central.wallet.passes import pass_customer
-from sync.central.wallet.timefmt import from_text, to_text
+from sync.protocol.clock import from_iso, to_iso
 from wallet.apple.webservice import StoredPass
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class CentrePassRegistry:
                     "INSERT INTO wallet_registrations (device_id, pass_type_id, serial,"
                     " push_token, registered_at) VALUES (%s, %s, %s, %s, %s)"
                     " ON CONFLICT DO NOTHING",
-                    [*key, push_token, to_text(at)],
+                    [*key, push_token, to_iso(at)],
                 )
             elif row[0] != push_token:  # the device got a new push token; keep the newest
                 db.execute(
@@ -139,4 +139,4 @@ class CentrePassRegistry:
             ).fetchone()
         if row is None:
             return None
-        return StoredPass(row[0], row[1], int(row[2]), from_text(row[3]), bytes(row[4]))
+        return StoredPass(row[0], row[1], int(row[2]), from_iso(row[3]), bytes(row[4]))

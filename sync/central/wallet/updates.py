@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sync.central.db import CentralDb
-from sync.central.wallet.timefmt import from_text, to_text
+from sync.protocol.clock import from_iso, to_iso
 
 GATHER_SECONDS = 0.5
 COALESCE_WINDOW_SECONDS = 60.0
@@ -39,30 +39,29 @@ def mark_changed(db: CentralDb, customer_id: str, now: datetime, *, tier_changed
     inserted = db.execute(
         "INSERT INTO wallet_updates (customer_id, pending, changes, tier_changes, due_at)"
         " VALUES (%s, 1, 1, %s, %s) ON CONFLICT (customer_id) DO NOTHING",
-        [customer_id, int(tier_changed), to_text(gather)],
+        [customer_id, int(tier_changed), to_iso(gather)],
     ).rowcount
     if inserted:
         return
     # Locks the row (PostgreSQL): two workers counting the same customer take turns.
     lock = " FOR UPDATE" if db.postgres else ""
     pending, due_at, last_sent = db.execute(
-        "SELECT pending, due_at, last_sent_at FROM wallet_updates WHERE customer_id = %s"
-        + lock,
+        "SELECT pending, due_at, last_sent_at FROM wallet_updates WHERE customer_id = %s" + lock,
         [customer_id],
     ).fetchone()
-    due = from_text(due_at)
+    due = from_iso(due_at)
     if pending:
         if tier_changed:
             due = min(due, gather)
     elif tier_changed or last_sent is None:
         due = gather
     else:
-        due = max(gather, from_text(last_sent) + timedelta(seconds=COALESCE_WINDOW_SECONDS))
+        due = max(gather, from_iso(last_sent) + timedelta(seconds=COALESCE_WINDOW_SECONDS))
     db.execute(
         "UPDATE wallet_updates SET changes = changes + 1, due_at = %s,"
         " tier_changes = CASE WHEN pending = 1 THEN tier_changes ELSE 0 END + %s,"
         " pending = 1 WHERE customer_id = %s",
-        [to_text(due), int(tier_changed), customer_id],
+        [to_iso(due), int(tier_changed), customer_id],
     )
 
 
@@ -70,7 +69,7 @@ def due_updates(db: CentralDb, now: datetime, limit: int = 100) -> list[DueUpdat
     rows = db.execute(
         "SELECT customer_id, changes, tier_changes FROM wallet_updates"
         " WHERE pending = 1 AND due_at <= %s ORDER BY due_at LIMIT %s",
-        [to_text(now), limit],
+        [to_iso(now), limit],
     ).fetchall()
     return [DueUpdate(r[0], int(r[1]), int(r[2])) for r in rows]
 
@@ -83,7 +82,7 @@ def finish(db: CentralDb, update: DueUpdate, now: datetime) -> None:
         done = db.execute(
             "UPDATE wallet_updates SET pending = 0, tier_changes = 0, last_sent_at = %s"
             " WHERE customer_id = %s AND changes = %s",
-            [to_text(now), update.customer_id, update.changes],
+            [to_iso(now), update.customer_id, update.changes],
         ).rowcount
         if not done:
             # A tier change counted meanwhile keeps its early due time; others wait.
@@ -92,7 +91,7 @@ def finish(db: CentralDb, update: DueUpdate, now: datetime) -> None:
                 " due_at = CASE WHEN tier_changes > %s THEN due_at ELSE %s END,"
                 " tier_changes = CASE WHEN tier_changes > %s THEN tier_changes - %s ELSE 0 END"
                 " WHERE customer_id = %s",
-                [to_text(now), update.tier_changes, to_text(window_end), update.tier_changes,
+                [to_iso(now), update.tier_changes, to_iso(window_end), update.tier_changes,
                  update.tier_changes, update.customer_id],
             )  # fmt: skip
 
@@ -101,7 +100,7 @@ def retry_later(db: CentralDb, update: DueUpdate, now: datetime) -> None:
     with db.transaction():
         db.execute(
             "UPDATE wallet_updates SET due_at = %s WHERE customer_id = %s",
-            [to_text(now + timedelta(seconds=RETRY_SECONDS)), update.customer_id],
+            [to_iso(now + timedelta(seconds=RETRY_SECONDS)), update.customer_id],
         )
 
 

@@ -1,0 +1,183 @@
+"""`edge-central wallet ...`: issue passes at the centre, hand out customers' page links,
+run the wallet service (PassKit web service, Google callbacks, re-issues and pushes)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import threading
+from pathlib import Path
+
+import click
+
+from sync.central.db import CentralDb
+from sync.protocol.clock import utc_now
+
+_config_option = click.option(
+    "--config",
+    "config_path",
+    envvar="EDGE_CENTRAL_WALLET_CONFIG",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The centre's wallet settings (TOML, a [wallet] table).",
+)
+_db_option = click.option(
+    "--db",
+    "db_url",
+    envvar="EDGE_CENTRAL_DB",
+    default="sqlite://edge-central.sqlite3",
+    show_default=True,
+    help="postgresql://user@host/dbname, or sqlite://PATH.",
+)
+
+
+@click.group()
+def wallet() -> None:
+    """Wallet passes issued and kept at the centre (Apple Wallet, Google Wallet)."""
+
+
+@wallet.command()
+@click.argument("customer_id")
+@click.option(
+    "--apple",
+    "apple_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the customer's Apple .pkpass here.",
+)
+@click.option("--google", is_flag=True, help="Print the customer's Save to Google Wallet link.")
+@_config_option
+@_db_option
+def issue(
+    customer_id: str, apple_out: Path | None, google: bool, config_path: Path, db_url: str
+) -> None:
+    """Issue (or hand out again) CUSTOMER_ID's loyalty pass; prints it as JSON."""
+    from sync.central.wallet.passes import issue_loyalty_pass
+    from sync.central.wallet.service import tell_stores
+    from sync.central.wallet.settings import build_google_client, build_issuer, load_settings
+    from wallet.errors import WalletError
+
+    if (apple_out is None) == (not google):
+        raise WalletError("choose one platform: --apple FILE or --google")
+    settings = load_settings(config_path)
+    issuer = build_issuer(settings)
+    db = _open(db_url)
+    try:
+        issued = issue_loyalty_pass(
+            db, issuer, customer_id, "apple" if apple_out else "google", utc_now(),
+            build_google_client(settings, issuer) if google else None,
+        )  # fmt: skip
+        if issued.new:
+            tell_stores(db, customer_id)  # goes out on each store's next feed check
+    finally:
+        db.close()
+    if apple_out is not None and issued.pkpass is not None:
+        apple_out.write_bytes(issued.pkpass)
+    out = {"serial": issued.serial, "customer_id": customer_id, "code": issued.code,
+           "platform": issued.platform, "new": issued.new}  # fmt: skip
+    if issued.google_link is not None:
+        out["google_save_url"] = issued.google_link.url
+    click.echo(json.dumps(out, indent=2))
+
+
+@wallet.command()
+@click.argument("customer_id")
+@_config_option
+@_db_option
+def link(customer_id: str, config_path: Path, db_url: str) -> None:
+    """Print the URL of CUSTOMER_ID's "add to wallet" page, for an email or the web shop."""
+    from sync.central.wallet.passes import customer_page_token
+    from sync.central.wallet.settings import load_settings
+
+    settings = load_settings(config_path)
+    db = _open(db_url)
+    try:
+        token = customer_page_token(db, customer_id, utc_now())
+    finally:
+        db.close()
+    click.echo(f"{settings.public_url.rstrip('/')}/wallet/c/{token}")
+
+
+@wallet.command()
+@_config_option
+@_db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8091, show_default=True, help="Port (0: any).")
+@click.option(
+    "--broker",
+    "broker_url",
+    envvar="EDGE_CENTRAL_BROKER",
+    default="",
+    help="Send pass news to stores at once (else on each store's next feed check).",
+)
+@click.option("--topic-prefix", default="retail/v1", show_default=True)
+def serve(
+    config_path: Path, db_url: str, host: str, port: int, broker_url: str, topic_prefix: str
+) -> None:
+    """Run the wallet service until SIGTERM: the PassKit web service, Google callbacks,
+    customers' pages, and the re-issues and APNs pushes that follow points changes."""
+    from cheroot.wsgi import Server
+
+    from sync.central.wallet.registry import ThreadDb
+    from sync.central.wallet.service import WalletUpdater
+    from sync.central.wallet.settings import (
+        build_apns,
+        build_callback_verifier,
+        build_google_client,
+        build_issuer,
+        load_settings,
+    )
+    from sync.central.wallet.web import WalletWeb, create_wallet_app
+
+    settings = load_settings(config_path)
+    issuer = build_issuer(settings)
+    google = build_google_client(settings, issuer)
+    _open(db_url).close()  # schema in place, and a clear error now if unreachable
+    updater = WalletUpdater(db_url, issuer, build_apns(settings), google)
+    publish, link_stop = _publisher(broker_url, topic_prefix)
+    dbs = ThreadDb(db_url)
+    app = create_wallet_app(
+        WalletWeb(issuer, dbs, google, build_callback_verifier(settings), publish,
+                  settings.language)
+    )  # fmt: skip
+    server = Server((host, port), app)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: (stop.set(), server.stop()))
+    updater.start()
+    server.prepare()
+    click.echo(f"wallet service on http://{host}:{server.bind_addr[1]}", err=True)
+    try:
+        server.serve()
+    finally:
+        updater.stop()
+        dbs.close()
+        link_stop()
+
+
+def _open(db_url: str) -> CentralDb:
+    db = CentralDb(db_url)
+    db.create_schema()
+    return db
+
+
+def _publisher(broker_url: str, prefix: str):  # type: ignore[no-untyped-def]
+    if not broker_url:
+        return None, lambda: None
+    from sync.link import BrokerSettings, MqttLink
+    from sync.protocol.topics import StoreTopics
+
+    link = MqttLink(
+        BrokerSettings(broker_url, client_id=f"edge-central-wallet-{socket.gethostname()}"),
+        subscriptions=[],
+        on_message=lambda _m: None,
+    )
+    link.start()
+
+    def publish(store_id: str, payload: bytes) -> None:
+        try:
+            link.publish(StoreTopics(prefix, store_id).changes, payload)
+        except Exception as exc:  # recorded in the feed: the store's replay brings it
+            click.echo(f"edge-central: pass news for {store_id} not sent now ({exc})", err=True)
+
+    return publish, link.stop
