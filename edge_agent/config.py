@@ -191,6 +191,11 @@ class LoyaltySettings(_Section):
     # Loyalty cards are EAN-13s from the restricted-circulation range 2x, so a scanner
     # reads them like any product barcode; the pattern tells them apart.
     id_pattern: str = r"^29\d{11}$"
+    # While the centre is unreachable a store cannot see redemptions at other stores;
+    # it redeems at most this many coupons, spending at most this many points, that the
+    # centre has not acknowledged yet (a double use is then a bounded, reported loss).
+    offline_redemptions_max: int = Field(20, ge=0, le=10_000)
+    offline_points_max: int = Field(5_000, ge=0, le=10_000_000)
 
     @field_validator("id_pattern")
     @classmethod

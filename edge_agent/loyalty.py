@@ -18,7 +18,7 @@ from sqlite_utils import Database
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money
 from edge_agent.errors import CustomerNotFound, EdgeAgentError, InvalidInput, NotFound
-from edge_agent.outbox import append_event, unconfirmed_loyalty
+from edge_agent.outbox import append_event, unacknowledged_redemptions, unconfirmed_loyalty
 from edge_agent.staff import Actor, audit
 from sync.protocol.clock import from_iso, to_iso
 from sync.protocol.wallet_changes import LoyaltyBalance, LoyaltyConflict
@@ -108,12 +108,25 @@ def award_points(
 
 
 def redeem_coupon(
-    ctx: AgentContext, code: str, customer_id: str | None, sale_reference: str, *, actor: Actor
+    ctx: AgentContext,
+    code: str,
+    customer_id: str | None,
+    sale_reference: str,
+    *,
+    actor: Actor,
+    online: bool = True,
 ) -> Redemption:
-    """Use a coupon or reward once for this sale; CouponRefused says why not."""
+    """Use a coupon or reward once for this sale; CouponRefused says why not.
+
+    Offline (the centre unreachable) the store cannot know whether another store used
+    the coupon or the points already, so it redeems only within its offline budget
+    (`loyalty.offline_redemptions_max` coupons, `loyalty.offline_points_max` points, both
+    counted over its redemptions the centre has not acknowledged yet)."""
     now = ctx.clock()
     code = code.strip().upper()
     with ctx.store.transaction() as db:
+        if not online:
+            _within_offline_budget(ctx, db, code)
         row = db.execute(
             "SELECT customer_id, description, kind, value, points_cost, valid_from, valid_until,"
             " max_redemptions, redemptions FROM coupons WHERE code = ?",
@@ -161,9 +174,27 @@ def redeem_coupon(
         audit(db, actor, "coupon.redeemed", code, {"sale": sale_reference}, now)
         append_event(db, ctx.origin, "coupon.redeemed", code, {
             "code": code, "customer_id": customer_id, "sale_reference": sale_reference,
-            "points_spent": cost, "till_id": actor.till_id,
+            "points_spent": cost, "till_id": actor.till_id, "max_redemptions": most,
+            "offline": not online,
         }, at=now)  # fmt: skip
     return Redemption(code, description, kind, value, cost, most - used - 1)
+
+
+def _within_offline_budget(ctx: AgentContext, db: Database, code: str) -> None:
+    settings = ctx.config.loyalty
+    row = db.execute("SELECT points_cost FROM coupons WHERE code = ?", [code]).fetchone()
+    cost = int(row[0]) if row else 0
+    used = unacknowledged_redemptions(db)
+    if used.events + 1 > settings.offline_redemptions_max:
+        raise CouponRefused(
+            f"the store is offline and has redeemed {used.events} coupon(s) the centre has not "
+            "confirmed yet (the offline limit); redeem it once the store is back online"
+        )
+    if used.points + cost > settings.offline_points_max:
+        raise CouponRefused(
+            f"the store is offline: redeeming {cost} points would pass the offline limit of "
+            f"{settings.offline_points_max} points not yet confirmed by the centre"
+        )
 
 
 def _higher(a: str, b: str) -> str:

@@ -116,3 +116,13 @@ def unconfirmed_loyalty(
         earned += max(int(delta or 0), 0)
         events += 1
     return UnconfirmedLoyalty(points, earned, events)
+
+
+def unacknowledged_redemptions(db: Database) -> UnconfirmedLoyalty:
+    """Coupon redemptions this device made that the centre has not acknowledged yet:
+    how many, and the points they spent (the offline redemption budget counts these)."""
+    count, spent = db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(json_extract(envelope, '$.data.points_spent')), 0)"
+        " FROM outbox WHERE type = 'coupon.redeemed' AND acked_at IS NULL"
+    ).fetchone()
+    return UnconfirmedLoyalty(points=int(spent), earned=0, events=int(count))
