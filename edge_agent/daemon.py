@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING
 
 from cheroot.wsgi import Server as WsgiServer
 
@@ -23,15 +22,11 @@ from edge_agent.maintenance import Maintenance
 from edge_agent.printing import PrintQueue
 from edge_agent.scans import ScanDispatcher
 from edge_agent.systemd_notify import SystemdNotifier
-from edge_agent.wallet_setup import load_push_worker
 from hardware.scan import Scan
 from hardware.scanners import ScanSource, open_scanner
 from pos_bridge.app import create_app
 from pos_bridge.conflicts_api import conflict_announcer
 from sync.service import SyncService
-
-if TYPE_CHECKING:  # imported only when APNs is configured (see wallet_setup)
-    from wallet.apple.push_worker import PushWorker
 
 log = logging.getLogger(__name__)
 SCAN_REPLY_TIMEOUT_SECONDS = 5.0
@@ -48,7 +43,6 @@ class RunningAgent:
     web_thread: threading.Thread
     maintenance: Maintenance
     stopped: threading.Event = field(default_factory=threading.Event)
-    push_worker: PushWorker | None = None  # APNs pushes for updated Apple passes
     print_queue: PrintQueue | None = None
     sync: SyncService | None = None
 
@@ -75,8 +69,6 @@ class RunningAgent:
             scanner.stop()
         self.web.stop()
         self.web_thread.join(timeout=10)
-        if self.push_worker is not None:
-            self.push_worker.stop()
         self.dispatcher.stop()
         if self.sync is not None:
             self.sync.stop()
@@ -117,7 +109,6 @@ def start_agent(config: Config) -> RunningAgent:
             app.extensions["centre_lookup"] = sync.centre_lookup
             dispatcher.use_centre(sync.centre_lookup)
             sync.add_change_listener(conflict_announcer(app.extensions["till_events"]))
-        push_worker = load_push_worker(ctx)
         registry = DeviceRegistry(scanners, print_queue)
         app.extensions["devices"] = registry
         if sync is not None:
@@ -150,7 +141,6 @@ def start_agent(config: Config) -> RunningAgent:
         web,
         web_thread,
         maintenance,
-        push_worker=push_worker,
         print_queue=print_queue,
         sync=sync,
     )

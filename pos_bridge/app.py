@@ -25,7 +25,6 @@ from pos_bridge.passes_api import passes_api
 from pos_bridge.screens import install_screens
 from pos_bridge.till_api import till_api
 from pos_bridge.till_events import TillEventHub, identified_event
-from wallet.apple.webservice import passkit_blueprint
 
 
 def create_app(
@@ -43,7 +42,6 @@ def create_app(
     app.register_blueprint(till_api)
     app.register_blueprint(conflicts_api)
     app.register_blueprint(passes_api)
-    app.register_blueprint(passkit_blueprint(lambda: ctx.store))
     app.extensions["pass_verifier"] = agent_pass_verifier(ctx)
     app.extensions["pass_rotating_secret"] = load_rotating_secret(ctx.config)
     install_screens(app, ctx)

@@ -7,15 +7,12 @@ from edge_agent.passes import (
     PassesNotConfigured,
     PassNotFound,
     identify_by_pass,
-    issue_loyalty_pass,
-    reissue_loyalty_passes,
 )
 from edge_agent.revocations import apply_revocation_list
 from edge_agent.wallet_setup import load_pass_verifier
 from sync.protocol.revocations import RevocationList
 from tests.conftest import outbox_types
-from tests.wallet.conftest import NOW
-from wallet.apple import registry
+from tests.wallet.conftest import NOW, centre_pass
 from wallet.codes import PassSigner
 from wallet.errors import BadPassSignature, RevokedPass, StaleRotatingCode, WrongPassKind
 from wallet.rotating import current_otp, pass_totp_secret
@@ -36,7 +33,7 @@ def scan(ctx, code, **kwargs):
 
 
 def test_scanned_pass_identifies_its_customer_and_records_method_pass(wallet_agent, issuer):
-    issued = issue_loyalty_pass(wallet_agent, issuer, CUSTOMER, apple=True, google=False)
+    issued = centre_pass(wallet_agent, issuer, CUSTOMER)
     profile = scan(wallet_agent, issued.code)
     assert profile.customer_id == CUSTOMER
     event = last_event(wallet_agent, "customer.identified")
@@ -65,7 +62,7 @@ def test_coupon_code_does_not_identify_a_customer(wallet_agent, issuer):
 
 
 def test_revocation_list_from_the_centre_refuses_the_pass(wallet_agent, issuer):
-    issued = issue_loyalty_pass(wallet_agent, issuer, CUSTOMER, apple=True, google=False)
+    issued = centre_pass(wallet_agent, issuer, CUSTOMER)
     with wallet_agent.store.transaction() as db:
         assert apply_revocation_list(db, RevocationList(revoked=(issued.serial,)), NOW) == 1
     with pytest.raises(RevokedPass):
@@ -82,10 +79,7 @@ def test_store_without_keys_says_so(agent):
 
 
 def google_pass(ctx, issuer):
-    issued = issue_loyalty_pass(ctx, issuer, CUSTOMER, apple=True, google=False)
-    with ctx.store.transaction() as db:  # stand in for a Google pass: same code, platform google
-        db.execute("UPDATE passes SET platform = 'google' WHERE serial = ?", [issued.serial])
-    return issued
+    return centre_pass(ctx, issuer, CUSTOMER, platform="google")
 
 
 def test_rotating_code_accepted_within_its_window_refused_when_stale(wallet_agent, issuer):
@@ -103,32 +97,3 @@ def test_static_copy_of_a_rotating_pass_is_refused(wallet_agent, issuer):
     issued = google_pass(wallet_agent, issuer)
     with pytest.raises(StaleRotatingCode, match="screenshot"):
         scan(wallet_agent, issued.code, rotating_secret=b"s" * 32)
-
-
-def test_points_change_reissues_the_apple_pass_and_queues_a_push(wallet_agent, issuer):
-    issued = issue_loyalty_pass(wallet_agent, issuer, CUSTOMER, apple=True, google=False)
-    registry.register_device(
-        wallet_agent.store,
-        device_id="dev1",
-        push_token="tok1",
-        pass_type_id=issuer.apple.settings.pass_type_id,
-        serial=issued.serial,
-        at=NOW,
-    )
-    pass_type = issuer.apple.settings.pass_type_id
-    before = registry.latest_pass(wallet_agent.store, pass_type, issued.serial)
-    with wallet_agent.store.transaction() as db:
-        db.execute("UPDATE loyalty_accounts SET points = 99999 WHERE customer_id = ?", [CUSTOMER])
-    assert reissue_loyalty_passes(wallet_agent, issuer, CUSTOMER) == [issued.serial]
-    after = registry.latest_pass(wallet_agent.store, pass_type, issued.serial)
-    assert after.update_tag > before.update_tag
-    assert b"99999" in _pass_json(after.pkpass)
-    assert [p.push_token for p in registry.pending_pushes(wallet_agent.store)] == ["tok1"]
-    assert last_event(wallet_agent, "pass.reissued")["data"]["pass_serial"] == issued.serial
-
-
-def _pass_json(pkpass: bytes) -> bytes:
-    import io
-    import zipfile
-
-    return zipfile.ZipFile(io.BytesIO(pkpass)).read("pass.json")

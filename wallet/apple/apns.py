@@ -8,7 +8,6 @@ token is no longer valid: forget the registration) or another error (keep it que
 from __future__ import annotations
 
 import json
-import logging
 import ssl
 import threading
 import time
@@ -18,11 +17,8 @@ import httpx
 from google.auth import crypt
 from google.auth import jwt as google_jwt
 
-from wallet.apple import registry
 from wallet.errors import WalletError
-from wallet.storage import StoreLike
 
-log = logging.getLogger(__name__)
 APNS_PRODUCTION_URL = "https://api.push.apple.com"
 # Apple refuses a provider token older than an hour and throttles one renewed more often
 # than every 20 minutes; 40 minutes sits between.
@@ -45,13 +41,6 @@ class ApnsSettings:
 class PushResult:
     status: int
     reason: str | None
-
-
-@dataclass(frozen=True)
-class DrainReport:
-    delivered: int
-    unregistered: int
-    failed: int
 
 
 class ApnsSender:
@@ -103,24 +92,3 @@ class ApnsSender:
                 ).decode()
                 self._token = (token, now)
             return self._token[0]
-
-
-def drain_push_queue(store: StoreLike, sender: ApnsSender, limit: int = 100) -> DrainReport:
-    """Send up to `limit` queued pushes; each leaves the queue only once APNs answered."""
-    delivered = unregistered = failed = 0
-    for push in registry.pending_pushes(store, limit):
-        result = sender.push(push.push_token, push.pass_type_id)
-        if result.status == 200:
-            registry.push_delivered(store, push.id)
-            delivered += 1
-        elif result.status == 410:
-            registry.forget_push_token(store, push.push_token)
-            unregistered += 1
-        else:
-            failed += 1
-            if push.attempts + 1 >= MAX_ATTEMPTS:
-                log.warning("dropping APNs push %s after %d attempts", push.id, MAX_ATTEMPTS)
-                registry.push_delivered(store, push.id)
-            else:
-                registry.push_failed(store, push.id, f"{result.status} {result.reason or ''}")
-    return DrainReport(delivered, unregistered, failed)

@@ -38,6 +38,55 @@ def wallet() -> None:
 
 
 @wallet.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--key-id", type=click.IntRange(0, 255), default=1, show_default=True)
+@click.option(
+    "--dev-certs/--no-dev-certs",
+    default=False,
+    show_default=True,
+    help="Also write throw-away Apple/Google credentials and a wallet.toml (never for production).",
+)
+def keys(directory: Path, key_id: int, dev_certs: bool) -> None:
+    """Create a pass-signing key pair in DIRECTORY: the .key stays at the centre, the .pub
+    goes to every store (or publish it with `edge-central keys`)."""
+    import secrets
+
+    from wallet.keys import write_secret, write_signing_key
+
+    write_signing_key(directory, key_id)
+    click.echo(f"{directory}/pass-signing-{key_id}.key  (the centre only; keep it secret)")
+    click.echo(f"{directory}/pass-signing-{key_id}.pub  (every store)")
+    if not dev_certs:
+        return
+    from wallet.devcerts import (
+        make_apns_key,
+        make_apple_credentials,
+        make_service_account,
+        service_account_json,
+    )
+
+    apple = make_apple_credentials("pass.com.example.edge-agent", "DEVTEAM001")
+    (directory / "dev-wwdr.pem").write_bytes(apple.wwdr_cert_pem)
+    (directory / "dev-pass-cert.pem").write_bytes(apple.pass_cert_pem)
+    write_secret(directory / "dev-pass-key.pem", apple.pass_key_pem)
+    write_secret(directory / "dev-apns-key.p8", make_apns_key())
+    write_secret(directory / "dev-rotating.secret", secrets.token_hex(32).encode())
+    info, cert = make_service_account("https://oauth2.googleapis.com/token")
+    write_secret(directory / "dev-service-account.json", service_account_json(info).encode())
+    (directory / "dev-service-account.pem").write_bytes(cert)
+    (directory / "wallet.toml").write_text(
+        "# Development settings (NOT Apple's or Google's credentials)\n[wallet]\n"
+        f'keys_dir = "."\nsigning_key_id = {key_id}\n'
+        'apple_cert_file = "dev-pass-cert.pem"\napple_key_file = "dev-pass-key.pem"\n'
+        'apple_wwdr_file = "dev-wwdr.pem"\nrotating_secret_file = "dev-rotating.secret"\n'
+        'google_issuer_id = "3388000000012345678"\n'
+        'google_service_account_file = "dev-service-account.json"\n',
+        encoding="utf-8",
+    )
+    click.echo(f"development credentials and {directory}/wallet.toml written")
+
+
+@wallet.command()
 @click.argument("customer_id")
 @click.option(
     "--apple",

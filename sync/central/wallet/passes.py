@@ -166,7 +166,7 @@ def reissue_customer(
                 if notify:
                     db.execute(
                         "INSERT INTO wallet_notifications (serial, platform, sent_at)"
-                        " VALUES (%s, 'google', %s) ON CONFLICT DO NOTHING",
+                        " VALUES (%s, 'google', %s)",
                         [serial, to_iso(now)],
                     )
                 db.execute(

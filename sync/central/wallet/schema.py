@@ -66,9 +66,10 @@ WALLET_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS wallet_notifications (
         serial TEXT NOT NULL,
         platform TEXT NOT NULL,
-        sent_at TEXT NOT NULL,
-        PRIMARY KEY (serial, platform, sent_at)
+        sent_at TEXT NOT NULL
     )""",
+    "CREATE INDEX IF NOT EXISTS wallet_notifications_serial"
+    " ON wallet_notifications (serial, platform, sent_at)",
     # Customers whose passes wait to be re-issued (coalescing, `sync.central.wallet.updates`).
     """CREATE TABLE IF NOT EXISTS wallet_updates (
         customer_id TEXT PRIMARY KEY,
