@@ -526,6 +526,13 @@ LOYALTY_FROM_CENTRE = Migration(
             detected_at TEXT NOT NULL,
             received_at TEXT NOT NULL
         )""",
+        # Issuing, the PassKit web service and pushes moved to the centre: a store keeps
+        # no .pkpass, device registrations, push queue or notification counts. The
+        # serial -> customer records (`passes`) stay, so every pass still identifies.
+        "DROP TABLE IF EXISTS apns_push_queue",
+        "DROP TABLE IF EXISTS apple_registrations",
+        "DROP TABLE IF EXISTS apple_passes",
+        "DROP TABLE IF EXISTS wallet_notifications",
     ),
 )
 

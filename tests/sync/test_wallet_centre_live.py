@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from edge_agent.centre import CentreAnswer
 from edge_agent.config import WalletSettings
 from edge_agent.context import AgentContext, open_agent
 from edge_agent.loyalty import award_points, redeem_coupon
@@ -179,9 +180,11 @@ def test_a_pass_from_the_centre_is_recognised_everywhere_and_updates_itself(
     outcome = ScanDispatcher(a).handle(scan(code))
     assert outcome.status == "identified", outcome.message
     assert outcome.customer.customer_id == CUSTOMER
+    assert outcome.customer.wallet_pass == "on_phone"  # staff need not offer it
 
     # Store B has never seen the customer: it asks the centre within the deadline.
     assert b.store.db.execute("SELECT COUNT(*) FROM customers").fetchone()[0] == 0
+    wait_for(sync_b.link_up, "store B connected")
     dispatcher = ScanDispatcher(b)
     dispatcher.use_centre(sync_b.centre_lookup)
     outcome = dispatcher.handle(scan(code))
@@ -277,7 +280,9 @@ def test_a_coupon_redeemed_offline_at_two_stores_is_one_conflict_everywhere(
         if ctx is a:
             wait_for(lambda: points_at(a) == 1500, "the customer at store A")
         else:  # B learns of the customer by asking, as at a scan
-            assert sync.centre_lookup.fetch_customer_orders("loyalty_id", "2900000099001", 5)
+            wait_for(sync.link_up, "store B connected")
+            answer = sync.centre_lookup.fetch_customer_orders("loyalty_id", "2900000099001", 5)
+            assert answer is CentreAnswer.FOUND
         sync.stop()  # both stores go offline
         with ctx.store.transaction() as db:
             db.execute(
@@ -312,3 +317,74 @@ def test_a_coupon_redeemed_offline_at_two_stores_is_one_conflict_everywhere(
     assert conflict["detail"]["allowed"] == 1
     assert sorted(u["sale_reference"] for u in conflict["detail"]["uses"]) == [
         "SALE-store-a", "SALE-store-b"]  # fmt: skip
+
+
+def test_google_callbacks_are_verified_replays_dropped_and_presence_reaches_the_till(
+    centre, stores, sync_factory
+):
+    central, wallet = centre
+    a = stores["store-a"]
+    sync_factory(a)
+    load_customer_with_pickup_at_store_a(central, wallet)
+    wait_for(lambda: points_at(a) == 1500, "the customer at store A")
+    db = wallet.db()
+    token = customer_page_token(db, CUSTOMER, datetime.now(UTC))
+    db.close()
+    requests.get(f"{wallet.base_url}/wallet/c/{token}/google", timeout=10, allow_redirects=False)
+    (object_id,) = wallet.google.objects
+    serial = object_id.rpartition(".")[2]
+
+    def on_device_at_a():
+        row = a.store.db.execute("SELECT on_device FROM passes WHERE serial = ?", [serial])
+        return (row.fetchone() or [None])[0]
+
+    wait_for(lambda: on_device_at_a() == 0, "the issued pass at store A")
+    url = f"{wallet.base_url}/wallet/google/callback"
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    forged = wallet.callbacks.callback(object_id, root=ec.generate_private_key(ec.SECP256R1()))
+    refused = requests.post(url, data=forged, timeout=10)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "callback_refused"
+    other_issuer = wallet.callbacks.callback(object_id, recipient="1111111111111111111")
+    assert requests.post(url, data=other_issuer, timeout=10).status_code == 400
+    expired = wallet.callbacks.callback(object_id, expires_in_ms=-1000)
+    assert requests.post(url, data=expired, timeout=10).status_code == 400
+    assert requests.post(url, data=b"{not json", timeout=10).status_code == 400
+    assert on_device_at_a() == 0  # none of those changed anything
+
+    saved = wallet.callbacks.callback(object_id, "save", nonce="nonce-1")
+    assert requests.post(url, data=saved, timeout=10).json() == {"status": "ok"}
+    wait_for(lambda: on_device_at_a() == 1, "the saved pass noted at store A")
+    deleted = wallet.callbacks.callback(object_id, "del", nonce="nonce-2")
+    assert requests.post(url, data=deleted, timeout=10).json() == {"status": "ok"}
+    wait_for(lambda: on_device_at_a() == 0, "the deleted pass noted at store A")
+    # Google retries, an attacker replays: the same nonce changes nothing again.
+    replay = requests.post(url, data=saved, timeout=10)
+    assert replay.json() == {"status": "duplicate"}
+    time.sleep(0.5)
+    assert on_device_at_a() == 0
+    metrics = requests.get(f"{wallet.base_url}/metrics", timeout=10).text
+    assert 'edge_central_wallet_google_callbacks_total{outcome="refused"} 4.0' in metrics
+    assert 'edge_central_wallet_google_callbacks_total{outcome="replayed"} 1.0' in metrics
+    assert requests.get(f"{wallet.base_url}/healthz", timeout=10).json() == {"status": "ok"}
+
+
+def test_an_offline_store_that_never_saw_the_customer_says_so(centre, stores, sync_factory):
+    central, wallet = centre
+    b = stores["store-b"]
+    sync = sync_factory(b)
+    sync.stop()
+    db = wallet.db()
+    try:
+        load_customer_with_pickup_at_store_a(central, wallet)
+        from sync.central.wallet.passes import issue_loyalty_pass
+
+        issued = issue_loyalty_pass(db, wallet.issuer, CUSTOMER, "apple", datetime.now(UTC))
+    finally:
+        db.close()
+    dispatcher = ScanDispatcher(b)
+    dispatcher.use_centre(sync.centre_lookup)
+    outcome = dispatcher.handle(scan(issued.code))
+    assert outcome.status == "not_found"
+    assert "genuine" in outcome.message and "offline" in outcome.message
