@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -36,6 +36,8 @@ COUPON_REDEEMED = "coupon.redeemed"
 LOYALTY_TYPES = frozenset({POINTS_CHANGED, TIER_CHANGED, COUPON_REDEEMED})
 BALANCE_CHANGE = "loyalty.balance"
 CONFLICT_CHANGE = "loyalty.conflict"
+# A points conflict names the customer's spends this far back (the stores involved).
+SPENDS_LOOKBACK = timedelta(days=7)
 
 
 class LoyaltyEvent(Protocol):
@@ -278,7 +280,24 @@ def _coupon_conflict(db: CentralDb, code: str, now: datetime) -> list[StoreChang
 def _points_conflict(
     db: CentralDb, customer_id: str, customer: _Customer, now: datetime
 ) -> list[StoreChange]:
-    detail = {"customer_id": customer_id, "overspent": customer.overspent}
+    """Points spent beyond the balance: each store spent what it saw offline. The
+    conflict names the overspending events and the other spends of the customer's
+    points in the week before, so every store involved hears of it."""
+    since = to_iso(now - SPENDS_LOOKBACK)
+    spends = db.execute(
+        "SELECT store_id, code, sale_reference, points_spent, redeemed_at FROM coupon_uses"
+        " WHERE customer_id = %s AND points_spent > 0 AND redeemed_at >= %s"
+        " ORDER BY redeemed_at, store_id",
+        [customer_id, since],
+    ).fetchall()
+    detail = {
+        "customer_id": customer_id,
+        "overspent": customer.overspent,
+        "spends": [
+            {"store_id": s, "code": c, "sale_reference": r, "points_spent": int(p), "at": at}
+            for s, c, r, p, at in spends
+        ],
+    }
     subject = f"{customer_id}:{customer.overspent[0]['at']}"
     return _record_conflict(db, "points", subject, customer_id, detail, now)
 
@@ -295,7 +314,9 @@ def _record_conflict(
     if kind == "coupon":
         stores = sorted({u["store_id"] for u in detail["uses"]})
     else:
-        stores = sorted({o["store_id"] for o in detail["overspent"]})
+        stores = sorted(
+            {o["store_id"] for o in detail["overspent"]} | {s["store_id"] for s in detail["spends"]}
+        )
     db.execute(
         "INSERT INTO loyalty_conflicts (conflict_id, kind, subject, customer_id, stores,"
         " detail, detected_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
