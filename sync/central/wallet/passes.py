@@ -127,26 +127,48 @@ def reissue_customer(
     google_client: GoogleWalletClient | None = None,
 ) -> list[Reissued]:
     """Bring every active loyalty pass of the customer up to their points and tier:
-    Apple passes are signed again and their devices' pushes queued (one transaction);
-    Google objects are patched, notifying only for a tier change within Google's budget.
-    A pass already showing the current figures is left alone."""
-    data = _customer_card_data(db, customer_id)
-    rows = db.execute(
-        "SELECT serial, platform, code, auth_token, pass_type_id, shown_points, shown_tier"
-        " FROM wallet_passes WHERE customer_id = %s AND kind = 'loyalty'"
-        " AND status = 'active' ORDER BY serial",
-        [customer_id],
-    ).fetchall()
-    done: list[Reissued] = []
-    for serial, platform, code, token, pass_type_id, shown_points, shown_tier in rows:
-        if (shown_points, shown_tier) == (data["points"], data["tier"]):
-            continue
-        card = _card(data, serial, code)
-        if platform == "apple":
-            if issuer.apple is None or not token:
+    Apple passes are signed again and their devices' pushes queued; Google objects are
+    patched, notifying only for a tier change within Google's budget. A pass already
+    showing the current figures is left alone."""
+    return reissue_customers(
+        db, issuer, [(customer_id, tier_changed)], now, google_client=google_client
+    )
+
+
+def reissue_customers(
+    db: CentralDb,
+    issuer: PassIssuer,
+    customers: list[tuple[str, bool]],
+    now: datetime,
+    *,
+    google_client: GoogleWalletClient | None = None,
+) -> list[Reissued]:
+    """`reissue_customer` for many (customer id, tier changed): the Apple passes are all
+    signed first, then written with their pushes in one transaction (a campaign pays
+    one commit per round, not one per pass); Google calls happen outside it."""
+    apple: list[tuple[str, str, bytes, LoyaltyCard, bool]] = []
+    google: list[tuple[str, LoyaltyCard, bool]] = []
+    for customer_id, tier_changed in customers:
+        data = _customer_card_data(db, customer_id)
+        rows = db.execute(
+            "SELECT serial, platform, code, auth_token, pass_type_id, shown_points, shown_tier"
+            " FROM wallet_passes WHERE customer_id = %s AND kind = 'loyalty'"
+            " AND status = 'active' ORDER BY serial",
+            [customer_id],
+        ).fetchall()
+        for serial, platform, code, token, pass_type_id, shown_points, shown_tier in rows:
+            if (shown_points, shown_tier) == (data["points"], data["tier"]):
                 continue
-            pkpass = issuer.apple_pass(card, token)
-            with db.transaction():
+            card = _card(data, serial, code)
+            if platform == "apple" and issuer.apple is not None and token:
+                apple.append((serial, pass_type_id, issuer.apple_pass(card, token), card,
+                              tier_changed))  # fmt: skip
+            elif platform == "google" and google_client is not None and issuer.google:
+                google.append((serial, card, tier_changed))
+    done: list[Reissued] = []
+    if apple:
+        with db.transaction():
+            for serial, pass_type_id, pkpass, card, tier_changed in apple:
                 tag = next_update_tag(db)
                 db.execute(
                     "UPDATE wallet_passes SET pkpass = %s, update_tag = %s, shown_points = %s,"
@@ -154,27 +176,28 @@ def reissue_customer(
                     [pkpass, tag, card.points, card.tier, to_iso(now), serial],
                 )
                 queued = queue_pushes(db, serial, pass_type_id, now)
-            done.append(Reissued(serial, "apple", tier_changed, queued))
-        elif platform == "google" and google_client is not None and issuer.google is not None:
-            notify = tier_changed and google_notifications_left(db, serial, now) > 0
-            settings = issuer.google.settings
-            changes: dict[str, Any] = {"loyaltyPoints": loyalty_points(settings, card.points)}
-            if card.tier:
-                changes["textModulesData"] = [tier_module(settings, card.tier)]
-            google_client.patch_object(settings.object_id(serial), changes, notify=notify)
-            with db.transaction():
-                if notify:
-                    db.execute(
-                        "INSERT INTO wallet_notifications (serial, platform, sent_at)"
-                        " VALUES (%s, 'google', %s)",
-                        [serial, to_iso(now)],
-                    )
+                done.append(Reissued(serial, "apple", tier_changed, queued))
+    for serial, card, tier_changed in google:
+        assert google_client is not None and issuer.google is not None
+        notify = tier_changed and google_notifications_left(db, serial, now) > 0
+        settings = issuer.google.settings
+        changes: dict[str, Any] = {"loyaltyPoints": loyalty_points(settings, card.points)}
+        if card.tier:
+            changes["textModulesData"] = [tier_module(settings, card.tier)]
+        google_client.patch_object(settings.object_id(serial), changes, notify=notify)
+        with db.transaction():
+            if notify:
                 db.execute(
-                    "UPDATE wallet_passes SET shown_points = %s, shown_tier = %s,"
-                    " updated_at = %s WHERE serial = %s",
-                    [card.points, card.tier, to_iso(now), serial],
+                    "INSERT INTO wallet_notifications (serial, platform, sent_at)"
+                    " VALUES (%s, 'google', %s)",
+                    [serial, to_iso(now)],
                 )
-            done.append(Reissued(serial, "google", notify))
+            db.execute(
+                "UPDATE wallet_passes SET shown_points = %s, shown_tier = %s,"
+                " updated_at = %s WHERE serial = %s",
+                [card.points, card.tier, to_iso(now), serial],
+            )
+        done.append(Reissued(serial, "google", notify))
     return done
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from sync.central.changes import record_change
 from sync.central.db import CentralDb
 from sync.central.wallet import updates
-from sync.central.wallet.passes import customer_passes, reissue_customer
+from sync.central.wallet.passes import Reissued, customer_passes, reissue_customers
 from sync.central.wallet.push import PushReport, PushSender, send_queued_pushes
 from sync.protocol.clock import utc_now
 from sync.protocol.errors import ChangeRejected
@@ -82,29 +82,46 @@ class WalletUpdater:
     def run_once(self, db: CentralDb) -> None:
         """One round: re-issue what is due, then send the queued pushes."""
         now = self._clock()
-        for due in updates.due_updates(db, now):
-            try:
-                done = reissue_customer(
-                    db, self._issuer, due.customer_id, now,
-                    tier_changed=due.tier_changed, google_client=self._google,
-                )  # fmt: skip
-            except Exception:
-                log.exception("re-issuing the passes of %s failed; retrying later", due.customer_id)
-                updates.retry_later(db, due, now)
-                continue
-            updates.finish(db, due, now)
-            for item in done:
-                if item.platform == "apple":
-                    self.counters.reissued += 1
-                else:
-                    self.counters.google_updates += 1
-                    self.counters.google_notifications += int(item.notified)
-            self.counters.last_sent[due.customer_id] = time.monotonic()
+        due = updates.due_updates(db, now)
+        try:
+            done = self._reissue(db, due, now)
+        except Exception:
+            # One bad customer (Google refusing...) must not hold back the others: one
+            # at a time, and a failing one waits a while.
+            log.exception("re-issuing %d customers' passes failed; one at a time", len(due))
+            done, failed = [], []
+            for item in due:
+                try:
+                    done += self._reissue(db, [item], now)
+                except Exception:
+                    log.exception("re-issuing %s's passes failed; later", item.customer_id)
+                    updates.retry_later(db, item, now)
+                    failed.append(item)
+            due = [item for item in due if item not in failed]
+        if due:
+            updates.finish_all(db, due, now)
+        for reissued in done:
+            if reissued.platform == "apple":
+                self.counters.reissued += 1
+            else:
+                self.counters.google_updates += 1
+                self.counters.google_notifications += int(reissued.notified)
+        sent = time.monotonic()
+        for item in due:
+            self.counters.last_sent[item.customer_id] = sent
         if self._apns is not None:
             report = send_queued_pushes(db, self._apns)
             self.counters.pushes.delivered += report.delivered
             self.counters.pushes.unregistered += report.unregistered
             self.counters.pushes.failed += report.failed
+
+    def _reissue(
+        self, db: CentralDb, due: list[updates.DueUpdate], now: datetime
+    ) -> list[Reissued]:
+        return reissue_customers(
+            db, self._issuer, [(d.customer_id, d.tier_changed) for d in due], now,
+            google_client=self._google,
+        )  # fmt: skip
 
     def _run(self) -> None:
         db = CentralDb(self._db_url)

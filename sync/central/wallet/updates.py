@@ -77,23 +77,29 @@ def due_updates(db: CentralDb, now: datetime, limit: int = 100) -> list[DueUpdat
 def finish(db: CentralDb, update: DueUpdate, now: datetime) -> None:
     """The customer's passes were brought up to date as of `update.changes`. A change
     counted meanwhile stays pending, due at the end of the coalescing window."""
+    finish_all(db, [update], now)
+
+
+def finish_all(db: CentralDb, done: list[DueUpdate], now: datetime) -> None:
+    """`finish` for many, in one transaction."""
     window_end = now + timedelta(seconds=COALESCE_WINDOW_SECONDS)
     with db.transaction():
-        done = db.execute(
-            "UPDATE wallet_updates SET pending = 0, tier_changes = 0, last_sent_at = %s"
-            " WHERE customer_id = %s AND changes = %s",
-            [to_iso(now), update.customer_id, update.changes],
-        ).rowcount
-        if not done:
-            # A tier change counted meanwhile keeps its early due time; others wait.
-            db.execute(
-                "UPDATE wallet_updates SET last_sent_at = %s,"
-                " due_at = CASE WHEN tier_changes > %s THEN due_at ELSE %s END,"
-                " tier_changes = CASE WHEN tier_changes > %s THEN tier_changes - %s ELSE 0 END"
-                " WHERE customer_id = %s",
-                [to_iso(now), update.tier_changes, to_iso(window_end), update.tier_changes,
-                 update.tier_changes, update.customer_id],
-            )  # fmt: skip
+        for update in done:
+            caught_up = db.execute(
+                "UPDATE wallet_updates SET pending = 0, tier_changes = 0, last_sent_at = %s"
+                " WHERE customer_id = %s AND changes = %s",
+                [to_iso(now), update.customer_id, update.changes],
+            ).rowcount
+            if not caught_up:
+                # A tier change counted meanwhile keeps its early due time; others wait.
+                db.execute(
+                    "UPDATE wallet_updates SET last_sent_at = %s,"
+                    " due_at = CASE WHEN tier_changes > %s THEN due_at ELSE %s END,"
+                    " tier_changes = CASE WHEN tier_changes > %s THEN tier_changes - %s"
+                    " ELSE 0 END WHERE customer_id = %s",
+                    [to_iso(now), update.tier_changes, to_iso(window_end),
+                     update.tier_changes, update.tier_changes, update.customer_id],
+                )  # fmt: skip
 
 
 def retry_later(db: CentralDb, update: DueUpdate, now: datetime) -> None:
