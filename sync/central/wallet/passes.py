@@ -148,35 +148,39 @@ def reissue_customers(
     one commit per round, not one per pass); Google calls happen outside it."""
     apple: list[tuple[str, str, bytes, LoyaltyCard, bool]] = []
     google: list[tuple[str, LoyaltyCard, bool]] = []
-    for customer_id, tier_changed in customers:
-        data = _customer_card_data(db, customer_id)
-        rows = db.execute(
-            "SELECT serial, platform, code, auth_token, pass_type_id, shown_points, shown_tier"
-            " FROM wallet_passes WHERE customer_id = %s AND kind = 'loyalty'"
-            " AND status = 'active' ORDER BY serial",
-            [customer_id],
-        ).fetchall()
-        for serial, platform, code, token, pass_type_id, shown_points, shown_tier in rows:
-            if (shown_points, shown_tier) == (data["points"], data["tier"]):
-                continue
-            card = _card(data, serial, code)
-            if platform == "apple" and issuer.apple is not None and token:
-                apple.append((serial, pass_type_id, issuer.apple_pass(card, token), card,
-                              tier_changed))  # fmt: skip
-            elif platform == "google" and google_client is not None and issuer.google:
-                google.append((serial, card, tier_changed))
+    ids = [customer_id for customer_id, _ in customers]
+    cards = _customers_card_data(db, ids)
+    rows = db.execute(
+        "SELECT customer_id, serial, platform, code, auth_token, pass_type_id, shown_points,"
+        f" shown_tier FROM wallet_passes WHERE customer_id IN ({_marks(ids)})"
+        " AND kind = 'loyalty' AND status = 'active' ORDER BY customer_id, serial",
+        ids,
+    ).fetchall()
+    tiers = dict(customers)
+    for customer_id, serial, platform, code, token, pass_type_id, shown_pts, shown_tier in rows:
+        data = cards[customer_id]
+        if (shown_pts, shown_tier) == (data["points"], data["tier"]):
+            continue
+        card = _card(data, serial, code)
+        tier_changed = tiers[customer_id]
+        if platform == "apple" and issuer.apple is not None and token:
+            apple.append((serial, pass_type_id, issuer.apple_pass(card, token), card,
+                          tier_changed))  # fmt: skip
+        elif platform == "google" and google_client is not None and issuer.google:
+            google.append((serial, card, tier_changed))
     done: list[Reissued] = []
     if apple:
         with db.transaction():
-            for serial, pass_type_id, pkpass, card, tier_changed in apple:
-                tag = next_update_tag(db)
-                db.execute(
-                    "UPDATE wallet_passes SET pkpass = %s, update_tag = %s, shown_points = %s,"
-                    " shown_tier = %s, updated_at = %s WHERE serial = %s",
-                    [pkpass, tag, card.points, card.tier, to_iso(now), serial],
-                )
-                queued = queue_pushes(db, serial, pass_type_id, now)
-                done.append(Reissued(serial, "apple", tier_changed, queued))
+            first_tag = next_update_tag(db, len(apple))
+            db.executemany(
+                "UPDATE wallet_passes SET pkpass = %s, update_tag = %s, shown_points = %s,"
+                " shown_tier = %s, updated_at = %s WHERE serial = %s",
+                [(pkpass, first_tag + n, card.points, card.tier, to_iso(now), serial)
+                 for n, (serial, _t, pkpass, card, _c) in enumerate(apple)],
+            )  # fmt: skip
+            queued = queue_pushes_for(db, [(serial, ptype) for serial, ptype, *_ in apple], now)
+            done += [Reissued(serial, "apple", tier_changed, queued.get(serial, 0))
+                     for serial, _t, _p, _c, tier_changed in apple]  # fmt: skip
     for serial, card, tier_changed in google:
         assert google_client is not None and issuer.google is not None
         notify = tier_changed and google_notifications_left(db, serial, now) > 0
@@ -213,28 +217,43 @@ def google_notifications_left(db: CentralDb, serial: str, now: datetime) -> int:
 def queue_pushes(db: CentralDb, serial: str, pass_type_id: str, now: datetime) -> int:
     """Inside the caller's transaction: one push per device holding the pass (a device
     with a push already waiting keeps one: on it, it asks what changed)."""
-    tokens = db.execute(
-        "SELECT push_token FROM wallet_registrations WHERE serial = %s AND pass_type_id = %s",
-        [serial, pass_type_id],
-    ).fetchall()
-    for (push_token,) in tokens:
-        db.execute(
-            "INSERT INTO wallet_push_queue (push_token, pass_type_id, serial, queued_at)"
-            " VALUES (%s, %s, %s, %s) ON CONFLICT (push_token, pass_type_id) DO UPDATE SET"
-            " serial = excluded.serial, queued_at = excluded.queued_at, attempts = 0",
-            [push_token, pass_type_id, serial, to_iso(now)],
-        )
-    return len(tokens)
+    return queue_pushes_for(db, [(serial, pass_type_id)], now).get(serial, 0)
 
 
-def next_update_tag(db: CentralDb) -> int:
-    """Inside the caller's transaction. The counter row stays locked until commit, so
-    tags commit in the order they are handed out and a device asking "since N" never
-    misses a pass committed later with a smaller tag."""
+def queue_pushes_for(db: CentralDb, passes: list[tuple[str, str]], now: datetime) -> dict[str, int]:
+    """`queue_pushes` for many (serial, pass type id); returns pushes queued by serial."""
+    serials = [serial for serial, _ in passes]
+    wanted = set(passes)
+    tokens = [
+        (push_token, pass_type_id, serial)
+        for push_token, pass_type_id, serial in db.execute(
+            "SELECT push_token, pass_type_id, serial FROM wallet_registrations"
+            f" WHERE serial IN ({_marks(serials)})",
+            serials,
+        ).fetchall()
+        if (serial, pass_type_id) in wanted
+    ]
+    db.executemany(
+        "INSERT INTO wallet_push_queue (push_token, pass_type_id, serial, queued_at)"
+        " VALUES (%s, %s, %s, %s) ON CONFLICT (push_token, pass_type_id) DO UPDATE SET"
+        " serial = excluded.serial, queued_at = excluded.queued_at, attempts = 0",
+        [(token, ptype, serial, to_iso(now)) for token, ptype, serial in tokens],
+    )
+    counts: dict[str, int] = {}
+    for _token, _ptype, serial in tokens:
+        counts[serial] = counts.get(serial, 0) + 1
+    return counts
+
+
+def next_update_tag(db: CentralDb, count: int = 1) -> int:
+    """Inside the caller's transaction: the first of `count` new update tags. The counter
+    row stays locked until commit, so tags commit in the order they are handed out and a
+    device asking "since N" never misses a pass committed later with a smaller tag."""
     row = db.execute(
-        "UPDATE wallet_counters SET value = value + 1 WHERE name = 'update_tag' RETURNING value"
+        "UPDATE wallet_counters SET value = value + %s WHERE name = 'update_tag' RETURNING value",
+        [count],
     ).fetchone()
-    return int(row[0])
+    return int(row[0]) - count + 1
 
 
 def customer_page_token(db: CentralDb, customer_id: str, now: datetime) -> str:
@@ -284,6 +303,26 @@ def customer_passes(db: CentralDb, customer_id: str) -> list[dict[str, Any]]:
 def pass_customer(db: CentralDb, serial: str) -> str | None:
     row = db.execute("SELECT customer_id FROM wallet_passes WHERE serial = %s", [serial]).fetchone()
     return str(row[0]) if row else None
+
+
+def _customers_card_data(db: CentralDb, ids: list[str]) -> dict[str, dict[str, Any]]:
+    rows = db.execute(
+        "SELECT id, first_name, last_name, loyalty_id, tier, points FROM customers"
+        f" WHERE id IN ({_marks(ids)})",
+        ids,
+    ).fetchall()
+    found = {
+        cid: {"name": f"{first} {last}", "loyalty_id": loyalty_id, "tier": tier,
+              "points": int(points or 0)}
+        for cid, first, last, loyalty_id, tier, points in rows
+    }  # fmt: skip
+    if missing := sorted(set(ids) - set(found)):
+        raise CustomerUnknown(f"customer {missing[0]} is not in the centre's master data")
+    return found
+
+
+def _marks(values: list[Any]) -> str:
+    return ", ".join(["%s"] * len(values)) or "NULL"
 
 
 def _customer_card_data(db: CentralDb, customer_id: str) -> dict[str, Any]:
