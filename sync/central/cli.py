@@ -279,6 +279,10 @@ def revoke(serials: tuple[str, ...], broker_url: str, db_url: str, topic_prefix:
                     " ON CONFLICT (serial) DO NOTHING",
                     [serial, iso_now()],
                 )
+                # A revoked pass is neither updated nor served to phones any more.
+                db.execute(
+                    "UPDATE wallet_passes SET status = 'revoked' WHERE serial = %s", [serial]
+                )
         revoked = [r[0] for r in db.execute("SELECT serial FROM revocations ORDER BY serial")]
     finally:
         db.close()

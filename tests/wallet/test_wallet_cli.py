@@ -123,3 +123,42 @@ def test_a_store_cannot_issue(tmp_path, monkeypatch):
     result = CliRunner().invoke(agent_main, ["wallet", "issue", "--customer", "C1"])
     assert result.exit_code == 2
     assert "No such command 'issue'" in result.output
+
+
+def test_serve_runs_the_wallet_service_until_sigterm(centre, tmp_path):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import requests
+
+    link = CliRunner().invoke(central_main, ["wallet", "link", "C1"]).output.strip()
+    token = link.rsplit("/", 1)[1]
+    program = str(Path(sys.executable).with_name("edge-central"))
+    proc = subprocess.Popen(
+        [program, "wallet", "serve", "--port", "0"],
+        env=dict(os.environ), stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stderr.readline()
+        base = re.search(r"http://\S+", line).group(0)
+        assert requests.get(f"{base}/healthz", timeout=10).json() == {"status": "ok"}
+        page = requests.get(f"{base}/wallet/c/{token}", timeout=10)
+        assert page.status_code == 200 and "Añadir a Apple Wallet" in page.text
+        pkpass = requests.get(f"{base}/wallet/c/{token}/apple.pkpass", timeout=10)
+        doc = json.loads(zipfile.ZipFile(io.BytesIO(pkpass.content)).read("pass.json"))
+        assert doc["storeCard"]["primaryFields"][0]["value"] == 9100
+        assert (
+            "edge_central_wallet_passes_issued_total"
+            in requests.get(f"{base}/metrics", timeout=10).text
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    status = json.loads(CliRunner().invoke(central_main, ["wallet", "status"]).output)
+    assert status["passes"] == {"apple": {"active": 1}}
+    assert status["on_phone"] == {"apple": 0, "google": 0}
+    assert json.loads(CliRunner().invoke(central_main, ["wallet", "conflicts"]).output) == []

@@ -192,16 +192,67 @@ def serve(
     server = Server((host, port), app)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: (stop.set(), server.stop()))
+        signal.signal(signum, lambda *_: stop.set())
     updater.start()
     server.prepare()
+    serving = threading.Thread(target=server.serve, name="wallet-web", daemon=True)
+    serving.start()
     click.echo(f"wallet service on http://{host}:{server.bind_addr[1]}", err=True)
     try:
-        server.serve()
+        while not stop.wait(1.0):
+            pass
     finally:
+        server.stop()
+        serving.join(10)
         updater.stop()
         dbs.close()
         link_stop()
+
+
+@wallet.command()
+@_db_option
+def status(db_url: str) -> None:
+    """What the centre holds about passes, as JSON: passes by platform and state, how
+    many are on a phone, queued APNs pushes, customers waiting for a re-issue."""
+    from sync.central.wallet.push import queued_push_count
+    from sync.central.wallet.updates import pending_count
+
+    db = _open(db_url)
+    try:
+        passes: dict[str, dict[str, int]] = {}
+        for platform, state, count in db.execute(
+            "SELECT platform, status, COUNT(*) FROM wallet_passes GROUP BY platform, status"
+        ).fetchall():
+            passes.setdefault(platform, {})[state] = int(count)
+        (apple_on_phone,) = db.execute(
+            "SELECT COUNT(DISTINCT serial) FROM wallet_registrations"
+        ).fetchone()
+        (google_saved,) = db.execute(
+            "SELECT COUNT(*) FROM wallet_passes WHERE google_state = 'saved'"
+        ).fetchone()
+        out = {
+            "passes": passes,
+            "on_phone": {"apple": int(apple_on_phone), "google": int(google_saved)},
+            "queued_pushes": queued_push_count(db),
+            "pending_reissues": pending_count(db),
+        }
+    finally:
+        db.close()
+    click.echo(json.dumps(out, indent=2))
+
+
+@wallet.command()
+@_db_option
+def conflicts(db_url: str) -> None:
+    """Coupon and points conflicts found across stores (a coupon used more often than
+    allowed, points spent twice while offline), newest first, as JSON."""
+    from sync.central.wallet.loyalty import list_loyalty_conflicts
+
+    db = _open(db_url)
+    try:
+        click.echo(json.dumps(list_loyalty_conflicts(db), indent=2))
+    finally:
+        db.close()
 
 
 def _open(db_url: str) -> CentralDb:
