@@ -39,7 +39,13 @@ def wallet() -> None:
 
 @wallet.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--key-id", type=click.IntRange(0, 255), default=1, show_default=True)
+@click.option(
+    "--key-id",
+    type=click.IntRange(0, 255),
+    default=1,
+    show_default=True,
+    help="The key id (0-255) pass codes name; a new id for each new key.",
+)
 @click.option(
     "--dev-certs/--no-dev-certs",
     default=False,
@@ -159,7 +165,7 @@ def link(customer_id: str, config_path: Path, db_url: str) -> None:
     default="",
     help="Send pass news to stores at once (else on each store's next feed check).",
 )
-@click.option("--topic-prefix", default="retail/v1", show_default=True)
+@click.option("--topic-prefix", default="retail/v1", show_default=True, help="MQTT topic prefix.")
 def serve(
     config_path: Path, db_url: str, host: str, port: int, broker_url: str, topic_prefix: str
 ) -> None:

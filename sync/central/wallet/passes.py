@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -71,19 +72,9 @@ def issue_loyalty_pass(
     """The customer's loyalty pass on `platform`: their active one if they have it (a
     second tap on the email link must not mint a second card), else a new one."""
     card_data = _customer_card_data(db, customer_id)
-    existing = db.execute(
-        "SELECT serial, code, pkpass FROM wallet_passes WHERE customer_id = %s"
-        " AND kind = 'loyalty' AND platform = %s AND status = 'active'"
-        " ORDER BY issued_at DESC LIMIT 1",
-        [customer_id, platform],
-    ).fetchone()
+    existing = _active_pass(db, issuer, customer_id, platform, card_data, now)
     if existing is not None:
-        serial, code, pkpass = existing
-        link = None
-        if platform == "google":
-            link = _google_link(issuer, _card(card_data, serial, code), now, inserted=True)
-        return IssuedPass(serial, customer_id, platform, code,
-                          bytes(pkpass) if pkpass else None, link, new=False)  # fmt: skip
+        return existing
     serial = new_serial("loyalty")
     code = issuer.code("loyalty", serial, now)
     card = _card(card_data, serial, code)
@@ -103,18 +94,56 @@ def issue_loyalty_pass(
             google_client.insert_object(issuer.google_object(card))
             inserted = True
         link = _google_link(issuer, card, now, inserted=inserted)
-    with db.transaction():
-        tag = next_update_tag(db) if platform == "apple" else 0
-        db.execute(
-            "INSERT INTO wallet_passes (serial, customer_id, kind, platform, status, code,"
-            " pass_type_id, auth_token, update_tag, pkpass, shown_points, shown_tier,"
-            " issued_at, updated_at) VALUES (%s, %s, 'loyalty', %s, 'active', %s, %s, %s,"
-            " %s, %s, %s, %s, %s, %s)",
-            [serial, customer_id, platform, code, pass_type_id, token, tag, pkpass,
-             card.points, card.tier, to_iso(now), to_iso(now)],
-        )  # fmt: skip
+    try:
+        with db.transaction():
+            tag = next_update_tag(db) if platform == "apple" else 0
+            db.execute(
+                "INSERT INTO wallet_passes (serial, customer_id, kind, platform, status, code,"
+                " pass_type_id, auth_token, update_tag, pkpass, shown_points, shown_tier,"
+                " issued_at, updated_at) VALUES (%s, %s, 'loyalty', %s, 'active', %s, %s, %s,"
+                " %s, %s, %s, %s, %s, %s)",
+                [serial, customer_id, platform, code, pass_type_id, token, tag, pkpass,
+                 card.points, card.tier, to_iso(now), to_iso(now)],
+            )  # fmt: skip
+    except Exception as exc:
+        # Another request issued the customer's card in the meantime: hand out that one.
+        if not _is_unique_violation(exc):
+            raise
+        existing = _active_pass(db, issuer, customer_id, platform, card_data, now)
+        if existing is None:
+            raise
+        return existing
     log.info("issued %s loyalty pass %s for customer %s", platform, serial, customer_id)
     return IssuedPass(serial, customer_id, platform, code, pkpass, link)
+
+
+def _active_pass(
+    db: CentralDb,
+    issuer: PassIssuer,
+    customer_id: str,
+    platform: Platform,
+    card_data: dict[str, Any],
+    now: datetime,
+) -> IssuedPass | None:
+    row = db.execute(
+        "SELECT serial, code, pkpass FROM wallet_passes WHERE customer_id = %s"
+        " AND kind = 'loyalty' AND platform = %s AND status = 'active'",
+        [customer_id, platform],
+    ).fetchone()
+    if row is None:
+        return None
+    serial, code, pkpass = row
+    link = None
+    if platform == "google":
+        link = _google_link(issuer, _card(card_data, serial, code), now, inserted=True)
+    return IssuedPass(serial, customer_id, platform, code,
+                      bytes(pkpass) if pkpass else None, link, new=False)  # fmt: skip
+
+
+def _is_unique_violation(exc: Exception) -> bool:
+    # sqlite3.IntegrityError, or psycopg's UniqueViolation (not imported: SQLite centres
+    # need not have psycopg).
+    return isinstance(exc, sqlite3.IntegrityError) or type(exc).__name__ == "UniqueViolation"
 
 
 def reissue_customer(

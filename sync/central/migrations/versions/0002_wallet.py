@@ -51,6 +51,13 @@ def upgrade() -> None:
         _col("updated_at", TEXT),
     )
     op.create_index("wallet_passes_customer", "wallet_passes", ["customer_id"])
+    # One active card per customer, kind and platform: two taps on the email link at
+    # the same instant must not mint two.
+    active = sa.text("status = 'active'")
+    op.create_index(
+        "wallet_passes_one_active", "wallet_passes", ["customer_id", "kind", "platform"],
+        unique=True, sqlite_where=active, postgresql_where=active,
+    )  # fmt: skip
     op.create_index("wallet_passes_tag", "wallet_passes", ["pass_type_id", "update_tag"])
     # Counters handed out under a row lock (passes.next_update_tag): tags commit in order.
     counters = op.create_table(
