@@ -12,6 +12,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -21,7 +22,8 @@ from edge_agent.errors import CustomerNotFound, EdgeAgentError, InvalidInput, No
 from edge_agent.outbox import append_event, unacknowledged_redemptions, unconfirmed_loyalty
 from edge_agent.staff import Actor, audit
 from sync.protocol.clock import from_iso, to_iso
-from sync.protocol.wallet_changes import LoyaltyBalance, LoyaltyConflict
+from sync.protocol.wallet_changes import LoyaltyBalance
+from sync.protocol.wallet_changes import LoyaltyConflict as LoyaltyConflictChange
 
 # Lifetime points at which each tier starts, lowest first.
 TIER_THRESHOLDS = (("bronze", 0), ("silver", 2_000), ("gold", 8_000), ("platinum", 20_000))
@@ -228,7 +230,7 @@ def apply_centre_balance(db: Database, balance: LoyaltyBalance, at: datetime) ->
     )  # fmt: skip
 
 
-def apply_loyalty_conflict(db: Database, conflict: LoyaltyConflict, at: datetime) -> None:
+def apply_loyalty_conflict(db: Database, conflict: LoyaltyConflictChange, at: datetime) -> None:
     """A coupon or points conflict the centre found; kept for the till (idempotent)."""
     db.execute(
         "INSERT INTO loyalty_conflicts (id, kind, subject, customer_id, stores, detail,"
@@ -241,14 +243,28 @@ def apply_loyalty_conflict(db: Database, conflict: LoyaltyConflict, at: datetime
     )  # fmt: skip
 
 
-def loyalty_conflicts(db: Database) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class LoyaltyConflict:
+    """A coupon used more often than allowed, or points spent twice, across stores (the
+    centre found it). No names: codes, sale references, stores, points."""
+
+    id: str
+    kind: str  # "coupon" or "points"
+    subject: str  # the coupon code, or customer:time
+    customer_id: str | None
+    stores: tuple[str, ...]
+    detail: dict[str, Any]
+    detected_at: str
+
+
+def loyalty_conflicts(db: Database) -> tuple[LoyaltyConflict, ...]:
     """Conflicts the centre reported to this store, newest first."""
     rows = db.execute(
         "SELECT id, kind, subject, customer_id, stores, detail, detected_at FROM"
         " loyalty_conflicts ORDER BY detected_at DESC, id"
     ).fetchall()
-    return [
-        {"id": cid, "kind": kind, "subject": subject, "customer_id": customer,
-         "stores": json.loads(stores), "detail": json.loads(detail), "detected_at": detected}
+    return tuple(
+        LoyaltyConflict(cid, kind, subject, customer, tuple(json.loads(stores)),
+                        json.loads(detail), detected)
         for cid, kind, subject, customer, stores, detail, detected in rows
-    ]  # fmt: skip
+    )  # fmt: skip

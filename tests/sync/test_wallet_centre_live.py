@@ -25,12 +25,15 @@ from edge_agent.money import Money
 from edge_agent.scans import ScanDispatcher
 from edge_agent.staff import Actor
 from hardware.scan import Scan
+from pos_bridge import wiring
+from pos_bridge.conflicts_api import conflict_announcer
 from sync.central.masterdata import load_records
 from sync.central.masterfile import MasterRecords
 from sync.central.wallet.loyalty import list_loyalty_conflicts
 from sync.central.wallet.passes import customer_page_token
 from sync.protocol.changes import CustomerUpserted, OrderUpserted
 from tests.sync.conftest import sync_config, wait_for
+from tests.till_fixtures import make_till
 from tests.wallet.centre_harness import PASS_TYPE_ID, CentreWallet, start_centre_wallet
 
 CUSTOMER = "C-WALLET-1"
@@ -294,8 +297,13 @@ def test_a_coupon_redeemed_offline_at_two_stores_is_one_conflict_everywhere(
             )
         redeem_coupon(ctx, "WELCOME10", CUSTOMER, f"SALE-{ctx.config.store.id}",
                       actor=CASHIER, online=False)  # fmt: skip
+    till = make_till(a)
+    screen = wiring.till_events_of(till.app).stream("lane-1", keepalive=0.5)
+    assert next(screen) == ": connected\n\n"
     for ctx in (a, b):
-        sync_factory(ctx)  # back online
+        sync = sync_factory(ctx)  # back online
+        if ctx is a:  # as the daemon wires it
+            sync.add_change_listener(conflict_announcer(wiring.till_events_of(till.app)))
 
     def conflicts_at_centre() -> list[dict]:
         db = wallet.db()
@@ -317,6 +325,14 @@ def test_a_coupon_redeemed_offline_at_two_stores_is_one_conflict_everywhere(
     assert conflict["detail"]["allowed"] == 1
     assert sorted(u["sale_reference"] for u in conflict["detail"]["uses"]) == [
         "SALE-store-a", "SALE-store-b"]  # fmt: skip
+    wait_for(lambda: next(screen).startswith("event: loyalty.conflict\n"), "the till told")
+    screen.close()
+    till.sign_in()
+    (listed,) = till.client.get("/api/v1/loyalty/conflicts").get_json()["conflicts"]
+    till.close()
+    assert (listed["id"], listed["kind"], listed["subject"]) == (
+        conflict["conflict_id"], "coupon", "WELCOME10")  # fmt: skip
+    assert listed["stores"] == ["store-a", "store-b"]
 
 
 def test_google_callbacks_are_verified_replays_dropped_and_presence_reaches_the_till(
