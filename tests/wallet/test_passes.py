@@ -97,3 +97,36 @@ def test_static_copy_of_a_rotating_pass_is_refused(wallet_agent, issuer):
     issued = google_pass(wallet_agent, issuer)
     with pytest.raises(StaleRotatingCode, match="screenshot"):
         scan(wallet_agent, issued.code, rotating_secret=b"s" * 32)
+
+
+def test_a_pass_the_centre_revokes_down_the_feed_is_refused(wallet_agent, issuer):
+    from edge_agent.changes import apply_change
+    from sync.protocol.changes import Change
+    from sync.protocol.wallet_changes import PASS_UPSERTED, PassUpserted
+
+    issued = centre_pass(wallet_agent, issuer, CUSTOMER)
+    assert scan(wallet_agent, issued.code).customer_id == CUSTOMER
+    revoked = PassUpserted(
+        serial=issued.serial, customer_id=CUSTOMER, kind="loyalty", platform="apple",
+        status="revoked",
+    )  # fmt: skip
+    with wallet_agent.store.transaction() as db:
+        apply_change(db, Change("c2", PASS_UPSERTED, 2, NOW, revoked), NOW)
+    with pytest.raises(RevokedPass):
+        scan(wallet_agent, issued.code)
+    # A later "active" for the same serial (an old change replayed) does not revive it.
+    with wallet_agent.store.transaction() as db:
+        apply_change(db, Change("c1", PASS_UPSERTED, 1, NOW, revoked.model_copy(
+            update={"status": "active", "on_device": True})), NOW)  # fmt: skip
+    with pytest.raises(RevokedPass):
+        scan(wallet_agent, issued.code)
+
+
+def test_a_pass_for_a_customer_not_held_here_is_kept_without_one(wallet_agent, issuer):
+    issued = centre_pass(wallet_agent, issuer, "C-NOT-HERE")
+    row = wallet_agent.store.db.execute(
+        "SELECT customer_id, status FROM passes WHERE serial = ?", [issued.serial]
+    ).fetchone()
+    assert row == (None, "active")
+    with pytest.raises(PassNotFound):
+        scan(wallet_agent, issued.code)
