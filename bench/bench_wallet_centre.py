@@ -23,8 +23,8 @@ from bench.stats import percentile, report
 from edge_agent.changes import apply_change
 from edge_agent.config import Config, PathSettings, SyncSettings
 from edge_agent.context import open_agent
+from edge_agent.domain import Money
 from edge_agent.loyalty import award_points
-from edge_agent.money import Money
 from edge_agent.staff import Actor
 from sync.central.db import CentralDb
 from sync.central.service import CentralService

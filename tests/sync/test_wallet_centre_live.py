@@ -20,8 +20,8 @@ import requests
 from edge_agent.centre import CentreAnswer
 from edge_agent.config import WalletSettings
 from edge_agent.context import AgentContext, open_agent
+from edge_agent.domain import Money
 from edge_agent.loyalty import award_points, redeem_coupon
-from edge_agent.money import Money
 from edge_agent.scans import ScanDispatcher
 from edge_agent.staff import Actor
 from hardware.scan import Scan

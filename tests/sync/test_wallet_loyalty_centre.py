@@ -11,8 +11,8 @@ import pytest
 
 from edge_agent.changes import apply_change
 from edge_agent.context import open_agent
+from edge_agent.domain import Money
 from edge_agent.loyalty import CouponRefused, award_points, redeem_coupon
-from edge_agent.money import Money
 from edge_agent.staff import Actor
 from sync.central.db import CentralDb
 from sync.central.ingest import ingest_batch
