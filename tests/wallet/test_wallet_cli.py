@@ -162,3 +162,24 @@ def test_serve_runs_the_wallet_service_until_sigterm(centre, tmp_path):
     assert status["passes"] == {"apple": {"active": 1}}
     assert status["on_phone"] == {"apple": 0, "google": 0}
     assert json.loads(CliRunner().invoke(central_main, ["wallet", "conflicts"]).output) == []
+
+
+def test_a_coupon_pass_from_the_centre_is_checked_at_a_store_as_a_coupon(centre, tmp_path):
+    out = tmp_path / "coupon.pkpass"
+    done = CliRunner().invoke(central_main, [
+        "wallet", "coupon", "C1", "--title", "-20 % en vestidos", "--terms", "Hasta fin de mes",
+        "--expires", "2030-12-31", "--apple", str(out)])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    issued = json.loads(done.output)
+    doc = json.loads(zipfile.ZipFile(io.BytesIO(out.read_bytes())).read("pass.json"))
+    assert doc["coupon"]["primaryFields"][0]["value"] == "-20 % en vestidos"
+    assert doc["expirationDate"] == "2031-01-01T00:00:00Z"
+    assert doc["barcodes"][0]["message"] == issued["code"]
+    claims = PassVerifier(load_public_keys(centre)).verify(issued["code"], now=utc_now())
+    assert (claims.kind, claims.reference) == ("coupon", issued["serial"])
+    assert claims.expires_at is not None and claims.expires_at.year == 2031
+    again = ["wallet", "coupon", "C1", "--title", "2x1", "--apple", str(tmp_path / "c2.pkpass")]
+    second = CliRunner().invoke(central_main, again)
+    assert json.loads(second.output)["serial"] != issued["serial"]  # coupons: many per customer
+    status = json.loads(CliRunner().invoke(central_main, ["wallet", "status"]).output)
+    assert status["passes"] == {"apple": {"active": 2}}

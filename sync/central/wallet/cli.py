@@ -7,6 +7,7 @@ import json
 import signal
 import socket
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -133,6 +134,56 @@ def issue(
     if issued.google_link is not None:
         out["google_save_url"] = issued.google_link.url
     click.echo(json.dumps(out, indent=2))
+
+
+@wallet.command()
+@click.argument("customer_id")
+@click.option("--title", required=True, help='What the offer is ("-20 % en vestidos").')
+@click.option("--terms", default="", help="The offer's conditions, shown on the back.")
+@click.option(
+    "--expires",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Last day (UTC) the coupon is valid; its signed code expires then too.",
+)
+@click.option(
+    "--apple",
+    "apple_out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the Apple .pkpass here.",
+)
+@_config_option
+@_db_option
+def coupon(
+    customer_id: str,
+    title: str,
+    terms: str,
+    expires: datetime | None,
+    apple_out: Path,
+    config_path: Path,
+    db_url: str,
+) -> None:
+    """Issue CUSTOMER_ID a coupon pass (Apple Wallet); prints it as JSON."""
+    from sync.central.wallet.passes import issue_coupon_pass
+    from sync.central.wallet.service import tell_stores
+    from sync.central.wallet.settings import build_issuer, load_settings
+
+    issuer = build_issuer(load_settings(config_path))
+    expires_at = expires.replace(tzinfo=UTC) + timedelta(days=1) if expires else None
+    db = _open(db_url)
+    try:
+        issued = issue_coupon_pass(
+            db, issuer, customer_id, title=title, terms=terms, expires_at=expires_at,
+            now=utc_now(),
+        )  # fmt: skip
+        tell_stores(db, customer_id)
+    finally:
+        db.close()
+    if issued.pkpass is not None:
+        apple_out.write_bytes(issued.pkpass)
+    click.echo(json.dumps({"serial": issued.serial, "customer_id": customer_id,
+                           "code": issued.code, "platform": "apple"}, indent=2))  # fmt: skip
 
 
 @wallet.command()

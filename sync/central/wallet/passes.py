@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sync.central.db import CentralDb
 from sync.protocol.clock import to_iso
-from wallet.content import LoyaltyCard
+from wallet.content import Coupon, LoyaltyCard
 from wallet.errors import WalletError
 from wallet.google.objects import loyalty_points, tier_module
 from wallet.google.save import SaveLink, save_link
@@ -117,6 +117,40 @@ def issue_loyalty_pass(
     return IssuedPass(serial, customer_id, platform, code, pkpass, link)
 
 
+def issue_coupon_pass(
+    db: CentralDb,
+    issuer: PassIssuer,
+    customer_id: str,
+    *,
+    title: str,
+    terms: str,
+    expires_at: datetime | None,
+    now: datetime,
+) -> IssuedPass:
+    """A new Apple coupon pass for the customer: its code is a signed `coupon` code
+    (with the coupon's expiry), so a till checks it offline like a loyalty card."""
+    _customer_card_data(db, customer_id)
+    apple = issuer.apple
+    if apple is None:
+        raise WalletError("Apple passes are not set up at the centre (wallet.apple_* files)")
+    if not 0 < len(title) <= 80 or len(terms) > 2000:
+        raise WalletError("a coupon needs a title of 1-80 characters and terms up to 2000")
+    serial = new_serial("coupon")
+    code = issuer.signer.sign("coupon", serial, now, expires_at)
+    token = new_auth_token()
+    pkpass = issuer.apple_pass(Coupon(serial, code, title, expires_at, terms), token)
+    with db.transaction():
+        db.execute(
+            "INSERT INTO wallet_passes (serial, customer_id, kind, platform, status, code,"
+            " pass_type_id, auth_token, update_tag, pkpass, issued_at, updated_at)"
+            " VALUES (%s, %s, 'coupon', 'apple', 'active', %s, %s, %s, %s, %s, %s, %s)",
+            [serial, customer_id, code, apple.settings.pass_type_id, token,
+             next_update_tag(db), pkpass, to_iso(now), to_iso(now)],
+        )  # fmt: skip
+    log.info("issued coupon pass %s for customer %s", serial, customer_id)
+    return IssuedPass(serial, customer_id, "apple", code, pkpass)
+
+
 def _active_pass(
     db: CentralDb,
     issuer: PassIssuer,
@@ -127,7 +161,8 @@ def _active_pass(
 ) -> IssuedPass | None:
     row = db.execute(
         "SELECT serial, code, pkpass FROM wallet_passes WHERE customer_id = %s"
-        " AND kind = 'loyalty' AND platform = %s AND status = 'active'",
+        " AND kind = 'loyalty' AND platform = %s AND status = 'active'"
+        " ORDER BY issued_at DESC LIMIT 1",
         [customer_id, platform],
     ).fetchone()
     if row is None:

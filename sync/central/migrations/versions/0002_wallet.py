@@ -51,11 +51,11 @@ def upgrade() -> None:
         _col("updated_at", TEXT),
     )
     op.create_index("wallet_passes_customer", "wallet_passes", ["customer_id"])
-    # One active card per customer, kind and platform: two taps on the email link at
-    # the same instant must not mint two.
-    active = sa.text("status = 'active'")
+    # One active loyalty card per customer and platform: two taps on the email link at
+    # the same instant must not mint two. (Coupons: as many as the retailer gives.)
+    active = sa.text("status = 'active' AND kind = 'loyalty'")
     op.create_index(
-        "wallet_passes_one_active", "wallet_passes", ["customer_id", "kind", "platform"],
+        "wallet_passes_one_card", "wallet_passes", ["customer_id", "platform"],
         unique=True, sqlite_where=active, postgresql_where=active,
     )  # fmt: skip
     op.create_index("wallet_passes_tag", "wallet_passes", ["pass_type_id", "update_tag"])
