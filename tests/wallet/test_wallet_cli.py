@@ -125,7 +125,7 @@ def test_a_store_cannot_issue(tmp_path, monkeypatch):
     assert "No such command 'issue'" in result.output
 
 
-def test_serve_runs_the_wallet_service_until_sigterm(centre, tmp_path):
+def test_serve_runs_the_wallet_service_until_sigterm(centre, google, tmp_path):
     import os
     import re
     import signal
@@ -146,6 +146,8 @@ def test_serve_runs_the_wallet_service_until_sigterm(centre, tmp_path):
         line = proc.stderr.readline()
         base = re.search(r"http://\S+", line).group(0)
         assert requests.get(f"{base}/healthz", timeout=10).json() == {"status": "ok"}
+        (cls,) = google.classes.values()  # made at start, pointing Google's callbacks here
+        assert cls["callbackOptions"]["url"] == "http://127.0.0.1:8091/wallet/google/callback"
         page = requests.get(f"{base}/wallet/c/{token}", timeout=10)
         assert page.status_code == 200 and "Añadir a Apple Wallet" in page.text
         pkpass = requests.get(f"{base}/wallet/c/{token}/apple.pkpass", timeout=10)

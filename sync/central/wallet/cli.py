@@ -239,6 +239,11 @@ def serve(
     issuer = build_issuer(settings)
     google = build_google_client(settings, issuer)
     _open(db_url).close()  # schema in place, and a clear error now if unreachable
+    if google is not None and issuer.google is not None:
+        from wallet.google.objects import loyalty_class
+
+        # The class exists (fetched if so), with our callback URL for saves and deletes.
+        google.insert_class(loyalty_class(issuer.google.settings, settings.callback_url))
     updater = WalletUpdater(db_url, issuer, build_apns(settings), google)
     publish, link_stop = _publisher(broker_url, topic_prefix)
     dbs = ThreadDb(db_url)
