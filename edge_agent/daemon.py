@@ -19,7 +19,7 @@ from edge_agent.context import AgentContext, open_agent
 from edge_agent.devices import DeviceRegistry
 from edge_agent.errors import KNOWN_ERRORS, EdgeAgentError
 from edge_agent.maintenance import Maintenance
-from edge_agent.printing import PrintQueue
+from edge_agent.printing import PrintQueue, with_receipt_printer
 from edge_agent.scans import ScanDispatcher
 from edge_agent.systemd_notify import SystemdNotifier
 from hardware.scan import Scan
@@ -46,6 +46,8 @@ class RunningAgent:
     stopped: threading.Event = field(default_factory=threading.Event)
     print_queue: PrintQueue | None = None
     sync: SyncService | None = None
+    # Ends the screens' event streams, so the web server's stop does not wait on them.
+    close_streams: Callable[[], None] | None = None
 
     @property
     def web_url(self) -> str:
@@ -68,6 +70,8 @@ class RunningAgent:
         self.stopped.set()
         for scanner in self.scanners:
             scanner.stop()
+        if self.close_streams is not None:
+            self.close_streams()
         self.web.stop()
         self.web_thread.join(timeout=10)
         self.dispatcher.stop()
@@ -83,16 +87,21 @@ class RunningAgent:
 def start_agent(config: Config) -> RunningAgent:
     """Open the store and start everything; raises EdgeAgentError if it cannot start."""
     ctx = open_agent(config)
+    try:
+        print_queue = PrintQueue(ctx)
+    except BaseException:
+        ctx.store.close()
+        raise
+    # Every use case that prints (returns, pickups, kiosk slips) finds the printer here.
+    ctx = with_receipt_printer(ctx, print_queue)
     dispatcher = ScanDispatcher(ctx)
     dispatcher.start()
     scanners: list[ScanSource] = []
-    print_queue: PrintQueue | None = None
     sync: SyncService | None = None
     try:
         if config.sync.broker_url:
             sync = SyncService(ctx)
             sync.start()
-        print_queue = PrintQueue(ctx)
         print_queue.start()
         for settings in config.scanners:
             try:
@@ -123,8 +132,7 @@ def start_agent(config: Config) -> RunningAgent:
     except BaseException:
         for scanner in scanners:
             scanner.stop()
-        if print_queue is not None:
-            print_queue.stop()
+        print_queue.stop()
         dispatcher.stop()
         if sync is not None:
             sync.stop()
@@ -143,6 +151,7 @@ def start_agent(config: Config) -> RunningAgent:
         maintenance,
         print_queue=print_queue,
         sync=sync,
+        close_streams=app.extensions["till_events"].close,
     )
     mode = "offline (no broker configured)" if not config.sync.broker_url else "syncing"
     log.info("agent started for store %s: %s, %s", config.store.id, running.web_url, mode)

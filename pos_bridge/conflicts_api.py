@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edge_agent.conflicts import NOTE_MAX_CHARS, open_conflicts, resolve_conflict
 from edge_agent.loyalty import loyalty_conflicts
 from pos_bridge.auth import current_actor, require
+from pos_bridge.params import ConflictPath, read_params
 from pos_bridge.requests import read_body
 from pos_bridge.responses import LoyaltyConflicts, OpenConflicts
 from pos_bridge.till_events import TillEventHub
@@ -45,6 +46,7 @@ def loyalty_conflicts_list() -> Any:
 @conflicts_api.post("/conflicts/<conflict_id>/resolve")
 @require("supervisor")
 def resolve(conflict_id: str) -> Any:
+    read_params(ConflictPath)
     body = read_body(ResolveRequest)
     return jsonify(resolve_conflict(agent(), conflict_id, body.note, current_actor()))
 

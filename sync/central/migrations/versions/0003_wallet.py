@@ -4,7 +4,7 @@ coalesced re-issues, Google callback nonces, each customer's "add to wallet" pag
 loyalty as the centre counts it from every store (counted events, coupon uses,
 conflicts).
 
-Revision 0002, after 0001.
+Revision 0003, after 0002.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
