@@ -12,12 +12,15 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-
-import httpx
-from google.auth import crypt
-from google.auth import jwt as google_jwt
+from typing import TYPE_CHECKING
 
 from wallet.errors import WalletError
+
+if TYPE_CHECKING:
+    import httpx
+
+# httpx (HTTP/2) and google-auth (the ES256 JWT) are imported where a push is sent: they
+# are the centre's packages (`central` extra), and a store device imports this module.
 
 APNS_PRODUCTION_URL = "https://api.push.apple.com"
 # Apple refuses a provider token older than an hour and throttles one renewed more often
@@ -47,18 +50,23 @@ class ApnsSender:
     """One HTTP/2 connection to APNs, reused for every push."""
 
     def __init__(self, settings: ApnsSettings, verify: ssl.SSLContext | bool = True) -> None:
+        import httpx
+        from google.auth import crypt
+
         try:
             self._signer = crypt.ES256Signer.from_string(settings.key_pem, settings.key_id)
         except ValueError as exc:
             raise WalletError(f"the APNs key is not an ES256 private key: {exc}") from None
         self._settings = settings
-        self._client = httpx.Client(
+        self._client: httpx.Client = httpx.Client(
             http2=True, verify=verify, timeout=REQUEST_TIMEOUT_SECONDS, base_url=settings.url
         )
         self._token: tuple[str, float] | None = None
         self._lock = threading.Lock()
 
     def push(self, push_token: str, topic: str) -> PushResult:
+        import httpx
+
         try:
             response = self._client.post(
                 f"/3/device/{push_token}",
@@ -84,6 +92,8 @@ class ApnsSender:
         self._client.close()
 
     def _provider_token(self) -> str:
+        from google.auth import jwt as google_jwt
+
         with self._lock:
             now = time.time()
             if self._token is None or now - self._token[1] > TOKEN_LIFETIME_SECONDS:
