@@ -4,6 +4,7 @@ scans and requests, finish what is queued, then close the database."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
 import threading
@@ -11,8 +12,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
-
-from cheroot.wsgi import Server as WsgiServer
 
 from edge_agent.config import Config
 from edge_agent.context import AgentContext, open_agent
@@ -27,6 +26,7 @@ from hardware.scanners import ScanSource, open_scanner
 from pos_bridge import wiring
 from pos_bridge.app import create_app
 from pos_bridge.conflicts_api import conflict_announcer
+from pos_bridge.web_front import WebFront
 from sync.service import SyncService
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,7 @@ class RunningAgent:
     ctx: AgentContext
     dispatcher: ScanDispatcher
     scanners: list[ScanSource]
-    web: WsgiServer
-    web_thread: threading.Thread
+    web: WebFront
     maintenance: Maintenance
     stopped: threading.Event = field(default_factory=threading.Event)
     print_queue: PrintQueue | None = None
@@ -51,8 +50,7 @@ class RunningAgent:
 
     @property
     def web_url(self) -> str:
-        host, port = self.web.bind_addr[:2]
-        return f"http://{host}:{port}"
+        return self.web.url
 
     def liveness_problem(self) -> str | None:
         """Why the agent cannot do its job right now, or None while its loops turn."""
@@ -60,7 +58,7 @@ class RunningAgent:
             return "the scan dispatcher thread died"
         if self.dispatcher.stalled:
             return "the scan dispatcher is stuck on one scan"
-        if not self.web_thread.is_alive():
+        if not self.web.is_alive():
             return "the web server thread died"
         return None
 
@@ -73,7 +71,6 @@ class RunningAgent:
         if self.close_streams is not None:
             self.close_streams()
         self.web.stop()
-        self.web_thread.join(timeout=10)
         self.dispatcher.stop()
         if self.sync is not None:
             self.sync.stop()
@@ -122,9 +119,9 @@ def start_agent(config: Config) -> RunningAgent:
         wiring.install_devices(app, registry)
         if sync is not None:
             sync.report_devices(registry.health_checks)
-        web = WsgiServer((config.web.host, config.web.port), app, numthreads=config.web.threads)
+        web = WebFront(app, config.web)
         try:
-            web.prepare()
+            web.bind()
         except OSError as exc:
             raise EdgeAgentError(
                 f"web server cannot listen on {config.web.host}:{config.web.port}: {exc}"
@@ -138,8 +135,8 @@ def start_agent(config: Config) -> RunningAgent:
             sync.stop()
         ctx.store.close()
         raise
-    web_thread = threading.Thread(target=web.serve, name="web", daemon=True)
-    web_thread.start()
+    web.start()
+    _warn_if_plain_on_lan(config)
     maintenance = Maintenance(ctx)
     maintenance.start()
     running = RunningAgent(
@@ -147,7 +144,6 @@ def start_agent(config: Config) -> RunningAgent:
         dispatcher,
         scanners,
         web,
-        web_thread,
         maintenance,
         print_queue=print_queue,
         sync=sync,
@@ -199,6 +195,26 @@ def run_until_signalled(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _warn_if_plain_on_lan(config: Config) -> None:
+    """Staff PINs and customer names cross the wire: off this machine, that needs TLS."""
+    if config.web.tls or _is_loopback(config.web.host):
+        return
+    log.warning(
+        "the web server listens on %s without TLS: PINs, tokens and customer data cross the "
+        "network in clear; set web.tls_cert_file and web.tls_key_file (README: Security)",
+        config.web.host,
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _scan_sink(dispatcher: ScanDispatcher) -> Callable[[Scan], str | None]:
