@@ -18,6 +18,7 @@ from sync.central.changes import record_change, validate_change
 from sync.central.db import CentralDb
 from sync.central.errors import CentralError
 from sync.central.service import CentralService, fleet_status
+from sync.central.wallet.cli import wallet
 from sync.protocol.clock import iso_now
 from sync.protocol.envelope import STRUCTURED_CONTENT_TYPE
 from sync.protocol.errors import ChangeRejected, ProtocolError
@@ -328,6 +329,10 @@ def revoke(serials: tuple[str, ...], broker_url: str, db_url: str, topic_prefix:
                     " ON CONFLICT (serial) DO NOTHING",
                     [serial, iso_now()],
                 )
+                # A revoked pass is neither updated nor served to phones any more.
+                db.execute(
+                    "UPDATE wallet_passes SET status = 'revoked' WHERE serial = %s", [serial]
+                )
         revoked = [r[0] for r in db.execute("SELECT serial FROM revocations ORDER BY serial")]
     finally:
         db.close()
@@ -491,3 +496,6 @@ def _send_now(
             time.sleep(0.01)
     finally:
         link.stop()
+
+
+main.add_command(wallet)
