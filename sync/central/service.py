@@ -23,6 +23,7 @@ from sync.central.changes import (
     record_change,
 )
 from sync.central.db import CentralDb
+from sync.central.delivery.worker import DeliverySettings, DeliveryWorker, notify_committed
 from sync.central.ingest import ingest_batch
 from sync.central.lookups import LookupResponder
 from sync.errors import SyncError
@@ -71,6 +72,7 @@ class CentralService:
         ca_file: Path | None = None,
         cert_file: Path | None = None,
         key_file: Path | None = None,
+        delivery: DeliverySettings | None = None,
     ) -> None:
         self.prefix = topic_prefix
         self.db_url = db_url
@@ -93,6 +95,12 @@ class CentralService:
             on_message=self._on_message,
         )
         self.lookups = LookupResponder(db_url, topic_prefix, self._publish_reply)
+        # Delivery to the retailer's platforms, woken by this worker's commits.
+        self.delivery = (
+            None
+            if delivery is None or delivery.threads < 1
+            else DeliveryWorker(db_url, worker_id or self.link.settings.client_id, delivery)
+        )
         self._thread = threading.Thread(target=self._run, name="central", daemon=True)
         self.ready = threading.Event()
 
@@ -100,12 +108,16 @@ class CentralService:
         self._thread.start()
         self.ready.wait(timeout=30)
         self.lookups.start()
+        if self.delivery is not None:
+            self.delivery.start()
         self.link.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
         self.lookups.stop()
+        if self.delivery is not None:
+            self.delivery.stop()
         # Stopped on purpose: end the session so the broker deals its share to the others.
         self.link.stop(end_session=True)
 
@@ -208,6 +220,8 @@ class CentralService:
         self.counters.inserted += result.inserted
         self.counters.duplicates += result.duplicates
         self.counters.unreadable += result.unreadable
+        if result.inserted:
+            notify_committed(db, self.delivery.wakeup.signal if self.delivery else None)
         # After the commit, never before: an ack is the store's licence to forget.
         for store_id, acks in result.acks.items():
             try:

@@ -1,0 +1,82 @@
+"""Delivery in store-sequence order per device, at least once, to real receivers."""
+
+from __future__ import annotations
+
+from sync.central.db import CentralDb
+from sync.central.delivery.subscriptions import dead_letters
+from tests.delivery.conftest import ingest, source, store_events, subscribe
+from tests.sync.conftest import wait_for
+
+A1 = source("store-a", "till-1")
+A2 = source("store-a", "till-2")
+
+
+def test_a_gap_holds_only_that_devices_later_events_until_it_is_filled(
+    db_url, secret, receiver, worker_factory
+):
+    subscribe(db_url, receiver.url, [secret])
+    worker_factory()
+    ingest(db_url, store_events("store-a", "till-1", [1, 2, 4, 5]))
+    ingest(db_url, store_events("store-a", "till-2", [1, 2, 3]))
+    wait_for(lambda: receiver.sequences(A2) == [1, 2, 3], "till-2's events")
+    wait_for(lambda: receiver.sequences(A1) == [1, 2], "till-1's events before the gap")
+    # Nothing past the gap, however long we look.
+    assert not wait_for_nothing(lambda: len(receiver.sequences(A1)) > 2)
+    ingest(db_url, store_events("store-a", "till-1", [3]))
+    wait_for(lambda: receiver.sequences(A1) == [1, 2, 3, 4, 5], "till-1 in order after the fill")
+    assert receiver.refused_signatures == 0
+
+
+def test_a_receiver_answering_500_then_200_gets_each_event_at_most_twice_in_order(
+    db_url, secret, receiver, worker_factory
+):
+    answered: dict[str, int] = {}
+
+    def flaky(events):
+        event_id = events[0]["id"]
+        answered[event_id] = answered.get(event_id, 0) + 1
+        return 500 if answered[event_id] == 1 else 200
+
+    receiver.answer = flaky
+    subscribe(db_url, receiver.url, [secret])
+    worker_factory()
+    ingest(db_url, store_events("store-a", "till-1", list(range(1, 21))))
+    wait_for(lambda: receiver.sequences(A1) == list(range(1, 21)), "all 20 in order")
+    assert all(count == 2 for count in answered.values())
+    assert len(answered) == 20
+    assert len(receiver.requests) == 40
+
+
+def test_a_410_dead_letters_the_event_with_the_answer_and_the_device_moves_on(
+    db_url, secret, receiver, worker_factory
+):
+    def gone_for_three(events):
+        return 410 if int(events[0]["sequence"]) == 3 else 200
+
+    receiver.answer = gone_for_three
+    subscribe(db_url, receiver.url, [secret])
+    worker_factory()
+    ingest(db_url, store_events("store-a", "till-1", [1, 2, 3, 4, 5]))
+    wait_for(lambda: receiver.sequences(A1) == [1, 2, 4, 5], "the others delivered")
+    db = CentralDb(db_url)
+    try:
+        letters = dead_letters(db, "cdp")
+    finally:
+        db.close()
+    assert [(d["seq"], d["status"]) for d in letters] == [(3, 410)]
+    assert "answered 410" in letters[0]["response"]
+    # Refused for good: asked once, never again.
+    sequences = [int(h["webhook-id"] != "") for h in receiver.requests]
+    assert len(sequences) == 5
+
+
+def wait_for_nothing(check, seconds: float = 1.0) -> bool:
+    """Whether `check` turns true within `seconds` (for things that must not happen)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
