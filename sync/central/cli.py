@@ -18,6 +18,8 @@ from edge_agent.clock import iso_now
 from edge_agent.errors import EdgeAgentError
 from sync.central.changes import record_change, validate_change
 from sync.central.db import CentralDb
+from sync.central.delivery.cli import deliver, subscriptions
+from sync.central.delivery.worker import DeliverySettings
 from sync.central.service import CentralService, fleet_status
 from sync.errors import ChangeRejected
 from sync.topics import StoreTopics
@@ -84,6 +86,13 @@ def main(log_level: str) -> None:
 @click.option("--ca-file", type=click.Path(exists=True, path_type=Path), help="CA for mqtts://.")
 @click.option("--cert-file", type=click.Path(exists=True, path_type=Path), help="Client cert.")
 @click.option("--key-file", type=click.Path(exists=True, path_type=Path), help="Client key.")
+@click.option(
+    "--delivery-threads",
+    default=2,
+    show_default=True,
+    help="Deliveries to subscribed platforms at once, woken by this worker's commits "
+    "(0: leave delivery to `edge-central deliver` workers).",
+)
 def run(
     broker_url: str,
     db_url: str,
@@ -92,13 +101,21 @@ def run(
     ca_file: Path | None,
     cert_file: Path | None,
     key_file: Path | None,
+    delivery_threads: int,
 ) -> None:
     """Run one ingest worker until SIGTERM (run several to share the load)."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     service = CentralService(
-        broker_url, db_url, topic_prefix, worker_id, ca_file, cert_file, key_file
+        broker_url,
+        db_url,
+        topic_prefix,
+        worker_id,
+        ca_file,
+        cert_file,
+        key_file,
+        delivery=DeliverySettings(threads=delivery_threads),
     )
     service.start()
     click.echo(f"edge-central worker {worker_id} running", err=True)
@@ -354,6 +371,10 @@ def conflicts(db_url: str, open_only: bool) -> None:
         click.echo(json.dumps(found, indent=2))
     finally:
         db.close()
+
+
+main.add_command(subscriptions)
+main.add_command(deliver)
 
 
 def _send_now(broker_url: str, messages: list[tuple[str, bytes]], retain: bool = False) -> None:
