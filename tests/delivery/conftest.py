@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.clock import utc_now
-from sync.batches import stamp_sequence
 from sync.central.db import CentralDb
 from sync.central.delivery.schema import create_delivery_schema
 from sync.central.delivery.subscriptions import (
@@ -21,7 +19,9 @@ from sync.central.delivery.subscriptions import (
 )
 from sync.central.delivery.worker import DeliverySettings, DeliveryWorker
 from sync.central.ingest import ingest_batch
-from sync.envelope import build_event
+from sync.protocol.batches import stamp_sequence
+from sync.protocol.clock import utc_now
+from sync.protocol.envelope import build_event
 from tests.delivery.receiver import Receiver
 from tests.sync.conftest import scan_data
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import click
 
-from edge_agent.clock import to_iso
 from sync.central.db import CentralDb
 from sync.central.delivery.errors import SubscriptionError
 from sync.central.delivery.schema import create_delivery_schema
@@ -36,6 +35,7 @@ from sync.central.delivery.subscriptions import (
     set_state,
 )
 from sync.central.delivery.worker import DeliverySettings, DeliveryWorker
+from sync.protocol.clock import to_iso
 
 DEFAULT_DB = "sqlite://edge-central.sqlite3"
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from sync.errors import SyncError
+from sync.central.errors import CentralError
 
 
-class SubscriptionError(SyncError):
+class SubscriptionError(CentralError):
     """A subscription as given cannot be used (bad URL, type, secret, unknown id)."""
 
     code = "subscription_invalid"
-    http_status = 400

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge_agent.clock import from_iso, utc_now
 from sync.central.db import CentralDb
 from sync.central.delivery.subscriptions import Subscription, list_subscriptions
+from sync.protocol.clock import from_iso, utc_now
 
 
 def subscription_status(db: CentralDb) -> list[dict[str, Any]]:

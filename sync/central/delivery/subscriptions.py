@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook
 
-from edge_agent.clock import iso_now
 from sync.central.db import CentralDb
 from sync.central.delivery.errors import SubscriptionError
 from sync.central.integrity import ALARM_TYPE
-from sync.envelope import EVENT_TYPES
+from sync.protocol.clock import iso_now
+from sync.protocol.envelope import EVENT_TYPES
 
 ACTIVE = "active"
 PAUSED = "paused"

@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from edge_agent.clock import iso_now, to_iso
 from sync.central.db import CentralDb
 from sync.central.delivery.schema import create_delivery_schema
 from sync.central.delivery.subscriptions import Subscription, list_subscriptions
@@ -34,7 +33,7 @@ from sync.central.delivery.wire import (
     build_request,
     classify,
 )
-from sync.errors import SyncError
+from sync.protocol.clock import iso_now, to_iso
 
 log = logging.getLogger(__name__)
 
@@ -383,8 +382,6 @@ def _close(db: CentralDb | None) -> None:
     if db is not None:
         try:
             db.close()
-        except SyncError:
-            pass
         except Exception:
             log.debug("closing a broken connection failed", exc_info=True)
     return None
