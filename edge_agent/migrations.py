@@ -506,6 +506,16 @@ RETURN_CONFLICTS = Migration(
 )
 
 
+# Each event's hash as sent (sync.protocol.chain): the next event carries it, so the
+# centre sees if an event is altered, removed or reordered on the device. Rows written
+# before this step have none; the first new event starts the chain (GENESIS).
+OUTBOX_CHAIN = Migration(
+    9,
+    "outbox: hash chain over each device's events",
+    ("ALTER TABLE outbox ADD COLUMN chain_hash TEXT",),
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     CORE_SCHEMA,
     PRINT_JOBS,
@@ -515,6 +525,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     SCREENS_SCHEMA,
     OUTBOX_SEQUENCE,
     RETURN_CONFLICTS,
+    OUTBOX_CHAIN,
 )
 
 

@@ -24,7 +24,9 @@ SCHEMA = (
         type TEXT NOT NULL,
         time TEXT NOT NULL,
         envelope TEXT NOT NULL,
-        received_at TEXT NOT NULL
+        received_at TEXT NOT NULL,
+        chain_prev TEXT,
+        chain_hash TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS events_source_seq ON events (source, seq)",
     # Per device (event source): every seq up to contiguous_seq has arrived; max_seq above
@@ -173,6 +175,70 @@ SCHEMA = (
         note TEXT NOT NULL,
         returned_quantity INTEGER NOT NULL,
         PRIMARY KEY (conflict_id, store_id)
+    )""",
+    # One row per platform that receives events. `secrets` is a JSON list of Standard
+    # Webhooks secrets ("whsec_..."): every one of them signs, so a receiver can move
+    # to a new secret while the old one still verifies (rotation).
+    """CREATE TABLE IF NOT EXISTS subscriptions (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        types TEXT NOT NULL,
+        stores TEXT NOT NULL,
+        secrets TEXT NOT NULL,
+        batch_max INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    # Per subscription and device (event source): every seq up to delivered_seq has been
+    # delivered (or did not match the filter, or was dead-lettered). A worker holds a row
+    # while it sends (lease_owner until lease_until), so two workers never send the same
+    # device's events to the same subscriber at once.
+    """CREATE TABLE IF NOT EXISTS delivery_cursors (
+        subscription_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        delivered_seq BIGINT NOT NULL,
+        delivered_count BIGINT NOT NULL,
+        failure_count BIGINT NOT NULL,
+        attempts INTEGER NOT NULL,
+        next_attempt_at TEXT,
+        lease_owner TEXT,
+        lease_until TEXT,
+        last_error TEXT,
+        last_delivered_at TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (subscription_id, source)
+    )""",
+    # Events a subscriber answered "never" for (400, 410, 413, 415, 422), with its answer.
+    """CREATE TABLE IF NOT EXISTS delivery_dead_letters (
+        subscription_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        type TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        response TEXT NOT NULL,
+        failed_at TEXT NOT NULL,
+        PRIMARY KEY (subscription_id, event_id)
+    )""",
+    # Integrity (sync.central.integrity): alarms raised once each, and per device
+    # whether its newest event carried a chain link and how many alarms it has.
+    """CREATE TABLE IF NOT EXISTS integrity_alarms (
+        alarm_id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        store_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        detected_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS device_chains (
+        source TEXT PRIMARY KEY,
+        store_id TEXT NOT NULL,
+        chained INTEGER NOT NULL,
+        alarms BIGINT NOT NULL,
+        last_alarm TEXT,
+        updated_at TEXT NOT NULL
     )""",
 )
 

@@ -18,8 +18,10 @@ from typing import Any, NamedTuple
 
 from sync.central.conflicts import RESOLVED, RETURNED, StoreChange, on_ingested
 from sync.central.db import CentralDb
+from sync.central.integrity import Alarm, verify_chains
 from sync.protocol.acks import AckBuilder
 from sync.protocol.batches import is_batch, split_batch
+from sync.protocol.chain import CHAIN_ATTRIBUTE, event_hash, is_link
 from sync.protocol.clock import iso_now
 from sync.protocol.event_schemas import EventDataInvalid, parse_schema_urn, validate_event_data
 from sync.protocol.topics import store_id_from_topic
@@ -32,8 +34,9 @@ MAX_EVENT_BYTES = 256 * 1024
 # The events table's key; a UUID is 36.
 MAX_ID_CHARS = 64
 INSERT_EVENT = (
-    "INSERT INTO events (event_id, store_id, source, seq, type, time, envelope, received_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING"
+    "INSERT INTO events (event_id, store_id, source, seq, type, time, envelope, received_at,"
+    " chain_prev, chain_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (event_id) DO NOTHING"
 )
 
 
@@ -45,6 +48,8 @@ class IngestResult:
     unreadable: int = 0
     # Feed changes that follow from these events, committed with them: publish after.
     changes: list[StoreChange] = field(default_factory=list)
+    # Devices whose history does not hold together (sync.central.integrity).
+    alarms: list[Alarm] = field(default_factory=list)
 
 
 # Event types whose first arrival does more than store the event (sync.central.conflicts):
@@ -61,6 +66,8 @@ class _Event(NamedTuple):  # a tuple: built for every event, cheaper than a data
     time: str
     envelope: str
     in_batch: bool  # acked by sequence range (batch) or by id (one per message)
+    chain_prev: str | None  # the link it carries (None: an agent before the chain)
+    chain_hash: str  # of its text as sent, for the link its successor carries
 
 
 class _Refused(ValueError):
@@ -109,8 +116,8 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
     watched = [e for e in events if e.type in WATCHED_TYPES]
     with db.transaction():
         if plain:
-            result.inserted = db.executemany(INSERT_EVENT, [(*e[:7], now) for e in plain])
-        fresh = [e for e in watched if db.execute(INSERT_EVENT, [*e[:7], now]).rowcount]
+            result.inserted = db.executemany(INSERT_EVENT, [_row(e, now) for e in plain])
+        fresh = [e for e in watched if db.execute(INSERT_EVENT, _row(e, now)).rowcount]
         result.inserted += len(fresh)
         result.duplicates = len(events) - result.inserted
         result.changes = on_ingested(db, fresh)
@@ -127,6 +134,7 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
             written[(e.source, e.store_id)].add(e.seq)
         for (source, store_id), seqs in sorted(written.items()):
             _advance_sequence(db, source, store_id, seqs, now)
+        result.alarms = verify_chains(db, written)
     for event in events:
         acks = result.acks[event.store_id]
         if event.in_batch:
@@ -211,7 +219,16 @@ def _check_event(store_id: str, event: Any, text: str, in_batch: bool) -> _Event
         validate_event_data(event_type, schema[1], event.get("data"))
     except EventDataInvalid as exc:
         raise _Refused(event_id, str(exc), seq) from None
-    return _Event(event_id, store_id, source, seq, event_type, time, text, in_batch)
+    link = event.get(CHAIN_ATTRIBUTE)
+    if link is not None and not is_link(link):
+        raise _Refused(event_id, f"{CHAIN_ATTRIBUTE} is not a SHA-256 in hex", seq)
+    return _Event(
+        event_id, store_id, source, seq, event_type, time, text, in_batch, link, event_hash(text)
+    )
+
+
+def _row(e: _Event, now: str) -> tuple[Any, ...]:
+    return (*e[:7], now, e.chain_prev, e.chain_hash)
 
 
 def _id_of(event: Any) -> str | None:

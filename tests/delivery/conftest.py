@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from sync.central.db import CentralDb
-from sync.central.delivery.schema import create_delivery_schema
 from sync.central.delivery.subscriptions import (
     add_subscription,
     make_subscription,
@@ -41,7 +40,6 @@ def db_url(tmp_path: Path) -> str:
     url = f"sqlite://{tmp_path / 'central.sqlite3'}"
     db = CentralDb(url)
     db.create_schema()
-    create_delivery_schema(db)
     db.close()
     return url
 

@@ -17,7 +17,6 @@ import click
 
 from sync.central.db import CentralDb
 from sync.central.delivery.errors import SubscriptionError
-from sync.central.delivery.schema import create_delivery_schema
 from sync.central.delivery.status import subscription_status
 from sync.central.delivery.subscriptions import (
     ACTIVE,
@@ -282,7 +281,6 @@ def _db(url: str) -> Iterator[CentralDb]:
     db = CentralDb(url)
     try:
         db.create_schema()
-        create_delivery_schema(db)
         yield db
     finally:
         db.close()

@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from sync.central.db import CentralDb
-from sync.central.delivery.schema import create_delivery_schema
 from sync.central.delivery.subscriptions import Subscription, list_subscriptions
 from sync.central.delivery.wire import (
     RESPONSE_KEEP_BYTES,
@@ -114,7 +113,6 @@ class DeliveryWorker:
         db = CentralDb(self.db_url)
         try:
             db.create_schema()
-            create_delivery_schema(db)
         finally:
             db.close()
         for number in range(self.settings.threads):
