@@ -4,6 +4,7 @@ device's outbox are detected at the centre; older agents' events are accepted, f
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 
 import pytest
 
@@ -75,7 +76,7 @@ def test_an_untouched_chain_raises_nothing_and_each_link_is_the_previous_hash(ag
         db.close()
     assert [r[0] for r in rows] == [1, 2, 3, 4, 5]
     assert rows[0][1] == GENESIS
-    for before, after in zip(rows, rows[1:], strict=False):
+    for before, after in pairwise(rows):
         assert after[1] == before[2] == event_hash(before[3])
 
 
