@@ -22,7 +22,12 @@ from sync.protocol.batches import stamp_sequence
 from sync.protocol.clock import utc_now
 from sync.protocol.envelope import build_event
 from tests.delivery.receiver import Receiver
-from tests.sync.conftest import scan_data
+from tests.sync.conftest import (  # noqa: F401 - the broker and store sync fixtures
+    broker,
+    broker_factory,
+    scan_data,
+    sync_factory,
+)
 
 # Retries within tenths of a second, so a test that makes a subscriber fail waits little.
 FAST = DeliverySettings(
