@@ -35,7 +35,7 @@ FAST = DeliverySettings(
     timeout_seconds=5.0,
     retry_base_seconds=0.05,
     retry_max_seconds=0.4,
-    lease_seconds=5.0,
+    lease_seconds=10.0,
     poll_seconds=0.05,
 )
 

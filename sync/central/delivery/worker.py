@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 # PostgreSQL channel the ingest notifies after a commit with new events, so workers on
 # other hosts wake at once instead of at their next poll.
 NOTIFY_CHANNEL = "edge_central_events"
+# Pairs taken from one scan: enough to keep every thread busy until the next.
+SCAN_LIMIT = 256
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,16 @@ class DeliverySettings:
     # A thread gives up a busy (subscription, device) after this long so the others
     # get their turn; it comes back to it on its next round.
     slice_seconds: float = 2.0
+    # The search for (subscription, device) pairs with work joins every subscription
+    # with every device: one thread per worker runs it, at most this often, however
+    # many commits wake the threads; the others take from what it found.
+    min_scan_seconds: float = 0.05
+
+    def __post_init__(self) -> None:
+        # A live worker must never lose its lease mid-slice: the longest it holds one
+        # between two renewals is a slice plus a request.
+        if self.lease_seconds <= self.slice_seconds + self.timeout_seconds:
+            raise ValueError("lease_seconds must exceed slice_seconds + timeout_seconds")
 
 
 class Wakeup:
@@ -107,6 +119,10 @@ class DeliveryWorker:
         self._busy: set[tuple[str, str]] = set()
         self._busy_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._scan_lock = threading.Lock()
+        self._found: list[tuple[Subscription, str, str]] = []
+        self._scanned_at = -1e9
+        self._scan_generation = -1
         self.postgres = db_url.startswith(("postgres://", "postgresql://"))
 
     def start(self) -> None:
@@ -158,7 +174,8 @@ class DeliveryWorker:
         if work is None:
             return False
         try:
-            self._deliver(db, client, work)
+            if self._deliver(db, client, work):
+                self.wakeup.signal()  # its slice is over, not its work: scan again
             db.execute(
                 "UPDATE delivery_cursors SET lease_owner = NULL, lease_until = NULL"
                 " WHERE subscription_id = %s AND source = %s AND lease_owner = %s",
@@ -172,32 +189,51 @@ class DeliveryWorker:
         return True
 
     def _claim(self, db: CentralDb) -> _Work | None:
+        with self._scan_lock:
+            if not self._found:
+                # Nothing committed since the last scan and not yet time to poll: the
+                # answer would be the same (idle threads all wake at every poll).
+                since = time.monotonic() - self._scanned_at
+                if self.wakeup.generation == self._scan_generation and (
+                    since < self.settings.poll_seconds
+                ):
+                    return None
+                if since < self.settings.min_scan_seconds:
+                    time.sleep(self.settings.min_scan_seconds - since)
+                self._scan_generation = self.wakeup.generation
+                self._found = self._scan(db)
+                self._scanned_at = time.monotonic()
+            while self._found:
+                sub, source, store_id = self._found.pop()
+                key = (sub.id, source)
+                with self._busy_lock:
+                    if key in self._busy:
+                        continue
+                    self._busy.add(key)
+                work = self._lease(db, sub, source, store_id, iso_now())
+                if work is not None:
+                    return work
+                with self._busy_lock:
+                    self._busy.discard(key)
+        return None
+
+    def _scan(self, db: CentralDb) -> list[tuple[Subscription, str, str]]:
+        """(subscription, device) pairs with events to deliver and nobody on them."""
         subs = {s.id: s for s in list_subscriptions(db, active_only=True)}
         if not subs:
-            return None
+            return []
         now = iso_now()
-        candidates = db.execute(
+        found = db.execute(
             "SELECT sub.id, s.source, s.store_id FROM subscriptions sub CROSS JOIN sources s"
             " LEFT JOIN delivery_cursors c ON c.subscription_id = sub.id AND c.source = s.source"
             " WHERE sub.state = 'active' AND s.contiguous_seq > COALESCE(c.delivered_seq, 0)"
             " AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= %s)"
             " AND (c.lease_until IS NULL OR c.lease_until < %s OR c.lease_owner = %s)"
-            " LIMIT 64",
-            [now, now, self.worker_id],
+            " LIMIT %s",
+            [now, now, self.worker_id, SCAN_LIMIT],
         ).fetchall()
-        random.shuffle(candidates)  # workers polling together start on different rows
-        for sub_id, source, store_id in candidates:
-            key = (sub_id, source)
-            with self._busy_lock:
-                if key in self._busy or sub_id not in subs:
-                    continue
-                self._busy.add(key)
-            work = self._lease(db, subs[sub_id], source, store_id, now)
-            if work is not None:
-                return work
-            with self._busy_lock:
-                self._busy.discard(key)
-        return None
+        random.shuffle(found)  # workers scanning together start on different pairs
+        return [(subs[i], source, store) for i, source, store in found if i in subs]
 
     def _lease(
         self, db: CentralDb, sub: Subscription, source: str, store_id: str, now: str
@@ -224,7 +260,9 @@ class DeliveryWorker:
         ).fetchone()
         return _Work(sub, source, store_id, int(cursor), int(attempts))
 
-    def _deliver(self, db: CentralDb, client: httpx.Client, work: _Work) -> None:
+    def _deliver(self, db: CentralDb, client: httpx.Client, work: _Work) -> bool:
+        """Send the device's events until caught up, failing or out of time; True if
+        only the time ran out."""
         sub = work.sub
         deadline = time.monotonic() + self.settings.slice_seconds
         while not self._stop.is_set() and time.monotonic() < deadline:
@@ -232,30 +270,32 @@ class DeliveryWorker:
                 "SELECT contiguous_seq FROM sources WHERE source = %s", [work.source]
             ).fetchone()
             if work.cursor >= contiguous:
-                return
+                return False
             if not sub.wants_store(work.store_id):
                 self._advance(db, work, contiguous, sent=0)
-                return
+                return False
             rows = db.execute(
                 "SELECT event_id, seq, type, envelope FROM events WHERE source = %s"
                 " AND seq > %s AND seq <= %s ORDER BY seq LIMIT %s",
                 [work.source, work.cursor, contiguous, self.settings.page_size],
             ).fetchall()
             if not rows:
-                return
+                return False
             chunk: list[StoredEvent] = []
             for event_id, seq, event_type, envelope in rows:
                 if sub.wants_type(event_type):
                     chunk.append(StoredEvent(event_id, int(seq), event_type, envelope))
                 if len(chunk) >= sub.batch_max:
                     if not self._send(db, client, work, chunk):
-                        return
+                        return False
                     chunk = []
             if chunk and not self._send(db, client, work, chunk):
-                return
+                return False
             # Past the events the filter skipped at the end of the page too.
-            if not self._advance(db, work, int(rows[-1][1]), sent=0):
-                return
+            last = int(rows[-1][1])
+            if work.cursor < last and not self._advance(db, work, last, sent=0):
+                return False
+        return not self._stop.is_set()
 
     def _send(
         self, db: CentralDb, client: httpx.Client, work: _Work, events: list[StoredEvent]
