@@ -76,6 +76,10 @@ class _Refused(ValueError):
         self.event_id = event_id
         self.reason = reason
         self.seq = seq
+        # Known once the event proved to come from a device of the sending store: then
+        # its seq counts as arrived, so the refusal does not hold that device's later
+        # events back from delivery forever.
+        self.source: str | None = None
 
 
 class _Refusal(NamedTuple):
@@ -84,6 +88,7 @@ class _Refusal(NamedTuple):
     reason: str
     seq: int | None
     text: str  # the event as received, kept for an operator
+    source: str | None
 
 
 @dataclass
@@ -123,15 +128,22 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
         result.changes = on_ingested(db, fresh)
         if read.refused:
             db.executemany(
-                "INSERT INTO rejected_events (event_id, store_id, reason, payload, received_at)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
-                [(r.event_id, r.store_id, r.reason, r.text, now) for r in read.refused],
+                "INSERT INTO rejected_events (event_id, store_id, reason, payload, received_at,"
+                " source, seq) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (event_id) DO NOTHING",
+                [
+                    (r.event_id, r.store_id, r.reason, r.text, now, r.source, r.seq)
+                    for r in read.refused
+                ],
             )
         # Sorted: two workers lock the same sources in the same order, never deadlock.
         # Every source seen, not only those with new rows: a repeat costs one query.
         written: dict[tuple[str, str], set[int]] = defaultdict(set)
         for e in events:
             written[(e.source, e.store_id)].add(e.seq)
+        for r in read.refused:
+            if r.source is not None and r.seq is not None:
+                written[(r.source, r.store_id)].add(r.seq)
         for (source, store_id), seqs in sorted(written.items()):
             _advance_sequence(db, source, store_id, seqs, now)
         result.alarms = verify_chains(db, written)
@@ -187,7 +199,7 @@ def _refuse(store_id: str, exc: _Refused, text: str, read: _Read) -> None:
         log.warning("unreadable event from store %s: %s", store_id, exc.reason)
         read.unreadable += 1
     else:
-        read.refused.append(_Refusal(store_id, exc.event_id, exc.reason, exc.seq, text))
+        read.refused.append(_Refusal(store_id, exc.event_id, exc.reason, exc.seq, text, exc.source))
 
 
 def _check_event(store_id: str, event: Any, text: str, in_batch: bool) -> _Event:
@@ -207,6 +219,16 @@ def _check_event(store_id: str, event: Any, text: str, in_batch: bool) -> _Event
         raise _Refused(event_id, f"source {source!r} is not a device of store {store_id}", seq)
     if seq is None:
         raise _Refused(event_id, "no store sequence (a positive integer)")
+    try:
+        return _check_content(store_id, event, event_id, source, seq, text, in_batch)
+    except _Refused as exc:
+        exc.source = source
+        raise
+
+
+def _check_content(
+    store_id: str, event: dict, event_id: str, source: str, seq: int, text: str, in_batch: bool
+) -> _Event:
     event_type, time = event.get("type"), event.get("time")
     if not isinstance(event_type, str) or not isinstance(time, str):
         raise _Refused(event_id, "type and time are required", seq)
@@ -275,8 +297,11 @@ def _advance_sequence(
     seqs = [
         r[0]
         for r in db.execute(
-            "SELECT seq FROM events WHERE source = %s AND seq > %s ORDER BY seq LIMIT 100000",
-            [source, contiguous],
+            # Refused events count as arrived: the store parks them and sends on.
+            "SELECT seq FROM events WHERE source = %s AND seq > %s UNION"
+            " SELECT seq FROM rejected_events WHERE source = %s AND seq > %s"
+            " ORDER BY seq LIMIT 100000",
+            [source, contiguous, source, contiguous],
         ).fetchall()
     ]
     for seq in seqs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sync.central.db import CentralDb
 from sync.central.delivery.subscriptions import dead_letters
+from sync.central.ingest import ingest_batch
 from tests.delivery.conftest import ingest, source, store_events, subscribe
 from tests.sync.conftest import wait_for
 
@@ -80,3 +81,26 @@ def wait_for_nothing(check, seconds: float = 1.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_an_event_the_centre_refuses_does_not_hold_its_devices_later_events(
+    db_url, secret, receiver, worker_factory
+):
+    subscribe(db_url, receiver.url, [secret])
+    worker_factory()
+    good = store_events("store-a", "till-1", [1, 2, 4])
+    bad = store_events("store-a", "till-1", [3])
+    topic, payload = bad[0]
+    # Data that breaks its schema: refused, and the store parks it.
+    bad = [(topic, payload.replace(b'"outcome": "product"', b'"outcome": 7'))]
+    db = CentralDb(db_url)
+    try:
+        result = ingest_batch(db, "retail/v1", good + bad)
+        assert [r["seq"] for r in result.acks["store-a"].rejected] == [3]
+        (contiguous,) = db.execute(
+            "SELECT contiguous_seq FROM sources WHERE source = %s", [A1]
+        ).fetchone()
+    finally:
+        db.close()
+    assert contiguous == 4
+    wait_for(lambda: receiver.sequences(A1) == [1, 2, 4], "1, 2 and 4 delivered")

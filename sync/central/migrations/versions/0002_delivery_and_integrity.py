@@ -5,7 +5,9 @@
 - `subscriptions`, `delivery_cursors` (per subscription and device: delivered through
   seq, lease, retry state, counters) and `delivery_dead_letters`,
   sync.central.delivery;
-- `integrity_alarms` (each raised once) and `device_chains` (chained or not, alarms).
+- `integrity_alarms` (each raised once) and `device_chains` (chained or not, alarms);
+- `rejected_events` gains `source` and `seq`: a refused event counts as arrived in its
+  device's sequence (sync.central.ingest).
 
 Revision 0002, after 0001.
 """
@@ -32,6 +34,12 @@ def upgrade() -> None:
     with op.batch_alter_table("events") as events:
         events.add_column(_col("chain_prev", TEXT, nullable=True))
         events.add_column(_col("chain_hash", TEXT, nullable=True))
+    # A refused event's device and seq (when it proved to come from a device of the
+    # store): it counts as arrived, so it does not hold that device's delivery forever.
+    with op.batch_alter_table("rejected_events") as rejected:
+        rejected.add_column(_col("source", TEXT, nullable=True))
+        rejected.add_column(_col("seq", BIG, nullable=True))
+    op.create_index("rejected_events_source_seq", "rejected_events", ["source", "seq"])
     # One row per platform; `secrets` is a JSON list of Standard Webhooks secrets, each
     # of which signs (rotation).
     op.create_table(
@@ -104,6 +112,10 @@ def downgrade() -> None:
         "subscriptions",
     ):
         op.drop_table(name)
+    op.drop_index("rejected_events_source_seq", "rejected_events")
+    with op.batch_alter_table("rejected_events") as rejected:
+        rejected.drop_column("seq")
+        rejected.drop_column("source")
     with op.batch_alter_table("events") as events:
         events.drop_column("chain_hash")
         events.drop_column("chain_prev")
