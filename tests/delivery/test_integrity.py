@@ -19,6 +19,7 @@ from sync.central.integrity import (
     integrity_by_device,
     list_alarms,
 )
+from sync.central.web import create_fleet_app
 from sync.protocol.batches import build_batches
 from sync.protocol.chain import GENESIS, event_hash
 from tests.delivery.conftest import ingest, source, store_events
@@ -165,3 +166,10 @@ def test_a_removed_event_is_detected_from_the_devices_heartbeat(agent, db_url):
     finally:
         db.close()
     assert alarms(db_url) == [(REMOVED, 3)]
+    web = create_fleet_app(db_url).test_client()
+    (alarm,) = web.get("/fleet.json").get_json()["alarms"]
+    assert (alarm["kind"], alarm["seq"], alarm["source"]) == (REMOVED, 3, TILL)
+    assert "events_removed" in web.get("/fleet").get_data(as_text=True)
+    metrics = web.get("/metrics").get_data(as_text=True)
+    assert 'edge_central_integrity_alarms_total{kind="events_removed"} 1.0' in metrics
+    assert 'edge_central_integrity_alarms_total{kind="chain_broken"} 0.0' in metrics

@@ -46,6 +46,8 @@ def test_add_refuses_what_cannot_work_with_a_clear_reason(tmp_path, db_url):
     assert code == 1 and "at least 24" in output
     code, output = cli("subscriptions", "list", "--db", db_url)
     assert json.loads(output) == []
+    code, output = cli("subscriptions", "remove", "nobody", "--db", db_url)
+    assert code == 1 and "no subscription 'nobody'" in output
 
 
 def test_a_subscriber_down_shows_its_lag_and_failures_then_replay_and_dead_letters(
