@@ -104,3 +104,25 @@ def test_an_event_the_centre_refuses_does_not_hold_its_devices_later_events(
         db.close()
     assert contiguous == 4
     wait_for(lambda: receiver.sequences(A1) == [1, 2, 4], "1, 2 and 4 delivered")
+
+
+def test_a_store_filter_applies_to_store_events_and_to_integrity_alarms(
+    db_url, secret, receiver, worker_factory
+):
+    subscribe(db_url, receiver.url, [secret], types=("*",))
+    db = CentralDb(db_url)
+    try:
+        db.execute("UPDATE subscriptions SET stores = %s", ['["store-b"]'])
+    finally:
+        db.close()
+    worker_factory()
+    for store_id in ("store-a", "store-b"):
+        ingest(db_url, store_events(store_id, "till-1", [1, 2]))
+        ingest(db_url, store_events(store_id, "till-1", [2]))  # a reused seq: an alarm
+    b1 = source("store-b", "till-1")
+    wait_for(lambda: len(receiver.ids()) == 4, "store-b's three events and its alarm")
+    assert wait_for_nothing(lambda: len(receiver.ids()) > 4) is False
+    alarms = [r for r in receiver.accepted if r.type == "device.integrity_alarm"]
+    assert [a.event.data["device_source"] for a in alarms] == [b1]
+    assert sorted(receiver.sequences(b1)) == [1, 2, 2]
+    assert receiver.sequences(A1) == []

@@ -55,7 +55,7 @@ def subscription_status(db: CentralDb) -> list[dict[str, Any]]:
 
 
 def _filter_sql(sub: Subscription) -> tuple[str, list[Any]]:
-    """The subscription's filter as SQL over `e` (events) and `s` (sources)."""
+    """The subscription's filter as SQL over `e` (events)."""
     clauses: list[str] = []
     params: list[Any] = []
     if "*" not in sub.types:
@@ -69,6 +69,6 @@ def _filter_sql(sub: Subscription) -> tuple[str, list[Any]]:
                 params.append(pattern)
         clauses.append("(" + " OR ".join(parts) + ")")
     if sub.stores:
-        clauses.append("s.store_id IN (" + ", ".join(["%s"] * len(sub.stores)) + ")")
+        clauses.append("e.store_id IN (" + ", ".join(["%s"] * len(sub.stores)) + ")")
         params.extend(sub.stores)
     return "".join(f" AND {c}" for c in clauses), params

@@ -229,10 +229,16 @@ class DeliveryWorker:
             " WHERE sub.state = 'active' AND s.contiguous_seq > COALESCE(c.delivered_seq, 0)"
             " AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= %s)"
             " AND (c.lease_until IS NULL OR c.lease_until < %s OR c.lease_owner = %s)"
-            " LIMIT %s",
+            # Least recently served first (never served before all): with more pairs
+            # waiting than one scan takes, none waits behind the others for ever.
+            " ORDER BY COALESCE(c.updated_at, '') LIMIT %s",
             [now, now, self.worker_id, SCAN_LIMIT],
         ).fetchall()
-        random.shuffle(found)  # workers scanning together start on different pairs
+        found.reverse()  # taken from the end: the longest waiting first
+        # Workers scanning together start on different pairs of the longest waiting.
+        head = found[-16:]
+        random.shuffle(head)
+        found[-16:] = head
         return [(subs[i], source, store) for i, source, store in found if i in subs]
 
     def _lease(
@@ -271,19 +277,21 @@ class DeliveryWorker:
             ).fetchone()
             if work.cursor >= contiguous:
                 return False
-            if not sub.wants_store(work.store_id):
+            # A store's device: all its events are that store's. The centre's own source
+            # (integrity alarms, store id '') is filtered event by event below.
+            if work.store_id and not sub.wants_store(work.store_id):
                 self._advance(db, work, contiguous, sent=0)
                 return False
             rows = db.execute(
-                "SELECT event_id, seq, type, envelope FROM events WHERE source = %s"
+                "SELECT event_id, seq, type, envelope, store_id FROM events WHERE source = %s"
                 " AND seq > %s AND seq <= %s ORDER BY seq LIMIT %s",
                 [work.source, work.cursor, contiguous, self.settings.page_size],
             ).fetchall()
             if not rows:
                 return False
             chunk: list[StoredEvent] = []
-            for event_id, seq, event_type, envelope in rows:
-                if sub.wants_type(event_type):
+            for event_id, seq, event_type, envelope, store_id in rows:
+                if sub.wants_type(event_type) and sub.wants_store(store_id):
                     chunk.append(StoredEvent(event_id, int(seq), event_type, envelope))
                 if len(chunk) >= sub.batch_max:
                     if not self._send(db, client, work, chunk):
