@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import Any
@@ -10,9 +9,11 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from edge_agent.codes import CodeRules, classify_typed
 from edge_agent.customers import (
     IdentifyQuery,
     identify_customer,
+    identify_query,
     parse_query,
     search_customer_orders,
 )
@@ -102,12 +103,13 @@ def order_search() -> Any:
     the cache lacks is asked of the centre when the link is up."""
     text = request.args.get("query", "")
     ctx = agent()
-    if re.fullmatch(ctx.config.orders.number_pattern, text.strip().upper()):
-        order = find_order(ctx, text, centre_lookup())
+    code = classify_typed(text, CodeRules.from_config(ctx.config))
+    if code.kind == "order_number":
+        order = find_order(ctx, code.value, centre_lookup())
         summaries = list_customer_orders(ctx, order.customer_id) if order.customer_id else ()
         found = tuple(s for s in summaries if s.number == order.number)
         return jsonify(OrderSearch(text, order.customer_id, found))
-    customer_id, orders = search_customer_orders(ctx, parse_query(ctx, text), centre_lookup())
+    customer_id, orders = search_customer_orders(ctx, identify_query(code), centre_lookup())
     return jsonify(OrderSearch(text, customer_id, orders))
 
 
