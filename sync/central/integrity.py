@@ -104,24 +104,28 @@ def check_reported_head(
     if backlog != 0 or not isinstance(last_seq, int) or last_seq < 1:
         return None
     source = event_source(store_id, device_id)
-    row = db.execute("SELECT contiguous_seq FROM sources WHERE source = %s", [source]).fetchone()
-    contiguous = int(row[0]) if row else 0
-    if contiguous >= last_seq:
-        return None
-    later = db.execute(
-        "SELECT MIN(seq) FROM events WHERE source = %s AND seq > %s", [source, contiguous]
-    ).fetchone()[0]
-    through = min(last_seq, int(later) - 1) if later is not None else last_seq
-    alarm = Alarm(
-        source,
-        store_id,
-        contiguous + 1,
-        REMOVED,
-        f"the device reports every event through seq {last_seq} acknowledged, but the"
-        f" centre never received seq {contiguous + 1}"
-        + (f" to {through}" if through > contiguous + 1 else ""),
-    )
     with db.transaction():
+        # The device's row first, as the ingest takes it: one lock order, no deadlock.
+        lock = " FOR UPDATE" if db.postgres else ""
+        row = db.execute(
+            f"SELECT contiguous_seq FROM sources WHERE source = %s{lock}", [source]
+        ).fetchone()
+        contiguous = int(row[0]) if row else 0
+        if contiguous >= last_seq:
+            return None
+        later = db.execute(
+            "SELECT MIN(seq) FROM events WHERE source = %s AND seq > %s", [source, contiguous]
+        ).fetchone()[0]
+        through = min(last_seq, int(later) - 1) if later is not None else last_seq
+        alarm = Alarm(
+            source,
+            store_id,
+            contiguous + 1,
+            REMOVED,
+            f"the device reports every event through seq {last_seq} acknowledged, but the"
+            f" centre never received seq {contiguous + 1}"
+            + (f" to {through}" if through > contiguous + 1 else ""),
+        )
         return alarm if raise_alarm(db, alarm) else None
 
 
