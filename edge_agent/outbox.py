@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from sync.protocol.batches import stamp_sequence
 from sync.protocol.chain import CHAIN_ATTRIBUTE, GENESIS, event_hash
 from sync.protocol.clock import from_iso, utc_now
 from sync.protocol.envelope import build_event
@@ -67,15 +66,20 @@ def append_event(
         "SELECT seq, chain_hash FROM outbox ORDER BY seq DESC LIMIT 1"
     ).fetchone()
     seq = 1 if newest is None else int(newest[0]) + 1
-    event = build_event(
-        event_type=event_type,
-        store_id=origin.store_id,
-        device_id=origin.device_id,
-        subject=subject,
-        data=data,
-        at=at,
-    )
-    event[CHAIN_ATTRIBUTE] = (newest[1] if newest is not None else None) or GENESIS
+    event = {
+        # Stored as it goes on the wire (sequence first, see stamp_sequence), so the hash
+        # is of exactly the text the centre receives.
+        "sequence": str(seq),
+        **build_event(
+            event_type=event_type,
+            store_id=origin.store_id,
+            device_id=origin.device_id,
+            subject=subject,
+            data=data,
+            at=at,
+        ),
+        CHAIN_ATTRIBUTE: (newest[1] if newest is not None else None) or GENESIS,
+    }
     envelope = _ENCODER.encode(event)
     # The raw connection: this runs in every till write, and sqlite-utils' execute()
     # wrapper costs a few microseconds of Python that buy nothing here.
@@ -83,7 +87,7 @@ def append_event(
         "INSERT INTO outbox (seq, event_id, type, subject, created_at, envelope, chain_hash)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         [seq, event["id"], event_type, subject, event["time"], envelope,
-         event_hash(stamp_sequence(envelope, seq))],
+         event_hash(envelope)],
     )  # fmt: skip
     return seq
 

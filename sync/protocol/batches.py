@@ -37,6 +37,10 @@ class Batch:
 
 def stamp_sequence(envelope: str, seq: int) -> str:
     """The stored envelope with the outbox `sequence` attribute added."""
+    # Agents since the hash chain store the event as it goes on the wire, its sequence
+    # first: sent byte for byte, so the hash its successor carries stays true.
+    if envelope.startswith(f'{{"sequence": "{seq}", '):
+        return envelope
     # Fast path: splice the attribute in as text. The stored envelope is our own
     # json.dumps of a non-empty object without a sequence; anything else is re-encoded.
     if envelope.startswith('{"') and '"sequence"' not in envelope:

@@ -3,7 +3,8 @@ history was rewritten.
 
 Every event carries `chainprev`, an extension attribute: the SHA-256 (hex) of the
 previous event of the same device exactly as it went on the wire, i.e. its JSON text
-with the `sequence` attribute stamped (sync.protocol.batches.stamp_sequence). The hash
+with the `sequence` attribute, which the store writes once, in the outbox append, and
+sends byte for byte (sync.protocol.batches.stamp_sequence). The hash
 covers the sequence and the previous link, so altering, removing, reordering or
 renumbering an event breaks the link its successor carries. A device's first chained
 event carries `GENESIS`. Events from agents that predate the chain carry no attribute:
