@@ -5,9 +5,10 @@ JSON array of structured events. One message per event made the broker round tri
 not the data, the limit on how fast a backlog drained; a batch carries up to
 `MAX_BATCH_EVENTS` events and `MAX_BATCH_BYTES` bytes.
 
-The store writes each event's JSON once, when it commits it; the publisher only
-splices the `sequence` attribute in front, and the centre keeps each element's text as
-sent, so no event is decoded and encoded again on the way.
+The store writes each event's JSON once, when it commits it, `sequence` first (rows
+from agents before the hash chain lack it: the publisher splices it in front), and the
+centre keeps each element's text as sent, so no event is decoded and encoded again on
+the way, and its hash (sync.protocol.chain) holds end to end.
 """
 
 from __future__ import annotations
