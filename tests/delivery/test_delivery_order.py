@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 from sync.central.db import CentralDb
 from sync.central.delivery.subscriptions import dead_letters
 from sync.central.ingest import ingest_batch
-from tests.delivery.conftest import ingest, source, store_events, subscribe
+from tests.delivery.conftest import FAST, ingest, source, store_events, subscribe
 from tests.sync.conftest import wait_for
 
 A1 = source("store-a", "till-1")
@@ -73,8 +76,6 @@ def test_a_410_dead_letters_the_event_with_the_answer_and_the_device_moves_on(
 
 def wait_for_nothing(check, seconds: float = 1.0) -> bool:
     """Whether `check` turns true within `seconds` (for things that must not happen)."""
-    import time
-
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if check():
@@ -126,3 +127,43 @@ def test_a_store_filter_applies_to_store_events_and_to_integrity_alarms(
     assert [a.event.data["device_source"] for a in alarms] == [b1]
     assert sorted(receiver.sequences(b1)) == [1, 2, 2]
     assert receiver.sequences(A1) == []
+
+
+def test_a_batch_refused_for_good_is_sent_again_one_by_one_to_find_the_culprit(
+    db_url, secret, receiver, worker_factory
+):
+    def refuse_five(events):
+        return 413 if any(e["sequence"] == "5" for e in events) else 200
+
+    receiver.answer = refuse_five
+    subscribe(db_url, receiver.url, [secret], batch_max=10)
+    ingest(db_url, store_events("store-a", "till-1", list(range(1, 21))))
+    worker_factory()
+    wait_for(lambda: len(receiver.ids()) == 19, "all but the culprit")
+    assert receiver.sequences(A1) == [n for n in range(1, 21) if n != 5]
+    db = CentralDb(db_url)
+    try:
+        assert [(d["seq"], d["status"]) for d in dead_letters(db, "cdp")] == [(5, 413)]
+    finally:
+        db.close()
+
+
+def test_a_receiver_too_slow_to_answer_is_tried_again_and_order_holds(
+    db_url, secret, receiver, worker_factory
+):
+    slow_once: set[str] = set()
+
+    def slow_first_time(events):
+        event_id = events[0]["id"]
+        if event_id not in slow_once:
+            slow_once.add(event_id)
+            time.sleep(1.5)  # past the deliverer's 0.5 s timeout
+            return 503  # (a late 200 would be a receiver acting on a request given up)
+        return 200
+
+    receiver.answer = slow_first_time
+    subscribe(db_url, receiver.url, [secret])
+    ingest(db_url, store_events("store-a", "till-1", [1, 2, 3]))
+    worker_factory(settings=replace(FAST, timeout_seconds=0.5))
+    wait_for(lambda: receiver.sequences(A1) == [1, 2, 3], "all three, in order")
+    assert len(slow_once) == 3 and len(receiver.requests) >= 6
