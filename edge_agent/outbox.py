@@ -17,7 +17,7 @@ from sqlite_utils import Database
 
 from sync.protocol.chain import CHAIN_ATTRIBUTE, GENESIS, event_hash
 from sync.protocol.clock import from_iso, utc_now
-from sync.protocol.envelope import build_event
+from sync.protocol.envelope import build_event, sequence_text
 
 # Which acknowledged rows may be deleted: all but the newest row. SQLite numbers a new
 # row after the highest seq present (the outbox has no AUTOINCREMENT, see
@@ -69,7 +69,7 @@ def append_event(
     event = {
         # Stored as it goes on the wire (sequence first, see stamp_sequence), so the hash
         # is of exactly the text the centre receives.
-        "sequence": str(seq),
+        "sequence": sequence_text(seq),
         **build_event(
             event_type=event_type,
             store_id=origin.store_id,

@@ -8,13 +8,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from edge_agent.centre import CentreLookup
 from edge_agent.context import AgentContext
 from edge_agent.customers import customer_profile
 from edge_agent.domain import Money, Order
 from edge_agent.errors import EdgeAgentError
 from edge_agent.orders import find_order
 from edge_agent.outbox import append_event
-from edge_agent.receipts import ReceiptSink, pickup_slip
+from edge_agent.receipts import pickup_slip
 from edge_agent.staff import Actor, audit
 from sync.protocol.clock import to_iso
 
@@ -61,9 +62,16 @@ class Pickup:
     slip_job_id: int | None  # the pickup slip's print job, if a printer is set up
 
 
-def verify_pickup(ctx: AgentContext, order_number: str, customer_id: str | None) -> PickupCheck:
-    """The order, if it can be handed over here now to this customer; else PickupRefused."""
-    order = find_order(ctx, order_number)
+def verify_pickup(
+    ctx: AgentContext,
+    order_number: str,
+    customer_id: str | None,
+    centre: CentreLookup | None = None,
+) -> PickupCheck:
+    """The order, if it can be handed over here now to this customer; else PickupRefused
+    (an order this store has not cached is asked of the centre, like an order look-up, so
+    an order for another store is refused as such)."""
+    order = find_order(ctx, order_number, centre)
     _check_can_hand_over(ctx, order, customer_id)
     first_name = None
     if order.customer_id:
@@ -77,9 +85,14 @@ def hand_over(
     customer_id: str | None,
     *,
     actor: Actor,
-    print_receipt: ReceiptSink | None = None,
+    centre: CentreLookup | None = None,
 ) -> Pickup:
+    """Record the hand-over; its pickup slip prints on the context's receipt printer and
+    commits with it."""
+    # The centre is asked (for an order not cached) before the write transaction opens.
+    find_order(ctx, order_number, centre)
     now = ctx.clock()
+    printer = ctx.receipt_printer
     with ctx.store.transaction() as db:
         order = find_order(ctx, order_number)  # re-read under the write lock
         _check_can_hand_over(ctx, order, customer_id)
@@ -98,11 +111,11 @@ def hand_over(
         )
         audit(db, actor, "order.collected", order.number, None, now)
         slip_job = None
-        if print_receipt is not None:
+        if printer is not None:
             first_name = (
                 customer_profile(ctx, order.customer_id).first_name if (order.customer_id) else None
             )
-            slip_job = print_receipt(pickup_slip(ctx.config, order, first_name, now))
+            slip_job = printer.queue(pickup_slip(ctx.config, order, first_name, now))
         append_event(
             db,
             ctx.origin,
@@ -117,6 +130,8 @@ def hand_over(
             },
             at=now,
         )
+    if printer is not None:
+        printer.wake()
     return Pickup(pickup_id, order.number, now, slip_job)
 
 

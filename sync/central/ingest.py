@@ -14,6 +14,7 @@ import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sync.central.conflicts import RESOLVED, RETURNED, StoreChange, on_ingested
@@ -33,10 +34,13 @@ log = logging.getLogger(__name__)
 MAX_EVENT_BYTES = 256 * 1024
 # The events table's key; a UUID is 36.
 MAX_ID_CHARS = 64
+# No conflict target: the key is (event_id, occurred_at) on PostgreSQL, where events are
+# partitioned by month (sync.central.partitions), and event_id on SQLite. Either way a
+# resend (same id, same time) changes nothing.
 INSERT_EVENT = (
     "INSERT INTO events (event_id, store_id, source, seq, type, time, envelope, received_at,"
-    " chain_prev, chain_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (event_id) DO NOTHING"
+    " occurred_at, chain_prev, chain_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT DO NOTHING"
 )
 
 
@@ -46,6 +50,10 @@ class IngestResult:
     inserted: int = 0
     duplicates: int = 0
     unreadable: int = 0
+    rejected: int = 0
+    # Per store, the newest event time (the store's clock, in UTC) in this commit: how far
+    # behind the centre's view of that store is (metrics).
+    newest: dict[str, str] = field(default_factory=dict)
     # Feed changes that follow from these events, committed with them: publish after.
     changes: list[StoreChange] = field(default_factory=list)
     # Devices whose history does not hold together (sync.central.integrity).
@@ -65,6 +73,7 @@ class _Event(NamedTuple):  # a tuple: built for every event, cheaper than a data
     type: str
     time: str
     envelope: str
+    occurred_at: str  # `time` in UTC, ISO 8601 to the microsecond: the partition key
     in_batch: bool  # acked by sequence range (batch) or by id (one per message)
     chain_prev: str | None  # the link it carries (None: an agent before the chain)
     chain_hash: str  # of its text as sent, for the link its successor carries
@@ -147,7 +156,10 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
         for (source, store_id), seqs in sorted(written.items()):
             _advance_sequence(db, source, store_id, seqs, now)
         result.alarms = verify_chains(db, written)
+    newest = result.newest
     for event in events:
+        if event.occurred_at > newest.get(event.store_id, ""):
+            newest[event.store_id] = event.occurred_at
         acks = result.acks[event.store_id]
         if event.in_batch:
             acks.committed_in_batch(event.source, event.seq)
@@ -155,6 +167,7 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
             acks.committed_single(event.event_id)
     for r in read.refused:
         result.acks[r.store_id].refused(r.event_id, r.reason, r.seq)
+    result.rejected = len(read.refused)
     return result
 
 
@@ -241,16 +254,30 @@ def _check_content(
         validate_event_data(event_type, schema[1], event.get("data"))
     except EventDataInvalid as exc:
         raise _Refused(event_id, str(exc), seq) from None
+    occurred_at = _utc(time)
+    if occurred_at is None:
+        raise _Refused(event_id, f"time {time[:40]!r} is not an RFC 3339 time with an offset", seq)
     link = event.get(CHAIN_ATTRIBUTE)
     if link is not None and not is_link(link):
         raise _Refused(event_id, f"{CHAIN_ATTRIBUTE} is not a SHA-256 in hex", seq)
     return _Event(
-        event_id, store_id, source, seq, event_type, time, text, in_batch, link, event_hash(text)
-    )
+        event_id, store_id, source, seq, event_type, time, text, occurred_at, in_batch, link,
+        event_hash(text),
+    )  # fmt: skip
 
 
 def _row(e: _Event, now: str) -> tuple[Any, ...]:
-    return (*e[:7], now, e.chain_prev, e.chain_hash)
+    return (*e[:7], now, e.occurred_at, e.chain_prev, e.chain_hash)
+
+
+def _utc(time: str) -> str | None:
+    try:
+        at = datetime.fromisoformat(time)
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        return None
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _id_of(event: Any) -> str | None:

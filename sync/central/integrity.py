@@ -17,6 +17,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sync.central.db import CentralDb
@@ -172,10 +173,11 @@ def raise_alarm(db: CentralDb, alarm: Alarm) -> bool:
     )
     db.execute(
         "INSERT INTO events (event_id, store_id, source, seq, type, time, envelope,"
-        " received_at, chain_prev, chain_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s,"
-        " NULL, NULL)",
-        [alarm_id, alarm.store_id, ALARM_SOURCE, seq, ALARM_TYPE, now, envelope, now],
-    )
+        " received_at, occurred_at, chain_prev, chain_hash) VALUES (%s, %s, %s, %s, %s, %s,"
+        " %s, %s, %s, NULL, NULL)",
+        [alarm_id, alarm.store_id, ALARM_SOURCE, seq, ALARM_TYPE, now, envelope, now,
+         datetime.now(UTC).isoformat(timespec="microseconds")],
+    )  # fmt: skip
     db.execute(
         "UPDATE sources SET contiguous_seq = %s, max_seq = %s, updated_at = %s WHERE source = %s",
         [seq, seq, now, ALARM_SOURCE],

@@ -133,7 +133,7 @@ def test_a_batch_refused_for_good_is_sent_again_one_by_one_to_find_the_culprit(
     db_url, secret, receiver, worker_factory
 ):
     def refuse_five(events):
-        return 413 if any(e["sequence"] == "5" for e in events) else 200
+        return 413 if any(int(e["sequence"]) == 5 for e in events) else 200
 
     receiver.answer = refuse_five
     subscribe(db_url, receiver.url, [secret], batch_max=10)

@@ -72,7 +72,7 @@ def test_a_subscriber_down_shows_its_lag_and_failures_then_replay_and_dead_lette
     assert 'edge_central_delivery_lag_events{subscription="cdp"} 4.0' in metrics
     assert 'edge_central_delivery_failures_total{subscription="cdp"}' in metrics
 
-    down.answer = lambda events: 410 if events[0]["sequence"] == "2" else 200
+    down.answer = lambda events: 410 if int(events[0]["sequence"]) == 2 else 200
     down.start()
     wait_for(lambda: status(db_url)["lag_events"] == 0, "the backlog delivered")
     assert down.sequences(A1) == [1, 3, 4]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import sys
 import threading
 import tomllib
 from collections.abc import Iterator
@@ -34,7 +35,6 @@ from sync.central.delivery.subscriptions import (
     set_state,
 )
 from sync.central.delivery.worker import DeliverySettings, DeliveryWorker
-from sync.protocol.clock import to_iso
 
 DEFAULT_DB = "sqlite://edge-central.sqlite3"
 
@@ -180,8 +180,9 @@ def replay(sub_id: str, from_time: Any, source: str | None, db_url: str) -> None
     from datetime import UTC
 
     moment = from_time if from_time.tzinfo else from_time.replace(tzinfo=UTC)
+    since = moment.astimezone(UTC).isoformat(timespec="microseconds")
     with _db(db_url) as db:
-        count = replay_from(db, sub_id, to_iso(moment), source)
+        count = replay_from(db, sub_id, since, source)
     click.echo(f"{count} event(s) will be delivered again to {sub_id}")
 
 
@@ -260,7 +261,9 @@ def read_subscription_file(path: Path) -> list[Subscription]:
 )
 @click.option("--timeout", default=10.0, show_default=True, help="Per request, in seconds.")
 def deliver(db_url: str, worker_id: str, threads: int, retry_max: float, timeout: float) -> None:
-    """Run a delivery worker until SIGTERM (run several: they share the work)."""  # fmt: skip
+    """Run a delivery worker until SIGTERM (run several: they share the work). It prints
+    `ready` once every thread has its database connection; if a thread dies it exits
+    with 70, so its supervisor restarts it (its leases come back to it at once)."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -270,9 +273,15 @@ def deliver(db_url: str, worker_id: str, threads: int, retry_max: float, timeout
         DeliverySettings(threads=threads, retry_max_seconds=retry_max, timeout_seconds=timeout),
     )
     worker.start()
-    click.echo("ready", err=False)
-    while not stop.wait(1.0):
-        pass
+    announced = False
+    while not stop.wait(0.25):
+        if (dead := worker.dead()) is not None:
+            click.echo(f"edge-central: {dead}; exiting", err=True)
+            sys.exit(70)
+        if not announced and all(part.ready.is_set() for part in worker.parts):
+            click.echo("ready")
+            sys.stdout.flush()
+            announced = True
     worker.stop()
 
 

@@ -240,7 +240,8 @@ def set_secrets(db: CentralDb, sub_id: str, secrets: tuple[str, ...]) -> None:
 
 def replay_from(db: CentralDb, sub_id: str, from_time: str, source: str | None = None) -> int:
     """Move the subscription's cursors back so every event it wants from `from_time`
-    (ISO UTC, the event's time) on is delivered again; returns how many events that is.
+    (the event's own time, UTC, ISO 8601 to the microsecond with +00:00, as the ingest
+    keeps `occurred_at`) on is delivered again; returns how many events that is.
     A cursor only ever moves back here, never past what is undelivered."""
     sub = get_subscription(db, sub_id)
     assert sub is not None
@@ -256,7 +257,7 @@ def replay_from(db: CentralDb, sub_id: str, from_time: str, source: str | None =
         for src, _contiguous, cursor in sources:
             delivered = 0 if cursor is None else cursor  # no cursor row: nothing sent yet
             first = db.execute(
-                "SELECT MIN(seq) FROM events WHERE source = %s AND time >= %s",
+                "SELECT MIN(seq) FROM events WHERE source = %s AND occurred_at >= %s",
                 [src, from_time],
             ).fetchone()[0]
             if first is None or first > delivered:

@@ -32,6 +32,7 @@ from sync.central.delivery.wire import (
     build_request,
     classify,
 )
+from sync.central.supervision import Part
 from sync.protocol.clock import iso_now, to_iso
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,9 @@ class DeliveryWorker:
         self._busy: set[tuple[str, str]] = set()
         self._busy_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        # One supervised part per thread (sync.central.supervision): a thread that dies
+        # or stops turning makes the worker fail fast, like its ingest would.
+        self.parts = [Part(f"delivery-{n}") for n in range(self.settings.threads)]
         self._scan_lock = threading.Lock()
         self._found: list[tuple[Subscription, str, str]] = []
         self._scanned_at = -1e9
@@ -131,8 +135,9 @@ class DeliveryWorker:
             db.create_schema()
         finally:
             db.close()
-        for number in range(self.settings.threads):
-            thread = threading.Thread(target=self._run, name=f"delivery-{number}", daemon=True)
+        for part in self.parts:
+            thread = threading.Thread(target=self._run, args=(part,), name=part.name, daemon=True)
+            part.thread = thread
             thread.start()
             self._threads.append(thread)
         if self.postgres:
@@ -146,20 +151,30 @@ class DeliveryWorker:
         for thread in self._threads:
             thread.join(timeout=self.settings.timeout_seconds + 5)
 
-    def _run(self) -> None:
+    def dead(self) -> str | None:
+        """A sentence naming a thread that stopped unasked (for `edge-central deliver`)."""
+        for part in self.parts:
+            if not self._stop.is_set() and part.thread and not part.thread.is_alive():
+                return f"the {part.name} thread stopped"
+        return None
+
+    def _run(self, part: Part) -> None:
         db: CentralDb | None = None
         client = httpx.Client(timeout=self.settings.timeout_seconds, follow_redirects=False)
         try:
             while not self._stop.is_set():
+                part.beat()
                 seen = self.wakeup.generation
                 try:
                     if db is None:
                         db = _open_for_cursors(self.db_url)
+                        part.ready.set()
                     if self._round(db, client):
                         continue
-                except Exception:
+                except Exception as exc:
                     # A lost database connection: nothing moved that was not committed.
                     log.exception("delivery round failed; reconnecting")
+                    part.unready(f"database: {exc}"[:200])
                     db = _close(db)
                     self._stop.wait(1.0)
                     continue

@@ -9,7 +9,7 @@
 - `rejected_events` gains `source` and `seq`: a refused event counts as arrived in its
   device's sequence (sync.central.ingest).
 
-Revision 0002, after 0001.
+Revision 0003, after 0002.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
