@@ -211,15 +211,24 @@ def db_check(db_url: str) -> None:
 def prune(db_url: str, days: int) -> None:
     """Delete old events: on PostgreSQL whole monthly partitions are dropped (instant,
     no bloat), older rows of the default partition deleted; on SQLite rows deleted.
-    A store's resend of a pruned event would be stored again."""
+    A store's resend of a pruned event would be stored again. Events a subscription has
+    not received yet are kept, with a note saying which."""
     from datetime import UTC, datetime, timedelta
 
+    from sync.central.delivery.status import oldest_undelivered
     from sync.central.partitions import prune as prune_events
 
     db = CentralDb(db_url)
     try:
         db.create_schema()
-        pruned = prune_events(db, timedelta(days=days), datetime.now(UTC))
+        now = datetime.now(UTC)
+        older_than = timedelta(days=days)
+        # Never what a subscriber has not received yet (one down or paused for long).
+        if (waiting := oldest_undelivered(db)) is not None and waiting[0] < now - older_than:
+            click.echo(f"keeping events from {waiting[0].isoformat()} on: subscription"
+                       f" {waiting[1]} has not received them yet", err=True)  # fmt: skip
+            older_than = now - waiting[0]
+        pruned = prune_events(db, older_than, now)
     finally:
         db.close()
     dropped = ", ".join(pruned.dropped) or "none"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,11 @@ def subscribe(
 
 
 def store_events(
-    store_id: str, device_id: str, seqs: list[int], event_type: str = "scan.recorded"
+    store_id: str,
+    device_id: str,
+    seqs: list[int],
+    event_type: str = "scan.recorded",
+    at: datetime | None = None,
 ) -> list[tuple[str, bytes]]:
     """(topic, payload) messages as a store's publisher sends them: one batch per call,
     the `scan.recorded` value naming the sequence."""
@@ -115,7 +120,7 @@ def store_events(
     for seq in seqs:
         event = build_event(
             event_type=event_type, store_id=store_id, device_id=device_id, subject=None,
-            data=scan_data(seq), at=utc_now(),
+            data=scan_data(seq), at=at or utc_now(),
         )  # fmt: skip
         texts.append(stamp_sequence(json.dumps(event), seq))
     return [(f"retail/v1/stores/{store_id}/events", ("[" + ",".join(texts) + "]").encode())]

@@ -4,6 +4,7 @@ fleet page and /metrics that show how each subscriber is doing."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from click.testing import CliRunner
 
@@ -119,3 +120,37 @@ def status(db_url: str) -> dict:
     code, output = cli("subscriptions", "list", "--db", db_url)
     assert code == 0, output
     return json.loads(output)[0]
+
+
+def test_prune_keeps_what_a_subscriber_has_not_received(tmp_path, db_url, secret):
+    long_ago = datetime(2025, 1, 10, tzinfo=UTC)
+    ingest(db_url, store_events("store-a", "till-1", [1, 2, 3], at=long_ago))
+    ingest(db_url, store_events("store-a", "till-2", [1], at=long_ago + timedelta(days=1)))
+    path = secret_file(tmp_path, secret)
+    cli("subscriptions", "add", "https://cdp.example/h", "--id", "cdp", "--types", "*",
+        "--secret-file", str(path), "--from-beginning", "--db", db_url)  # fmt: skip
+    cli("subscriptions", "pause", "cdp", "--db", db_url)
+    code, output = cli("prune", "--db", db_url, "--older-than", "45")
+    assert code == 0 and "subscription cdp has not received them" in output, output
+    assert count_events(db_url) == 4
+    db = CentralDb(db_url)
+    try:  # till-1 delivered: only till-2's event still waits
+        db.execute(
+            "INSERT INTO delivery_cursors (subscription_id, source, delivered_seq,"
+            " delivered_count, failure_count, attempts, updated_at)"
+            " VALUES ('cdp', %s, 3, 3, 0, 0, '')",
+            [A1],
+        )
+    finally:
+        db.close()
+    code, output = cli("prune", "--db", db_url, "--older-than", "45")
+    assert code == 0 and "deleted 3 older event(s)" in output, output
+    assert count_events(db_url) == 1
+
+
+def count_events(db_url: str) -> int:
+    db = CentralDb(db_url)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+    finally:
+        db.close()

@@ -3,6 +3,7 @@ lag in events and seconds, deliveries, failures, dead letters."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sync.central.db import CentralDb
@@ -72,3 +73,20 @@ def _filter_sql(sub: Subscription) -> tuple[str, list[Any]]:
         clauses.append("e.store_id IN (" + ", ".join(["%s"] * len(sub.stores)) + ")")
         params.extend(sub.stores)
     return "".join(f" AND {c}" for c in clauses), params
+
+
+def oldest_undelivered(db: CentralDb) -> tuple[datetime, str] | None:
+    """The time of the oldest event some subscription (active or paused) has not had
+    yet, and that subscription's id; None when every subscriber is up to date. Events
+    from then on must not be pruned."""
+    row = db.execute(
+        "SELECT e.occurred_at, sub.id FROM subscriptions sub CROSS JOIN sources s"
+        " LEFT JOIN delivery_cursors c ON c.subscription_id = sub.id AND c.source = s.source"
+        " JOIN events e ON e.source = s.source AND e.seq = (SELECT MIN(n.seq) FROM events n"
+        " WHERE n.source = s.source AND n.seq > COALESCE(c.delivered_seq, 0))"
+        " ORDER BY e.occurred_at LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    at = row[0] if isinstance(row[0], datetime) else datetime.fromisoformat(row[0])
+    return at.astimezone(UTC), row[1]
