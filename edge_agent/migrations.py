@@ -509,10 +509,28 @@ RETURN_CONFLICTS = Migration(
 # Each event's hash as sent (sync.protocol.chain): the next event carries it, so the
 # centre sees if an event is altered, removed or reordered on the device. Rows written
 # before this step have none; the first new event starts the chain (GENESIS).
+# Numbered after its issue (15), like SECURITY, so parallel steps do not collide.
 OUTBOX_CHAIN = Migration(
-    9,
+    15,
     "outbox: hash chain over each device's events",
     ("ALTER TABLE outbox ADD COLUMN chain_hash TEXT",),
+)
+
+
+# Numbered after its issue so that steps built in parallel do not collide.
+SECURITY = Migration(
+    18,
+    "console sessions with an idle timeout, offline refunds per till per day",
+    (
+        # 'api' sessions carry a bearer token; 'console' sessions live only behind the
+        # console's cookie and end after `console.idle_timeout_minutes` without a request.
+        "ALTER TABLE staff_sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'api'"
+        " CHECK (kind IN ('api', 'console'))",
+        "ALTER TABLE staff_sessions ADD COLUMN last_seen_at TEXT",
+        "CREATE INDEX staff_sessions_staff ON staff_sessions (staff_id)",
+        # The offline refund limit sums what one till refunded offline since midnight.
+        "CREATE INDEX returns_offline_till ON returns (till_id, created_at) WHERE offline = 1",
+    ),
 )
 
 
@@ -526,6 +544,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     OUTBOX_SEQUENCE,
     RETURN_CONFLICTS,
     OUTBOX_CHAIN,
+    SECURITY,
 )
 
 

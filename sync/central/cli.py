@@ -421,13 +421,20 @@ def keys(
 @_db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8090, show_default=True, help="Port (0: any).")
-def web(db_url: str, host: str, port: int) -> None:
+@click.option(
+    "--token",
+    envvar="EDGE_CENTRAL_WEB_TOKEN",
+    default="",
+    help="Callers other than this host must send Authorization: Bearer TOKEN "
+    "(default: this host only; best set through $EDGE_CENTRAL_WEB_TOKEN).",
+)
+def web(db_url: str, host: str, port: int, token: str) -> None:
     """Serve the fleet status page (/fleet) and its JSON (/fleet.json)."""
     from cheroot.wsgi import Server
 
     from sync.central.web import create_fleet_app
 
-    server = Server((host, port), create_fleet_app(db_url))
+    server = Server((host, port), create_fleet_app(db_url, token))
     click.echo(f"fleet status on http://{host}:{port}/fleet", err=True)
     try:
         server.start()

@@ -4,9 +4,11 @@ as a plain page (`/fleet`) for ops, and as Prometheus metrics (`/metrics`)."""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template_string
+from flask import Flask, Response, jsonify, render_template_string, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from sync.central.conflicts import open_conflicts_by_store
@@ -60,8 +62,17 @@ d.integrity.chained %}chained{% elif d.integrity.chained is false %}unchained{% 
 </body></html>"""
 
 
-def create_fleet_app(db_url: str) -> Flask:
+def create_fleet_app(db_url: str, token: str = "") -> Flask:
+    """The fleet pages; they answer callers on this host, and others that send
+    `Authorization: Bearer <token>` (no token: this host only)."""
     app = Flask(__name__)
+
+    @app.before_request
+    def _ops_only() -> Any:
+        if _is_loopback(request.remote_addr or "") or _bearer_matches(token):
+            return None
+        message = "the fleet view answers on this host, or with the operator token"
+        return jsonify({"error": {"code": "ops_token_required", "message": message}}), 401
 
     def fleet() -> dict[str, Any]:
         db = CentralDb(db_url)  # one per request: a connection belongs to its thread
@@ -121,3 +132,19 @@ class _Collect:
 
     def collect(self) -> Any:
         return iter(self.families)
+
+
+def _bearer_matches(token: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return (
+        bool(token)
+        and scheme == "Bearer"
+        and hmac.compare_digest(given.strip().encode(), token.encode())
+    )
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
