@@ -575,7 +575,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     OUTBOX_SEQUENCE,
     RETURN_CONFLICTS,
     LOYALTY_FROM_CENTRE,
-
     OUTBOX_CHAIN,
     SECURITY,
 )
