@@ -407,6 +407,7 @@ class SyncService:
         if state == "online":
             stats = outbox_stats(self._store.db)
             body["backlog"] = stats.depth
+            body["last_seq"] = stats.newest_seq
             body["oldest_age_seconds"] = stats.oldest_age_seconds
             body["parked"] = parked_count(self._store.db)
             if self._device_health is not None:

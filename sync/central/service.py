@@ -26,8 +26,10 @@ from sync.central.changes import (
     record_change,
 )
 from sync.central.db import CentralDb
+from sync.central.delivery.worker import DeliverySettings, DeliveryWorker, notify_committed
 from sync.central.errors import CentralError
 from sync.central.ingest import ingest_batch
+from sync.central.integrity import check_reported_head
 from sync.central.lookups import LookupResponder
 from sync.central.metrics import CentreMetrics, IngestCounters
 from sync.central.schema import migrate
@@ -101,6 +103,7 @@ class CentralService:
         ca_file: Path | None = None,
         cert_file: Path | None = None,
         key_file: Path | None = None,
+        delivery: DeliverySettings | None = None,
     ) -> None:
         self.prefix = topic_prefix
         self.db_url = db_url
@@ -126,11 +129,22 @@ class CentralService:
             on_message=self._on_message,
         )
         self.lookups = LookupResponder(db_url, topic_prefix, self._publish_reply)
+        # Delivery to the retailer's platforms, woken by this worker's commits.
+        self.delivery = (
+            None
+            if delivery is None or delivery.threads < 1
+            else DeliveryWorker(db_url, worker_id or self.link.settings.client_id, delivery)
+        )
         self._thread = threading.Thread(target=self._run, name="central-ingest", daemon=True)
         self.ingest = Part("ingest")
         broker = Part("broker", beats=False)
         broker.ready = self.link.connected  # ready while connected
-        self.parts = Parts(self.ingest, self.lookups.part, broker)
+        self.parts = Parts(
+            self.ingest,
+            self.lookups.part,
+            broker,
+            *(self.delivery.parts if self.delivery is not None else ()),
+        )
         self.metrics = CentreMetrics(
             self.counters, lambda: vars(self.lookups.counters), self._queue.qsize, self.parts
         )
@@ -146,6 +160,8 @@ class CentralService:
         self.ingest.ready.wait(timeout=30)
         self.lookups.start()
         self.parts.watch("lookups", self.lookups.thread)
+        if self.delivery is not None:
+            self.delivery.start()  # its threads are its parts'
         self.link.start()
         self.parts.watch("broker", _network_thread(self.link.settings.client_id))
 
@@ -154,6 +170,8 @@ class CentralService:
         self._stop.set()
         self._thread.join(timeout=10)
         self.lookups.stop()
+        if self.delivery is not None:
+            self.delivery.stop()
         # Stopped on purpose: end the session so the broker deals its share to the others.
         self.link.stop(end_session=True)
 
@@ -308,6 +326,8 @@ class CentralService:
         self.counters.duplicates += result.duplicates
         self.counters.unreadable += result.unreadable
         self.counters.rejected += result.rejected
+        if result.inserted:
+            notify_committed(db, self.delivery.wakeup.signal if self.delivery else None)
         # After the commit, never before: an ack is the store's licence to forget.
         for store_id, acks in result.acks.items():
             try:
@@ -389,6 +409,9 @@ class CentralService:
                     iso_now(),
                 ],
             )
+        # A heartbeat with nothing waiting vouches for every seq up to its newest.
+        if check_reported_head(db, store_id, device_id, backlog, body.get("last_seq")):
+            notify_committed(db, self.delivery.wakeup.signal if self.delivery else None)
 
 
 def _network_thread(client_id: str) -> threading.Thread:
