@@ -537,6 +537,17 @@ LOYALTY_FROM_CENTRE = Migration(
     ),
 )
 
+# Each event's hash as sent (sync.protocol.chain): the next event carries it, so the
+# centre sees if an event is altered, removed or reordered on the device. Rows written
+# before this step have none; the first new event starts the chain (GENESIS).
+# Numbered after its issue (15), like SECURITY, so parallel steps do not collide.
+OUTBOX_CHAIN = Migration(
+    15,
+    "outbox: hash chain over each device's events",
+    ("ALTER TABLE outbox ADD COLUMN chain_hash TEXT",),
+)
+
+
 # Numbered after its issue so that steps built in parallel do not collide.
 SECURITY = Migration(
     18,
@@ -564,6 +575,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     OUTBOX_SEQUENCE,
     RETURN_CONFLICTS,
     LOYALTY_FROM_CENTRE,
+    OUTBOX_CHAIN,
     SECURITY,
 )
 
