@@ -26,6 +26,7 @@ from edge_agent.conflicts import open_conflicts
 from edge_agent.context import AgentContext
 from edge_agent.customers import customer_profile, identify_customer, parse_query
 from edge_agent.errors import EdgeAgentError, InvalidInput
+from edge_agent.i18n import Phrase
 from edge_agent.list_handoff import lists_sent_to_staff
 from edge_agent.lists import create_list, customer_lists, get_list, set_item
 from edge_agent.loyalty import redeem_coupon
@@ -250,7 +251,7 @@ def pickup_hand_over() -> Any:
 def coupon_redeem() -> str:
     sale = request.form.get("sale_reference", "").strip()
     if not _ID.match(sale):
-        raise InvalidInput("enter the sale reference from the till receipt")
+        raise InvalidInput(Phrase("enter the sale reference from the till receipt"))
     customer_id = request.form.get("customer_id", "").strip() or None
     redeemed = redeem_coupon(
         _ctx(), request.form.get("code", ""), customer_id, sale, actor=_actor()
@@ -280,15 +281,18 @@ def list_set_item(list_id: str) -> Any:
     gtin = request.form.get("gtin", "").strip()
     quantity = request.form.get("quantity", "1")
     if not gtin.isdigit() or not quantity.isdigit():
-        raise InvalidInput("scan or type the product barcode and a quantity")
+        raise InvalidInput(Phrase("scan or type the product barcode and a quantity"))
     set_item(_ctx(), list_id, gtin, int(quantity))
     return redirect(url_for("console.list_show", list_id=list_id))
+
+
+_ARG_NAMES = {"number": Phrase("order number"), "list_id": Phrase("list number")}
 
 
 def _arg(name: str) -> str:
     value = request.args.get(name, "").strip()
     if not value or len(value) > 80:
-        raise InvalidInput(f"enter the {name.replace('_', ' ')}")
+        raise InvalidInput(Phrase("enter the %(what)s", what=_ARG_NAMES.get(name, name)))
     return value
 
 
@@ -296,16 +300,16 @@ def _return_form() -> tuple[str, list[ReturnRequestLine], Any]:
     number = request.form.get("order_number", "")
     method = request.form.get("refund_method", "original_payment")
     if method not in _REFUND_METHODS:
-        raise InvalidInput("choose original payment or store credit")
+        raise InvalidInput(Phrase("choose original payment or store credit"))
     lines = []
     for key, value in request.form.items():
         match = _QTY_FIELD.match(key)
         if match is None:
             continue
         if not value.strip().isdigit() or int(value) > 1000:
-            raise InvalidInput("a quantity is a whole number")
+            raise InvalidInput(Phrase("a quantity is a whole number"))
         if int(value) > 0:
             lines.append(ReturnRequestLine(int(match.group(1)), int(value)))
     if not lines:
-        raise InvalidInput("choose at least one line to return")
+        raise InvalidInput(Phrase("choose at least one line to return"))
     return number, lines, method
