@@ -41,7 +41,7 @@ REFUND_METHOD_TEXT = {
 # The receipts' fixed words as catalog message ids (the English source of each label).
 _LABELS = ReceiptLabels(
     return_receipt=Phrase("RETURN RECEIPT"),
-    number=Phrase("Return"),
+    number=Phrase("Return no."),
     order=Phrase("Order"),
     date=Phrase("Date"),
     refund=Phrase("Refund"),
