@@ -6,6 +6,7 @@ out, expiry and lock-out behave exactly as at the till. Audit happens in the use
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from typing import Any
@@ -51,6 +52,9 @@ console = Blueprint("console", __name__, url_prefix="/console")
 console.after_request(add_screen_headers)
 TOKEN_KEY = "staff_token"
 SOURCE = "console"
+# The start screen follows its till's events; a page left behind is noticed at the next
+# keep-alive (a newer page of the same session ends it at once).
+CONSOLE_KEEPALIVE_SECONDS = 5.0
 _OPEN = {"console.sign_in_form", "console.sign_in_submit", "console.choose_language"}
 _QTY_FIELD = re.compile(r"^qty_(\d{1,4})$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -149,6 +153,7 @@ def home() -> str:
     ctx = _ctx()
     return render_template(
         "console/home.html",
+        follow_till=True,
         sent_lists=lists_sent_to_staff(ctx),
         conflicts=open_conflicts(ctx.store.db),
     )
@@ -163,8 +168,10 @@ def events() -> Response:
     tills = [ctx.config.device.id, *(scanner.id for scanner in ctx.config.scanners)]
     if _actor().till_id:
         tills.append(_actor().till_id)
+    # One stream per console session: the page that opened a newer one has gone.
+    owner = hashlib.sha256(session.get(TOKEN_KEY, "").encode()).hexdigest()
     try:
-        return till_events().response(tills)
+        return till_events().response(tills, CONSOLE_KEEPALIVE_SECONDS, owner)
     except TooManyStreams:
         raise ApiError(503, "too_many_streams", "too many till screens are connected") from None
 

@@ -39,6 +39,7 @@ class TillEventHub:
         self._lock = threading.Lock()
         self._subscribers: dict[str, list[queue.Queue[dict[str, Any]]]] = {}
         self._closed = threading.Event()
+        self._owners: dict[str, queue.Queue[dict[str, Any]]] = {}
 
     def close(self) -> None:
         """End every open stream now (shutdown): a screen left open must not hold the web
@@ -73,9 +74,14 @@ class TillEventHub:
                 pass  # that screen is not reading; it reloads the customer on reconnect
         return delivered
 
-    def response(self, till_id: str | Sequence[str]) -> Response:
+    def response(
+        self,
+        till_id: str | Sequence[str],
+        keepalive: float | None = None,
+        owner: str | None = None,
+    ) -> Response:
         """The SSE response for a till screen (TooManyStreams when the server is full)."""
-        stream = self.stream(till_id)
+        stream = self.stream(till_id, keepalive, owner)
         first = next(stream)  # registers the subscriber before we answer
 
         def body() -> Iterator[str]:
@@ -88,17 +94,30 @@ class TillEventHub:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    def stream(self, till_id: str | Sequence[str], keepalive: float | None = None) -> Iterator[str]:
+    def stream(
+        self,
+        till_id: str | Sequence[str],
+        keepalive: float | None = None,
+        owner: str | None = None,
+    ) -> Iterator[str]:
         """SSE text for one subscriber of one till (or of several: a console hears every
-        scanner of its device), until the client goes away."""
+        scanner of its device), until the client goes away. A new stream of the same
+        `owner` (a console session) ends the older one at once: a page left behind by a
+        navigation would otherwise hold a web-server thread until its next keep-alive."""
         keepalive = keepalive or self.keepalive_seconds
         till_ids = list(dict.fromkeys([till_id] if isinstance(till_id, str) else till_id))
         inbox: queue.Queue[dict[str, Any]] = queue.Queue(SUBSCRIBER_QUEUE)
         with self._lock:
-            if self._stream_count() >= MAX_SUBSCRIBERS:
+            replaced = self._owners.get(owner) if owner is not None else None
+            if replaced is None and self._stream_count() >= MAX_SUBSCRIBERS:
                 raise TooManyStreams(", ".join(till_ids))
             for till in till_ids:
                 self._subscribers.setdefault(till, []).append(inbox)
+            if owner is not None:
+                self._owners[owner] = inbox
+        if replaced is not None:
+            with contextlib.suppress(queue.Full):
+                replaced.put_nowait(_END)
         try:
             yield ": connected\n\n"
             while not self._closed.is_set():
@@ -115,6 +134,8 @@ class TillEventHub:
             with self._lock:
                 for till in till_ids:
                     self._subscribers[till].remove(inbox)
+                if owner is not None and self._owners.get(owner) is inbox:
+                    del self._owners[owner]
 
     def has_subscribers(self, till_id: str) -> bool:
         with self._lock:
