@@ -40,7 +40,6 @@ STORE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 SCANNER_SCHEMES = ("tcp", "serial", "hid")
 PRINTER_SCHEMES = ("preview", "file", "tcp", "serial", "usb")
 BROKER_SCHEMES = ("mqtt", "mqtts")
-APPLE_PASS_TYPE_ID = r"^pass\.[A-Za-z0-9.-]+$"
 
 
 class _Section(BaseModel):
@@ -98,7 +97,41 @@ class PathSettings(_Section):
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    # Threads that run requests; till screens' event streams have threads of their own.
     threads: int = Field(8, ge=1, le=64)
+    # HTTPS with the store's certificate and key (PEM): set both to serve tablets and
+    # kiosks on the LAN; a non-loopback host without them is served, with a warning.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # A client has this long to send a request's line and headers, and again its body:
+    # a slow client is dropped, never waited for on a request thread.
+    header_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    body_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    # Request line plus headers, and the body (chunked included); the largest real
+    # request is a return of a few dozen lines.
+    max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    max_body_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Requests one client address may have running at once; 0: threads - 2, so one
+    # client can never take every thread.
+    max_requests_per_client: int = Field(0, ge=0, le=64)
+    # /metrics and the detail of /healthz: from loopback always; from elsewhere only with
+    # `Authorization: Bearer <ops_token>` (empty: loopback only). Set it through
+    # EDGE_AGENT__WEB__OPS_TOKEN, never in the file.
+    ops_token: str = ""
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> WebSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("set both tls_cert_file and tls_key_file, or neither")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
+
+    @property
+    def requests_per_client(self) -> int:
+        return self.max_requests_per_client or max(1, self.threads - 2)
 
 
 class ScannerSettings(_Section):
@@ -191,6 +224,11 @@ class LoyaltySettings(_Section):
     # Loyalty cards are EAN-13s from the restricted-circulation range 2x, so a scanner
     # reads them like any product barcode; the pattern tells them apart.
     id_pattern: str = r"^29\d{11}$"
+    # While the centre is unreachable a store cannot see redemptions at other stores;
+    # it redeems at most this many coupons, spending at most this many points, that the
+    # centre has not acknowledged yet (a double use is then a bounded, reported loss).
+    offline_redemptions_max: int = Field(20, ge=0, le=10_000)
+    offline_points_max: int = Field(5_000, ge=0, le=10_000_000)
 
     @field_validator("id_pattern")
     @classmethod
@@ -214,55 +252,16 @@ class PrivacySettings(_Section):
 
 
 class WalletSettings(_Section):
-    # Directory of pass-signing-<id>.pub (every store) and, at the centre only,
-    # pass-signing-<id>.key. Empty: pass codes cannot be checked and are refused as such.
+    """What a store needs to check passes: public keys only. Passes are issued, re-issued
+    and pushed at the centre (`edge-central wallet`, its own settings file)."""
+
+    # Directory of pass-signing-<id>.pub (the centre's public keys; the centre also
+    # broadcasts its key set). Empty: pass codes cannot be checked and are refused as such.
     keys_dir: Path | None = None
-    signing_key_id: int = Field(1, ge=0, le=255)  # the key new passes are signed with
     # The same static pass seen at two stores within this many minutes is a copied code.
     copy_window_minutes: int = Field(30, ge=1, le=24 * 60)
-    # Shared secret for Google rotating (TOTP) barcodes; empty: passes get static codes.
+    # Shared secret for Google rotating (TOTP) barcodes; empty: rotating codes not checked.
     rotating_secret_file: Path | None = None
-    apple_pass_type_id: str = Field("pass.com.example.edge-agent", pattern=APPLE_PASS_TYPE_ID)
-    apple_team_id: str = Field("DEVTEAM001", pattern=r"^[A-Z0-9]{10}$")
-    apple_web_service_url: str = ""  # https://host/passkit; empty: passes do not update
-    apple_cert_file: Path | None = None  # Pass Type ID certificate (PEM)
-    apple_key_file: Path | None = None  # its private key (PEM)
-    apple_wwdr_file: Path | None = None  # Apple WWDR intermediate (PEM)
-    apns_key_file: Path | None = None  # AuthKey_<id>.p8 (ES256)
-    apns_key_id: str = Field("", pattern=r"^([A-Z0-9]{10})?$")
-    apns_url: str = "https://api.push.apple.com"
-    google_issuer_id: str = Field("", pattern=r"^(\d{6,25})?$")
-    google_class_suffix: str = Field("loyalty", pattern=r"^[A-Za-z0-9._-]{1,64}$")
-    google_service_account_file: Path | None = None
-    google_api_url: str = "https://walletobjects.googleapis.com/walletobjects/v1"
-    google_logo_url: str = "https://example.com/logo.png"
-    google_origins: tuple[str, ...] = ()
-
-    @field_validator("apple_web_service_url", "apns_url", "google_api_url", "google_logo_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if value:
-            _check_scheme(value, ("https", "http"))
-        return value
-
-    @field_validator("google_origins")
-    @classmethod
-    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for origin in value:
-            _check_scheme(origin, ("https", "http"))
-        return value
-
-    @model_validator(mode="after")
-    def _apple_files_together(self) -> WalletSettings:
-        files = (self.apple_cert_file, self.apple_key_file, self.apple_wwdr_file)
-        if any(files) and not all(files):
-            raise ValueError(
-                "apple_cert_file, apple_key_file and apple_wwdr_file go together: "
-                "set all three (to sign .pkpass files) or none"
-            )
-        if self.apns_key_file and not self.apns_key_id:
-            raise ValueError("apns_key_file needs apns_key_id (the 10-character key id)")
-        return self
 
 
 class KioskSettings(_Section):
@@ -275,6 +274,8 @@ class KioskSettings(_Section):
     # Signs the screens' session cookie. Empty: generated once per device (agent_meta).
     session_secret: str = ""
     languages: tuple[str, ...] = ("es", "en")
+    # A staff console left without a request this long signs itself out.
+    console_idle_timeout_minutes: int = Field(15, ge=1, le=12 * 60)
 
 
 class Config(_Section):
@@ -333,9 +334,11 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
             update={
                 "wallet": _paths_beside(config.wallet, base),
                 "sync": _paths_beside(config.sync, base),
+                "web": _paths_beside(config.web, base),
             }
         )
     _check_tls_files(config.sync, source, overridden)
+    _check_tls_files(config.web, source, overridden)
     return config
 
 
@@ -349,14 +352,16 @@ def _paths_beside(section: _S, base: Path) -> _S:
     return section.model_copy(update=updates) if updates else section
 
 
-def _check_tls_files(sync: SyncSettings, source: str, overridden: dict[str, str]) -> None:
+def _check_tls_files(
+    section: SyncSettings | WebSettings, source: str, overridden: dict[str, str]
+) -> None:
     """A TLS file that is not there would only fail at the first connection attempt, deep
-    in the MQTT client's thread; refuse it at start, naming the key."""
-    for name in ("ca_file", "cert_file", "key_file"):
-        value = getattr(sync, name)
-        if value is not None and not value.is_file():
-            origin = overridden.get(f"sync.{name}", source)
-            raise ConfigError(f"{origin}: sync.{name}: no such file {str(value)!r}")
+    in a client's thread; refuse it at start, naming the key."""
+    prefix = "sync" if isinstance(section, SyncSettings) else "web"
+    for name, value in section:
+        if name.endswith("_file") and value is not None and not value.is_file():
+            origin = overridden.get(f"{prefix}.{name}", source)
+            raise ConfigError(f"{origin}: {prefix}.{name}: no such file {str(value)!r}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -506,6 +506,65 @@ RETURN_CONFLICTS = Migration(
 )
 
 
+# Numbered after its issue (14), as the other parallel steps are.
+LOYALTY_FROM_CENTRE = Migration(
+    14,
+    "loyalty from the centre: passes on a phone, loyalty conflicts",
+    (
+        # Whether the customer carries the pass on a phone (an Apple device registered
+        # it, or Google said it was saved), as the centre last said (`pass.upserted`).
+        "ALTER TABLE passes ADD COLUMN on_device INTEGER NOT NULL DEFAULT 0"
+        " CHECK (on_device IN (0, 1))",
+        # A coupon used more often than allowed, or points spent twice, across stores
+        # (the change `loyalty.conflict`); `detail` is the centre's JSON.
+        """CREATE TABLE loyalty_conflicts (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('coupon', 'points')),
+            subject TEXT NOT NULL,
+            customer_id TEXT,
+            stores TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            detected_at TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        )""",
+        # Issuing, the PassKit web service and pushes moved to the centre: a store keeps
+        # no .pkpass, device registrations, push queue or notification counts. The
+        # serial -> customer records (`passes`) stay, so every pass still identifies.
+        "DROP TABLE IF EXISTS apns_push_queue",
+        "DROP TABLE IF EXISTS apple_registrations",
+        "DROP TABLE IF EXISTS apple_passes",
+        "DROP TABLE IF EXISTS wallet_notifications",
+    ),
+)
+
+# Each event's hash as sent (sync.protocol.chain): the next event carries it, so the
+# centre sees if an event is altered, removed or reordered on the device. Rows written
+# before this step have none; the first new event starts the chain (GENESIS).
+# Numbered after its issue (15), like SECURITY, so parallel steps do not collide.
+OUTBOX_CHAIN = Migration(
+    15,
+    "outbox: hash chain over each device's events",
+    ("ALTER TABLE outbox ADD COLUMN chain_hash TEXT",),
+)
+
+
+# Numbered after its issue so that steps built in parallel do not collide.
+SECURITY = Migration(
+    18,
+    "console sessions with an idle timeout, offline refunds per till per day",
+    (
+        # 'api' sessions carry a bearer token; 'console' sessions live only behind the
+        # console's cookie and end after `console.idle_timeout_minutes` without a request.
+        "ALTER TABLE staff_sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'api'"
+        " CHECK (kind IN ('api', 'console'))",
+        "ALTER TABLE staff_sessions ADD COLUMN last_seen_at TEXT",
+        "CREATE INDEX staff_sessions_staff ON staff_sessions (staff_id)",
+        # The offline refund limit sums what one till refunded offline since midnight.
+        "CREATE INDEX returns_offline_till ON returns (till_id, created_at) WHERE offline = 1",
+    ),
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     CORE_SCHEMA,
     PRINT_JOBS,
@@ -515,6 +574,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     SCREENS_SCHEMA,
     OUTBOX_SEQUENCE,
     RETURN_CONFLICTS,
+    LOYALTY_FROM_CENTRE,
+    OUTBOX_CHAIN,
+    SECURITY,
 )
 
 

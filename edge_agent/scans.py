@@ -147,7 +147,8 @@ class ScanDispatcher:
                 ],
             )
             append_event(db, self._ctx.origin, "scan.recorded", None, data, at=scan.at)
-        self._ctx.metrics.scans.labels(scan.source, code.kind, outcome.status).inc()
+        metrics = self._ctx.metrics
+        metrics.scans.labels(metrics.source_label(scan.source), code.kind, outcome.status).inc()
         return outcome
 
     def _route(self, scan: Scan, code: Code) -> ScanOutcome:
@@ -216,6 +217,7 @@ class ScanDispatcher:
                 channel="scan",
                 source=scan.source,
                 rotating_secret=self._rotating_secret,
+                centre=self._centre,
             )
         except PassRefused as exc:
             return ScanOutcome("refused", code.kind, exc.message, scan.source)

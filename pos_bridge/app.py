@@ -21,9 +21,9 @@ from pos_bridge.metrics import install_metrics
 from pos_bridge.openapi import openapi_document
 from pos_bridge.passes_api import passes_api
 from pos_bridge.screens import install_screens
+from pos_bridge.throttle import new_throttles
 from pos_bridge.till_api import till_api
 from pos_bridge.till_events import TillEventHub, identified_event
-from wallet.apple.webservice import passkit_blueprint
 
 
 def create_app(
@@ -36,11 +36,11 @@ def create_app(
     wiring.install_agent(app, ctx, dispatcher)
     register_error_handlers(app)
     install_metrics(app, ctx)
+    wiring.install_throttles(app, new_throttles())
     app.register_blueprint(api)
     app.register_blueprint(till_api)
     app.register_blueprint(conflicts_api)
     app.register_blueprint(passes_api)
-    app.register_blueprint(passkit_blueprint(lambda: ctx.store))
     wiring.install_pass_checks(app, agent_pass_verifier(ctx), load_rotating_secret(ctx.config))
     install_screens(app, ctx)
     events = TillEventHub()

@@ -13,14 +13,12 @@ from dataclasses import replace
 import pytest
 import requests
 import zxingcpp
-from google.oauth2 import service_account
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from edge_agent.config import KioskSettings, WalletSettings
 from edge_agent.context import open_agent
 from edge_agent.domain import Money
-from edge_agent.passes import issue_loyalty_pass
 from edge_agent.scans import ScanDispatcher
 from edge_agent.seed import seed_store
 from edge_agent.staff import create_api_key
@@ -29,11 +27,17 @@ from pos_bridge.app import create_app
 from tests.conftest import SEED_NOW, make_config
 from tests.till_fixtures import Till, make_till
 from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_path, serve
-from tests.ui.conftest import pickup_shopper, product_in_stock, returning_shopper
+from tests.ui.conftest import (
+    PASS_KEY,
+    pickup_shopper,
+    product_in_stock,
+    returning_shopper,
+    wallet_pass,
+)
+from tests.wallet.conftest import centre_pass
 from wallet.codes import PassSigner
-from wallet.devcerts import make_service_account
-from wallet.google.objects import GoogleSettings
-from wallet.issuer import GoogleIssuing, PassIssuer
+from wallet.issuer import PassIssuer
+from wallet.keyring import PassKeyRing
 from wallet.keys import load_signing_key, write_signing_key
 
 IDLE_SECONDS = 4  # the idle server's timeout: short, but a loaded machine still types in time
@@ -43,7 +47,7 @@ IDLE_SECONDS = 4  # the idle server's timeout: short, but a loaded machine still
 def till(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Till]:
     ctx = open_agent(make_config(tmp_path_factory.mktemp("ui-browser")))
     seed_store(ctx, customers=60, orders=600, seed=7, now=SEED_NOW)
-    t = make_till(ctx)
+    t = make_till(replace(ctx, pass_keys=PassKeyRing({1: PASS_KEY.public_key()})))
     yield t
     t.close()
     ctx.store.close()
@@ -109,7 +113,7 @@ def test_kiosk_scan_welcome_return_slip_then_the_till_loads_it(till, base_url, p
     page.goto(f"{base_url}/kiosk/")
     expect(page.locator("h1")).to_have_text("Bienvenido")
     page.screenshot(path=screenshot_path("kiosk-start-es"))
-    scan_into(page, shopper.loyalty_id)
+    scan_into(page, wallet_pass(till, shopper))
     expect(page.locator("#welcome h1")).to_have_text(f"¡Hola, {shopper.first_name}!")
     assert shopper.last_name not in page.content()
     page.screenshot(path=screenshot_path("kiosk-welcome-es"))
@@ -147,7 +151,7 @@ def test_kiosk_returns_to_start_when_left_idle(till, idle_url, page):
     # Check the welcome from its response: on a busy machine the page may already have
     # timed out by the time an assertion on the screen runs.
     with page.expect_response(lambda r: r.url.endswith("/kiosk/welcome")) as welcome:
-        scan_into(page, shopper.loyalty_id)
+        scan_into(page, wallet_pass(till, shopper))
     assert welcome.value.status == 200
     assert f"{shopper.first_name}!" in welcome.value.text()
     # Nobody touches the screen: the page goes back to the start on its own.
@@ -178,7 +182,7 @@ def test_kiosk_in_spanish_and_english(till, base_url, page):
 def test_kiosk_targets_are_touch_sized(till, base_url, page):
     shopper, _, _ = returning_shopper(till)
     page.goto(f"{base_url}/kiosk/")
-    scan_into(page, shopper.loyalty_id)
+    scan_into(page, wallet_pass(till, shopper))
     expect(page.locator("#welcome")).to_be_visible()
     sizes = page.eval_on_selector_all(
         "a, button, input, select",
@@ -224,7 +228,7 @@ def test_screens_text_has_readable_contrast(till, base_url, page):
     shopper, number, _ = returning_shopper(till)
     page.goto(f"{base_url}/kiosk/")
     pages = {"kiosk start": page.evaluate(CONTRAST_JS)}
-    scan_into(page, shopper.loyalty_id)
+    scan_into(page, wallet_pass(till, shopper))
     expect(page.locator("#welcome")).to_be_visible()
     pages["kiosk welcome"] = page.evaluate(CONTRAST_JS)
     page.goto(f"{base_url}/kiosk/returns/{number}")
@@ -304,13 +308,7 @@ def pass_till(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Till, 
     config = make_config(directory / "data", wallet=WalletSettings(keys_dir=keys))
     ctx = open_agent(config)
     seed_store(ctx, customers=20, orders=100, seed=7, now=SEED_NOW)
-    info, _cert = make_service_account("http://127.0.0.1:1/token")
-    google = GoogleIssuing(
-        GoogleSettings("3388000000012345678", "loyalty", "Club", "Demo", "https://x/l.png"),
-        service_account.Credentials.from_service_account_info(info),
-        (),
-    )
-    issuer = PassIssuer(PassSigner(1, load_signing_key(keys, 1)), google=google)
+    issuer = PassIssuer(PassSigner(1, load_signing_key(keys, 1)))
     till = make_till(ctx)
     yield till, issuer
     till.close()
@@ -321,7 +319,8 @@ def test_console_opens_the_profile_of_a_pass_scanned_at_its_till(pass_till, page
     """Nobody types: the customer shows a wallet pass to the till's scanner and the staff
     console on that till follows its event stream to the customer's profile."""
     till, issuer = pass_till
-    issued = issue_loyalty_pass(till.ctx, issuer, "C00000004", apple=False, google=True)
+    # Issued at the centre; its serial -> customer record reached this store's feed.
+    issued = centre_pass(till.ctx, issuer, "C00000004", platform="google")
     scanner_id = till.ctx.config.scanners[0].id
     with serve(till.app) as url:
         page.goto(f"{url}/console/")
