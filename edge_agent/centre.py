@@ -31,6 +31,11 @@ class CentreLookup(Protocol):
         orders, and cache them."""
         ...
 
+    def fetch_customer_by_pass(self, serial: str, timeout: float) -> CentreAnswer:
+        """Ask the centre whose pass `serial` is, and cache the customer and their passes
+        (a pass issued at the centre to a customer this store has never seen)."""
+        ...
+
 
 def why_not_here(answer: CentreAnswer) -> str:
     """The second half of a not-found message at the till: what the centre said."""

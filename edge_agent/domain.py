@@ -108,3 +108,6 @@ class CustomerProfile:
     ready_for_pickup_here: tuple[OrderSummary, ...]
     recent_purchases: tuple[PurchasedItem, ...]
     preferred_sizes: dict[str, str]
+    # "on_phone": a wallet pass of theirs is on a phone (Apple registered it, or Google
+    # said saved); "issued": they have one, not (yet) on a phone; "none": offer it.
+    wallet_pass: Literal["on_phone", "issued", "none"] = "none"

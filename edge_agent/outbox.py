@@ -220,3 +220,43 @@ def unpark_all(db: Database, at: str) -> int:
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+@dataclass(frozen=True)
+class UnconfirmedLoyalty:
+    points: int  # net points change of the events the centre had not counted
+    earned: int  # the positive part (lifetime points)
+    events: int
+
+
+def unconfirmed_loyalty(
+    db: Database, customer_id: str, counted_through: dict[str, int]
+) -> UnconfirmedLoyalty:
+    """The customer's points events this device emitted that the centre's balance does not
+    count yet (sequence above what it counted for this device's source)."""
+    rows = db.execute(
+        "SELECT seq, json_extract(envelope, '$.source'), json_extract(envelope, '$.data.delta'),"
+        " json_extract(envelope, '$.data.points_spent') FROM outbox"
+        " WHERE type IN ('loyalty.points_changed', 'coupon.redeemed')"
+        " AND json_extract(envelope, '$.data.customer_id') = ?",
+        [customer_id],
+    ).fetchall()
+    points = earned = events = 0
+    for seq, source, delta, spent in rows:
+        if seq <= counted_through.get(source, 0):
+            continue
+        change = int(delta or 0) - int(spent or 0)
+        points += change
+        earned += max(int(delta or 0), 0)
+        events += 1
+    return UnconfirmedLoyalty(points, earned, events)
+
+
+def unacknowledged_redemptions(db: Database) -> UnconfirmedLoyalty:
+    """Coupon redemptions this device made that the centre has not acknowledged yet:
+    how many, and the points they spent (the offline redemption budget counts these)."""
+    count, spent = db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(json_extract(envelope, '$.data.points_spent')), 0)"
+        " FROM outbox WHERE type = 'coupon.redeemed' AND acked_at IS NULL"
+    ).fetchone()
+    return UnconfirmedLoyalty(points=int(spent), earned=0, events=int(count))

@@ -19,6 +19,8 @@ from edge_agent.store import Store
 from sync.protocol.changes import Change
 from sync.protocol.errors import ChangeRejected
 from sync.protocol.lookups import (
+    AnyRequest,
+    CustomerByPass,
     LookupReply,
     LookupUnreadable,
     OrderByNumber,
@@ -26,6 +28,7 @@ from sync.protocol.lookups import (
     encode_request,
     parse_reply,
 )
+from sync.protocol.wallet_changes import PASS_UPSERTED
 from sync.requester import CentreLate, CentreUnreachable, Requester
 
 log = logging.getLogger(__name__)
@@ -45,7 +48,10 @@ class MqttCentreLookup:
     def fetch_customer_orders(self, by: CustomerKey, value: str, timeout: float) -> CentreAnswer:
         return self._fetch(OrdersOfCustomer(kind="customer_orders", by=by, value=value), timeout)
 
-    def _fetch(self, request: OrderByNumber | OrdersOfCustomer, timeout: float) -> CentreAnswer:
+    def fetch_customer_by_pass(self, serial: str, timeout: float) -> CentreAnswer:
+        return self._fetch(CustomerByPass(kind="customer_by_pass", serial=serial), timeout)
+
+    def _fetch(self, request: AnyRequest, timeout: float) -> CentreAnswer:
         started = time.monotonic()
         try:
             payload = self._requester.ask(encode_request(request), timeout)
@@ -86,6 +92,8 @@ class MqttCentreLookup:
                 apply_change(db, _as_change("customer.upserted", customer, now), now)
             for order in reply.orders:
                 apply_change(db, _as_change("order.upserted", order, now), now)
+            for issued in reply.passes:
+                apply_change(db, _as_change(PASS_UPSERTED, issued, now), now)
 
 
 def _as_change(change_type: str, data: object, at: datetime) -> Change:

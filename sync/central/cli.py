@@ -20,6 +20,7 @@ from sync.central.delivery.cli import deliver, subscriptions
 from sync.central.delivery.worker import DeliverySettings
 from sync.central.errors import CentralError
 from sync.central.service import CentralService, fleet_status
+from sync.central.wallet.cli import wallet
 from sync.protocol.clock import iso_now
 from sync.protocol.envelope import STRUCTURED_CONTENT_TYPE
 from sync.protocol.errors import ChangeRejected, ProtocolError
@@ -354,6 +355,10 @@ def revoke(serials: tuple[str, ...], broker_url: str, db_url: str, topic_prefix:
                     " ON CONFLICT (serial) DO NOTHING",
                     [serial, iso_now()],
                 )
+                # A revoked pass is neither updated nor served to phones any more.
+                db.execute(
+                    "UPDATE wallet_passes SET status = 'revoked' WHERE serial = %s", [serial]
+                )
         revoked = [r[0] for r in db.execute("SELECT serial FROM revocations ORDER BY serial")]
     finally:
         db.close()
@@ -521,3 +526,6 @@ def _send_now(
             time.sleep(0.01)
     finally:
         link.stop()
+
+
+main.add_command(wallet)

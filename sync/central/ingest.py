@@ -20,10 +20,11 @@ from typing import Any, NamedTuple
 from sync.central.conflicts import RESOLVED, RETURNED, StoreChange, on_ingested
 from sync.central.db import CentralDb
 from sync.central.integrity import Alarm, verify_chains
+from sync.central.wallet.loyalty import LOYALTY_TYPES, on_loyalty_events
 from sync.protocol.acks import AckBuilder
 from sync.protocol.batches import is_batch, split_batch
 from sync.protocol.chain import CHAIN_ATTRIBUTE, event_hash, is_link
-from sync.protocol.clock import iso_now
+from sync.protocol.clock import from_iso, iso_now
 from sync.protocol.event_schemas import EventDataInvalid, parse_schema_urn, validate_event_data
 from sync.protocol.topics import store_id_from_topic
 
@@ -62,7 +63,7 @@ class IngestResult:
 
 # Event types whose first arrival does more than store the event (sync.central.conflicts):
 # these are written one at a time, so the ingest knows which ones were new.
-WATCHED_TYPES = frozenset({RETURNED, RESOLVED})
+WATCHED_TYPES = frozenset({RETURNED, RESOLVED}) | LOYALTY_TYPES
 
 
 class _Event(NamedTuple):  # a tuple: built for every event, cheaper than a dataclass
@@ -135,6 +136,9 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
         result.inserted += len(fresh)
         result.duplicates = len(events) - result.inserted
         result.changes = on_ingested(db, fresh)
+        loyalty = [e for e in fresh if e.type in LOYALTY_TYPES]
+        if loyalty:
+            result.changes += on_loyalty_events(db, loyalty, from_iso(now))
         if read.refused:
             db.executemany(
                 "INSERT INTO rejected_events (event_id, store_id, reason, payload, received_at,"

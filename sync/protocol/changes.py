@@ -19,6 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sync.protocol.clock import to_iso
 from sync.protocol.errors import ChangeRejected
 from sync.protocol.return_conflicts import RETURN_CONFLICT, ReturnConflict
+from sync.protocol.wallet_changes import (
+    LOYALTY_BALANCE,
+    LOYALTY_CONFLICT,
+    PASS_UPSERTED,
+    LoyaltyBalance,
+    LoyaltyConflict,
+    PassUpserted,
+)
 
 # A change is a few kilobytes (an order with its lines); anything far bigger is refused
 # before parsing so a runaway publisher cannot exhaust a small device's memory.
@@ -33,6 +41,9 @@ CHANGE_TYPES: dict[str, int] = {
     "pass.revoked": 1,
     "config.changed": 1,
     RETURN_CONFLICT: 1,
+    PASS_UPSERTED: 1,
+    LOYALTY_BALANCE: 1,
+    LOYALTY_CONFLICT: 1,
 }
 
 
@@ -175,6 +186,9 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "pass.revoked": PassRevoked,
     "config.changed": ConfigChanged,
     RETURN_CONFLICT: ReturnConflict,
+    PASS_UPSERTED: PassUpserted,
+    LOYALTY_BALANCE: LoyaltyBalance,
+    LOYALTY_CONFLICT: LoyaltyConflict,
 }
 
 

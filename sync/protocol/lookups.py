@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from sync.protocol.changes import CustomerUpserted, OrderUpserted, first_error
+from sync.protocol.wallet_changes import PassUpserted
 
 # A request is a few dozen bytes; anything bigger is not one of ours.
 MAX_REQUEST_BYTES = 4096
@@ -42,7 +43,17 @@ class OrdersOfCustomer(_Strict):
     value: str = Field(min_length=1, max_length=64)
 
 
-LookupRequest = Annotated[OrderByNumber | OrdersOfCustomer, Field(discriminator="kind")]
+class CustomerByPass(_Strict):
+    """Whose pass is this serial: asked by a store that has never seen the customer."""
+
+    kind: Literal["customer_by_pass"]
+    serial: str = Field(min_length=1, max_length=64)
+
+
+LookupRequest = Annotated[
+    OrderByNumber | OrdersOfCustomer | CustomerByPass, Field(discriminator="kind")
+]
+AnyRequest = OrderByNumber | OrdersOfCustomer | CustomerByPass
 _REQUEST = TypeAdapter(LookupRequest)
 
 
@@ -53,6 +64,8 @@ class LookupReply(_Strict):
     status: Literal["found", "not_found", "refused"]
     customers: tuple[CustomerUpserted, ...] = ()
     orders: tuple[OrderUpserted, ...] = ()
+    # The customers' passes, so a pass looked up is recognised offline afterwards.
+    passes: tuple[PassUpserted, ...] = ()
     message: str | None = Field(None, max_length=500)
 
 
@@ -60,11 +73,11 @@ class LookupUnreadable(ValueError):
     """A request or reply that does not match the protocol; the text says which part."""
 
 
-def encode_request(request: OrderByNumber | OrdersOfCustomer) -> bytes:
+def encode_request(request: AnyRequest) -> bytes:
     return request.model_dump_json().encode()
 
 
-def parse_request(payload: bytes) -> OrderByNumber | OrdersOfCustomer:
+def parse_request(payload: bytes) -> AnyRequest:
     if len(payload) > MAX_REQUEST_BYTES:
         raise LookupUnreadable(f"request of {len(payload)} bytes (limit {MAX_REQUEST_BYTES})")
     try:
@@ -78,9 +91,12 @@ def encode_reply(
     customers: list[dict] | None = None,
     orders: list[dict] | None = None,
     message: str | None = None,
+    passes: list[dict] | None = None,
 ) -> bytes:
-    """The centre's answer; `customers` and `orders` are change-feed data dicts."""
+    """The centre's answer; `customers`, `orders`, `passes` are change-feed data dicts."""
     body: dict = {"status": status, "customers": customers or [], "orders": orders or []}
+    if passes:
+        body["passes"] = passes
     if message is not None:
         body["message"] = message
     return json.dumps(body, ensure_ascii=False).encode()
