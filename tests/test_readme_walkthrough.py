@@ -69,11 +69,16 @@ def test_the_readme_walkthrough_works_as_written(tmp_path):
 def return_at_the_console(url: str, database: Path) -> int:
     """Sign in as Ana, quote and confirm a return of a delivered order; its print job."""
     number, quantity = returnable_order(database)
-    console = requests.Session()
-    signed_in = console.post(f"{url}/console/sign-in", data={"staff_id": "ana", "pin": "1234"},
-                             timeout=10)  # fmt: skip
-    assert 'id="who"' in signed_in.text
-    form = {"order_number": number, "qty_1": str(quantity)}
+    console = requests.Session()  # a browser: its forms carry the page's CSRF token
+    token = form_token(console.get(f"{url}/console/sign-in", timeout=10).text)
+    signed_in = console.post(
+        f"{url}/console/sign-in",
+        data={"staff_id": "ana", "pin": "1234", "csrf_token": token},
+        timeout=10,
+    )
+    assert 'id="who"' in signed_in.text, signed_in.text
+    token = form_token(console.get(f"{url}/console/orders?number={number}", timeout=10).text)
+    form = {"order_number": number, "qty_1": str(quantity), "csrf_token": token}
     quote = console.post(f"{url}/console/returns/quote", data=form, timeout=10)
     assert 'id="confirm-return"' in quote.text, quote.text
     done = console.post(f"{url}/console/returns", data=form, timeout=10)
@@ -85,6 +90,12 @@ def return_at_the_console(url: str, database: Path) -> int:
             [number],
         ).fetchone()
     return job
+
+
+def form_token(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found is not None, "the page has no form token"
+    return found.group(1)
 
 
 def returnable_order(database: Path) -> tuple[str, int]:
