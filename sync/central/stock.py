@@ -1,0 +1,313 @@
+"""Stock at the centre: how many of each GTIN each store holds, where the stores are,
+and each store's own levels sent down its change feed.
+
+Levels come from `edge-central load` (snapshots and deltas, `sync.central.stockfile`),
+from the inventory system's HTTP stream (`sync.central.stock_api`) and from orders
+requested at a till (`reserve`). Every write marks the level `pending`; `flush_stock`
+then records one `stock.levels` change per store for everything pending there, so a
+store gets its levels coalesced (a burst of sales is one change, not one per sale).
+`stock_elsewhere` answers a store's "who else has it", nearest stores first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sync.central.changes import append_change
+from sync.central.db import CentralDb
+from sync.central.masterfile import MasterFileError
+from sync.central.stockfile import StockFile, StockRow, StoreRecord
+
+STOCK_LEVELS = "stock.levels"
+# Levels per feed change: ~70 bytes each, so a change stays far below the store's
+# 256 KiB limit, and a first full load of 20,000 GTINs is 20 changes, not 20,000.
+LEVELS_PER_CHANGE = 1000
+# The most stores a "stock elsewhere" answer lists: the till shows the nearest few; 50
+# keeps the answer small (a few kB) whatever the size of the chain.
+ELSEWHERE_STORES_MAX = 50
+# Rows written to the staging table per COPY chunk / executemany call.
+CHUNK_ROWS = 5000
+# PostgreSQL advisory lock key: one flusher at a time, so two workers never number the
+# same store's changes at once.
+FLUSH_LOCK_KEY = 0x5E0C
+EARTH_RADIUS_KM = 6371.0
+NULL = "\\N"  # COPY's text format for a missing value
+
+_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS stock_incoming (row_no BIGINT NOT NULL,"
+    " store_id TEXT NOT NULL, gtin TEXT NOT NULL, amount BIGINT NOT NULL, as_of TEXT)"
+)
+_STAGED = "row_no, store_id, gtin, amount, as_of"
+# A newer figure replaces the level; the same figure again changes nothing.
+_UPSERT_LEVELS = (
+    "INSERT INTO stock_levels (store_id, gtin, quantity, as_of, pending, updated_at)"
+    " {select} ON CONFLICT (store_id, gtin) DO UPDATE SET quantity = excluded.quantity,"
+    " as_of = excluded.as_of, pending = 1, updated_at = excluded.updated_at"
+    " WHERE stock_levels.as_of < excluded.as_of OR (stock_levels.as_of = excluded.as_of"
+    " AND stock_levels.quantity <> excluded.quantity)"
+)
+# A movement adds to whatever the level is; the level's time is the newest seen.
+_ADD_DELTAS = (
+    "INSERT INTO stock_levels (store_id, gtin, quantity, as_of, pending, updated_at)"
+    " {select} ON CONFLICT (store_id, gtin) DO UPDATE SET"
+    " quantity = stock_levels.quantity + excluded.quantity,"
+    " as_of = CASE WHEN excluded.as_of > stock_levels.as_of THEN excluded.as_of"
+    " ELSE stock_levels.as_of END, pending = 1, updated_at = excluded.updated_at"
+)
+
+
+@dataclass
+class StockLoadResult:
+    rows: int = 0
+    changed: int = 0  # levels that moved (snapshot: replaced or zeroed; deltas: added)
+    already_loaded: bool = False  # a delta file or batch seen before: nothing applied
+    changes: list[tuple[str, bytes]] = field(default_factory=list)  # (store, message)
+
+
+@dataclass(frozen=True)
+class StoreStock:
+    store_id: str
+    name: str
+    distance_km: float | None
+    levels: dict[str, int]  # gtin -> quantity (> 0 only)
+
+
+def load_stores(db: CentralDb, stores: list[StoreRecord], now: str) -> int:
+    """Add or update stores (name, location); returns how many were written."""
+    with db.transaction():
+        return db.executemany(
+            "INSERT INTO stores (store_id, name, latitude, longitude, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (store_id) DO UPDATE SET"
+            " name = excluded.name, latitude = excluded.latitude,"
+            " longitude = excluded.longitude, updated_at = excluded.updated_at",
+            [(s.store_id, s.name, s.latitude, s.longitude, now) for s in stores],
+        )
+
+
+def load_stock(db: CentralDb, stock: StockFile, now: str) -> StockLoadResult:
+    """Apply a stock file and record the stores' changes, in one transaction: a bad row
+    anywhere (MasterFileError) leaves the centre as it was."""
+    result = StockLoadResult()
+    with db.transaction():
+        if stock.kind == "delta" and not _first_time(db, f"file:{stock.digest}", stock, now):
+            result.already_loaded = True
+            return result
+        result.rows = _stage(db, stock.rows())
+        if stock.kind == "snapshot":
+            _refuse_repeats(db, stock)
+            result.changed = _apply_snapshot(db, now)
+        else:
+            result.changed = _apply_deltas(db, now)
+        result.changes = flush_stock(db)
+    return result
+
+
+def apply_stream(
+    db: CentralDb, batch_id: str, levels: list[tuple], deltas: list[tuple], now: str
+) -> StockLoadResult:
+    """A batch from the inventory system's stream: `levels` (store, gtin, quantity,
+    as_of) replace figures, `deltas` (store, gtin, delta, as_of) add to them. Applied
+    once per batch id; the stores hear of it at the next flush (coalesced)."""
+    result = StockLoadResult(rows=len(levels) + len(deltas))
+    with db.transaction():
+        inserted = db.execute(
+            "INSERT INTO stock_batches (batch_id, source, rows, loaded_at) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (batch_id) DO NOTHING",
+            [f"http:{batch_id}", "http", result.rows, now],
+        ).rowcount
+        if not inserted:
+            result.already_loaded = True
+            return result
+        values = "VALUES (%s, %s, %s, %s, 1, %s)"
+        if levels:
+            result.changed += db.executemany(
+                _UPSERT_LEVELS.format(select=values),
+                [(s, g, q, a or now, now) for s, g, q, a in levels],
+            )
+        if deltas:
+            result.changed += db.executemany(
+                _ADD_DELTAS.format(select=values),
+                [(s, g, d, a or now, now) for s, g, d, a in deltas],
+            )
+    return result
+
+
+def reserve(db: CentralDb, store_id: str, lines: Iterable[tuple[str, int]], now: str) -> None:
+    """Take ordered quantities out of a store's figure (inside the caller's transaction):
+    an order to collect there is set aside from its shelves."""
+    db.executemany(
+        _ADD_DELTAS.format(select="VALUES (%s, %s, %s, %s, 1, %s)"),
+        [(store_id, gtin, -quantity, now, now) for gtin, quantity in lines],
+    )
+
+
+def flush_stock(db: CentralDb) -> list[tuple[str, bytes]]:
+    """Record a `stock.levels` change for every store with pending levels (in chunks of
+    LEVELS_PER_CHANGE) and clear the marks; returns (store_id, message) to publish after
+    the commit. Inside the caller's transaction, or its own."""
+    changes: list[tuple[str, bytes]] = []
+    with db.transaction():
+        if (
+            db.postgres
+            and not db.execute("SELECT pg_try_advisory_xact_lock(%s)", [FLUSH_LOCK_KEY]).fetchone()[
+                0
+            ]
+        ):
+            return changes  # another worker is flushing; what is pending waits for the next
+        stores = [
+            r[0]
+            for r in db.execute(
+                "SELECT DISTINCT store_id FROM stock_levels WHERE pending = 1 ORDER BY store_id"
+            ).fetchall()
+        ]
+        for store_id in stores:
+            levels = db.execute(
+                "UPDATE stock_levels SET pending = 0 WHERE store_id = %s AND pending = 1"
+                " RETURNING gtin, quantity, as_of",
+                [store_id],
+            ).fetchall()
+            levels.sort()
+            for start in range(0, len(levels), LEVELS_PER_CHANGE):
+                chunk = levels[start : start + LEVELS_PER_CHANGE]
+                data = {"levels": [{"gtin": g, "quantity": int(q), "as_of": a}
+                                   for g, q, a in chunk]}  # fmt: skip
+                changes.append((store_id, append_change(db, store_id, STOCK_LEVELS, data)))
+    return changes
+
+
+def stock_elsewhere(db: CentralDb, asking_store: str, gtins: list[str]) -> list[StoreStock]:
+    """The other stores holding any of `gtins`, nearest to `asking_store` first (stores
+    without a location last), at most ELSEWHERE_STORES_MAX."""
+    if not gtins:
+        return []
+    marks = ", ".join(["%s"] * len(gtins))
+    rows = db.execute(
+        f"SELECT store_id, gtin, quantity FROM stock_levels WHERE gtin IN ({marks})"
+        " AND quantity > 0 AND store_id <> %s",
+        [*gtins, asking_store],
+    ).fetchall()
+    held: dict[str, dict[str, int]] = {}
+    for store_id, gtin, quantity in rows:
+        held.setdefault(store_id, {})[gtin] = int(quantity)
+    if not held:
+        return []
+    places = _places(db, [asking_store, *held])
+    origin = places.get(asking_store)
+    found = []
+    for store_id, levels in held.items():
+        name, where = places.get(store_id, (store_id, None))[0], places.get(store_id)
+        distance = _km(origin[1], where[1]) if origin and where and origin[1] and where[1] else None
+        found.append(StoreStock(store_id, name, distance, dict(sorted(levels.items()))))
+    found.sort(key=lambda s: (s.distance_km is None, s.distance_km or 0.0, s.store_id))
+    return found[:ELSEWHERE_STORES_MAX]
+
+
+def _places(db: CentralDb, store_ids: list[str]) -> dict[str, tuple[str, Any]]:
+    marks = ", ".join(["%s"] * len(store_ids))
+    rows = db.execute(
+        f"SELECT store_id, name, latitude, longitude FROM stores WHERE store_id IN ({marks})",
+        store_ids,
+    ).fetchall()
+    return {r[0]: (r[1], (float(r[2]), float(r[3])) if r[2] is not None else None) for r in rows}
+
+
+def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance (haversine): good to well under 1 % at city scale."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return round(2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h)), 1)
+
+
+def _first_time(db: CentralDb, batch_id: str, stock: StockFile, now: str) -> bool:
+    return bool(
+        db.execute(
+            "INSERT INTO stock_batches (batch_id, source, rows, loaded_at) VALUES (%s, %s, 0, %s)"
+            " ON CONFLICT (batch_id) DO NOTHING",
+            [batch_id, str(stock.path)[-200:], now],
+        ).rowcount
+    )
+
+
+def _stage(db: CentralDb, rows: Iterator[StockRow]) -> int:
+    """Write the checked rows into this session's staging table; PostgreSQL by COPY."""
+    db.execute(_STAGING)
+    db.execute("DELETE FROM stock_incoming")
+    count = 0
+    if db.postgres:
+        with db.copy(f"COPY stock_incoming ({_STAGED}) FROM STDIN") as copy:
+            chunk: list[str] = []
+            for number, store_id, gtin, amount, as_of in rows:
+                # Every value is checked (digits, a store id, a time): nothing to escape.
+                chunk.append(f"{number}\t{store_id}\t{gtin}\t{amount}\t{as_of or NULL}\n")
+                if len(chunk) == CHUNK_ROWS:
+                    copy.write("".join(chunk))
+                    count += len(chunk)
+                    chunk.clear()
+            copy.write("".join(chunk))
+            count += len(chunk)
+        return count
+    batch: list[StockRow] = []
+    insert = f"INSERT INTO stock_incoming ({_STAGED}) VALUES (%s, %s, %s, %s, %s)"
+    for row in rows:
+        batch.append(row)
+        if len(batch) == CHUNK_ROWS:
+            count += db.executemany(insert, batch)
+            batch.clear()
+    if batch:
+        count += db.executemany(insert, batch)
+    return count
+
+
+def _refuse_repeats(db: CentralDb, stock: StockFile) -> None:
+    """A snapshot names each (store, GTIN) once; two figures for one are a broken file."""
+    row = db.execute(
+        "SELECT store_id, gtin, MIN(row_no), MAX(row_no) FROM stock_incoming"
+        " GROUP BY store_id, gtin HAVING COUNT(*) > 1 ORDER BY MAX(row_no) LIMIT 1"
+    ).fetchone()
+    if row is not None:
+        store_id, gtin, first, again = row
+        where = "row" if stock.path.suffix.lower() == ".csv" else "stock record"
+        raise MasterFileError(
+            f"{stock.path}: {where} {again}: gtin: {gtin} of store {store_id} is already in"
+            f" {where} {first} (a snapshot gives one figure per store and GTIN)"
+        )
+
+
+def _apply_snapshot(db: CentralDb, now: str) -> int:
+    changed = db.execute(
+        _UPSERT_LEVELS.format(
+            select="SELECT store_id, gtin, amount, COALESCE(as_of, %s), 1, %s"
+            " FROM stock_incoming WHERE true"
+        ),
+        [now, now],
+    ).rowcount
+    # What the snapshot leaves out, the store no longer has (unless a newer figure says so).
+    # One statement for every store in the file: PostgreSQL joins it as a hash anti-join.
+    if not db.postgres:
+        db.execute("CREATE INDEX IF NOT EXISTS stock_in_key ON stock_incoming (store_id, gtin)")
+    changed += db.execute(
+        "UPDATE stock_levels SET quantity = 0, as_of = f.taken, pending = 1, updated_at = %s"
+        " FROM (SELECT store_id AS sid, MIN(COALESCE(as_of, %s)) AS taken FROM stock_incoming"
+        " GROUP BY store_id) AS f WHERE stock_levels.store_id = f.sid"
+        " AND stock_levels.as_of < f.taken AND stock_levels.quantity <> 0 AND NOT EXISTS"
+        " (SELECT 1 FROM stock_incoming i WHERE i.store_id = stock_levels.store_id"
+        " AND i.gtin = stock_levels.gtin)",
+        [now, now],
+    ).rowcount
+    return changed
+
+
+def _apply_deltas(db: CentralDb, now: str) -> int:
+    return db.execute(
+        _ADD_DELTAS.format(
+            select="SELECT store_id, gtin, SUM(amount), MAX(COALESCE(as_of, %s)), 1, %s"
+            " FROM stock_incoming WHERE true GROUP BY store_id, gtin"
+        ),
+        [now, now],
+    ).rowcount
