@@ -31,8 +31,8 @@ from pos_bridge.app import create_app
 from sync.central.db import CentralDb
 from sync.central.masterdata import load_records
 from sync.central.masterfile import MasterRecords
-from sync.changes import CustomerUpserted, OrderUpserted
 from sync.link import BrokerSettings, Message, MqttLink
+from sync.protocol.changes import CustomerUpserted, OrderUpserted
 from sync.requester import Requester
 from sync.service import SyncService
 

@@ -28,10 +28,10 @@ from bench.stats import report
 from edge_agent.config import Config, PathSettings, SyncSettings
 from edge_agent.context import AgentContext, open_agent
 from edge_agent.outbox import append_event
-from sync.batches import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 from sync.central.service import CentralService
+from sync.protocol.batches import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
+from sync.protocol.topics import StoreTopics
 from sync.service import SyncService
-from sync.topics import StoreTopics
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 # Lines per mosquitto_pub -l run. Its message ids wrap after 65,535, and at end of input

@@ -28,12 +28,12 @@ from pathlib import Path
 import requests
 
 from bench.stats import percentile, report
-from edge_agent.clock import to_iso
 from edge_agent.config import Config, PathSettings, ScannerSettings, WalletSettings, WebSettings
 from edge_agent.context import open_agent
 from edge_agent.daemon import start_agent
 from edge_agent.seed import loyalty_id_for, seed_store
 from edge_agent.staff import create_api_key
+from sync.protocol.clock import to_iso
 from wallet.codes import PassSigner
 from wallet.keys import write_signing_key
 

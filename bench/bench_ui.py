@@ -27,12 +27,12 @@ from pathlib import Path
 import requests
 
 from bench.stats import percentile, report
-from edge_agent.clock import to_iso, utc_now
 from edge_agent.config import Config, PathSettings, WebSettings
 from edge_agent.context import open_agent
 from edge_agent.daemon import start_agent
 from edge_agent.seed import seed_store
 from edge_agent.staff import add_staff
+from sync.protocol.clock import to_iso, utc_now
 
 SLIPS = 20
 

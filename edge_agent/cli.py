@@ -14,13 +14,13 @@ from tqdm import tqdm
 from edge_agent import __version__
 from edge_agent.config import Config, PrinterSettings, ScannerSettings, load_config
 from edge_agent.context import open_agent
-from edge_agent.errors import ConfigError, EdgeAgentError
+from edge_agent.errors import KNOWN_ERRORS, ConfigError, EdgeAgentError
 from edge_agent.logs import configure_logging
 from edge_agent.migrations import schema_version
 from edge_agent.outbox import outbox_stats
 from edge_agent.store import Store
+from edge_agent.wallet_cli import wallet as wallet_cli
 from sync.cli import sync_group
-from wallet.cli import wallet as wallet_cli
 
 # Demo-store sign-ins, printed by `edge-agent demo`; a real store adds its own staff.
 DEMO_STAFF = (("ana", "Ana", "cashier", "1234"), ("luis", "Luis", "supervisor", "9876"))
@@ -37,7 +37,7 @@ class _Cli(click.Group):
         except ConfigError as exc:
             click.echo(f"edge-agent: {exc.message}", err=True)
             sys.exit(EXIT_CONFIG)
-        except EdgeAgentError as exc:
+        except KNOWN_ERRORS as exc:
             click.echo(f"edge-agent: {exc.message}", err=True)
             sys.exit(EXIT_FAILURE)
 

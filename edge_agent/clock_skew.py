@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
-from edge_agent.clock import from_iso, to_iso
+from sync.protocol.clock import from_iso, to_iso
 
 META_KEY = "sync.clock_skew"
 # Doctor warns above this (rotating pass codes already lose part of their window) and

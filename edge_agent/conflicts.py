@@ -1,22 +1,25 @@
 """Return conflicts at the till: lines this store returned that another store returned
-too, for more in all than was bought (the centre finds them; `sync.return_conflicts`
-stores them). Staff see the open ones; a supervisor resolves one with a note, which is
-audited and reported to the centre as `return.conflict_resolved`.
+too, for more in all than was bought (the centre finds them and sends `return.conflict`;
+`apply_return_conflict` below stores them). Staff see the open ones; a supervisor
+resolves one with a note, which is audited and reported to the centre as
+`return.conflict_resolved`.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
 
-from edge_agent.clock import from_iso, to_iso
 from edge_agent.context import AgentContext
 from edge_agent.domain import ConflictingReturn, Money, ReturnConflict
 from edge_agent.errors import EdgeAgentError, InvalidInput
 from edge_agent.outbox import append_event
 from edge_agent.staff import Actor, audit
+from sync.protocol import return_conflicts as wire
+from sync.protocol.clock import from_iso, to_iso
 
 RESOLVED_EVENT = "return.conflict_resolved"
 NOTE_MAX_CHARS = 500
@@ -137,3 +140,49 @@ def _from_row(row: Any) -> ReturnConflict:
         resolved_by=resolved_by,
         resolution_note=note,
     )
+
+
+def apply_return_conflict(db: Database, conflict: wire.ReturnConflict, at: datetime) -> bool:
+    """Write the conflict inside the caller's transaction; True when it is new or changed
+    (the till screens are told), False when this exact conflict was already here."""
+    returns = json.dumps(
+        [
+            {**r.model_dump(), "returned_at": to_iso(r.returned_at)}
+            for r in sorted(conflict.returns, key=_return_key)
+        ],
+        sort_keys=True,
+    )
+    row = db.execute(
+        "SELECT returns, returned_quantity, ordered_quantity FROM return_conflicts WHERE id = ?",
+        [conflict.conflict_id],
+    ).fetchone()
+    if row == (returns, conflict.returned_quantity, conflict.ordered_quantity):
+        return False
+    db.execute(
+        "INSERT INTO return_conflicts (id, order_number, line_no, sku, ordered_quantity,"
+        " returned_quantity, currency, returns, detected_at, received_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+        " order_number = excluded.order_number, line_no = excluded.line_no,"
+        " sku = excluded.sku, ordered_quantity = excluded.ordered_quantity,"
+        " returned_quantity = excluded.returned_quantity, currency = excluded.currency,"
+        " returns = excluded.returns, detected_at = excluded.detected_at,"
+        " received_at = excluded.received_at, resolved_at = NULL, resolved_by = NULL,"
+        " resolution_note = NULL",
+        [
+            conflict.conflict_id,
+            conflict.order_number,
+            conflict.line_no,
+            conflict.sku,
+            conflict.ordered_quantity,
+            conflict.returned_quantity,
+            conflict.currency,
+            returns,
+            to_iso(conflict.detected_at),
+            to_iso(at),
+        ],
+    )
+    return True
+
+
+def _return_key(r: wire.ConflictingReturn) -> tuple[str, str]:
+    return (r.store_id, r.return_id)

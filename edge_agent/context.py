@@ -8,13 +8,13 @@ from datetime import datetime
 
 from babel import Locale
 
-from edge_agent.clock import utc_now
 from edge_agent.config import Config
 from edge_agent.metrics import AgentMetrics
 from edge_agent.outbox import EventOrigin
 from edge_agent.pass_keys import load_key_ring
 from edge_agent.privacy import SALT_META_KEY, LookupHasher, new_salt
 from edge_agent.store import Store
+from sync.protocol.clock import utc_now
 from wallet.keyring import PassKeyRing
 
 

@@ -12,7 +12,6 @@ from typing import Literal
 from sqlite_utils import Database
 
 from edge_agent.centre import CentreLookup, CustomerKey, why_not_here
-from edge_agent.clock import from_iso, to_iso
 from edge_agent.context import AgentContext
 from edge_agent.domain import CustomerProfile, OrderSummary, PurchasedItem
 from edge_agent.errors import CustomerNotFound, InvalidInput
@@ -23,6 +22,7 @@ from edge_agent.orders import (
     ready_for_pickup_here,
 )
 from edge_agent.outbox import append_event
+from sync.protocol.clock import from_iso, to_iso
 
 IdentifyMethod = Literal["loyalty_id", "email", "phone"]
 Channel = Literal["scan", "typed"]

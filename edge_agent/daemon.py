@@ -18,7 +18,7 @@ from cheroot.wsgi import Server as WsgiServer
 from edge_agent.config import Config
 from edge_agent.context import AgentContext, open_agent
 from edge_agent.devices import DeviceRegistry
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import KNOWN_ERRORS, EdgeAgentError
 from edge_agent.maintenance import Maintenance
 from edge_agent.printing import PrintQueue
 from edge_agent.scans import ScanDispatcher
@@ -206,7 +206,7 @@ def _scan_sink(dispatcher: ScanDispatcher) -> Callable[[Scan], str | None]:
     def sink(scan: Scan) -> str:
         try:
             outcome = dispatcher.submit(scan).result(timeout=SCAN_REPLY_TIMEOUT_SECONDS)
-        except EdgeAgentError as exc:
+        except KNOWN_ERRORS as exc:
             return f"error: {exc.message}"
         except Exception as exc:
             log.error("scan from %s failed: %s", scan.source, type(exc).__name__)

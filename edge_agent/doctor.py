@@ -21,14 +21,14 @@ from urllib.parse import urlsplit
 from sqlite_utils import Database
 
 from edge_agent import clock_skew
-from edge_agent.clock import to_iso
 from edge_agent.config import Config, load_config
-from edge_agent.errors import ConfigError, EdgeAgentError
+from edge_agent.errors import KNOWN_ERRORS, ConfigError
 from edge_agent.migrations import MIGRATIONS
 from edge_agent.outbox import outbox_stats
 from hardware.printers import open_printer
 from hardware.scanners import open_scanner
 from hardware.scanners.tcp import TcpScanner
+from sync.protocol.clock import to_iso
 
 Level = Literal["ok", "warn", "fail"]
 
@@ -59,7 +59,7 @@ def run_checks(config_path: Path | None) -> Iterator[Check]:
     for check in (_database, _disk, _scanners, _printers, _broker, _clock, _outbox):
         try:
             yield from check(config)
-        except EdgeAgentError as exc:
+        except KNOWN_ERRORS as exc:
             yield Check(check.__name__.strip("_"), "fail", exc.message)
         except (sqlite3.Error, OSError) as exc:
             yield Check(check.__name__.strip("_"), "fail", str(exc))

@@ -81,7 +81,7 @@ class Order:
     total: Money
     payment_method: str
     lines: tuple[OrderLine, ...]
-    # Lines the centre found returned at other stores too (sync.return_conflicts).
+    # Lines the centre found returned at other stores too (sync.protocol.return_conflicts).
     conflicts: tuple[ReturnConflict, ...] = ()
 
 

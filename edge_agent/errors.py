@@ -3,6 +3,9 @@ a cashier or an operator can act on; the web layer maps them to one JSON shape."
 
 from __future__ import annotations
 
+from sync.protocol.errors import ProtocolError
+from wallet.errors import WalletFailure
+
 
 class EdgeAgentError(Exception):
     """Base of every error the agent raises on purpose."""
@@ -13,6 +16,11 @@ class EdgeAgentError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+# Everything raised on purpose, by the agent or by the packages it uses: each carries a
+# `code`, an `http_status` and a `message` a person can act on.
+KNOWN_ERRORS: tuple[type[Exception], ...] = (EdgeAgentError, WalletFailure, ProtocolError)
 
 
 class ConfigError(EdgeAgentError):

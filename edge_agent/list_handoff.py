@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.errors import InvalidInput
 from edge_agent.lists import ShoppingList, get_list
 from edge_agent.outbox import append_event
+from sync.protocol.clock import to_iso
 
 RECENTLY_SENT = 20
 

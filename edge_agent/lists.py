@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from edge_agent.clock import from_iso, to_iso
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money
 from edge_agent.errors import CustomerNotFound, InvalidInput, NotFound
 from edge_agent.outbox import append_event
+from sync.protocol.clock import from_iso, to_iso
 
 ListSource = Literal["online", "kiosk", "till"]
 MAX_QUANTITY = 99

@@ -11,12 +11,12 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from edge_agent.clock import from_iso, to_iso
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money
 from edge_agent.errors import CustomerNotFound, EdgeAgentError, InvalidInput, NotFound
 from edge_agent.outbox import append_event
 from edge_agent.staff import Actor, audit
+from sync.protocol.clock import from_iso, to_iso
 
 # Lifetime points at which each tier starts, lowest first.
 TIER_THRESHOLDS = (("bronze", 0), ("silver", 2_000), ("gold", 8_000), ("platinum", 20_000))

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from edge_agent.clock import iso_now
 from edge_agent.errors import StoreError
+from sync.protocol.clock import iso_now
 
 # The acknowledged placeholder row that keeps the outbox's sequence high-water mark
 # (see OUTBOX_SEQUENCE); never sent, pruned like any acknowledged event.

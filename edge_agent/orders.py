@@ -9,11 +9,11 @@ import time
 from sqlite_utils import Database
 
 from edge_agent.centre import CentreLookup, why_not_here
-from edge_agent.clock import from_iso
 from edge_agent.conflicts import order_conflicts
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money, Order, OrderLine, OrderSummary
 from edge_agent.errors import InvalidInput, OrderNotFound
+from sync.protocol.clock import from_iso
 
 # Statuses in which the customer is still waiting for something.
 OPEN_STATUSES = ("placed", "processing", "shipped", "ready_for_pickup")

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from edge_agent.clock import from_iso, utc_now
-from sync.envelope import build_event
+from sync.protocol.clock import from_iso, utc_now
+from sync.protocol.envelope import build_event
 
 # Which acknowledged rows may be deleted: all but the newest row. SQLite numbers a new
 # row after the highest seq present (the outbox has no AUTOINCREMENT, see

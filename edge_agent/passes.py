@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
-from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.customers import Channel, customer_profile, record_identification
 from edge_agent.domain import CustomerProfile
 from edge_agent.errors import CustomerNotFound
 from edge_agent.outbox import append_event
+from sync.protocol.clock import to_iso
 from wallet.apple import registry
 from wallet.codes import PassClaims, PassKind, PassVerifier
 from wallet.content import LoyaltyCard
@@ -33,7 +33,6 @@ from wallet.rotating import pass_totp_secret, split_rotating, totp_is_current
 if TYPE_CHECKING:  # the Google REST client (google-auth's requests transport) costs ~75 ms
     from wallet.google.client import GoogleWalletClient  # to import; only re-issue uses it
 
-REVOCATION_VERSION_KEY = "wallet.revocation_list_version"
 # Only a loyalty pass says who the customer is; a coupon or pickup code proves something else.
 IDENTIFYING_KINDS: tuple[PassKind, ...] = ("loyalty",)
 
@@ -53,13 +52,6 @@ class IssuedPass:
     code: str
     pkpass: bytes | None = None
     google_link: SaveLink | None = None
-
-
-@dataclass(frozen=True)
-class Revocation:
-    serial: str
-    revoked_at: datetime
-    reason: str | None = None
 
 
 def identify_by_pass(
@@ -112,44 +104,6 @@ def identify_by_pass(
                               pass_serial=claims.reference)  # fmt: skip
     ctx.metrics.identifications.labels("pass", channel).inc()
     return customer_profile(ctx, customer_id)
-
-
-def record_remote_sighting(
-    ctx: AgentContext, serial: str, store_id: str, seen_at: datetime
-) -> bool:
-    """A sighting another store reported (through the centre); True if it looks copied."""
-    with ctx.store.transaction() as db:
-        return _record_sighting(ctx, db, serial, store_id, seen_at)
-
-
-def apply_revocation_list(ctx: AgentContext, version: int, entries: list[Revocation]) -> bool:
-    """Apply the centre's revocation list `version`; an older or repeated one is ignored.
-
-    Returns True if applied. Idempotent: the sync feed may deliver a list twice.
-    """
-    with ctx.store.transaction() as db:
-        current = db.execute(
-            "SELECT value FROM agent_meta WHERE key = ?", [REVOCATION_VERSION_KEY]
-        ).fetchone()
-        if current is not None and int(current[0]) >= version:
-            return False
-        for entry in entries:
-            db.execute(
-                "INSERT INTO pass_revocations (serial, revoked_at, reason, list_version)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING",
-                [entry.serial, to_iso(entry.revoked_at), entry.reason, version],
-            )
-            db.execute(
-                "UPDATE passes SET status = 'revoked', revoked_at = ?"
-                " WHERE serial = ? AND status = 'active'",
-                [to_iso(entry.revoked_at), entry.serial],
-            )
-        db.execute(
-            "INSERT INTO agent_meta (key, value) VALUES (?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [REVOCATION_VERSION_KEY, str(version)],
-        )
-    return True
 
 
 def issue_loyalty_pass(

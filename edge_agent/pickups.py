@@ -8,7 +8,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.customers import customer_profile
 from edge_agent.domain import Money, Order
@@ -17,6 +16,7 @@ from edge_agent.orders import find_order
 from edge_agent.outbox import append_event
 from edge_agent.receipts import ReceiptSink, pickup_slip
 from edge_agent.staff import Actor, audit
+from sync.protocol.clock import to_iso
 
 # What a stylist would offer beside each category (seeded catalogue's categories).
 GOES_WITH = {

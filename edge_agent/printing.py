@@ -19,11 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from edge_agent.clock import iso_now
 from edge_agent.context import AgentContext
 from edge_agent.errors import EdgeAgentError, NotFound
 from hardware.printers import Printer, PrinterUnavailable, open_printer
 from hardware.receipts import Receipt, render_receipt
+from sync.protocol.clock import iso_now
 
 log = logging.getLogger(__name__)
 # How long a waiting job waits before the printer is asked again: a cashier changing a

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.outbox import PRUNABLE
+from sync.protocol.clock import to_iso
 
 BATCH_ROWS = 2000
 

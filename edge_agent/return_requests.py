@@ -13,7 +13,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from edge_agent.clock import from_iso, to_iso
 from edge_agent.context import AgentContext
 from edge_agent.domain import Order
 from edge_agent.errors import InvalidInput, NotFound, OrderNotFound
@@ -25,6 +24,7 @@ from edge_agent.returns import (
     ReturnRequestLine,
     quote_return,
 )
+from sync.protocol.clock import from_iso, to_iso
 
 SLIP_PREFIX = "RR:"
 _ID_BYTES = 18  # 24 URL-safe characters, 144 random bits

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money, Order
 from edge_agent.errors import EdgeAgentError, InvalidInput
@@ -23,6 +22,7 @@ from edge_agent.orders import find_order
 from edge_agent.outbox import append_event
 from edge_agent.receipts import ReceiptSink, return_receipt
 from edge_agent.staff import Actor, audit
+from sync.protocol.clock import to_iso
 
 RefundMethod = Literal["original_payment", "store_credit"]
 RETURNABLE_STATUSES = ("delivered", "collected")

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from edge_agent.centre import CentreLookup
-from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.customers import IdentifyQuery, identify_customer
 from edge_agent.domain import CustomerProfile, Order
-from edge_agent.errors import EdgeAgentError, NotFound
+from edge_agent.errors import KNOWN_ERRORS, EdgeAgentError, NotFound
 from edge_agent.orders import find_order
 from edge_agent.outbox import append_event
 from edge_agent.passes import identify_by_pass
@@ -30,6 +29,7 @@ from edge_agent.return_requests import load_return_request
 from edge_agent.wallet_setup import agent_pass_verifier, load_rotating_secret
 from hardware.barcodes import Barcode, BarcodeRules, classify
 from hardware.scan import Scan
+from sync.protocol.clock import to_iso
 from wallet.errors import PassRefused
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ class ScanDispatcher:
             find_order(self._ctx, barcode.value, self._centre)
         except NotFound as exc:
             return ScanOutcome("not_found", barcode.kind, exc.message, scan.source)
-        except EdgeAgentError:
+        except KNOWN_ERRORS:
             return None  # the route below reports it as for any scan
         return None
 

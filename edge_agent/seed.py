@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from biip.checksums import gs1_standard_check_digit
 from faker.providers.person.es_ES import Provider as SpanishNames
 
-from edge_agent.clock import ISO_FORMAT, to_iso
 from edge_agent.context import AgentContext
 from edge_agent.errors import InvalidInput
+from sync.protocol.clock import ISO_FORMAT, to_iso
 
 BATCH_ORDERS = 5000  # one transaction (one fsync) per batch keeps 1 M orders to minutes
 OTHER_STORES = ("madrid-gran-via", "barcelona-diagonal", "valencia-colon", "sevilla-nervion")

@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 from sqlite_utils import Database
 
-from edge_agent.clock import from_iso, to_iso
 from edge_agent.context import AgentContext
 from edge_agent.errors import EdgeAgentError, InvalidInput
+from sync.protocol.clock import from_iso, to_iso
 
 Role = Literal["cashier", "supervisor"]
 ROLE_RANK = {"cashier": 1, "supervisor": 2}

@@ -15,8 +15,8 @@ from pos_bridge.requests import read_body
 from pos_bridge.responses import OpenConflicts
 from pos_bridge.till_events import TillEventHub
 from pos_bridge.wiring import agent
-from sync.changes import Change
-from sync.return_conflicts import RETURN_CONFLICT, ReturnConflict
+from sync.protocol.changes import Change
+from sync.protocol.return_conflicts import RETURN_CONFLICT, ReturnConflict
 
 conflicts_api = Blueprint("conflicts_api", __name__, url_prefix="/api/v1")
 

@@ -7,7 +7,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import KNOWN_ERRORS, EdgeAgentError
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +26,16 @@ def error_response(status: int, code: str, message: str) -> tuple[Response, int]
 
 
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(EdgeAgentError)
-    def _agent_error(exc: EdgeAgentError) -> tuple[Response, int]:
-        if exc.http_status >= 500:
-            log.error("request failed: %s: %s", exc.code, exc.message)
-        return error_response(exc.http_status, exc.code, exc.message)
+    def _known_error(exc: Exception) -> tuple[Response, int]:
+        status: int = getattr(exc, "http_status", 500)
+        code: str = getattr(exc, "code", "internal_error")
+        message: str = getattr(exc, "message", str(exc))
+        if status >= 500:
+            log.error("request failed: %s: %s", code, message)
+        return error_response(status, code, message)
+
+    for known in KNOWN_ERRORS:
+        app.register_error_handler(known, _known_error)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask.json.provider import DefaultJSONProvider
 
-from edge_agent.clock import to_iso
+from sync.protocol.clock import to_iso
 
 
 def to_jsonable(value: Any) -> Any:

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from datetime import datetime
 
 from edge_agent.centre import CentreAnswer, CustomerKey
+from edge_agent.changes import apply_change
 from edge_agent.store import Store
-from sync.changes import Change, apply_change
-from sync.errors import ChangeRejected
-from sync.lookup_protocol import (
+from sync.protocol.changes import Change
+from sync.protocol.errors import ChangeRejected
+from sync.protocol.lookups import (
     LookupReply,
     LookupUnreadable,
     OrderByNumber,

@@ -6,11 +6,11 @@ import json
 
 import click
 
-from edge_agent.clock import iso_now
 from edge_agent.config import load_config
+from edge_agent.feed import dead_letter_count, last_applied
 from edge_agent.outbox import outbox_stats
 from edge_agent.store import Store
-from sync.feed import dead_letter_count, last_applied
+from sync.protocol.clock import iso_now
 from sync.publisher import parked_count
 
 

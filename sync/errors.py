@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from edge_agent.errors import EdgeAgentError
+from sync.protocol.errors import ProtocolError
 
 
-class SyncError(EdgeAgentError):
+class SyncError(ProtocolError):
     """The link to the centre cannot be used right now; nothing is lost, events wait."""
 
     code = "sync_unavailable"
     http_status = 503
-
-
-class ChangeRejected(EdgeAgentError):
-    """A change from the centre is malformed or cannot be applied; it is dead-lettered."""
-
-    code = "change_rejected"
-    http_status = 400
 
 
 class MessageTooLarge(SyncError):

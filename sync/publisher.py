@@ -6,8 +6,8 @@ nothing more. A row is marked acknowledged when the centre says it committed the
 until then the row stays and is sent again after a timeout or a reconnect, and the
 centre drops the repeat by event id. Every method runs on the sync worker thread.
 
-Events go out in batches (sync.batches) and come back acknowledged by runs of sequence
-numbers (sync.acks), so a backlog drains at the speed of the data, not of one broker
+Events go out in batches (sync.protocol.batches) and come back acknowledged by runs of sequence
+numbers (sync.protocol.acks), so a backlog drains at the speed of the data, not of one broker
 round trip per event. A batch the broker refuses is split and its events are sent one
 by one, so the one it refuses is found, counted and eventually parked.
 """
@@ -21,12 +21,12 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from edge_agent.clock import to_iso
 from edge_agent.outbox import PRUNABLE
 from edge_agent.store import Store
-from sync.acks import AckMessage
-from sync.batches import MAX_BATCH_EVENTS, build_batches
 from sync.errors import MessageTooLarge, SyncError
+from sync.protocol.acks import AckMessage
+from sync.protocol.batches import MAX_BATCH_EVENTS, build_batches
+from sync.protocol.clock import to_iso
 
 log = logging.getLogger(__name__)
 

@@ -18,18 +18,22 @@ from datetime import datetime
 from typing import Any
 
 from edge_agent import __version__, clock_skew
-from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
+from edge_agent.feed import dead_letter, dead_letter_count, last_applied, receive_change
 from edge_agent.outbox import outbox_stats
 from edge_agent.pass_keys import take_key_set
-from sync.acks import AckMessage, merge_acks, parse_ack
-from sync.batches import BATCH_CONTENT_TYPE
+from edge_agent.revocations import apply_revocation_list
 from sync.centre_lookup import MqttCentreLookup
-from sync.changes import Change, parse_feed_head
-from sync.envelope import event_source
-from sync.errors import ChangeRejected, SyncError
-from sync.feed import dead_letter, dead_letter_count, last_applied, receive_change
+from sync.errors import SyncError
 from sync.link import BrokerSettings, Message, MqttLink, Will
+from sync.protocol.acks import AckMessage, merge_acks, parse_ack
+from sync.protocol.batches import BATCH_CONTENT_TYPE
+from sync.protocol.changes import Change, parse_feed_head
+from sync.protocol.clock import to_iso
+from sync.protocol.envelope import event_source
+from sync.protocol.errors import ChangeRejected
+from sync.protocol.revocations import parse_revocation_list
+from sync.protocol.topics import StoreTopics, key_set_topic, revocations_topic
 from sync.publisher import (
     ACK_TIMEOUT_SECONDS,
     MAX_BATCHES_AWAITING_PUBACK,
@@ -37,8 +41,6 @@ from sync.publisher import (
     parked_count,
 )
 from sync.requester import Requester
-from sync.revocations import apply_revocation_list, parse_revocation_list
-from sync.topics import StoreTopics, key_set_topic, revocations_topic
 from wallet.errors import WalletError
 from wallet.keyring import parse_key_set
 

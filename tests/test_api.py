@@ -3,12 +3,12 @@ from datetime import timedelta
 
 import pytest
 
-from edge_agent.clock import utc_now
 from edge_agent.outbox import append_event
 from edge_agent.scans import ScanDispatcher
 from edge_agent.seed import loyalty_id_for, order_number_for
 from edge_agent.staff import create_api_key
 from pos_bridge.app import create_app
+from sync.protocol.clock import utc_now
 from tests.conftest import outbox_types
 from tests.openapi_check import validate_responses
 from tests.sync.conftest import scan_data

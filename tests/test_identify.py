@@ -2,11 +2,11 @@ import json
 
 import pytest
 
-from edge_agent.clock import iso_now, utc_now
 from edge_agent.customers import IdentifyQuery, identify_customer, parse_query
 from edge_agent.errors import CustomerNotFound, InvalidInput, StoreError
 from edge_agent.outbox import append_event
 from edge_agent.seed import loyalty_id_for
+from sync.protocol.clock import iso_now, utc_now
 from tests.conftest import outbox_types
 from tests.sync.conftest import scan_data
 

@@ -5,10 +5,10 @@ import json
 import pytest
 import requests
 
-from edge_agent.clock import iso_now
 from edge_agent.context import open_agent
 from edge_agent.seed import seed_store
 from edge_agent.staff import create_api_key
+from sync.protocol.clock import iso_now
 from tests.agent_process import AgentProcess
 from tests.conftest import make_config
 from tests.test_daemon import scan_over_tcp

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext
 from edge_agent.migrations import HIGH_WATER_TYPE, MIGRATIONS, OUTBOX_SEQUENCE
 from edge_agent.outbox import EventOrigin, append_event
 from edge_agent.retention import prune
 from edge_agent.store import Store
+from sync.protocol.clock import to_iso
 from sync.publisher import OutboxPublisher
 from tests.sync.conftest import scan_data
 

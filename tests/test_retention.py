@@ -1,13 +1,13 @@
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from edge_agent.clock import to_iso
 from edge_agent.config import RetentionSettings
 from edge_agent.customers import IdentifyQuery, identify_customer
 from edge_agent.retention import prune
 from edge_agent.scans import ScanDispatcher
 from edge_agent.seed import loyalty_id_for, seed_store
 from hardware.scan import Scan
+from sync.protocol.clock import to_iso
 
 START = datetime(2026, 1, 1, 9, tzinfo=UTC)
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.clock import to_iso
+from edge_agent.feed import last_applied, receive_change
 from pos_bridge.conflicts_api import conflict_announcer
 from sync.central.changes import record_change
 from sync.central.db import CentralDb
-from sync.feed import last_applied, receive_change
+from sync.protocol.clock import to_iso
 from tests.conftest import outbox_types
 from tests.till_fixtures import TILL_NOW, make_till
 

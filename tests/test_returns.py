@@ -4,10 +4,10 @@ from datetime import timedelta
 
 import pytest
 
-from edge_agent.clock import to_iso
 from edge_agent.errors import EdgeAgentError
 from edge_agent.returns import ReturnRequestLine, confirm_return
 from edge_agent.staff import Actor
+from sync.protocol.clock import to_iso
 from tests.conftest import outbox_types
 from tests.till_fixtures import TILL_NOW, make_till, printed
 

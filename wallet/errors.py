@@ -7,17 +7,27 @@ apart from worn-out screenshots.
 
 from __future__ import annotations
 
-from edge_agent.errors import EdgeAgentError
+
+class WalletFailure(Exception):
+    """Base of every error the wallet raises on purpose: a stable `code` for the wire, an
+    `http_status`, and a sentence a cashier or an operator can act on."""
+
+    code = "wallet_error"
+    http_status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
-class WalletError(EdgeAgentError):
+class WalletError(WalletFailure):
     """A pass could not be issued, signed or delivered (operator problem, not the customer's)."""
 
     code = "wallet_error"
     http_status = 500
 
 
-class PassRefused(EdgeAgentError):
+class PassRefused(WalletFailure):
     """A scanned pass code is not accepted as proof of anything."""
 
     code = "pass_refused"

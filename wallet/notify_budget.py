@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from edge_agent.clock import to_iso
 from wallet.storage import StoreLike
+from wallet.storage import stamp as to_iso
 
 NOTIFY_LIMIT = 3
 NOTIFY_WINDOW = timedelta(hours=24)

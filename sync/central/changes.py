@@ -12,10 +12,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edge_agent.clock import iso_now
 from sync.central.db import CentralDb
-from sync.changes import CHANGE_TYPES, FEED_HEAD_TYPE, SCHEMAS, first_error
-from sync.errors import ChangeRejected
+from sync.protocol.changes import CHANGE_TYPES, FEED_HEAD_TYPE, SCHEMAS, first_error
+from sync.protocol.clock import iso_now
+from sync.protocol.errors import ChangeRejected
 
 CENTRAL_SOURCE = "/central"
 # One replay answers at most this many changes; the store asks again from where it is.

@@ -14,13 +14,14 @@ from typing import Any
 
 import click
 
-from edge_agent.clock import iso_now
-from edge_agent.errors import EdgeAgentError
 from sync.central.changes import record_change, validate_change
 from sync.central.db import CentralDb
+from sync.central.errors import CentralError
 from sync.central.service import CentralService, fleet_status
-from sync.errors import ChangeRejected
-from sync.topics import StoreTopics
+from sync.protocol.clock import iso_now
+from sync.protocol.errors import ChangeRejected, ProtocolError
+from sync.protocol.topics import StoreTopics
+from wallet.errors import WalletFailure
 
 DEFAULT_DB = "sqlite://edge-central.sqlite3"
 
@@ -48,7 +49,7 @@ class _Cli(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except EdgeAgentError as exc:
+        except (ProtocolError, WalletFailure) as exc:
             click.echo(f"edge-central: {exc.message}", err=True)
             sys.exit(1)
 
@@ -131,18 +132,18 @@ def push(changes_file: Path, broker_url: str, db_url: str, topic_prefix: str) ->
         if not isinstance(items, list):
             raise ValueError("expected a JSON list")
     except ValueError as exc:
-        raise EdgeAgentError(f"{changes_file}: {exc}") from None
+        raise CentralError(f"{changes_file}: {exc}") from None
     checked = []
     for number, item in enumerate(items, 1):
         try:
             store_id, change_type, data = item["store_id"], item["type"], item["data"]
             validate_change(change_type, data)
         except (KeyError, TypeError):
-            raise EdgeAgentError(
+            raise CentralError(
                 f"{changes_file}: item {number} needs store_id, type and data"
             ) from None
         except ChangeRejected as exc:
-            raise EdgeAgentError(f"{changes_file}: item {number}: {exc.message}") from None
+            raise CentralError(f"{changes_file}: item {number}: {exc.message}") from None
         checked.append((store_id, change_type, data))
     # All checked before any is recorded: a bad file records nothing.
     db = CentralDb(db_url)
@@ -199,7 +200,7 @@ def load(files: tuple[Path, ...], broker_url: str, db_url: str, topic_prefix: st
             try:
                 result = load_records(db, read_master_file(path), str(path))
             except MasterFileError as exc:
-                raise EdgeAgentError(f"{exc}; nothing from this file was loaded") from None
+                raise CentralError(f"{exc}; nothing from this file was loaded") from None
             click.echo(
                 f"{path}: {result.added} added, {result.changed} changed,"
                 f" {result.unchanged} unchanged; {len(result.changes)} change(s) for stores"
@@ -218,10 +219,10 @@ def load(files: tuple[Path, ...], broker_url: str, db_url: str, topic_prefix: st
 @_prefix_option
 def revoke(serials: tuple[str, ...], broker_url: str, db_url: str, topic_prefix: str) -> None:
     """Revoke pass SERIALS and publish the full revocation list, retained, to every store."""
-    from sync.topics import revocations_topic
+    from sync.protocol.topics import revocations_topic
 
     if any(not s or len(s) > 64 for s in serials):
-        raise EdgeAgentError("a pass serial is 1 to 64 characters")
+        raise CentralError("a pass serial is 1 to 64 characters")
     db = CentralDb(db_url)
     try:
         db.create_schema()
@@ -263,7 +264,7 @@ def keys(
 ) -> None:
     """Publish the pass-code public keys in KEYS_DIR (pass-signing-<id>.pub) to every
     store, retained, as a new key set version; --withdraw shuts a key out everywhere."""
-    from sync.topics import key_set_topic
+    from sync.protocol.topics import key_set_topic
     from wallet.errors import WalletError
     from wallet.keyring import build_key_set
     from wallet.keys import load_public_keys
@@ -287,7 +288,7 @@ def keys(
         finally:
             db.close()
     except WalletError as exc:
-        raise EdgeAgentError(exc.message) from None
+        raise CentralError(exc.message) from None
     _send_now(broker_url, [(key_set_topic(topic_prefix), key_set.to_json().encode())], retain=True)
     click.echo(
         f"key set {key_set.version} published: keys {sorted(public_keys)}, "
@@ -318,7 +319,7 @@ def web(db_url: str, host: str, port: int) -> None:
 def schemas(out_dir: Path) -> None:
     """Write the JSON Schema of every store event type and version into OUT_DIR
     (`<type>.v<version>.json`), for the systems downstream of the centre."""
-    from sync.event_schemas import json_schemas
+    from sync.protocol.event_schemas import json_schemas
 
     out_dir.mkdir(parents=True, exist_ok=True)
     documents = json_schemas()
@@ -373,7 +374,7 @@ def _send_now(broker_url: str, messages: list[tuple[str, bytes]], retain: bool =
     link.start()
     try:
         if not link.connected.wait(timeout=10):
-            raise EdgeAgentError("broker not reachable; nothing was sent")
+            raise CentralError("broker not reachable; nothing was sent")
         mids = [link.publish(topic, payload, retain=retain) for topic, payload in messages]
         deadline = time.monotonic() + 10
         while not set(mids) <= set(acked) and time.monotonic() < deadline:

@@ -30,11 +30,11 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edge_agent.clock import iso_now
 from sync.central.changes import append_change
 from sync.central.db import CentralDb
-from sync.errors import ChangeRejected
-from sync.return_conflicts import RETURN_CONFLICT
+from sync.protocol.clock import iso_now
+from sync.protocol.errors import ChangeRejected
+from sync.protocol.return_conflicts import RETURN_CONFLICT
 
 log = logging.getLogger(__name__)
 

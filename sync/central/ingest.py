@@ -1,8 +1,8 @@
 """Writing store events at the centre: idempotent by event id, acked after commit.
 
 `ingest_batch` takes the raw messages a worker received (one event each, or a batch of
-events, see sync.batches), writes the good ones in one transaction and returns, per
-store, what to acknowledge (sync.acks: sequence ranges for batches, ids for single
+events, see sync.protocol.batches), writes the good ones in one transaction and returns, per
+store, what to acknowledge (sync.protocol.acks: sequence ranges for batches, ids for single
 events) and what was refused (with reasons). The caller publishes the acks only after
 this returns, i.e. after the commit: an ack therefore always means "the centre has it
 on disk".
@@ -16,13 +16,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from edge_agent.clock import iso_now
-from sync.acks import AckBuilder
-from sync.batches import is_batch, split_batch
 from sync.central.conflicts import RESOLVED, RETURNED, StoreChange, on_ingested
 from sync.central.db import CentralDb
-from sync.event_schemas import EventDataInvalid, parse_schema_urn, validate_event_data
-from sync.topics import store_id_from_topic
+from sync.protocol.acks import AckBuilder
+from sync.protocol.batches import is_batch, split_batch
+from sync.protocol.clock import iso_now
+from sync.protocol.event_schemas import EventDataInvalid, parse_schema_urn, validate_event_data
+from sync.protocol.topics import store_id_from_topic
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class _Read:
 
 def ingest_batch(db: CentralDb, prefix: str, messages: list[tuple[str, bytes]]) -> IngestResult:
     """Write the events in `messages` (topic, payload) in one transaction. A payload is
-    one event, or a batch of them (sync.batches)."""
+    one event, or a batch of them (sync.protocol.batches)."""
     read = _Read()
     for topic, payload in messages:
         store_id = store_id_from_topic(prefix, topic)

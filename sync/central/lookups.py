@@ -30,7 +30,7 @@ from sync.central.masterdata import (
     remember_store_knows,
 )
 from sync.link import Message
-from sync.lookup_protocol import (
+from sync.protocol.lookups import (
     MAX_CORRELATION_BYTES,
     REPLY_ORDERS_MAX,
     LookupUnreadable,
@@ -38,7 +38,7 @@ from sync.lookup_protocol import (
     encode_reply,
     parse_request,
 )
-from sync.topics import StoreTopics, store_id_from_topic
+from sync.protocol.topics import StoreTopics, store_id_from_topic
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge_agent.clock import iso_now, to_iso
 from sync.central.changes import record_change
 from sync.central.db import CentralDb
 from sync.central.masterfile import MasterFileError, MasterRecords
-from sync.changes import CustomerUpserted, OrderUpserted
+from sync.protocol.changes import CustomerUpserted, OrderUpserted
+from sync.protocol.clock import iso_now, to_iso
 
 CUSTOMER_KEYS = ("loyalty_id", "email_hash", "phone_hash")
 

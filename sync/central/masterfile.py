@@ -1,6 +1,6 @@
 """Reading the centre's master data files: customers and orders, as JSON or CSV.
 
-Every record is validated with the same schemas the stores apply (`sync.changes`), so a
+Every record is validated with the same schemas the stores apply (`sync.protocol.changes`), so a
 file the centre accepts is one every store accepts. A file is read whole before anything
 is stored: one bad record refuses the file, and the error names the file, the row (or
 record) and the field.
@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from sync.changes import CustomerUpserted, OrderUpserted
+from sync.protocol.changes import CustomerUpserted, OrderUpserted
 
 CUSTOMER_COLUMNS = ("id", "first_name", "last_name")
 CUSTOMER_OPTIONAL = (

@@ -15,7 +15,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_agent.clock import iso_now
 from sync.central.changes import (
     REPLAY_BATCH_MAX,
     changes_from,
@@ -27,7 +26,8 @@ from sync.central.ingest import ingest_batch
 from sync.central.lookups import LookupResponder
 from sync.errors import SyncError
 from sync.link import BrokerSettings, Message, MqttLink
-from sync.topics import StoreTopics, central_subscriptions, store_id_from_topic
+from sync.protocol.clock import iso_now
+from sync.protocol.topics import StoreTopics, central_subscriptions, store_id_from_topic
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ import uuid
 from pathlib import Path
 
 from edge_agent.outbox import append_event
-from sync.acks import AckMessage
-from sync.batches import build_batches
 from sync.link import BrokerSettings, Message, MqttLink
+from sync.protocol.acks import AckMessage
+from sync.protocol.batches import build_batches
+from sync.protocol.topics import StoreTopics
 from sync.publisher import OutboxPublisher
-from sync.topics import StoreTopics
 from tests.sync.conftest import add_events, backlog, central_rows, scan_data, wait_for
 
 OUR_SOURCE = "/stores/store-a/devices/till-1"

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from edge_agent.context import open_agent
 from sync.central.cli import main as central_main
 from sync.link import BrokerSettings, MqttLink
-from sync.topics import revocations_topic
+from sync.protocol.topics import revocations_topic
 from tests.sync.conftest import sync_config, wait_for
 
 

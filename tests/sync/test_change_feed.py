@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.clock import utc_now
+from edge_agent.feed import last_applied, receive_change
 from sync.central.changes import record_change
 from sync.central.db import CentralDb
-from sync.changes import MAX_CHANGE_BYTES
-from sync.feed import last_applied, receive_change
+from sync.protocol.changes import MAX_CHANGE_BYTES
+from sync.protocol.clock import utc_now
 
 TOPIC = "retail/v1/stores/demo-001/changes"
 EMAIL_HASH = "a" * 64
@@ -199,7 +199,7 @@ def test_bad_messages_are_dead_lettered_and_the_feed_moves_on(agent, centre):
 
 
 def test_the_centre_refuses_to_record_a_change_every_store_would_refuse(centre):
-    from sync.errors import ChangeRejected
+    from sync.protocol.errors import ChangeRejected
 
     with pytest.raises(ChangeRejected, match="unknown change type"):
         record_change(centre, "demo-001", "order.deleted", {})
@@ -209,7 +209,7 @@ def test_the_centre_refuses_to_record_a_change_every_store_would_refuse(centre):
 
 
 def test_a_feed_head_marker_is_recognised_and_nothing_else_is():
-    from sync.changes import parse_feed_head
+    from sync.protocol.changes import parse_feed_head
 
     marker = {"specversion": "1.0", "type": "feed.head", "feedhead": "7", "id": "x"}
     assert parse_feed_head(json.dumps(marker).encode()) == 7

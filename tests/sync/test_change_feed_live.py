@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge_agent.context import open_agent
+from edge_agent.feed import last_applied
 from sync.central.changes import record_change
 from sync.central.db import CentralDb
-from sync.feed import last_applied
-from sync.topics import StoreTopics
+from sync.protocol.topics import StoreTopics
 from tests.sync.conftest import sync_config, wait_for
 
 

@@ -18,8 +18,8 @@ from edge_agent.seed import loyalty_id_for
 from sync.central.cli import main as central_main
 from sync.central.db import CentralDb
 from sync.central.ingest import ingest_batch
-from sync.envelope import EVENT_TYPES, build_event
-from sync.event_schemas import EVENT_SCHEMAS, EventDataInvalid
+from sync.protocol.envelope import EVENT_TYPES, build_event
+from sync.protocol.event_schemas import EVENT_SCHEMAS, EventDataInvalid
 from tests.conftest import outbox_types
 from tests.sync.conftest import scan_data
 

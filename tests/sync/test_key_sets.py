@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edge_agent.clock import utc_now
 from edge_agent.context import open_agent
 from edge_agent.wallet_setup import agent_pass_verifier
 from sync.central.cli import main as central_main
 from sync.link import BrokerSettings, MqttLink
-from sync.topics import key_set_topic
+from sync.protocol.clock import utc_now
+from sync.protocol.topics import key_set_topic
 from tests.sync.conftest import sync_config, wait_for
 from wallet.codes import PassSigner
 from wallet.errors import UnknownPassKey

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.changes import apply_change
 from edge_agent.context import AgentContext, open_agent
 from edge_agent.scans import ScanDispatcher
 from edge_agent.staff import create_api_key
@@ -18,11 +19,11 @@ from pos_bridge.app import create_app
 from sync.central.db import CentralDb
 from sync.central.masterdata import load_records
 from sync.central.masterfile import read_master_file
-from sync.changes import Change, CustomerUpserted, apply_change
 from sync.link import BrokerSettings, Message, MqttLink
-from sync.lookup_protocol import OrderByNumber, encode_request
+from sync.protocol.changes import Change, CustomerUpserted
+from sync.protocol.lookups import OrderByNumber, encode_request
+from sync.protocol.topics import StoreTopics
 from sync.service import SyncService
-from sync.topics import StoreTopics
 from tests.openapi_check import validate_responses
 from tests.sync.conftest import sync_config, wait_for
 from tests.sync.masterdata_fixtures import CUSTOMER, delivered, order, write_json

@@ -26,9 +26,9 @@ from sync.central.conflicts import (
 from sync.central.db import CentralDb
 from sync.central.ingest import ingest_batch
 from sync.central.web import create_fleet_app
-from sync.changes import parse_change
-from sync.envelope import build_event
-from sync.return_conflicts import ReturnConflict
+from sync.protocol.changes import parse_change
+from sync.protocol.envelope import build_event
+from sync.protocol.return_conflicts import ReturnConflict
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 AT = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
@@ -162,7 +162,7 @@ def test_older_events_without_the_quantity_bought_are_not_judged_until_one_tells
 def test_older_events_are_judged_by_the_centres_own_order_data(centre):
     from sync.central.masterdata import load_records
     from sync.central.masterfile import MasterRecords
-    from sync.changes import CustomerUpserted, OrderUpserted
+    from sync.protocol.changes import CustomerUpserted, OrderUpserted
     from tests.sync.masterdata_fixtures import CUSTOMER, delivered
 
     records = MasterRecords(

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from edge_agent.clock import to_iso
 from edge_agent.context import AgentContext, open_agent
 from edge_agent.returns import ReturnRequestLine, confirm_return
 from edge_agent.scans import ScanDispatcher
@@ -21,6 +20,7 @@ from pos_bridge.app import create_app
 from pos_bridge.conflicts_api import conflict_announcer
 from sync.central.conflicts import list_conflicts
 from sync.central.db import CentralDb
+from sync.protocol.clock import to_iso
 from tests.conftest import SEED_NOW
 from tests.sync.conftest import backlog, sync_config, wait_for
 from tests.till_fixtures import TILL_NOW

@@ -10,7 +10,7 @@ import pytest
 
 from edge_agent.context import open_agent
 from sync.link import BrokerSettings, Message, MqttLink
-from sync.topics import StoreTopics
+from sync.protocol.topics import StoreTopics
 from tests.sync.conftest import add_events, backlog, sync_config, wait_for
 
 PASSWORD = "s3cret-test-only"

@@ -8,10 +8,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from edge_agent.cli import main
-from edge_agent.clock import utc_now
 from edge_agent.context import open_agent
+from edge_agent.feed import dead_letter
 from sync.central.cli import main as central_main
-from sync.feed import dead_letter
+from sync.protocol.clock import utc_now
 from tests.conftest import make_config
 from tests.sync.conftest import add_events, central_rows
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from sync.acks import AckBuilder, AckMessage, parse_ack
-from sync.batches import (
+from sync.protocol.acks import AckBuilder, AckMessage, parse_ack
+from sync.protocol.batches import (
     MAX_BATCH_BYTES,
     MAX_BATCH_EVENTS,
     build_batches,

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from flask.testing import FlaskClient
 
-from edge_agent.clock import to_iso
+from sync.protocol.clock import to_iso
 from tests.till_fixtures import TILL_NOW, Till, make_till
 
 WINDOW_START = TILL_NOW - timedelta(days=25)  # well inside the 30-day return window

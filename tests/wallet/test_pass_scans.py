@@ -40,7 +40,7 @@ def test_plain_loyalty_number_still_identifies_as_a_look_up(wallet_agent):
 
 
 def test_a_revocation_from_the_centre_stops_the_pass_at_the_scanner(wallet_agent, issuer):
-    from sync.revocations import revoke_pass
+    from edge_agent.revocations import revoke_pass
 
     issued = issue_loyalty_pass(wallet_agent, issuer, "C00000005", apple=True, google=False)
     with wallet_agent.store.transaction() as db:

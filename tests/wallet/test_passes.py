@@ -6,14 +6,13 @@ import pytest
 from edge_agent.passes import (
     PassesNotConfigured,
     PassNotFound,
-    Revocation,
-    apply_revocation_list,
     identify_by_pass,
     issue_loyalty_pass,
-    record_remote_sighting,
     reissue_loyalty_passes,
 )
+from edge_agent.revocations import apply_revocation_list
 from edge_agent.wallet_setup import load_pass_verifier
+from sync.protocol.revocations import RevocationList
 from tests.conftest import outbox_types
 from tests.wallet.conftest import NOW
 from wallet.apple import registry
@@ -67,40 +66,14 @@ def test_coupon_code_does_not_identify_a_customer(wallet_agent, issuer):
 
 def test_revocation_list_from_the_centre_refuses_the_pass(wallet_agent, issuer):
     issued = issue_loyalty_pass(wallet_agent, issuer, CUSTOMER, apple=True, google=False)
-    assert apply_revocation_list(wallet_agent, 3, [Revocation(issued.serial, NOW, "lost")])
+    with wallet_agent.store.transaction() as db:
+        assert apply_revocation_list(db, RevocationList(revoked=(issued.serial,)), NOW) == 1
     with pytest.raises(RevokedPass):
         scan(wallet_agent, issued.code)
     status = wallet_agent.store.db.execute(
         "SELECT status FROM passes WHERE serial = ?", [issued.serial]
     ).fetchone()[0]
     assert status == "revoked"
-
-
-def test_older_revocation_list_is_ignored(wallet_agent):
-    assert apply_revocation_list(wallet_agent, 5, [Revocation("LAAA", NOW)])
-    assert not apply_revocation_list(wallet_agent, 4, [Revocation("LBBB", NOW)])
-    assert not apply_revocation_list(wallet_agent, 5, [Revocation("LBBB", NOW)])
-    serials = [r[0] for r in wallet_agent.store.db.execute("SELECT serial FROM pass_revocations")]
-    assert serials == ["LAAA"]
-
-
-def test_same_pass_at_another_store_within_the_window_is_flagged(wallet_agent, issuer):
-    issued = issue_loyalty_pass(wallet_agent, issuer, CUSTOMER, apple=True, google=False)
-    scan(wallet_agent, issued.code)
-    assert "pass.copy_suspected" not in outbox_types(wallet_agent)
-    later = NOW + timedelta(minutes=10)
-    assert record_remote_sighting(wallet_agent, issued.serial, "store-042", later)
-    event = last_event(wallet_agent, "pass.copy_suspected")
-    assert event["data"]["pass_serial"] == issued.serial
-    assert event["data"]["other_store_ids"] == ["demo-001"]
-
-
-def test_same_pass_at_another_store_hours_later_is_not_flagged(wallet_agent, issuer):
-    issued = issue_loyalty_pass(wallet_agent, issuer, CUSTOMER, apple=True, google=False)
-    scan(wallet_agent, issued.code)
-    later = NOW + timedelta(hours=3)
-    assert not record_remote_sighting(wallet_agent, issued.serial, "store-042", later)
-    assert "pass.copy_suspected" not in outbox_types(wallet_agent)
 
 
 def test_store_without_keys_says_so(agent):

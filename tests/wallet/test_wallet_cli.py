@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from edge_agent.cli import main
-from edge_agent.clock import utc_now
 from edge_agent.store import Store
+from sync.protocol.clock import utc_now
 from wallet.codes import PassVerifier
 from wallet.keys import load_public_keys
 

@@ -10,8 +10,9 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
-from edge_agent.clock import from_iso, to_iso
 from wallet.storage import StoreLike
+from wallet.storage import parse_stamp as from_iso
+from wallet.storage import stamp as to_iso
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from edge_agent.clock import utc_now
 from wallet.apple import registry
 from wallet.apple.pkpass import MEDIA_TYPE
 from wallet.storage import StoreLike
@@ -50,7 +50,7 @@ def passkit_blueprint(store: Callable[[], StoreLike]) -> Blueprint:
             push_token=push_token,
             pass_type_id=pass_type_id,
             serial=serial,
-            at=utc_now(),
+            at=datetime.now(UTC),
         )
         return Response(status=201 if created else 200)
 

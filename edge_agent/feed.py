@@ -16,10 +16,11 @@ from typing import Literal
 
 from sqlite_utils import Database
 
-from edge_agent.clock import to_iso
+from edge_agent.changes import apply_change
 from edge_agent.store import Store
-from sync.changes import Change, apply_change, parse_change, parse_sequence
-from sync.errors import ChangeRejected
+from sync.protocol.changes import Change, parse_change, parse_sequence
+from sync.protocol.clock import to_iso
+from sync.protocol.errors import ChangeRejected
 
 FEED = "changes"
 

@@ -17,8 +17,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from edge_agent.clock import from_iso, iso_now
-from sync.batches import seq_runs
+from sync.protocol.batches import seq_runs
+from sync.protocol.clock import from_iso, iso_now
 
 # A reason is for a person reading the parked event; longer text is cut.
 MAX_REASON_CHARS = 500

@@ -154,7 +154,7 @@ class ReturnConflictResolved(_Data):
     note: str = Field(min_length=1, max_length=500)
 
 
-# (type, version) -> the schema of its data. `sync.envelope.EVENT_TYPES` says which
+# (type, version) -> the schema of its data. `sync.protocol.envelope.EVENT_TYPES` says which
 # version a store emits now; the centre accepts every version listed here.
 EVENT_SCHEMAS: dict[tuple[str, int], type[_Data]] = {
     ("scan.recorded", 1): ScanRecorded,

@@ -1,39 +1,19 @@
-"""Pass revocations from the centre, in one small function.
+"""Pass revocations from the centre, written where they are read.
 
 One function writes a revocation everywhere it is read: `passes.status` (the table
 identification looks the pass up in) and the wallet's `pass_revocations` (the list the
-pass verifier checks first).
+pass verifier checks first). The centre sends them down the feed (`pass.revoked`) and
+as a retained broadcast list (`sync.protocol.revocations`).
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlite_utils import Database
 
-from edge_agent.clock import to_iso
-from sync.errors import ChangeRejected
-
-# A list of serials (each under 64 characters): 4 MiB holds tens of thousands.
-MAX_BROADCAST_BYTES = 4 * 1024 * 1024
-
-
-class RevocationList(BaseModel):
-    """The centre's retained broadcast: every pass serial revoked, for every store."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    revoked: tuple[str, ...] = Field(max_length=500_000)
-
-
-def parse_revocation_list(payload: bytes) -> RevocationList:
-    if len(payload) > MAX_BROADCAST_BYTES:
-        raise ChangeRejected(f"oversized revocation list: {len(payload)} bytes")
-    try:
-        return RevocationList.model_validate(json.loads(payload))
-    except (ValueError, ValidationError) as exc:
-        raise ChangeRejected(f"not a revocation list: {exc}") from None
+from sync.protocol.clock import to_iso
+from sync.protocol.revocations import RevocationList
 
 
 def apply_revocation_list(db: Database, revocations: RevocationList, at: datetime) -> int:

@@ -12,8 +12,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from edge_agent.clock import to_iso
-from sync.event_schemas import schema_urn, validate_event_data
+from sync.protocol.clock import to_iso
+from sync.protocol.event_schemas import schema_urn, validate_event_data
 
 SPEC_VERSION = "1.0"
 

@@ -2,7 +2,7 @@
 
 A request goes to the store's own `{prefix}/stores/{id}/lookups` with a ResponseTopic
 under the same store's space and CorrelationData the answer echoes. The answer carries
-orders and customers in the change-feed schemas (`sync.changes`), so the store validates
+orders and customers in the change-feed schemas (`sync.protocol.changes`), so the store validates
 and caches them exactly as it would a pushed change.
 """
 
@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from sync.changes import CustomerUpserted, OrderUpserted, first_error
+from sync.protocol.changes import CustomerUpserted, OrderUpserted, first_error
 
 # A request is a few dozen bytes; anything bigger is not one of ours.
 MAX_REQUEST_BYTES = 4096

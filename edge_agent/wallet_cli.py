@@ -1,7 +1,8 @@
 """`edge-agent wallet ...`: keys, issuing and checking passes.
 
-The CLI is where the wallet meets the agent (config, database), so unlike the rest of
-`wallet/` it imports `edge_agent` - inside the commands, to keep `wallet` importable alone.
+Part of the composition: the wallet (a leaf) meets the agent's config and database here.
+Imports sit inside the commands so `edge-agent --help` does not load the wallet's
+signing and push clients.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import click
 
-from edge_agent.clock import to_iso, utc_now
+from sync.protocol.clock import to_iso, utc_now
 from wallet.errors import PassRefused
 
 DEFAULT_KEYS_DIR = Path("wallet-keys")
