@@ -20,14 +20,8 @@ from sync.central.changes import append_change
 from sync.central.db import CentralDb
 from sync.central.masterfile import MasterFileError
 from sync.central.stockfile import StockFile, StockRow, StoreRecord
+from sync.protocol.stock import ELSEWHERE_STORES_MAX, LEVELS_PER_CHANGE, STOCK_LEVELS
 
-STOCK_LEVELS = "stock.levels"
-# Levels per feed change: ~70 bytes each, so a change stays far below the store's
-# 256 KiB limit, and a first full load of 20,000 GTINs is 20 changes, not 20,000.
-LEVELS_PER_CHANGE = 1000
-# The most stores a "stock elsewhere" answer lists: the till shows the nearest few; 50
-# keeps the answer small (a few kB) whatever the size of the chain.
-ELSEWHERE_STORES_MAX = 50
 # Rows written to the staging table per COPY chunk / executemany call.
 CHUNK_ROWS = 5000
 # PostgreSQL advisory lock key: one flusher at a time, so two workers never number the
@@ -65,14 +59,6 @@ class StockLoadResult:
     changed: int = 0  # levels that moved (snapshot: replaced or zeroed; deltas: added)
     already_loaded: bool = False  # a delta file or batch seen before: nothing applied
     changes: list[tuple[str, bytes]] = field(default_factory=list)  # (store, message)
-
-
-@dataclass(frozen=True)
-class StoreStock:
-    store_id: str
-    name: str
-    distance_km: float | None
-    levels: dict[str, int]  # gtin -> quantity (> 0 only)
 
 
 def load_stores(db: CentralDb, stores: list[StoreRecord], now: str) -> int:
@@ -178,9 +164,10 @@ def flush_stock(db: CentralDb) -> list[tuple[str, bytes]]:
     return changes
 
 
-def stock_elsewhere(db: CentralDb, asking_store: str, gtins: list[str]) -> list[StoreStock]:
+def stock_elsewhere(db: CentralDb, asking_store: str, gtins: list[str]) -> list[dict[str, Any]]:
     """The other stores holding any of `gtins`, nearest to `asking_store` first (stores
-    without a location last), at most ELSEWHERE_STORES_MAX."""
+    without a location last), at most ELSEWHERE_STORES_MAX, in the look-up answer's
+    shape (`sync.protocol.stock.StoreStock`)."""
     if not gtins:
         return []
     marks = ", ".join(["%s"] * len(gtins))
@@ -196,13 +183,18 @@ def stock_elsewhere(db: CentralDb, asking_store: str, gtins: list[str]) -> list[
         return []
     places = _places(db, [asking_store, *held])
     origin = places.get(asking_store)
+    here = origin[1] if origin else None
     found = []
     for store_id, levels in held.items():
-        name, where = places.get(store_id, (store_id, None))[0], places.get(store_id)
-        distance = _km(origin[1], where[1]) if origin and where and origin[1] and where[1] else None
-        found.append(StoreStock(store_id, name, distance, dict(sorted(levels.items()))))
-    found.sort(key=lambda s: (s.distance_km is None, s.distance_km or 0.0, s.store_id))
-    return found[:ELSEWHERE_STORES_MAX]
+        name, there = places.get(store_id, (store_id, None))
+        distance = _km(here, there) if here and there else None
+        found.append((distance is None, distance or 0.0, store_id, name, levels))
+    found.sort(key=lambda f: f[:3])
+    return [
+        {"store_id": sid, "name": name, "distance_km": None if unknown else km,
+         "levels": dict(sorted(levels.items()))}
+        for unknown, km, sid, name, levels in found[:ELSEWHERE_STORES_MAX]
+    ]  # fmt: skip
 
 
 def _places(db: CentralDb, store_ids: list[str]) -> dict[str, tuple[str, Any]]:

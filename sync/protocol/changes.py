@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sync.protocol.errors import ChangeRejected
 from sync.protocol.return_conflicts import RETURN_CONFLICT, ReturnConflict
+from sync.protocol.stock import STOCK_LEVELS, StockLevels
 
 # A change is a few kilobytes (an order with its lines); anything far bigger is refused
 # before parsing so a runaway publisher cannot exhaust a small device's memory.
@@ -32,6 +33,7 @@ CHANGE_TYPES: dict[str, int] = {
     "pass.revoked": 1,
     "config.changed": 1,
     RETURN_CONFLICT: 1,
+    STOCK_LEVELS: 1,
 }
 
 
@@ -125,6 +127,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "pass.revoked": PassRevoked,
     "config.changed": ConfigChanged,
     RETURN_CONFLICT: ReturnConflict,
+    STOCK_LEVELS: StockLevels,
 }
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from sync.protocol.changes import CustomerUpserted, OrderUpserted, first_error
+from sync.protocol.stock import STOCK_GTINS_MAX, Gtin, StockElsewhere
 
 # A request is a few dozen bytes; anything bigger is not one of ours.
 MAX_REQUEST_BYTES = 4096
@@ -42,7 +43,15 @@ class OrdersOfCustomer(_Strict):
     value: str = Field(min_length=1, max_length=64)
 
 
-LookupRequest = Annotated[OrderByNumber | OrdersOfCustomer, Field(discriminator="kind")]
+class StockOfGtins(_Strict):
+    """Which other stores hold these GTINs (a product's variants), nearest first."""
+
+    kind: Literal["stock"]
+    gtins: tuple[Annotated[str, Gtin], ...] = Field(min_length=1, max_length=STOCK_GTINS_MAX)
+
+
+AnyRequest = OrderByNumber | OrdersOfCustomer | StockOfGtins
+LookupRequest = Annotated[AnyRequest, Field(discriminator="kind")]
 _REQUEST = TypeAdapter(LookupRequest)
 
 
@@ -53,6 +62,7 @@ class LookupReply(_Strict):
     status: Literal["found", "not_found", "refused"]
     customers: tuple[CustomerUpserted, ...] = ()
     orders: tuple[OrderUpserted, ...] = ()
+    stock: StockElsewhere | None = None  # the answer to StockOfGtins
     message: str | None = Field(None, max_length=500)
 
 
@@ -60,11 +70,11 @@ class LookupUnreadable(ValueError):
     """A request or reply that does not match the protocol; the text says which part."""
 
 
-def encode_request(request: OrderByNumber | OrdersOfCustomer) -> bytes:
+def encode_request(request: AnyRequest) -> bytes:
     return request.model_dump_json().encode()
 
 
-def parse_request(payload: bytes) -> OrderByNumber | OrdersOfCustomer:
+def parse_request(payload: bytes) -> AnyRequest:
     if len(payload) > MAX_REQUEST_BYTES:
         raise LookupUnreadable(f"request of {len(payload)} bytes (limit {MAX_REQUEST_BYTES})")
     try:
@@ -78,9 +88,13 @@ def encode_reply(
     customers: list[dict] | None = None,
     orders: list[dict] | None = None,
     message: str | None = None,
+    stock: dict | None = None,
 ) -> bytes:
-    """The centre's answer; `customers` and `orders` are change-feed data dicts."""
+    """The centre's answer; `customers` and `orders` are change-feed data dicts, `stock`
+    a StockElsewhere as a dict."""
     body: dict = {"status": status, "customers": customers or [], "orders": orders or []}
+    if stock is not None:
+        body["stock"] = stock
     if message is not None:
         body["message"] = message
     return json.dumps(body, ensure_ascii=False).encode()
