@@ -15,6 +15,7 @@ from sqlite_utils import Database
 
 from edge_agent.conflicts import apply_return_conflict
 from edge_agent.revocations import revoke_pass
+from edge_agent.stock import apply_stock_levels
 from sync.protocol.changes import (
     Change,
     ConfigChanged,
@@ -27,6 +28,7 @@ from sync.protocol.changes import (
 from sync.protocol.clock import to_iso
 from sync.protocol.errors import ChangeRejected
 from sync.protocol.return_conflicts import ReturnConflict
+from sync.protocol.stock import StockLevels
 
 
 def apply_change(db: Database, change: Change, at: datetime) -> None:
@@ -58,6 +60,8 @@ def apply_change(db: Database, change: Change, at: datetime) -> None:
         )
     elif isinstance(data, ReturnConflict):
         apply_return_conflict(db, data, at)
+    elif isinstance(data, StockLevels):
+        apply_stock_levels(db, data, at)
 
 
 def erase_customer(db: Database, customer_id: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from sync.central.conflicts import RESOLVED, RETURNED, StoreChange, on_ingested
 from sync.central.db import CentralDb
+from sync.central.order_requests import REQUESTED, on_orders_requested
 from sync.protocol.acks import AckBuilder
 from sync.protocol.batches import is_batch, split_batch
 from sync.protocol.clock import iso_now
@@ -49,7 +50,7 @@ class IngestResult:
 
 # Event types whose first arrival does more than store the event (sync.central.conflicts):
 # these are written one at a time, so the ingest knows which ones were new.
-WATCHED_TYPES = frozenset({RETURNED, RESOLVED})
+WATCHED_TYPES = frozenset({RETURNED, RESOLVED, REQUESTED})
 
 
 class _Event(NamedTuple):  # a tuple: built for every event, cheaper than a dataclass
@@ -113,7 +114,7 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
         fresh = [e for e in watched if db.execute(INSERT_EVENT, [*e[:7], now]).rowcount]
         result.inserted += len(fresh)
         result.duplicates = len(events) - result.inserted
-        result.changes = on_ingested(db, fresh)
+        result.changes = on_ingested(db, fresh) + on_orders_requested(db, fresh)
         if read.refused:
             db.executemany(
                 "INSERT INTO rejected_events (event_id, store_id, reason, payload, received_at)"

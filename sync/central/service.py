@@ -24,6 +24,7 @@ from sync.central.changes import (
 from sync.central.db import CentralDb
 from sync.central.ingest import ingest_batch
 from sync.central.lookups import LookupResponder
+from sync.central.stock_flusher import STOCK_FLUSH_SECONDS, StockFlusher
 from sync.errors import SyncError
 from sync.link import BrokerSettings, Message, MqttLink
 from sync.protocol.clock import iso_now
@@ -71,6 +72,7 @@ class CentralService:
         ca_file: Path | None = None,
         cert_file: Path | None = None,
         key_file: Path | None = None,
+        stock_flush_seconds: float = STOCK_FLUSH_SECONDS,
     ) -> None:
         self.prefix = topic_prefix
         self.db_url = db_url
@@ -93,6 +95,7 @@ class CentralService:
             on_message=self._on_message,
         )
         self.lookups = LookupResponder(db_url, topic_prefix, self._publish_reply)
+        self.stock_flusher = StockFlusher(db_url, self._send_change, stock_flush_seconds)
         self._thread = threading.Thread(target=self._run, name="central", daemon=True)
         self.ready = threading.Event()
 
@@ -100,12 +103,14 @@ class CentralService:
         self._thread.start()
         self.ready.wait(timeout=30)
         self.lookups.start()
+        self.stock_flusher.start()
         self.link.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
         self.lookups.stop()
+        self.stock_flusher.stop()
         # Stopped on purpose: end the session so the broker deals its share to the others.
         self.link.stop(end_session=True)
 
