@@ -14,6 +14,7 @@ from edge_agent.context import AgentContext
 from edge_agent.domain import Money, Order, OrderLine, OrderSummary
 from edge_agent.errors import InvalidInput, OrderNotFound
 from sync.protocol.clock import from_iso
+from sync.protocol.event_schemas import REQUESTED_ORDER_NUMBER
 
 # Statuses in which the customer is still waiting for something.
 OPEN_STATUSES = ("placed", "processing", "shipped", "ready_for_pickup")
@@ -29,9 +30,18 @@ _SUMMARY_SQL = (
 )
 
 
+def is_order_number(ctx: AgentContext, text: str) -> bool:
+    """An online order's number, or one a till of the chain requested (`R` + 16 hex)."""
+    number = text.strip().upper()
+    return bool(
+        re.fullmatch(ctx.config.orders.number_pattern, number)
+        or re.fullmatch(REQUESTED_ORDER_NUMBER, number)
+    )
+
+
 def normalise_order_number(ctx: AgentContext, raw: str) -> str:
     number = raw.strip().upper()
-    if not re.fullmatch(ctx.config.orders.number_pattern, number):
+    if not is_order_number(ctx, number):
         raise InvalidInput(
             f"'{raw.strip()[:40]}' is not an order number; check it on the customer's "
             "confirmation email"

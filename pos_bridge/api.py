@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +16,7 @@ from edge_agent.customers import (
     search_customer_orders,
 )
 from edge_agent.errors import InvalidInput
-from edge_agent.orders import find_order, list_customer_orders
+from edge_agent.orders import find_order, is_order_number, list_customer_orders
 from edge_agent.scans import ScanOutcome
 from hardware.scan import MAX_SCAN_CHARS, Scan
 from pos_bridge.auth import require
@@ -102,7 +101,7 @@ def order_search() -> Any:
     the cache lacks is asked of the centre when the link is up."""
     text = request.args.get("query", "")
     ctx = agent()
-    if re.fullmatch(ctx.config.orders.number_pattern, text.strip().upper()):
+    if is_order_number(ctx, text):
         order = find_order(ctx, text, centre_lookup())
         summaries = list_customer_orders(ctx, order.customer_id) if order.customer_id else ()
         found = tuple(s for s in summaries if s.number == order.number)
