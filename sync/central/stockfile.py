@@ -77,6 +77,11 @@ class StockFile:
             yield from _json_stock_rows(self.path, self._text, self.kind, checker)
 
 
+def valid_gtin(gtin: str) -> bool:
+    """8, 12, 13 or 14 digits with a right GS1 check digit."""
+    return bool(GTIN.match(gtin)) and gs1_standard_check_digit(gtin[:-1]) == int(gtin[-1])
+
+
 def file_kind(path: Path) -> Literal["stores", "stock", "master"]:
     """What a master data file holds, from its CSV header or JSON keys (cheap: reads
     the header line or the top-level keys only)."""

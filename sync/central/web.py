@@ -10,6 +10,7 @@ from flask import Flask, jsonify, render_template_string
 from sync.central.conflicts import open_conflicts_by_store
 from sync.central.db import CentralDb
 from sync.central.service import fleet_status
+from sync.central.stock_api import register_json_errors, stock_blueprint
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Fleet status</title>
@@ -34,8 +35,10 @@ PAGE = """<!doctype html>
 </table></body></html>"""
 
 
-def create_fleet_app(db_url: str) -> Flask:
+def create_fleet_app(db_url: str, stock_token: str | None = None) -> Flask:
     app = Flask(__name__)
+    register_json_errors(app)
+    app.register_blueprint(stock_blueprint(db_url, stock_token))
 
     def devices() -> list[dict[str, Any]]:
         db = CentralDb(db_url)  # one per request: a connection belongs to its thread
