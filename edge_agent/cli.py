@@ -19,8 +19,8 @@ from edge_agent.logs import configure_logging
 from edge_agent.migrations import schema_version
 from edge_agent.outbox import outbox_stats
 from edge_agent.store import Store
+from edge_agent.sync_cli import sync_group
 from edge_agent.wallet_cli import wallet as wallet_cli
-from sync.cli import sync_group
 
 # Demo-store sign-ins, printed by `edge-agent demo`; a real store adds its own staff.
 DEMO_STAFF = (("ana", "Ana", "cashier", "1234"), ("luis", "Luis", "supervisor", "9876"))

@@ -90,6 +90,14 @@ def dead_letter(db: Database, topic: str, payload: bytes, reason: str, at: datet
     )
 
 
+def recent_dead_letters(db: Database, limit: int) -> list[tuple[int, str, str, str]]:
+    """(id, received_at, topic, reason), newest first."""
+    return db.execute(
+        "SELECT id, received_at, topic, reason FROM dead_letters ORDER BY id DESC LIMIT ?",
+        [limit],
+    ).fetchall()
+
+
 def dead_letter_count(db: Database) -> int:
     return db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
 

@@ -1,5 +1,10 @@
 """The transactional outbox: an event is written in the same transaction as the change
-it describes, so the centre hears of every change the store kept and of nothing else."""
+it describes, so the centre hears of every change the store kept and of nothing else.
+
+This module owns the `outbox` table. The publisher (`sync.publisher`) drains it through
+the functions below: read what is unsent, mark what the centre acknowledged, park what
+the broker or the centre refused; nothing else writes its SQL.
+"""
 
 from __future__ import annotations
 
@@ -84,14 +89,121 @@ def outbox_stats(db: Database) -> OutboxStats:
     return OutboxStats(depth=depth, oldest_age_seconds=age)
 
 
-def pending_events(db: Database, limit: int = 100) -> list[dict[str, Any]]:
-    """Unacknowledged events in store order, each with its `sequence` stamped."""
-    rows = db.execute(
-        "SELECT seq, envelope FROM outbox WHERE acked_at IS NULL ORDER BY seq LIMIT ?", [limit]
+def unsent_events(db: Database, after_seq: int, limit: int) -> list[tuple[int, str]]:
+    """(seq, envelope) of events after `after_seq` neither acknowledged nor parked, in
+    store order."""
+    return db.conn.execute(
+        "SELECT seq, envelope FROM outbox WHERE seq > ? AND acked_at IS NULL"
+        " AND parked_reason IS NULL ORDER BY seq LIMIT ?",
+        [after_seq, limit],
     ).fetchall()
-    events = []
-    for seq, envelope in rows:
-        event = json.loads(envelope)
-        event["sequence"] = str(seq)
-        events.append(event)
-    return events
+
+
+def mark_acked(db: Database, first: int, last: int, at: str) -> int:
+    """The centre committed events `first`..`last`; returns how many were new to us."""
+    return db.conn.execute(
+        "UPDATE outbox SET acked_at = ? WHERE seq BETWEEN ? AND ? AND acked_at IS NULL",
+        [at, first, last],
+    ).rowcount
+
+
+def mark_acked_by_id(db: Database, ids: list[str], low: int, high: int, at: str) -> list[int]:
+    """Acknowledge by event id within seqs `low`..`high` (event_id has no index, the
+    seq range keeps the look-up short); returns the seqs marked."""
+    marked: list[int] = []
+    for chunk in _chunks(ids, 500):
+        marks = ",".join("?" * len(chunk))
+        rows = db.conn.execute(
+            f"UPDATE outbox SET acked_at = ? WHERE seq BETWEEN ? AND ?"
+            f" AND acked_at IS NULL AND event_id IN ({marks}) RETURNING seq",
+            [at, low, high, *chunk],
+        ).fetchall()
+        marked.extend(seq for (seq,) in rows)
+    return marked
+
+
+def count_refusal(db: Database, seq: int, reason: str, park_after: int) -> str | None:
+    """The broker refused event `seq` once more; park it at `park_after` refusals.
+    Returns its event id when it was parked now."""
+    db.execute(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
+        [f"broker refused: {reason}", seq],
+    )
+    row = db.execute("SELECT attempts, event_id FROM outbox WHERE seq = ?", [seq]).fetchone()
+    if row is None or row[0] < park_after:
+        return None
+    db.execute(
+        "UPDATE outbox SET parked_reason = ? WHERE seq = ?",
+        [f"broker refused it {row[0]} times: {reason}", seq],
+    )
+    return str(row[1])
+
+
+def park(db: Database, seq: int, reason: str) -> None:
+    """Set event `seq` aside with `reason`: it can never go as it is (too large)."""
+    db.execute(
+        "UPDATE outbox SET parked_reason = ?, last_error = ?, attempts = attempts + 1"
+        " WHERE seq = ? AND acked_at IS NULL",
+        [reason, reason, seq],
+    )
+
+
+def park_rejected(
+    db: Database, event_id: str, reason: str, seq: int | None, in_flight: tuple[int, int]
+) -> list[int]:
+    """The centre refused `event_id`; park it. By seq and id together: the acks topic is
+    shared by the store's devices, and the id (a UUID) makes sure the row is ours, the
+    seq (or the `in_flight` seq range when the centre did not say) finds it without an
+    index. Returns the seqs parked."""
+    if seq is None:
+        where, params = "seq BETWEEN ? AND ? AND event_id = ?", [*in_flight, event_id]
+    else:
+        where, params = "seq = ? AND event_id = ?", [seq, event_id]
+    rows = db.conn.execute(
+        f"UPDATE outbox SET parked_reason = ?, last_error = ? WHERE {where}"
+        " AND acked_at IS NULL RETURNING seq",
+        [f"refused by the centre: {reason}", reason, *params],
+    ).fetchall()
+    return [parked for (parked,) in rows]
+
+
+def prune_acked(db: Database, before: str) -> int:
+    """Delete rows acknowledged before `before` (but never the newest row)."""
+    return db.execute(f"DELETE FROM outbox WHERE {PRUNABLE} AND acked_at < ?", [before]).rowcount
+
+
+def pending_sources(db: Database) -> set[str]:
+    """The event sources (devices) of events still waiting to be sent."""
+    rows = db.conn.execute(
+        "SELECT DISTINCT json_extract(envelope, '$.source') FROM outbox"
+        " WHERE acked_at IS NULL AND parked_reason IS NULL"
+    ).fetchall()
+    return {r[0] for r in rows if isinstance(r[0], str)}
+
+
+def parked_count(db: Database) -> int:
+    return db.execute(
+        "SELECT COUNT(*) FROM outbox WHERE parked_reason IS NOT NULL AND acked_at IS NULL"
+    ).fetchone()[0]
+
+
+def parked_events(db: Database) -> list[tuple[int, str, str, str, str]]:
+    """(seq, event_id, type, created_at, parked_reason) of every parked event."""
+    return db.execute(
+        "SELECT seq, event_id, type, created_at, parked_reason FROM outbox"
+        " WHERE parked_reason IS NOT NULL AND acked_at IS NULL ORDER BY seq"
+    ).fetchall()
+
+
+def unpark_all(db: Database, at: str) -> int:
+    """Queue every parked event again; returns how many."""
+    return db.execute(
+        "UPDATE outbox SET parked_reason = NULL, attempts = 0,"
+        " last_error = 'unparked ' || ? WHERE parked_reason IS NOT NULL"
+        " AND acked_at IS NULL",
+        [at],
+    ).rowcount
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from edge_agent.outbox import PRUNABLE
+from edge_agent import outbox
 from edge_agent.store import Store
 from sync.errors import MessageTooLarge, SyncError
 from sync.protocol.acks import AckMessage
@@ -96,11 +96,9 @@ class OutboxPublisher:
             return 0
         # No more rows than the batches the broker may be sent now can hold.
         batches_free = MAX_BATCHES_AWAITING_PUBACK - len(self._mids)
-        rows = self._store.db.conn.execute(
-            "SELECT seq, envelope FROM outbox WHERE seq > ? AND acked_at IS NULL"
-            " AND parked_reason IS NULL ORDER BY seq LIMIT ?",
-            [self._cursor, min(room, batches_free * MAX_BATCH_EVENTS)],
-        ).fetchall()
+        rows = outbox.unsent_events(
+            self._store.db, self._cursor, min(room, batches_free * MAX_BATCH_EVENTS)
+        )
         if not rows:
             return 0
         # After a split the cursor went back: skip what is still in flight.
@@ -136,10 +134,7 @@ class OutboxPublisher:
             for source, first, last in ack.ranges:
                 if source not in self._sources:
                     continue  # another device of this store: its numbers, not ours
-                marked += db.conn.execute(
-                    "UPDATE outbox SET acked_at = ? WHERE seq BETWEEN ? AND ? AND acked_at IS NULL",
-                    [at, first, last],
-                ).rowcount
+                marked += outbox.mark_acked(db, first, last, at)
                 self._forget(first, last)
             if ack.ids and self._sent:
                 marked += self._mark_by_id(db, list(ack.ids), at)
@@ -194,21 +189,11 @@ class OutboxPublisher:
             return
         seq = seqs[0]
         with self._store.transaction() as db:
-            db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
-                [f"broker refused: {refusal}", seq],
-            )
-            row = db.execute(
-                "SELECT attempts, event_id FROM outbox WHERE seq = ?", [seq]
-            ).fetchone()
-            if row and row[0] >= MAX_REFUSALS:
-                db.execute(
-                    "UPDATE outbox SET parked_reason = ? WHERE seq = ?",
-                    [f"broker refused it {row[0]} times: {refusal}", seq],
-                )
-                self._sent.pop(seq, None)
-                self._alone.discard(seq)
-                log.error("event %s parked: the broker refuses it (%s)", row[1], refusal)
+            parked = outbox.count_refusal(db, seq, refusal, MAX_REFUSALS)
+        if parked is not None:
+            self._sent.pop(seq, None)
+            self._alone.discard(seq)
+            log.error("event %s parked: the broker refuses it (%s)", parked, refusal)
 
     def check_ack_timeout(self) -> bool:
         """Go back and resend from the oldest unacknowledged event if the centre is late."""
@@ -233,9 +218,7 @@ class OutboxPublisher:
     def prune(self) -> int:
         cutoff = to_iso(self._clock() - ACKED_RETENTION)
         with self._store.transaction() as db:
-            return db.execute(
-                f"DELETE FROM outbox WHERE {PRUNABLE} AND acked_at < ?", [cutoff]
-            ).rowcount
+            return outbox.prune_acked(db, cutoff)
 
     def _too_large(self, seqs: tuple[int, ...], reason: str) -> None:
         if len(seqs) > 1:
@@ -243,11 +226,7 @@ class OutboxPublisher:
             self._split(seqs)
             return
         with self._store.transaction() as db:
-            db.execute(
-                "UPDATE outbox SET parked_reason = ?, last_error = ?, attempts = attempts + 1"
-                " WHERE seq = ? AND acked_at IS NULL",
-                [reason, reason, seqs[0]],
-            )
+            outbox.park(db, seqs[0], reason)
         self._sent.pop(seqs[0], None)
         self._alone.discard(seqs[0])
         self._cursor = max(self._cursor, seqs[0])
@@ -272,57 +251,21 @@ class OutboxPublisher:
 
     def _mark_by_id(self, db: Database, ids: list[str], at: str) -> int:
         """Acks by event id (the one-event-per-message form): only ours in flight can
-        match, so the look-up stays within the in-flight seqs (event_id has no index)."""
-        low, high = min(self._sent), max(self._sent)
-        marked = 0
-        for chunk in _chunks(ids, 500):
-            marks = ",".join("?" * len(chunk))
-            rows = db.conn.execute(
-                f"UPDATE outbox SET acked_at = ? WHERE seq BETWEEN ? AND ?"
-                f" AND acked_at IS NULL AND event_id IN ({marks}) RETURNING seq",
-                [at, low, high, *chunk],
-            ).fetchall()
-            for (seq,) in rows:
-                self._sent.pop(seq, None)
-            marked += len(rows)
-        return marked
+        match, so the look-up stays within the in-flight seqs."""
+        marked = outbox.mark_acked_by_id(db, ids, min(self._sent), max(self._sent), at)
+        for seq in marked:
+            self._sent.pop(seq, None)
+        return len(marked)
 
     def _park_rejected(self, db: Database, event_id: str, seq: int | None, reason: str) -> None:
-        # By seq and id together: the acks topic is shared by the store's devices, and
-        # the id (a UUID) makes sure the row is ours, the seq finds it without an index.
-        if seq is None:
-            if not self._sent:
-                return
-            where, params = (
-                "seq BETWEEN ? AND ? AND event_id = ?",
-                [min(self._sent), max(self._sent), event_id],
-            )
-        else:
-            where, params = "seq = ? AND event_id = ?", [seq, event_id]
-        rows = db.conn.execute(
-            f"UPDATE outbox SET parked_reason = ?, last_error = ? WHERE {where}"
-            " AND acked_at IS NULL RETURNING seq",
-            [f"refused by the centre: {reason}", reason, *params],
-        ).fetchall()
-        for (parked,) in rows:
+        if seq is None and not self._sent:
+            return
+        in_flight = (min(self._sent), max(self._sent)) if self._sent else (0, 0)
+        for parked in outbox.park_rejected(db, event_id, reason, seq, in_flight):
             self._sent.pop(parked, None)
             self._alone.discard(parked)
 
     def _own_sources(self) -> frozenset[str]:
         """This device's event source, and any other still waiting in the outbox (the
         device was renamed): ranges for those sources are ours too."""
-        rows = self._store.db.conn.execute(
-            "SELECT DISTINCT json_extract(envelope, '$.source') FROM outbox"
-            " WHERE acked_at IS NULL AND parked_reason IS NULL"
-        ).fetchall()
-        return frozenset({self._source, *(r[0] for r in rows if isinstance(r[0], str))})
-
-
-def parked_count(store: Store) -> int:
-    return store.db.execute(
-        "SELECT COUNT(*) FROM outbox WHERE parked_reason IS NOT NULL AND acked_at IS NULL"
-    ).fetchone()[0]
-
-
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+        return frozenset({self._source, *outbox.pending_sources(self._store.db)})

@@ -20,7 +20,7 @@ from typing import Any
 from edge_agent import __version__, clock_skew
 from edge_agent.context import AgentContext
 from edge_agent.feed import dead_letter, dead_letter_count, last_applied, receive_change
-from edge_agent.outbox import outbox_stats
+from edge_agent.outbox import outbox_stats, parked_count
 from edge_agent.pass_keys import take_key_set
 from edge_agent.revocations import apply_revocation_list
 from sync.centre_lookup import MqttCentreLookup
@@ -38,7 +38,6 @@ from sync.publisher import (
     ACK_TIMEOUT_SECONDS,
     MAX_BATCHES_AWAITING_PUBACK,
     OutboxPublisher,
-    parked_count,
 )
 from sync.requester import Requester
 from wallet.errors import WalletError
@@ -195,7 +194,7 @@ class SyncService:
             state="connected" if self.link.connected.is_set() else "disconnected",
             backlog=stats.depth,
             oldest_age_seconds=stats.oldest_age_seconds,
-            parked=parked_count(self._store),
+            parked=parked_count(self._store.db),
             in_flight=self._in_flight,
             dead_letters=dead_letter_count(self._store.db),
             last_error=self.link.last_error,
@@ -383,7 +382,7 @@ class SyncService:
             stats = outbox_stats(self._store.db)
             body["backlog"] = stats.depth
             body["oldest_age_seconds"] = stats.oldest_age_seconds
-            body["parked"] = parked_count(self._store)
+            body["parked"] = parked_count(self._store.db)
             if self._device_health is not None:
                 try:
                     body["devices"] = self._device_health()

@@ -7,11 +7,10 @@ import json
 import click
 
 from edge_agent.config import load_config
-from edge_agent.feed import dead_letter_count, last_applied
-from edge_agent.outbox import outbox_stats
+from edge_agent.feed import dead_letter_count, last_applied, recent_dead_letters
+from edge_agent.outbox import outbox_stats, parked_count, parked_events, unpark_all
 from edge_agent.store import Store
 from sync.protocol.clock import iso_now
-from sync.publisher import parked_count
 
 
 def _open(ctx: click.Context) -> Store:
@@ -35,7 +34,7 @@ def status(ctx: click.Context) -> None:
                 {
                     "backlog": stats.depth,
                     "oldest_age_seconds": stats.oldest_age_seconds,
-                    "parked": parked_count(store),
+                    "parked": parked_count(store.db),
                     "dead_letters": dead_letter_count(store.db),
                     "change_feed_last_applied": last_applied(store.db),
                 },
@@ -52,10 +51,7 @@ def parked(ctx: click.Context) -> None:
     """List events parked because the broker or the centre refused them."""
     store = _open(ctx)
     try:
-        rows = store.db.execute(
-            "SELECT seq, event_id, type, created_at, parked_reason FROM outbox"
-            " WHERE parked_reason IS NOT NULL AND acked_at IS NULL ORDER BY seq"
-        ).fetchall()
+        rows = parked_events(store.db)
         for seq, event_id, event_type, created_at, reason in rows:
             click.echo(f"{seq}\t{event_id}\t{event_type}\t{created_at}\t{reason}")
         click.echo(f"{len(rows)} parked event(s)")
@@ -70,12 +66,7 @@ def unpark(ctx: click.Context) -> None:
     store = _open(ctx)
     try:
         with store.transaction() as db:
-            count = db.execute(
-                "UPDATE outbox SET parked_reason = NULL, attempts = 0,"
-                " last_error = 'unparked ' || ? WHERE parked_reason IS NOT NULL"
-                " AND acked_at IS NULL",
-                [iso_now()],
-            ).rowcount
+            count = unpark_all(db, iso_now())
         click.echo(f"{count} event(s) queued again")
     finally:
         store.close()
@@ -88,10 +79,7 @@ def dead_letters(ctx: click.Context, limit: int) -> None:
     """List messages from the centre that could not be applied, with the reason."""
     store = _open(ctx)
     try:
-        rows = store.db.execute(
-            "SELECT id, received_at, topic, reason FROM dead_letters ORDER BY id DESC LIMIT ?",
-            [limit],
-        ).fetchall()
+        rows = recent_dead_letters(store.db, limit)
         for row_id, received_at, topic, reason in rows:
             click.echo(f"{row_id}\t{received_at}\t{topic}\t{reason}")
         click.echo(f"{dead_letter_count(store.db)} dead letter(s) in all")
