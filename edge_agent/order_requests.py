@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money, RequestedLine, RequestedOrder
 from edge_agent.errors import CustomerNotFound, EdgeAgentError, InvalidInput, NotFound
-from edge_agent.outbox import append_event, event_state
+from edge_agent.outbox import append_event, event_id_at, event_state
 from edge_agent.staff import Actor, audit
 from sync.protocol.clock import from_iso, to_iso
 
@@ -89,7 +89,7 @@ def request_order(
             "till_id": actor.till_id,
         }
         seq = append_event(db, ctx.origin, "order.requested", number, data, now)
-        event_id = db.execute("SELECT event_id FROM outbox WHERE seq = ?", [seq]).fetchone()[0]
+        event_id = event_id_at(db, seq)
         db.execute(
             "INSERT INTO order_requests (event_id, number, customer_id, fulfilment,"
             " pickup_store_id, lines, total_minor, currency, staff_id, till_id, outbox_seq,"

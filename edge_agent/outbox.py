@@ -72,6 +72,11 @@ def append_event(
     return int(cursor.lastrowid or 0)
 
 
+def event_id_at(db: Database, seq: int) -> str:
+    """The id of the event appended as `seq` (inside the transaction that appended it)."""
+    return str(db.execute("SELECT event_id FROM outbox WHERE seq = ?", [seq]).fetchone()[0])
+
+
 def event_state(db: Database, seq: int) -> Literal["queued", "acked", "parked"]:
     """Where the event appended as `seq` is: waiting to go, taken by the centre, or
     parked (refused). A row pruned after its ack is "acked"."""
