@@ -150,9 +150,12 @@ def add_movements(
     sign = -1 if reason == "sale" else 1
     now = to_iso(at)
     recorded = 0
+    totals: dict[str, int] = {}
     for gtin, quantity in lines:
         if quantity <= 0:
             raise InvalidInput("a quantity is 1 or more")
+        totals[gtin] = totals.get(gtin, 0) + quantity  # two lines of one GTIN count as one
+    for gtin, quantity in totals.items():
         new = db.execute(
             "INSERT OR IGNORE INTO stock_movements (gtin, delta, reason, reference, at)"
             " VALUES (?, ?, ?, ?, ?)",
