@@ -216,7 +216,9 @@ def return_confirm() -> Any:
 @console.post("/pickups/verify")
 def pickup_verify() -> str:
     customer_id = request.form.get("customer_id") or None
-    check = verify_pickup(_ctx(), request.form.get("order_number", ""), customer_id)
+    check = verify_pickup(
+        _ctx(), request.form.get("order_number", ""), customer_id, centre_lookup()
+    )
     return render_template("console/pickup.html", check=check, customer_id=customer_id)
 
 

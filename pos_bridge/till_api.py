@@ -19,7 +19,7 @@ from pos_bridge.errors import ApiError
 from pos_bridge.requests import read_body
 from pos_bridge.responses import CustomerLists, SignedIn, SignedOut
 from pos_bridge.till_events import TooManyStreams
-from pos_bridge.wiring import agent, link_up, receipt_printer, till_events
+from pos_bridge.wiring import agent, centre_lookup, link_up, receipt_printer, till_events
 
 till_api = Blueprint("till_api", __name__, url_prefix="/api/v1")
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -133,7 +133,7 @@ def return_confirm() -> Any:
 @require("cashier")
 def pickup_verify() -> Any:
     body = read_body(PickupRequest)
-    return jsonify(verify_pickup(agent(), body.order_number, body.customer_id))
+    return jsonify(verify_pickup(agent(), body.order_number, body.customer_id, centre_lookup()))
 
 
 @till_api.post("/pickups")

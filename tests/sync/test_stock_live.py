@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.context import AgentContext, open_agent
+from edge_agent.pickups import GOES_WITH
 from edge_agent.scans import ScanDispatcher
 from edge_agent.seed import seed_store
 from edge_agent.staff import add_staff
@@ -315,3 +316,39 @@ def _now() -> str:
     from sync.protocol.clock import iso_now
 
     return iso_now()
+
+
+def test_pickup_suggestions_offer_here_first_then_what_another_store_has(chain, tmp_path):
+    central, stores = chain
+    a, b = stores["store-a"], stores["store-b"]
+    v = variants(a)
+    category = a.one("SELECT category FROM products WHERE gtin = ?", [v[1]])[0]
+    lacking = GOES_WITH[category][0]
+    gone = [r[0] for r in b.ctx.store.db.execute(
+        "SELECT gtin FROM products WHERE category = ? ORDER BY gtin", [lacking])]  # fmt: skip
+    # B has none of the first category that goes with the order; Barcelona has one.
+    load_centre(central, tmp_path, {("store-b", v[1]): 2} | {("store-b", g): 0 for g in gone}
+                | {("store-c", gone[0]): 4})  # fmt: skip
+    a.connect()
+    b.connect()
+    identify(a)
+    number = request(a, v[1])
+    wait_for(lambda: b.one("SELECT 1 FROM orders WHERE number = ?", [number]), "the order at B")
+    wait_for(lambda: b.one("SELECT MAX(stock_here) FROM products WHERE category = ?",
+                           [lacking]) == (0,), "B's zero figures")  # fmt: skip
+    verified = b.client.post("/api/v1/pickups/verify",
+                             json={"order_number": number, "customer_id": "cust-1"})  # fmt: skip
+    assert verified.status_code == 200, verified.get_json()
+    suggestions = verified.get_json()["suggestions"]
+    kinds = [s["availability"] for s in suggestions]
+    assert kinds == sorted(kinds, key=lambda k: k != "here"), "stock here comes first"
+    orderable = [s for s in suggestions if s["availability"] == "orderable"]
+    assert [(s["gtin"], s["orderable_from"], s["stock_here"]) for s in orderable] == [
+        (gone[0], "Barcelona", 0)
+    ]
+    assert all(s["stock_here"] > 0 for s in suggestions if s["availability"] == "here")
+    # Offline, only what is here is suggested: nothing is guessed.
+    b.disconnect()
+    pickup = {"order_number": number, "customer_id": "cust-1"}
+    offline = b.client.post("/api/v1/pickups/verify", json=pickup).get_json()
+    assert {s["availability"] for s in offline["suggestions"]} == {"here"}
