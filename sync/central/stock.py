@@ -12,11 +12,12 @@ store gets its levels coalesced (a burst of sales is one change, not one per sal
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.central.changes import append_change
+from sync.central.changes import append_change, feed_head
 from sync.central.db import CentralDb
 from sync.central.masterfile import MasterFileError
 from sync.central.stockfile import StockFile, StockRow, StoreRecord
@@ -35,22 +36,30 @@ _STAGING = (
     " store_id TEXT NOT NULL, gtin TEXT NOT NULL, amount BIGINT NOT NULL, as_of TEXT)"
 )
 _STAGED = "row_no, store_id, gtin, amount, as_of"
-# A newer figure replaces the level; the same figure again changes nothing.
+# A newer figure replaces the level; the same figure again changes nothing. `pending`
+# and `load_id` say who tells the store: the flusher (pending = 1), or the load that
+# wrote it, which reads back its own rows by load_id (a bulk load would pay twice to
+# mark and then clear millions of rows).
 _UPSERT_LEVELS = (
-    "INSERT INTO stock_levels (store_id, gtin, quantity, as_of, pending, updated_at)"
-    " {select} ON CONFLICT (store_id, gtin) DO UPDATE SET quantity = excluded.quantity,"
-    " as_of = excluded.as_of, pending = 1, updated_at = excluded.updated_at"
+    "INSERT INTO stock_levels (store_id, gtin, quantity, as_of, pending, load_id)"
+    " {select} ON CONFLICT (gtin, store_id) DO UPDATE SET quantity = excluded.quantity,"
+    " as_of = excluded.as_of, pending = excluded.pending, load_id = excluded.load_id"
     " WHERE stock_levels.as_of < excluded.as_of OR (stock_levels.as_of = excluded.as_of"
     " AND stock_levels.quantity <> excluded.quantity)"
 )
 # A movement adds to whatever the level is; the level's time is the newest seen.
 _ADD_DELTAS = (
-    "INSERT INTO stock_levels (store_id, gtin, quantity, as_of, pending, updated_at)"
-    " {select} ON CONFLICT (store_id, gtin) DO UPDATE SET"
+    "INSERT INTO stock_levels (store_id, gtin, quantity, as_of, pending, load_id)"
+    " {select} ON CONFLICT (gtin, store_id) DO UPDATE SET"
     " quantity = stock_levels.quantity + excluded.quantity,"
     " as_of = CASE WHEN excluded.as_of > stock_levels.as_of THEN excluded.as_of"
-    " ELSE stock_levels.as_of END, pending = 1, updated_at = excluded.updated_at"
+    " ELSE stock_levels.as_of END, pending = excluded.pending, load_id = excluded.load_id"
 )
+_VALUES = "VALUES (%s, %s, %s, %s, %s, %s)"
+# PostgreSQL's "ON CONFLICT DO UPDATE command cannot affect row a second time", and a
+# duplicate key.
+CARDINALITY_VIOLATION = "21000"
+UNIQUE_VIOLATION = "23505"
 
 
 @dataclass
@@ -77,17 +86,17 @@ def load_stock(db: CentralDb, stock: StockFile, now: str) -> StockLoadResult:
     """Apply a stock file and record the stores' changes, in one transaction: a bad row
     anywhere (MasterFileError) leaves the centre as it was."""
     result = StockLoadResult()
+    load_id = secrets.randbits(62)
     with db.transaction():
         if stock.kind == "delta" and not _first_time(db, f"file:{stock.digest}", stock, now):
             result.already_loaded = True
             return result
         result.rows = _stage(db, stock.rows())
         if stock.kind == "snapshot":
-            _refuse_repeats(db, stock)
-            result.changed = _apply_snapshot(db, now)
+            result.changed = _apply_snapshot(db, stock, result.rows, load_id, now)
         else:
-            result.changed = _apply_deltas(db, now)
-        result.changes = flush_stock(db)
+            result.changed = _apply_deltas(db, load_id, now)
+        result.changes = _record_loaded(db, load_id) + flush_stock(db)
     return result
 
 
@@ -107,16 +116,15 @@ def apply_stream(
         if not inserted:
             result.already_loaded = True
             return result
-        values = "VALUES (%s, %s, %s, %s, 1, %s)"
         if levels:
             result.changed += db.executemany(
-                _UPSERT_LEVELS.format(select=values),
-                [(s, g, q, a or now, now) for s, g, q, a in levels],
+                _UPSERT_LEVELS.format(select=_VALUES),
+                [(s, g, q, a or now, 1, 0) for s, g, q, a in levels],
             )
         if deltas:
             result.changed += db.executemany(
-                _ADD_DELTAS.format(select=values),
-                [(s, g, d, a or now, now) for s, g, d, a in deltas],
+                _ADD_DELTAS.format(select=_VALUES),
+                [(s, g, d, a or now, 1, 0) for s, g, d, a in deltas],
             )
     return result
 
@@ -125,8 +133,8 @@ def reserve(db: CentralDb, store_id: str, lines: Iterable[tuple[str, int]], now:
     """Take ordered quantities out of a store's figure (inside the caller's transaction):
     an order to collect there is set aside from its shelves."""
     db.executemany(
-        _ADD_DELTAS.format(select="VALUES (%s, %s, %s, %s, 1, %s)"),
-        [(store_id, gtin, -quantity, now, now) for gtin, quantity in lines],
+        _ADD_DELTAS.format(select=_VALUES),
+        [(store_id, gtin, -quantity, now, 1, 0) for gtin, quantity in lines],
     )
 
 
@@ -157,10 +165,7 @@ def flush_stock(db: CentralDb) -> list[tuple[str, bytes]]:
             ).fetchall()
             levels.sort()
             for start in range(0, len(levels), LEVELS_PER_CHANGE):
-                chunk = levels[start : start + LEVELS_PER_CHANGE]
-                data = {"levels": [{"gtin": g, "quantity": int(q), "as_of": a}
-                                   for g, q, a in chunk]}  # fmt: skip
-                changes.append((store_id, append_change(db, store_id, STOCK_LEVELS, data)))
+                changes.append(_record(db, store_id, levels[start : start + LEVELS_PER_CHANGE]))
     return changes
 
 
@@ -229,7 +234,7 @@ def _first_time(db: CentralDb, batch_id: str, stock: StockFile, now: str) -> boo
 def _stage(db: CentralDb, rows: Iterator[StockRow]) -> int:
     """Write the checked rows into this session's staging table; PostgreSQL by COPY."""
     db.execute(_STAGING)
-    db.execute("DELETE FROM stock_incoming")
+    db.execute("TRUNCATE stock_incoming" if db.postgres else "DELETE FROM stock_incoming")
     count = 0
     if db.postgres:
         with db.copy(f"COPY stock_incoming ({_STAGED}) FROM STDIN") as copy:
@@ -271,35 +276,104 @@ def _refuse_repeats(db: CentralDb, stock: StockFile) -> None:
         )
 
 
-def _apply_snapshot(db: CentralDb, now: str) -> int:
+def _apply_snapshot(db: CentralDb, stock: StockFile, rows: int, load_id: int, now: str) -> int:
+    if not db.postgres:
+        _refuse_repeats(db, stock)
+        db.execute("CREATE INDEX IF NOT EXISTS stock_in_key ON stock_incoming (store_id, gtin)")
+    # Levels already held: replaced by a newer figure. Then the new ones, inserted plainly:
+    # an upsert (ON CONFLICT) costs twice a plain insert per row, and a first load of a
+    # chain is millions of new rows.
     changed = db.execute(
-        _UPSERT_LEVELS.format(
-            select="SELECT store_id, gtin, amount, COALESCE(as_of, %s), 1, %s"
-            " FROM stock_incoming WHERE true"
-        ),
-        [now, now],
+        "UPDATE stock_levels SET quantity = i.amount, as_of = COALESCE(i.as_of, %s),"
+        " pending = 0, load_id = %s FROM stock_incoming AS i"
+        " WHERE stock_levels.gtin = i.gtin AND stock_levels.store_id = i.store_id"
+        " AND (stock_levels.as_of < COALESCE(i.as_of, %s) OR (stock_levels.as_of ="
+        " COALESCE(i.as_of, %s) AND stock_levels.quantity <> i.amount))",
+        [now, load_id, now, now],
     ).rowcount
+    insert = (
+        "INSERT INTO stock_levels (store_id, gtin, quantity, as_of, pending, load_id)"
+        " SELECT i.store_id, i.gtin, i.amount, COALESCE(i.as_of, %s), 0, %s"
+        " FROM stock_incoming AS i WHERE NOT EXISTS (SELECT 1 FROM stock_levels AS l"
+        " WHERE l.gtin = i.gtin AND l.store_id = i.store_id)"
+    )
+    if db.postgres:
+        # A key the file repeats among new levels fails the insert; only then is the file
+        # searched for the rows to name (a GROUP BY over millions of rows otherwise).
+        try:
+            with db.transaction():
+                inserted = db.execute(insert, [now, load_id]).rowcount
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) in (UNIQUE_VIOLATION, CARDINALITY_VIOLATION):
+                _refuse_repeats(db, stock)
+            raise
+        if inserted < rows:
+            # Some rows met levels already held, where a repeat would pass unseen.
+            _refuse_repeats(db, stock)
+    else:
+        inserted = db.execute(insert, [now, load_id]).rowcount
+    changed += inserted
     # What the snapshot leaves out, the store no longer has (unless a newer figure says so).
     # One statement for every store in the file: PostgreSQL joins it as a hash anti-join.
-    if not db.postgres:
-        db.execute("CREATE INDEX IF NOT EXISTS stock_in_key ON stock_incoming (store_id, gtin)")
     changed += db.execute(
-        "UPDATE stock_levels SET quantity = 0, as_of = f.taken, pending = 1, updated_at = %s"
+        "UPDATE stock_levels SET quantity = 0, as_of = f.taken, pending = 0, load_id = %s"
         " FROM (SELECT store_id AS sid, MIN(COALESCE(as_of, %s)) AS taken FROM stock_incoming"
         " GROUP BY store_id) AS f WHERE stock_levels.store_id = f.sid"
-        " AND stock_levels.as_of < f.taken AND stock_levels.quantity <> 0 AND NOT EXISTS"
+        " AND stock_levels.as_of < f.taken AND stock_levels.quantity <> 0"
+        " AND stock_levels.load_id <> %s AND NOT EXISTS"
         " (SELECT 1 FROM stock_incoming i WHERE i.store_id = stock_levels.store_id"
         " AND i.gtin = stock_levels.gtin)",
-        [now, now],
+        [load_id, now, load_id],
     ).rowcount
     return changed
 
 
-def _apply_deltas(db: CentralDb, now: str) -> int:
+def _apply_deltas(db: CentralDb, load_id: int, now: str) -> int:
     return db.execute(
         _ADD_DELTAS.format(
-            select="SELECT store_id, gtin, SUM(amount), MAX(COALESCE(as_of, %s)), 1, %s"
+            select="SELECT store_id, gtin, SUM(amount), MAX(COALESCE(as_of, %s)), 0, %s"
             " FROM stock_incoming WHERE true GROUP BY store_id, gtin"
         ),
-        [now, now],
+        [now, load_id],
     ).rowcount
+
+
+def _record_loaded(db: CentralDb, load_id: int) -> list[tuple[str, bytes]]:
+    """Each store's levels this load moved, as its feed changes (LEVELS_PER_CHANGE each),
+    read back in one pass; at most one unfinished chunk per store is held in memory."""
+    changes: list[tuple[str, bytes]] = []
+    chunks: dict[str, list[tuple]] = {}
+    heads: dict[str, int] = {}  # each store's feed head, read once
+    for store_id, gtin, quantity, as_of in db.stream(
+        "SELECT store_id, gtin, quantity, as_of FROM stock_levels WHERE load_id = %s",
+        [load_id],
+    ):
+        chunk = chunks.setdefault(store_id, [])
+        chunk.append((gtin, quantity, as_of))
+        if len(chunk) == LEVELS_PER_CHANGE:
+            changes.append(_record(db, store_id, sorted(chunk), heads))
+            chunk.clear()
+    for store_id, chunk in sorted(chunks.items()):
+        if chunk:
+            changes.append(_record(db, store_id, sorted(chunk), heads))
+    return changes
+
+
+def _record(
+    db: CentralDb, store_id: str, levels: list[tuple], heads: dict[str, int] | None = None
+) -> tuple[str, bytes]:
+    # As text, not dicts: a first load of a chain is millions of levels. Every value is
+    # checked already (digits, an integer, a UTC time), so nothing needs escaping.
+    data = (
+        '{"levels": ['
+        + ", ".join(
+            f'{{"gtin": "{g}", "quantity": {int(q)}, "as_of": "{a}"}}' for g, q, a in levels
+        )
+        + "]}"
+    )
+    if heads is None:
+        return store_id, append_change(db, store_id, STOCK_LEVELS, data)
+    if store_id not in heads:
+        heads[store_id] = feed_head(db, store_id)
+    heads[store_id] += 1
+    return store_id, append_change(db, store_id, STOCK_LEVELS, data, heads[store_id])
