@@ -17,6 +17,8 @@ from edge_agent.conflicts import apply_return_conflict
 from edge_agent.revocations import revoke_pass
 from edge_agent.stock import apply_stock_levels
 from sync.protocol.changes import (
+    ORDER_COLUMNS,
+    ORDER_LINE_COLUMNS,
     Change,
     ConfigChanged,
     CustomerUpserted,
@@ -24,11 +26,27 @@ from sync.protocol.changes import (
     OrderStatusChanged,
     OrderUpserted,
     PassRevoked,
+    order_line_rows,
+    order_row,
 )
 from sync.protocol.clock import to_iso
 from sync.protocol.errors import ChangeRejected
 from sync.protocol.return_conflicts import ReturnConflict
 from sync.protocol.stock import StockLevels
+
+_STORE_ORDER_UPSERT = (
+    f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}, updated_at)"
+    f" VALUES ({', '.join('?' * (len(ORDER_COLUMNS) + 1))})"
+    " ON CONFLICT (number) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in (*ORDER_COLUMNS[1:], "updated_at"))
+)
+# returned_quantity is the store's own knowledge and is kept on update.
+_STORE_LINE_UPSERT = (
+    f"INSERT INTO order_lines (order_id, {', '.join(ORDER_LINE_COLUMNS)})"
+    f" VALUES ({', '.join('?' * (len(ORDER_LINE_COLUMNS) + 1))})"
+    " ON CONFLICT (order_id, line_no) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in ORDER_LINE_COLUMNS[1:])
+)
 
 
 def apply_change(db: Database, change: Change, at: datetime) -> None:
@@ -77,55 +95,10 @@ def _upsert_order(db: Database, order: OrderUpserted, now: str) -> None:
             f"order {order.number} is for customer {order.customer_id}, unknown here; "
             "the centre must send the customer first"
         )
-    db.execute(
-        "INSERT INTO orders (number, customer_id, channel, fulfilment, status,"
-        " pickup_store_id, placed_at, fulfilled_at, currency, total_minor, payment_method,"
-        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (number) DO UPDATE SET customer_id = excluded.customer_id,"
-        " channel = excluded.channel, fulfilment = excluded.fulfilment,"
-        " status = excluded.status, pickup_store_id = excluded.pickup_store_id,"
-        " placed_at = excluded.placed_at, fulfilled_at = excluded.fulfilled_at,"
-        " currency = excluded.currency, total_minor = excluded.total_minor,"
-        " payment_method = excluded.payment_method, updated_at = excluded.updated_at",
-        [
-            order.number,
-            order.customer_id,
-            order.channel,
-            order.fulfilment,
-            order.status,
-            order.pickup_store_id,
-            to_iso(order.placed_at),
-            to_iso(order.fulfilled_at) if order.fulfilled_at else None,
-            order.currency,
-            order.total_minor,
-            order.payment_method,
-            now,
-        ],
-    )
+    db.execute(_STORE_ORDER_UPSERT, [*order_row(order), now])
     order_id = db.execute("SELECT id FROM orders WHERE number = ?", [order.number]).fetchone()[0]
-    for line in order.lines:
-        # returned_quantity is the store's own knowledge and is kept on update.
-        db.execute(
-            "INSERT INTO order_lines (order_id, line_no, gtin, sku, name, category, colour,"
-            " size, quantity, unit_price_minor, final_sale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
-            " ?, ?) ON CONFLICT (order_id, line_no) DO UPDATE SET gtin = excluded.gtin,"
-            " sku = excluded.sku, name = excluded.name, category = excluded.category,"
-            " colour = excluded.colour, size = excluded.size, quantity = excluded.quantity,"
-            " unit_price_minor = excluded.unit_price_minor, final_sale = excluded.final_sale",
-            [
-                order_id,
-                line.line_no,
-                line.gtin,
-                line.sku,
-                line.name,
-                line.category,
-                line.colour,
-                line.size,
-                line.quantity,
-                line.unit_price_minor,
-                int(line.final_sale),
-            ],
-        )
+    for line in order_line_rows(order):
+        db.execute(_STORE_LINE_UPSERT, [order_id, *line])
 
 
 def _upsert_customer(db: Database, customer: CustomerUpserted, now: str) -> None:

@@ -26,6 +26,7 @@ from edge_agent.systemd_notify import SystemdNotifier
 from edge_agent.wallet_setup import load_push_worker
 from hardware.scan import Scan
 from hardware.scanners import ScanSource, open_scanner
+from pos_bridge import wiring
 from pos_bridge.app import create_app
 from pos_bridge.conflicts_api import conflict_announcer
 from sync.service import SyncService
@@ -113,13 +114,12 @@ def start_agent(config: Config) -> RunningAgent:
             scanners.append(scanner)
         app = create_app(ctx, dispatcher, sync.status_dict if sync is not None else None)
         if sync is not None:
-            app.extensions["link_up"] = sync.link_up
-            app.extensions["centre_lookup"] = sync.centre_lookup
+            wiring.install_centre(app, sync.link_up, sync.centre_lookup)
             dispatcher.use_centre(sync.centre_lookup)
-            sync.add_change_listener(conflict_announcer(app.extensions["till_events"]))
+            sync.add_change_listener(conflict_announcer(wiring.till_events_of(app)))
         push_worker = load_push_worker(ctx)
         registry = DeviceRegistry(scanners, print_queue)
-        app.extensions["devices"] = registry
+        wiring.install_devices(app, registry)
         if sync is not None:
             sync.report_devices(registry.health_checks)
         web = WsgiServer((config.web.host, config.web.port), app, numthreads=config.web.threads)

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import current_app, g, request
+from flask import g, request
 
 from edge_agent.staff import Actor, Forbidden, Role, authenticate
+from pos_bridge import wiring
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,9 +22,7 @@ def require(role: Role) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             header = request.headers.get("Authorization", "")
             scheme, _, token = header.partition(" ")
-            actor = authenticate(
-                current_app.extensions["edge_agent"], token.strip() if scheme == "Bearer" else ""
-            )
+            actor = authenticate(wiring.agent(), token.strip() if scheme == "Bearer" else "")
             if not actor.can(role):
                 raise Forbidden(f"this needs a {role}; ask one to sign in")
             g.actor = actor

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, jsonify, request
 from edge_agent.devices import DeviceRegistry, PrintJobs
 from edge_agent.errors import InvalidInput
 from edge_agent.printing import PrintQueue, UnknownPrinter
+from pos_bridge import wiring
 from pos_bridge.auth import require
 
 devices_api = Blueprint("devices", __name__, url_prefix="/api/v1")
@@ -16,7 +17,7 @@ MAX_JOBS_LISTED = 200
 
 
 def _registry() -> DeviceRegistry:
-    registry = current_app.extensions.get("devices")
+    registry = wiring.devices_of(current_app)
     if registry is None:
         return DeviceRegistry(scanners=(), print_queue=None)
     return registry

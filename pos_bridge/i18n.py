@@ -21,11 +21,12 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
-from flask import Flask, current_app, g, session
+from flask import Flask, g, session
 
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money
 from edge_agent.money import format_money
+from pos_bridge import wiring
 
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 LANG_SESSION_KEY = "lang"
@@ -70,7 +71,7 @@ def current_lang() -> str:
     cached = g.get("lang")
     if cached:
         return cached
-    ctx: AgentContext = current_app.extensions["edge_agent"]
+    ctx: AgentContext = wiring.agent()
     offered = ctx.config.kiosk.languages
     chosen = session.get(LANG_SESSION_KEY)
     if chosen not in offered:
@@ -82,7 +83,7 @@ def current_lang() -> str:
 
 def current_locale() -> str:
     """The store's locale in the chosen language: es_ES, or en_ES for English in Spain."""
-    ctx: AgentContext = current_app.extensions["edge_agent"]
+    ctx: AgentContext = wiring.agent()
     return locale_for(current_lang(), ctx.config.store.locale)
 
 
@@ -113,5 +114,5 @@ def local_datetime(when: datetime) -> str:
 
 
 def _local(when: datetime) -> datetime:
-    ctx: AgentContext = current_app.extensions["edge_agent"]
+    ctx: AgentContext = wiring.agent()
     return when.astimezone(ZoneInfo(ctx.config.store.timezone))

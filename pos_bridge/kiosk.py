@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import segno
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -38,6 +38,7 @@ from edge_agent.return_requests import (
 from edge_agent.returns import ReturnRequestLine
 from edge_agent.scans import ScanDispatcher
 from hardware.scan import MAX_SCAN_CHARS, Scan
+from pos_bridge import wiring
 from pos_bridge.i18n import LANG_SESSION_KEY, _
 from pos_bridge.screen_headers import add_screen_headers
 
@@ -62,7 +63,7 @@ class Greeting:
 
 
 def _ctx() -> AgentContext:
-    return current_app.extensions["edge_agent"]
+    return wiring.agent()
 
 
 @kiosk.before_request
@@ -120,7 +121,7 @@ def scan() -> Any:
     code = request.form.get("code", "")
     if not code.strip() or len(code) > MAX_SCAN_CHARS:
         return _start_with(_("We could not read that code. Please scan it again."), 422)
-    dispatcher: ScanDispatcher = current_app.extensions["scan_dispatcher"]
+    dispatcher: ScanDispatcher = wiring.dispatcher()
     future = dispatcher.submit(
         Scan(data=code, symbology=None, source=SCAN_SOURCE, at=datetime.now(UTC))
     )

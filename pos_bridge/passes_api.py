@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge_agent.passes import identify_by_pass
 from hardware.scan import MAX_SCAN_CHARS
+from pos_bridge import wiring
 from pos_bridge.auth import require
 from pos_bridge.requests import read_body
 
@@ -31,12 +32,12 @@ class PassIdentifyRequest(BaseModel):
 def identify() -> Any:
     body = read_body(PassIdentifyRequest)
     profile = identify_by_pass(
-        current_app.extensions["edge_agent"],
-        current_app.extensions["pass_verifier"],
+        wiring.agent(),
+        wiring.pass_verifier(),
         body.code,
         channel="scan",
         source=body.source,
         till_id=body.till_id,
-        rotating_secret=current_app.extensions["pass_rotating_secret"],
+        rotating_secret=wiring.rotating_secret(),
     )
     return jsonify(profile)

@@ -1,10 +1,16 @@
-"""What the app factory hangs on the Flask app, fetched by name in one place."""
+"""What the app factory hangs on the Flask app, put and fetched by name in one place.
+
+The daemon adds what only a running agent has (devices, the link to the centre) with
+the `install_*` functions; requests read everything through the getters below.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from flask import current_app
+from flask import Flask, current_app
 
 from edge_agent.centre import CentreLookup
 from edge_agent.context import AgentContext
@@ -12,6 +18,35 @@ from edge_agent.printing import PrintQueue
 from edge_agent.scans import ScanDispatcher
 from hardware.receipts.model import Receipt
 from pos_bridge.till_events import TillEventHub
+
+if TYPE_CHECKING:
+    from edge_agent.devices import DeviceRegistry
+    from wallet.codes import PassVerifier
+
+
+def install_agent(app: Flask, ctx: AgentContext, dispatcher: ScanDispatcher) -> None:
+    app.extensions["edge_agent"] = ctx
+    app.extensions["scan_dispatcher"] = dispatcher
+
+
+def install_pass_checks(
+    app: Flask, verifier: PassVerifier | None, rotating_secret: bytes | None
+) -> None:
+    app.extensions["pass_verifier"] = verifier
+    app.extensions["pass_rotating_secret"] = rotating_secret
+
+
+def install_till_events(app: Flask, hub: TillEventHub) -> None:
+    app.extensions["till_events"] = hub
+
+
+def install_devices(app: Flask, registry: DeviceRegistry) -> None:
+    app.extensions["devices"] = registry
+
+
+def install_centre(app: Flask, link_up: Callable[[], bool], lookup: CentreLookup | None) -> None:
+    app.extensions["link_up"] = link_up
+    app.extensions["centre_lookup"] = lookup
 
 
 def agent() -> AgentContext:
@@ -24,6 +59,23 @@ def dispatcher() -> ScanDispatcher:
 
 def till_events() -> TillEventHub:
     return current_app.extensions["till_events"]
+
+
+def pass_verifier() -> PassVerifier | None:
+    return current_app.extensions["pass_verifier"]
+
+
+def rotating_secret() -> bytes | None:
+    return current_app.extensions["pass_rotating_secret"]
+
+
+def devices_of(app: Flask) -> DeviceRegistry | None:
+    """The daemon's scanners and printers; None in an app without them (tests, tools)."""
+    return app.extensions.get("devices")
+
+
+def till_events_of(app: Flask) -> TillEventHub:
+    return app.extensions["till_events"]
 
 
 def link_up() -> bool:
@@ -51,7 +103,7 @@ class ReceiptPrinter:
 
 
 def receipt_printer() -> ReceiptPrinter | None:
-    registry = current_app.extensions.get("devices")
+    registry = devices_of(current_app)
     queue = registry.print_queue if registry is not None else None
     if queue is None or not queue.printers:
         return None

@@ -12,6 +12,9 @@ from edge_agent.config import Config, PathSettings, ScannerSettings, WebSettings
 from edge_agent.context import AgentContext, open_agent
 from edge_agent.seed import seed_store
 
+# `postgres_url`: a PostgreSQL database of the test's own, for the centre's tests.
+pytest_plugins = ["tests.sync.postgres"]
+
 # Seeding is deterministic, so the tests can name customers and orders they rely on.
 SEED_NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -41,6 +44,23 @@ def agent(config: Config) -> Iterator[AgentContext]:
 def seeded(agent: AgentContext) -> AgentContext:
     seed_store(agent, customers=60, orders=600, seed=7, now=SEED_NOW)
     return agent
+
+
+@pytest.fixture
+def till_app(seeded: AgentContext):
+    """A till app over the seeded store, nobody signed in (staff ana/1234, luis/9876)."""
+    from tests.till_fixtures import make_till  # it imports this module
+
+    till = make_till(seeded)
+    yield till
+    till.close()
+
+
+@pytest.fixture
+def till(till_app):
+    """The till app with cashier ana signed in."""
+    till_app.sign_in()
+    return till_app
 
 
 def outbox_types(ctx: AgentContext) -> list[str]:

@@ -4,6 +4,7 @@ from click.testing import CliRunner
 
 from edge_agent.cli import main
 from edge_agent.migrations import MIGRATIONS
+from sync.central.cli import main as central_main
 
 
 def all_commands(group: click.Group, prefix=()):
@@ -17,6 +18,16 @@ def all_commands(group: click.Group, prefix=()):
 def test_every_command_has_help_text(path, command):
     assert command.help, f"edge-agent {' '.join(path)} has no help text"
     result = CliRunner().invoke(main, [*path, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+
+
+@pytest.mark.parametrize(("path", "command"), list(all_commands(central_main)))
+def test_every_central_command_and_option_has_help_text(path, command):
+    assert command.help, f"edge-central {' '.join(path)} has no help text"
+    undocumented = [p.name for p in command.params if isinstance(p, click.Option) and not p.help]
+    assert undocumented == [], f"edge-central {' '.join(path)}: options without help"
+    result = CliRunner().invoke(central_main, [*path, "--help"])
     assert result.exit_code == 0
     assert "Usage:" in result.output
 

@@ -1,16 +1,5 @@
-import pytest
-
 from edge_agent.seed import loyalty_id_for
 from tests.conftest import outbox_types
-from tests.till_fixtures import make_till
-
-
-@pytest.fixture
-def till(seeded):
-    t = make_till(seeded)
-    t.sign_in()
-    yield t
-    t.close()
 
 
 def test_list_create_add_update_remove(till):

@@ -1,21 +1,10 @@
 import threading
 
-import pytest
-
 from edge_agent.errors import EdgeAgentError
 from edge_agent.loyalty import TIER_THRESHOLDS, redeem_coupon, tier_for
 from edge_agent.seed import coupon_code_for
 from edge_agent.staff import Actor
 from tests.conftest import outbox_types
-from tests.till_fixtures import make_till
-
-
-@pytest.fixture
-def till(seeded):
-    t = make_till(seeded)
-    t.sign_in()
-    yield t
-    t.close()
 
 
 def account(till, customer_id):

@@ -1,15 +1,5 @@
-import pytest
-
 from tests.conftest import outbox_types
-from tests.till_fixtures import make_till, printed
-
-
-@pytest.fixture
-def till(seeded):
-    t = make_till(seeded)
-    t.sign_in()
-    yield t
-    t.close()
+from tests.till_fixtures import printed
 
 
 def order_where(till, condition, params=()):

@@ -15,17 +15,9 @@ from sync.central.changes import record_change
 from sync.central.db import CentralDb
 from sync.protocol.clock import to_iso
 from tests.conftest import outbox_types
-from tests.till_fixtures import TILL_NOW, make_till
+from tests.till_fixtures import TILL_NOW
 
 TOPIC = "retail/v1/stores/demo-001/changes"
-
-
-@pytest.fixture
-def till(seeded):
-    t = make_till(seeded)
-    t.sign_in()
-    yield t
-    t.close()
 
 
 @pytest.fixture

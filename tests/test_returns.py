@@ -2,22 +2,12 @@ import threading
 from dataclasses import replace
 from datetime import timedelta
 
-import pytest
-
 from edge_agent.errors import EdgeAgentError
 from edge_agent.returns import ReturnRequestLine, confirm_return
 from edge_agent.staff import Actor
 from sync.protocol.clock import to_iso
 from tests.conftest import outbox_types
-from tests.till_fixtures import TILL_NOW, make_till, printed
-
-
-@pytest.fixture
-def till(seeded):
-    t = make_till(seeded)
-    t.sign_in()
-    yield t
-    t.close()
+from tests.till_fixtures import TILL_NOW, printed
 
 
 def returnable_order(till, max_total=10_000, min_total=0):

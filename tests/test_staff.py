@@ -1,14 +1,11 @@
 import pytest
 
 from edge_agent.staff import MAX_PIN_ATTEMPTS, hash_pin, verify_pin
-from tests.till_fixtures import make_till
 
 
 @pytest.fixture
-def till(seeded):
-    t = make_till(seeded)
-    yield t
-    t.close()
+def till(till_app):
+    return till_app  # these tests sign in themselves
 
 
 def test_pin_hash_round_trip_and_salted():

@@ -7,8 +7,6 @@ layout cannot overrun the paper, and QR codes are sent natively (GS ( k).
 
 from __future__ import annotations
 
-from hardware.printers.escpos_lib import printer
-
 # Code pages that hold every Western European letter and the euro sign, best first.
 # CP858 is CP850 with €; CP1252 is what cheaper 58 mm printers offer instead.
 PREFERRED_CODE_PAGES = ("CP858", "CP1252", "ISO_8859-15")
@@ -19,6 +17,10 @@ QR_MODULE_DOTS = {58: 5, 80: 6}
 
 class ReceiptWriter:
     def __init__(self, profile: str, paper_width_mm: int) -> None:
+        # Imported on first use: python-escpos (and Pillow under it) is a fifth of the
+        # agent's start-up, and a kiosk without a printer never writes a receipt.
+        from hardware.printers.escpos_lib import printer
+
         self.paper_width_mm = paper_width_mm
         self._printer = printer.Dummy(profile=profile)
         font_a = int(self._printer.profile.fonts["0"]["columns"])

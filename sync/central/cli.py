@@ -65,6 +65,8 @@ def main(log_level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Alembic narrates its plugin set-up at info; the centre logs the migration itself.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 @main.command()
@@ -112,6 +114,49 @@ def run(
     while not stop.wait(1.0):
         pass
     service.stop()
+    counters = service.counters
+    click.echo(
+        f"edge-central worker {worker_id} stopped: {counters.inserted} events inserted,"
+        f" {counters.duplicates} duplicates, {counters.unreadable} unreadable",
+        err=True,
+    )
+
+
+@main.group()
+def db() -> None:
+    """The centre's database schema: numbered migrations, applied once under a lock."""
+
+
+@db.command("migrate")
+@_db_option
+def db_migrate(db_url: str) -> None:
+    """Apply every migration this centre has that the database lacks (workers do this
+    at start too; run it first to roll workers onto a new schema)."""
+    from sync.central.schema import migrate
+
+    done = migrate(db_url)
+    if done.changed:
+        click.echo(f"migrated from {done.before or 'an empty database'} to {done.after}")
+    else:
+        click.echo(f"already at {done.after}")
+
+
+@db.command("current")
+@_db_option
+def db_current(db_url: str) -> None:
+    """Print the database's schema revision and this centre's newest one."""
+    from sync.central.schema import current_revision, head_revision
+
+    click.echo(f"database: {current_revision(db_url) or 'none'}\ncentre:   {head_revision()}")
+
+
+@db.command("check")
+@_db_option
+def db_check(db_url: str) -> None:
+    """Exit 0 if the database is at this centre's newest revision, else 1 saying why."""
+    from sync.central.schema import check
+
+    click.echo(f"current: {check(db_url)}")
 
 
 @main.command()

@@ -21,8 +21,15 @@ from typing import Any
 from sync.central.changes import record_change
 from sync.central.db import CentralDb
 from sync.central.masterfile import MasterFileError, MasterRecords
-from sync.protocol.changes import CustomerUpserted, OrderUpserted
-from sync.protocol.clock import iso_now, to_iso
+from sync.protocol.changes import (
+    ORDER_COLUMNS,
+    ORDER_LINE_COLUMNS,
+    CustomerUpserted,
+    OrderUpserted,
+    order_line_rows,
+    order_row,
+)
+from sync.protocol.clock import iso_now
 
 CUSTOMER_KEYS = ("loyalty_id", "email_hash", "phone_hash")
 
@@ -243,54 +250,23 @@ def _only_status_moved(previous: dict[str, Any], order: OrderUpserted) -> bool:
 
 
 def _write_order(db: CentralDb, order: OrderUpserted, digest: str) -> None:
-    db.execute(
-        "INSERT INTO orders (number, customer_id, channel, fulfilment, status, pickup_store_id,"
-        " placed_at, fulfilled_at, currency, total_minor, payment_method, digest, updated_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (number) DO UPDATE SET customer_id = excluded.customer_id,"
-        " channel = excluded.channel, fulfilment = excluded.fulfilment,"
-        " status = excluded.status, pickup_store_id = excluded.pickup_store_id,"
-        " placed_at = excluded.placed_at, fulfilled_at = excluded.fulfilled_at,"
-        " currency = excluded.currency, total_minor = excluded.total_minor,"
-        " payment_method = excluded.payment_method, digest = excluded.digest,"
-        " updated_at = excluded.updated_at",
-        [
-            order.number,
-            order.customer_id,
-            order.channel,
-            order.fulfilment,
-            order.status,
-            order.pickup_store_id,
-            to_iso(order.placed_at),
-            to_iso(order.fulfilled_at) if order.fulfilled_at else None,
-            order.currency,
-            order.total_minor,
-            order.payment_method,
-            digest,
-            iso_now(),
-        ],
-    )
+    db.execute(_CENTRAL_ORDER_UPSERT, [*order_row(order), digest, iso_now()])
     # The whole set of lines is the file's: a line dropped from the order goes too.
     db.execute("DELETE FROM order_lines WHERE number = %s", [order.number])
-    for line in order.lines:
-        db.execute(
-            "INSERT INTO order_lines (number, line_no, gtin, sku, name, category, colour, size,"
-            " quantity, unit_price_minor, final_sale)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                order.number,
-                line.line_no,
-                line.gtin,
-                line.sku,
-                line.name,
-                line.category,
-                line.colour,
-                line.size,
-                line.quantity,
-                line.unit_price_minor,
-                int(line.final_sale),
-            ],
-        )
+    for line in order_line_rows(order):
+        db.execute(_CENTRAL_LINE_INSERT, [order.number, *line])
+
+
+_CENTRAL_ORDER_UPSERT = (
+    f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}, digest, updated_at)"
+    f" VALUES ({', '.join(['%s'] * (len(ORDER_COLUMNS) + 2))})"
+    " ON CONFLICT (number) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in (*ORDER_COLUMNS[1:], "digest", "updated_at"))
+)
+_CENTRAL_LINE_INSERT = (
+    f"INSERT INTO order_lines (number, {', '.join(ORDER_LINE_COLUMNS)})"
+    f" VALUES ({', '.join(['%s'] * (len(ORDER_LINE_COLUMNS) + 1))})"
+)
 
 
 def _customer_data(row: tuple) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from sync.central.changes import (
 from sync.central.db import CentralDb
 from sync.central.ingest import ingest_batch
 from sync.central.lookups import LookupResponder
+from sync.central.schema import migrate
 from sync.central.stock_flusher import STOCK_FLUSH_SECONDS, StockFlusher
 from sync.errors import SyncError
 from sync.link import BrokerSettings, Message, MqttLink
@@ -80,7 +81,9 @@ class CentralService:
         self._queue: queue.Queue[Message] = queue.Queue()
         self._stop = threading.Event()
         self._subscriptions = central_subscriptions(topic_prefix)
-        CentralDb(db_url).close()  # fail at start, with a clear message, if unreachable
+        # Before anything subscribes: fails at start, with a clear message, if the
+        # database is unreachable or newer than this centre; else it is current.
+        migrate(db_url)
         self.link = MqttLink(
             BrokerSettings(
                 url=broker_url,
@@ -146,7 +149,6 @@ class CentralService:
 
     def _run(self) -> None:
         db = CentralDb(self.db_url)
-        db.create_schema()
         self.ready.set()
         try:
             while not self._stop.is_set():

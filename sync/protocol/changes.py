@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sync.protocol.clock import to_iso
 from sync.protocol.errors import ChangeRejected
 from sync.protocol.return_conflicts import RETURN_CONFLICT, ReturnConflict
 from sync.protocol.stock import STOCK_LEVELS, StockLevels
@@ -77,6 +78,55 @@ class OrderUpserted(_Strict):
     total_minor: int = Field(ge=0)
     payment_method: str = Field(min_length=1, max_length=32)
     lines: tuple[OrderLine, ...] = Field(min_length=1)
+
+
+# An order as both sides keep it in a table (the store's cache, the centre's master data):
+# one list of columns and one way to turn a change into rows, so neither writes it twice.
+ORDER_COLUMNS = (
+    "number", "customer_id", "channel", "fulfilment", "status", "pickup_store_id",
+    "placed_at", "fulfilled_at", "currency", "total_minor", "payment_method",
+)  # fmt: skip
+ORDER_LINE_COLUMNS = (
+    "line_no", "gtin", "sku", "name", "category", "colour", "size", "quantity",
+    "unit_price_minor", "final_sale",
+)  # fmt: skip
+
+
+def order_row(order: OrderUpserted) -> tuple[Any, ...]:
+    """The order's values in ORDER_COLUMNS order, times as the wire writes them."""
+    fulfilled = order.fulfilled_at
+    return (
+        order.number,
+        order.customer_id,
+        order.channel,
+        order.fulfilment,
+        order.status,
+        order.pickup_store_id,
+        to_iso(order.placed_at),
+        to_iso(fulfilled) if fulfilled else None,
+        order.currency,
+        order.total_minor,
+        order.payment_method,
+    )
+
+
+def order_line_rows(order: OrderUpserted) -> list[tuple[Any, ...]]:
+    """Each line's values in ORDER_LINE_COLUMNS order."""
+    return [
+        (
+            line.line_no,
+            line.gtin,
+            line.sku,
+            line.name,
+            line.category,
+            line.colour,
+            line.size,
+            line.quantity,
+            line.unit_price_minor,
+            int(line.final_sale),
+        )
+        for line in order.lines
+    ]
 
 
 class OrderStatusChanged(_Strict):

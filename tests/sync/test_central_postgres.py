@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import psycopg
-import pytest
 
 from tests.sync.conftest import add_events, backlog, wait_for
-
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    name = f"edge_central_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_two_workers_on_postgres_write_every_event_once_in_order(

@@ -3,7 +3,6 @@ browser session and a signed-in console, plus the customers and orders the flows
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from sync.protocol.clock import to_iso
-from tests.till_fixtures import TILL_NOW, Till, make_till
+from tests.till_fixtures import TILL_NOW, Till
 
 WINDOW_START = TILL_NOW - timedelta(days=25)  # well inside the 30-day return window
 
@@ -25,10 +24,8 @@ class Shopper:
 
 
 @pytest.fixture
-def till(seeded) -> Iterator[Till]:
-    t = make_till(seeded)
-    yield t
-    t.close()
+def till(till_app: Till) -> Till:
+    return till_app  # screens sign in through their own forms
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from wallet.apple.images import default_images
 from wallet.apple.signing import PassSigningIdentity, sign_manifest
 from wallet.content import Coupon, LoyaltyCard
 
@@ -127,6 +126,9 @@ def build_pkpass(
     if images is None:
         name = str(document.get("organizationName", "?"))
         initials = "".join(word[0] for word in name.split()[:2])
+        # Drawn with Pillow, imported only here: a till that scans passes never draws one.
+        from wallet.apple.images import default_images
+
         images = default_images(initials, _parse_rgb(str(document.get("backgroundColor", ""))))
     files.update(images)
     for language, table in sorted(strings.items()):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from google.auth import jwt as google_jwt
-from google.oauth2 import service_account
+if TYPE_CHECKING:
+    from google.oauth2 import service_account
 
 SAVE_URL = "https://pay.google.com/gp/v/save/"
 # Google's guidance: keep the save JWT under 1,800 characters, or some browsers cut the
@@ -61,4 +61,8 @@ def save_jwt(
         "origins": list(origins),
         "payload": payload,
     }
+    # Imported when a link is signed: google-auth's JWT module is a tenth of the agent's
+    # start-up, and a store that issues no Google passes never needs it.
+    from google.auth import jwt as google_jwt
+
     return google_jwt.encode(credentials.signer, claims).decode()
