@@ -12,9 +12,11 @@ with whether it has left the store yet.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from dataclasses import dataclass
 
+from edge_agent.config import STORE_ID_PATTERN
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money, RequestedLine, RequestedOrder
 from edge_agent.errors import CustomerNotFound, EdgeAgentError, InvalidInput, NotFound
@@ -51,6 +53,8 @@ def request_order(
         raise InvalidInput("fulfilment is click_and_collect or delivery")
     if (fulfilment == "click_and_collect") != (pickup_store_id is not None):
         raise InvalidInput("a pickup store is named for click_and_collect, and only then")
+    if pickup_store_id is not None and not re.fullmatch(STORE_ID_PATTERN, pickup_store_id):
+        raise InvalidInput("that is not a store of the chain; choose one from the list")
     if not 0 < len(lines) <= MAX_LINES:
         raise InvalidInput(f"an order has 1 to {MAX_LINES} lines")
     if len({line.gtin for line in lines}) != len(lines):

@@ -6,6 +6,7 @@ its pickup and A's customer profile; a request made offline is placed once."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -193,6 +194,11 @@ def test_the_till_shows_stock_elsewhere_nearest_first_online(chain, tmp_path):
         ("store-d", {v[0]: 6}),
     ]
     assert page["elsewhere"][0]["name"] == "Madrid Norte"
+    # The console shows the same, nearest first.
+    console = a.client.application.test_client()
+    console.post("/console/sign-in", data={"staff_id": "ana", "pin": "1234"})
+    screen = console.get("/console/stock", query_string={"gtin": v[1]}).get_data(as_text=True)
+    assert re.findall(r'data-store="([a-z0-9-]+)"', screen) == ["store-b", "store-c", "store-d"]
     # The centre stopped: the till says it could not ask instead of showing nothing.
     central.stop()
     late = stock_page(a, v[1])
