@@ -12,6 +12,7 @@ time, the answer says so instead of guessing.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from edge_agent.staff import Actor, audit
 from sync.protocol.clock import to_iso
 from sync.protocol.stock import STOCK_GTINS_MAX, StockLevels
 
+GTIN = re.compile(r"^(\d{8}|\d{12,14})$")
 ElsewhereStatus = Literal["found", "none", "offline", "late"]
 MovementReason = Literal["sale", "return"]
 
@@ -80,7 +82,9 @@ def product_stock(ctx: AgentContext, gtin: str, centre: CentreLookup | None) -> 
     )
     if centre is None:
         return ProductStock(gtin, name, style, variants, "offline", (), _why(CentreAnswer.OFFLINE))
-    asked = centre.fetch_stock_elsewhere([v.gtin for v in variants], lookup_budget(ctx, started))
+    # Only real GTINs go on the wire (a catalogue may hold in-store codes too).
+    gtins = [v.gtin for v in variants if GTIN.match(v.gtin)]
+    asked = centre.fetch_stock_elsewhere(gtins, lookup_budget(ctx, started))
     if asked.answer is CentreAnswer.FOUND:
         return ProductStock(gtin, name, style, variants, "found", asked.stores, None)
     if asked.answer is CentreAnswer.NOT_FOUND:

@@ -113,3 +113,28 @@ def test_stock_requests_are_checked(till):
     assert sell(till, "S-2", "4006381333931").status_code == 404
     assert sell(till, "S-3", style_gtins(till)[0], 0).status_code == 422
     assert sell(till, "S-4", style_gtins(till)[0], reason="theft").status_code == 422
+
+
+def test_old_movements_and_requests_whose_order_came_back_are_pruned(till):
+    from edge_agent.retention import prune
+
+    gtin = style_gtins(till)[0]
+    assert sell(till, "S-9", gtin).status_code == 201
+    customer = till.one("SELECT id FROM customers ORDER BY id LIMIT 1")[0]
+    body = {"customer_id": customer, "fulfilment": "delivery", "lines": [{"gtin": gtin,
+                                                                       "quantity": 1}]}  # fmt: skip
+    waiting = till.client.post("/api/v1/order-requests", json=body).get_json()["number"]
+    back = till.client.post("/api/v1/order-requests", json=body).get_json()["number"]
+    with till.ctx.store.transaction() as db:  # the centre's order for one of them arrived
+        db.execute(
+            "INSERT INTO orders (number, customer_id, channel, fulfilment, status, placed_at,"
+            " currency, total_minor, payment_method, updated_at) VALUES (?, ?, 'store',"
+            " 'delivery', 'placed', ?, 'EUR', 1, 'paid_at_store', ?)",
+            [back, customer, to_iso(TILL_NOW), to_iso(TILL_NOW)],
+        )
+    deleted = prune(till.ctx, TILL_NOW + timedelta(days=31))
+    assert deleted["stock_movements"] == 1
+    assert deleted["order_requests"] == 1
+    assert [r[0] for r in till.ctx.store.db.execute("SELECT number FROM order_requests")] == [
+        waiting
+    ]
