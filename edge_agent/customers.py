@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Literal
 from sqlite_utils import Database
 
 from edge_agent.centre import CentreLookup, CustomerKey, why_not_here
+from edge_agent.codes import UNKNOWN_TYPED, Code, CodeRules, classify_typed
 from edge_agent.context import AgentContext
 from edge_agent.domain import CustomerProfile, OrderSummary, PurchasedItem
 from edge_agent.errors import CustomerNotFound, InvalidInput
@@ -29,8 +29,6 @@ IdentifyMethod = Literal["loyalty_id", "email", "phone"]
 Channel = Literal["scan", "typed"]
 
 RECENT_PURCHASES = 10
-_PHONE_CHARS = re.compile(r"^[+\d\s().-]{6,24}$")
-MAX_QUERY_LENGTH = 254  # the longest valid email address
 
 
 @dataclass(frozen=True)
@@ -41,21 +39,14 @@ class IdentifyQuery:
 
 def parse_query(ctx: AgentContext, text: str) -> IdentifyQuery:
     """Work out what staff typed or scanned: a loyalty ID, an email or a phone number."""
-    value = text.strip()
-    if not value:
-        raise InvalidInput("enter a loyalty number, email or phone number")
-    if len(value) > MAX_QUERY_LENGTH:
-        raise InvalidInput("that is too long for a loyalty number, email or phone number")
-    compact = re.sub(r"\s", "", value)
-    if "@" in value:
-        return IdentifyQuery("email", value)
-    if re.fullmatch(ctx.config.loyalty.id_pattern, compact):
-        return IdentifyQuery("loyalty_id", compact)
-    if _PHONE_CHARS.match(value):
-        return IdentifyQuery("phone", value)
-    raise InvalidInput(
-        "not a loyalty number, email or phone number; scan the card or type it again"
-    )
+    return identify_query(classify_typed(text, CodeRules.from_config(ctx.config)))
+
+
+def identify_query(code: Code) -> IdentifyQuery:
+    """The customer look-up a classified string asks for; InvalidInput if it names none."""
+    if code.kind in ("loyalty_id", "email", "phone"):
+        return IdentifyQuery(code.kind, code.value)
+    raise InvalidInput(code.reason or UNKNOWN_TYPED)
 
 
 def identify_customer(

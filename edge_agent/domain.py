@@ -6,11 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-
-@dataclass(frozen=True)
-class Money:
-    amount_minor: int
-    currency: str
+# The one Money (integer minor units + ISO 4217 currency) is the receipts' own, so what
+# the till shows and what it prints are the same value; see hardware/money.py.
+from hardware.money import Money as Money
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from edge_agent.context import AgentContext
 from edge_agent.domain import Money
 from edge_agent.errors import CustomerNotFound, InvalidInput, NotFound
 from edge_agent.outbox import append_event
+from hardware.cardguard import CARD_DATA_REASON, looks_like_card_data
 from sync.protocol.clock import from_iso, to_iso
 
 ListSource = Literal["online", "kiosk", "till"]
@@ -93,6 +94,9 @@ def create_list(
 
 def set_item(ctx: AgentContext, list_id: str, gtin: str, quantity: int) -> ShoppingList:
     """Put `quantity` of a product on the list (0 removes it)."""
+    if looks_like_card_data(gtin):
+        # Typed into the wrong field: refused unseen, so it never reaches the outbox.
+        raise InvalidInput(CARD_DATA_REASON)
     if not 0 <= quantity <= MAX_QUANTITY:
         raise InvalidInput(f"a quantity is 0 to {MAX_QUANTITY}")
     now = to_iso(ctx.clock())

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
 
 from sqlite_utils import Database
 
 from edge_agent.centre import CentreLookup, why_not_here
+from edge_agent.codes import CodeRules
 from edge_agent.conflicts import order_conflicts
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money, Order, OrderLine, OrderSummary
 from edge_agent.errors import InvalidInput, OrderNotFound
+from hardware.cardguard import CARD_DATA_REASON, looks_like_card_data
 from sync.protocol.clock import from_iso
-from sync.protocol.event_schemas import REQUESTED_ORDER_NUMBER
 
 # Statuses in which the customer is still waiting for something.
 OPEN_STATUSES = ("placed", "processing", "shipped", "ready_for_pickup")
@@ -30,18 +30,11 @@ _SUMMARY_SQL = (
 )
 
 
-def is_order_number(ctx: AgentContext, text: str) -> bool:
-    """An online order's number, or one a till of the chain requested (`R` + 16 hex)."""
-    number = text.strip().upper()
-    return bool(
-        re.fullmatch(ctx.config.orders.number_pattern, number)
-        or re.fullmatch(REQUESTED_ORDER_NUMBER, number)
-    )
-
-
 def normalise_order_number(ctx: AgentContext, raw: str) -> str:
-    number = raw.strip().upper()
-    if not is_order_number(ctx, number):
+    number = CodeRules.from_config(ctx.config).order_number(raw)
+    if number is None:
+        if looks_like_card_data(raw):
+            raise InvalidInput(CARD_DATA_REASON)  # and never shown back
         raise InvalidInput(
             f"'{raw.strip()[:40]}' is not an order number; check it on the customer's "
             "confirmation email"

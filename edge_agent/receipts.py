@@ -8,7 +8,6 @@ from datetime import datetime
 
 from edge_agent.config import Config
 from edge_agent.domain import Money, Order
-from hardware.receipts.model import Money as PrintedMoney
 from hardware.receipts.model import (
     PickupSlip,
     Receipt,
@@ -42,8 +41,8 @@ def return_receipt(
         number=return_id,
         at=at,
         order_number=order_number,
-        lines=tuple(ReceiptLine(name, qty, _money(amount)) for name, qty, amount in lines),
-        refund=_money(refund),
+        lines=tuple(ReceiptLine(name, qty, amount) for name, qty, amount in lines),
+        refund=refund,
         refund_method=REFUND_METHOD_TEXT.get(refund_method, refund_method),
     )
 
@@ -56,7 +55,3 @@ def pickup_slip(config: Config, order: Order, first_name: str | None, at: dateti
         customer_first_name=first_name or "",
         items=tuple((line.name, line.quantity) for line in order.lines),
     )
-
-
-def _money(money: Money) -> PrintedMoney:
-    return PrintedMoney(money.amount_minor, money.currency)

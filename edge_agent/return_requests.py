@@ -2,8 +2,8 @@
 the till scans it to load the quote. Nothing is refunded here; the till still quotes and
 confirms through `edge_agent.returns`, with the connection state and staff it has.
 
-The slip's code is `RR:<id>` with a long random id, so one slip cannot be guessed from
-another, and it stops working after `kiosk.return_request_hours`.
+The slip's code (`edge_agent.codes`: `RR:<id>`) carries a long random id, so one slip
+cannot be guessed from another, and it stops working after `kiosk.return_request_hours`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from edge_agent.codes import RETURN_SLIP_ID_MAX, return_slip_code, return_slip_id
 from edge_agent.context import AgentContext
 from edge_agent.domain import Order
 from edge_agent.errors import InvalidInput, NotFound, OrderNotFound
@@ -26,7 +27,6 @@ from edge_agent.returns import (
 )
 from sync.protocol.clock import from_iso, to_iso
 
-SLIP_PREFIX = "RR:"
 _ID_BYTES = 18  # 24 URL-safe characters, 144 random bits
 RECENT_ORDERS = 20  # the kiosk offers recent orders only; older ones are past the window
 
@@ -53,7 +53,7 @@ class ReturnRequest:
     @property
     def slip_code(self) -> str:
         """What the slip's QR code carries and the till scans."""
-        return SLIP_PREFIX + self.request_id
+        return return_slip_code(self.request_id)
 
 
 def create_return_request(
@@ -98,8 +98,8 @@ def create_return_request(
 
 def load_return_request(ctx: AgentContext, code: str) -> ReturnRequest:
     """The request behind a slip code (`RR:<id>`) or a bare id; refused once expired."""
-    request_id = code.strip().removeprefix(SLIP_PREFIX)
-    if not request_id or len(request_id) > 64:
+    request_id = return_slip_id(code)
+    if not request_id or len(request_id) > RETURN_SLIP_ID_MAX:
         raise InvalidInput("that is not a return slip code; scan the QR code on the slip")
     row = ctx.store.db.execute(
         "SELECT id, order_number, customer_id, lines, source, created_at, expires_at"

@@ -17,12 +17,12 @@ from typing import Literal
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money, Order
 from edge_agent.errors import EdgeAgentError, InvalidInput
-from edge_agent.money import format_money
 from edge_agent.orders import find_order
 from edge_agent.outbox import append_event
 from edge_agent.receipts import ReceiptSink, return_receipt
 from edge_agent.staff import Actor, audit
 from edge_agent.stock import add_movements, stock_here
+from hardware.money import format_money
 from sync.protocol.clock import to_iso
 
 RefundMethod = Literal["original_payment", "store_credit"]

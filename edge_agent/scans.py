@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from edge_agent.centre import CentreLookup
+from edge_agent.codes import Code, CodeRules, classify_scan
 from edge_agent.context import AgentContext
 from edge_agent.customers import IdentifyQuery, identify_customer
 from edge_agent.domain import CustomerProfile, Order
@@ -27,7 +28,6 @@ from edge_agent.passes import identify_by_pass
 from edge_agent.products import Product, find_product
 from edge_agent.return_requests import load_return_request
 from edge_agent.wallet_setup import agent_pass_verifier, load_rotating_secret
-from hardware.barcodes import Barcode, BarcodeRules, classify
 from hardware.scan import Scan
 from sync.protocol.clock import to_iso
 from wallet.errors import PassRefused
@@ -69,10 +69,7 @@ class ScanDispatcher:
         self._ctx = ctx
         self._stall_seconds = stall_seconds
         self._last_beat = time.monotonic()
-        self._rules = BarcodeRules(
-            loyalty_id=ctx.config.loyalty.id_pattern,
-            order_number=ctx.config.orders.number_pattern,
-        )
+        self._rules = CodeRules.from_config(ctx.config)
         # Loaded once: a bad [wallet] setting fails at start, not at the first pass scanned.
         self._pass_verifier = agent_pass_verifier(ctx)
         self._rotating_secret = load_rotating_secret(ctx.config)
@@ -123,18 +120,18 @@ class ScanDispatcher:
 
     def handle(self, scan: Scan) -> ScanOutcome:
         """Classify, route, log and report one scan; never raises for a bad scan."""
-        barcode = classify(scan.data, self._rules, scan.symbology)
-        missing = self._fetch_order_from_centre(scan, barcode)
+        code = classify_scan(scan, self._rules)
+        missing = self._fetch_order_from_centre(scan, code)
         with self._ctx.store.transaction() as db:
-            outcome = missing or self._route(scan, barcode)
+            outcome = missing or self._route(scan, code)
             data = {
                 "source": scan.source,
                 "symbology": scan.symbology,
-                "kind": barcode.kind,
+                "kind": code.kind,
                 "outcome": outcome.status,
                 # Only codes that name no person travel; a loyalty ID is reported as the
                 # customer.identified event instead, garbage not at all.
-                "value": barcode.value if barcode.kind in ("gtin", "gs1", "order_number") else None,
+                "value": code.value if code.kind in ("gtin", "gs1", "order_number") else None,
                 "scanned_at": to_iso(scan.at),
             }
             db.execute(
@@ -144,87 +141,87 @@ class ScanDispatcher:
                     to_iso(scan.at),
                     scan.source,
                     scan.symbology,
-                    barcode.kind,
+                    code.kind,
                     outcome.status,
-                    barcode.reason or data["value"],
+                    code.reason or data["value"],
                 ],
             )
             append_event(db, self._ctx.origin, "scan.recorded", None, data, at=scan.at)
-        self._ctx.metrics.scans.labels(scan.source, barcode.kind, outcome.status).inc()
+        self._ctx.metrics.scans.labels(scan.source, code.kind, outcome.status).inc()
         return outcome
 
-    def _route(self, scan: Scan, barcode: Barcode) -> ScanOutcome:
-        if barcode.kind == "invalid":
-            return ScanOutcome("refused", barcode.kind, barcode.reason or "", scan.source)
-        if barcode.kind == "pass_code":
-            return self._pass(scan, barcode)
-        if barcode.kind == "gs1" and not barcode.value:
-            return ScanOutcome("refused", barcode.kind, GS1_WITHOUT_GTIN, scan.source)
+    def _route(self, scan: Scan, code: Code) -> ScanOutcome:
+        if code.kind == "invalid":
+            return ScanOutcome("refused", code.kind, code.reason or "", scan.source)
+        if code.kind == "pass_code":
+            return self._pass(scan, code)
+        if code.kind == "gs1" and not code.value:
+            return ScanOutcome("refused", code.kind, GS1_WITHOUT_GTIN, scan.source)
         try:
-            if barcode.kind == "loyalty_id":
+            if code.kind == "loyalty_id":
                 profile = identify_customer(
                     self._ctx,
-                    IdentifyQuery("loyalty_id", barcode.value),
+                    IdentifyQuery("loyalty_id", code.value),
                     channel="scan",
                     source=scan.source,
                 )
-                return _identified(profile, barcode.kind, scan.source)
-            if barcode.kind == "return_request":
-                request = load_return_request(self._ctx, barcode.value)
+                return _identified(profile, code.kind, scan.source)
+            if code.kind == "return_request":
+                request = load_return_request(self._ctx, code.value)
                 return ScanOutcome(
                     "order_found",
-                    barcode.kind,
+                    code.kind,
                     f"return slip for order {request.order_number}: {len(request.lines)} lines",
                     scan.source,
                     order=find_order(self._ctx, request.order_number),
                     return_request_id=request.request_id,
                 )
-            if barcode.kind == "order_number":
-                order = find_order(self._ctx, barcode.value)
+            if code.kind == "order_number":
+                order = find_order(self._ctx, code.value)
                 return ScanOutcome(
                     "order_found",
-                    barcode.kind,
+                    code.kind,
                     f"order {order.number}: {order.status}, {len(order.lines)} lines",
                     scan.source,
                     order=order,
                 )
-            product = find_product(self._ctx, barcode.value)
+            product = find_product(self._ctx, code.value)
             return ScanOutcome(
-                "product_found", barcode.kind, product.name, scan.source, product=product
+                "product_found", code.kind, product.name, scan.source, product=product
             )
         except NotFound as exc:
-            return ScanOutcome("not_found", barcode.kind, exc.message, scan.source)
+            return ScanOutcome("not_found", code.kind, exc.message, scan.source)
 
-    def _fetch_order_from_centre(self, scan: Scan, barcode: Barcode) -> ScanOutcome | None:
+    def _fetch_order_from_centre(self, scan: Scan, code: Code) -> ScanOutcome | None:
         """Before the scan's write transaction opens (waiting on the network must not hold
         the database's write lock): cache a scanned order the centre has and the store
         lacks. Returns the not-found outcome, saying why, when neither has it."""
-        if self._centre is None or barcode.kind != "order_number":
+        if self._centre is None or code.kind != "order_number":
             return None
         try:
-            find_order(self._ctx, barcode.value, self._centre)
+            find_order(self._ctx, code.value, self._centre)
         except NotFound as exc:
-            return ScanOutcome("not_found", barcode.kind, exc.message, scan.source)
+            return ScanOutcome("not_found", code.kind, exc.message, scan.source)
         except KNOWN_ERRORS:
             return None  # the route below reports it as for any scan
         return None
 
-    def _pass(self, scan: Scan, barcode: Barcode) -> ScanOutcome:
+    def _pass(self, scan: Scan, code: Code) -> ScanOutcome:
         """A wallet pass: only a genuine, current, unrevoked loyalty pass identifies."""
         try:
             profile = identify_by_pass(
                 self._ctx,
                 self._pass_verifier,
-                barcode.value,
+                code.value,
                 channel="scan",
                 source=scan.source,
                 rotating_secret=self._rotating_secret,
             )
         except PassRefused as exc:
-            return ScanOutcome("refused", barcode.kind, exc.message, scan.source)
+            return ScanOutcome("refused", code.kind, exc.message, scan.source)
         except NotFound as exc:
-            return ScanOutcome("not_found", barcode.kind, exc.message, scan.source)
-        return _identified(profile, barcode.kind, scan.source)
+            return ScanOutcome("not_found", code.kind, exc.message, scan.source)
+        return _identified(profile, code.kind, scan.source)
 
     def _run(self) -> None:
         while True:

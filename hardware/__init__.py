@@ -1,1 +1,2 @@
-"""Store devices: scanners, barcodes, printers. Knows nothing of customers or orders."""
+"""Store devices: scanners and the symbols they read, printers and receipts. Knows nothing
+of customers or orders."""

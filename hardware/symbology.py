@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+# GS1's separator between variable-length element strings: FNC1, sent as ASCII 29 (GS).
+GROUP_SEPARATOR = "\x1d"
 # "]" + symbology code character + modifier character.
 _AIM_PREFIX = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
 # Identifiers whose data is a GS1 element string (FNC1 in first position).

@@ -9,14 +9,16 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from edge_agent.codes import CodeRules, classify_typed
 from edge_agent.customers import (
     IdentifyQuery,
     identify_customer,
+    identify_query,
     parse_query,
     search_customer_orders,
 )
 from edge_agent.errors import InvalidInput
-from edge_agent.orders import find_order, is_order_number, list_customer_orders
+from edge_agent.orders import find_order, list_customer_orders
 from edge_agent.scans import ScanOutcome
 from hardware.scan import MAX_SCAN_CHARS, Scan
 from pos_bridge.auth import require
@@ -101,12 +103,13 @@ def order_search() -> Any:
     the cache lacks is asked of the centre when the link is up."""
     text = request.args.get("query", "")
     ctx = agent()
-    if is_order_number(ctx, text):
-        order = find_order(ctx, text, centre_lookup())
+    code = classify_typed(text, CodeRules.from_config(ctx.config))
+    if code.kind == "order_number":
+        order = find_order(ctx, code.value, centre_lookup())
         summaries = list_customer_orders(ctx, order.customer_id) if order.customer_id else ()
         found = tuple(s for s in summaries if s.number == order.number)
         return jsonify(OrderSearch(text, order.customer_id, found))
-    customer_id, orders = search_customer_orders(ctx, parse_query(ctx, text), centre_lookup())
+    customer_id, orders = search_customer_orders(ctx, identify_query(code), centre_lookup())
     return jsonify(OrderSearch(text, customer_id, orders))
 
 

@@ -25,7 +25,7 @@ from flask import Flask, g, session
 
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money
-from edge_agent.money import format_money
+from hardware.money import format_money
 from pos_bridge import wiring
 
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"

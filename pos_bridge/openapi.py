@@ -102,7 +102,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("put", "/api/v1/lists/<list_id>/items/<gtin>", "Set an item's quantity",
               till_api.ItemRequest, (200, ShoppingList), (400, 404, 415, 422)),
     Operation("delete", "/api/v1/lists/<list_id>/items/<gtin>", "Remove an item", None,
-              (200, ShoppingList), (404,)),
+              (200, ShoppingList), (400, 404)),
     Operation("get", "/api/v1/devices", "Scanners and printers: state and health", None,
               (200, DevicesStatus), (), tags=("devices",)),
     Operation("get", "/api/v1/printers/<printer_id>/jobs", "A printer's recent print jobs "

@@ -214,6 +214,24 @@ def test_order_search_by_number_loyalty_and_email(client, seeded):
     assert_error(client.get("/api/v1/orders"), 400, "invalid_input")
 
 
+@pytest.mark.parametrize(
+    "card", ["4111111111111111", "4111 1111 1111 1111", ";4111111111111111=2512101?"]
+)
+def test_typed_card_data_is_refused_never_echoed_nor_recorded(client, seeded, card):
+    responses = [
+        client.post("/api/v1/customers/identify", json={"query": card}),
+        client.get("/api/v1/orders", query_string={"query": card}),
+        client.get(f"/api/v1/orders/{card}"),
+        client.post("/api/v1/scans", json={"data": card}),
+    ]
+    for response in responses:
+        assert response.status_code in (400, 422), response.get_data(as_text=True)
+        assert "payment card data is not accepted" in response.get_json()["error"]["message"]
+        assert "4111" not in response.get_data(as_text=True)
+    assert outbox_types(seeded) == ["scan.recorded"]  # the refused scan, without its data
+    assert "4111111111111111" not in "\n".join(seeded.store.db.iterdump())
+
+
 def test_healthz_degrades_when_events_wait_too_long_for_the_centre(seeded):
     config = seeded.config.model_copy(
         update={"sync": seeded.config.sync.model_copy(update={"broker_url": "mqtt://127.0.0.1:9"})}

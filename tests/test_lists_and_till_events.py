@@ -32,6 +32,20 @@ def test_list_refusals(till):
     assert too_many.status_code == 422
 
 
+def test_card_number_typed_as_a_product_is_refused_unseen_and_not_sent(till):
+    list_id = till.client.post("/api/v1/lists", json={"name": "x"}).get_json()["list_id"]
+    for card in ("4111111111111111", "5555-5555-5555-4444"):
+        for response in (
+            till.client.put(f"/api/v1/lists/{list_id}/items/{card}", json={"quantity": 1}),
+            till.client.delete(f"/api/v1/lists/{list_id}/items/{card}"),
+        ):
+            assert response.status_code == 400
+            assert "payment card data" in response.get_json()["error"]["message"]
+            assert card not in response.get_data(as_text=True)
+    assert outbox_types(till.ctx) == ["list.updated"]  # the list's creation only
+    assert "4111111111111111" not in "\n".join(till.ctx.store.db.iterdump())
+
+
 def test_till_screen_hears_a_scan_at_its_till(till):
     response = till.client.get("/api/v1/tills/lane-7/events", buffered=False)
     assert response.mimetype == "text/event-stream"

@@ -76,3 +76,12 @@ def test_a_request_that_cannot_be_placed_is_refused_and_records_nothing(till, ch
     assert set(response.get_json()["error"]) == {"code", "message"}
     assert till.one("SELECT COUNT(*) FROM order_requests") == (0,)
     assert till.one("SELECT COUNT(*) FROM outbox WHERE type = 'order.requested'") == (0,)
+
+
+def test_a_requested_order_number_is_an_order_number_typed_or_scanned(till):
+    from edge_agent.codes import CodeRules, classify_typed
+
+    rules = CodeRules.from_config(till.ctx.config)
+    code = classify_typed("rf2ed8588db2bdfe5", rules)
+    assert (code.kind, code.value) == ("order_number", "RF2ED8588DB2BDFE5")
+    assert classify_typed("RF2ED8588DB2BDFE", rules).kind != "order_number"  # 15 hex digits

@@ -62,7 +62,9 @@ _MIN_BYTES = _HEADER.size + 1 + _SIGNATURE_LENGTH + _CRC_LENGTH
 _MAX_BYTES = _HEADER.size + MAX_REFERENCE_LENGTH + _SIGNATURE_LENGTH + _CRC_LENGTH
 # Anything longer cannot be one of our codes; stop before decoding megabytes of junk.
 MAX_CODE_LENGTH = len(PREFIX) + (_MAX_BYTES * 8 + 4) // 5
-_CODE = re.compile(r"^EP(\d):([A-Z2-7]+)$")
+# The text form, as a pattern others build on (rotating codes, the agent's classifier).
+CODE_PATTERN = r"EP(?P<version>[0-9]):(?P<data>[A-Z2-7]+)"
+_CODE = re.compile(rf"^{CODE_PATTERN}$")
 _KIND_BYTES: dict[PassKind, int] = {"loyalty": 1, "coupon": 2, "pickup": 3}
 _BYTE_KINDS: dict[int, PassKind] = {v: k for k, v in _KIND_BYTES.items()}
 # Codes whose signature already checked out, so a pass scanned again at the kiosk and then
@@ -203,11 +205,11 @@ def _split(text: str) -> tuple[bytes, bytes]:
     match = _CODE.match(text.strip())
     if match is None:
         raise MalformedPassCode()
-    if int(match.group(1)) != VERSION:
+    if int(match["version"]) != VERSION:
         raise MalformedPassCode(
-            f"pass code version {match.group(1)} is not known to this agent; update the agent"
+            f"pass code version {match['version']} is not known to this agent; update the agent"
         )
-    raw = _b32decode(match.group(2))
+    raw = _b32decode(match["data"])
     if not _MIN_BYTES <= len(raw) <= _MAX_BYTES:
         raise MalformedPassCode("this pass code is cut short or too long; scan it again")
     ref_len = raw[_HEADER.size - 1]

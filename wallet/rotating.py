@@ -19,12 +19,18 @@ from typing import Any
 
 import pyotp
 
+from wallet.codes import CODE_PATTERN
+
 PERIOD_SECONDS = 30
 DIGITS = 8
 # One period either side: the phone's clock and the till's may differ a little, and the
 # customer needs a few seconds between showing the code and the scan.
 WINDOW_PERIODS = 1
-_ROTATING = re.compile(r"^(EP\d:[A-Z2-7]+)/(\d{6,10})$")
+# The digits after the code: Google shows `DIGITS`; a few either way are still read.
+OTP_PATTERN = r"[0-9]{6,10}"
+_ROTATING = re.compile(rf"^(?P<code>{CODE_PATTERN})/(?P<otp>{OTP_PATTERN})$")
+# What a till reads off a pass: the static code, or the code and a TOTP when it rotates.
+SCANNED_PASS_PATTERN = rf"^{CODE_PATTERN}(/{OTP_PATTERN})?$"
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,7 @@ class RotatingScan:
 def split_rotating(text: str) -> RotatingScan | None:
     """A rotating scan split into its pass code and TOTP digits; None for anything else."""
     match = _ROTATING.match(text.strip())
-    return RotatingScan(match.group(1), match.group(2)) if match else None
+    return RotatingScan(match["code"], match["otp"]) if match else None
 
 
 def pass_totp_secret(master_secret: bytes, serial: str) -> bytes:

@@ -1,9 +1,9 @@
 """Receipt layouts (return receipt, pickup slip, shopping list, coupon) over plain values."""
 
+from hardware.money import Money
 from hardware.receipts.layouts import render_receipt
 from hardware.receipts.model import (
     Coupon,
-    Money,
     PickupSlip,
     Receipt,
     ReceiptLine,

@@ -6,17 +6,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from functools import singledispatch
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, get_currency_precision
 
+from hardware.money import format_money
 from hardware.receipts.labels import labels_for
 from hardware.receipts.model import (
     Coupon,
-    Money,
     PickupSlip,
     Receipt,
     ReturnReceipt,
@@ -56,9 +54,11 @@ def _return_receipt(receipt: ReturnReceipt, writer: ReceiptWriter) -> None:
     writer.pair(words.date, _when(receipt.at, store))
     writer.rule()
     for line in receipt.lines:
-        writer.pair(f"{line.quantity} x {line.description}", _money(line.amount, store))
+        writer.pair(
+            f"{line.quantity} x {line.description}", format_money(line.amount, store.locale)
+        )
     writer.rule()
-    writer.pair(words.refund, _money(receipt.refund, store), bold=True)
+    writer.pair(words.refund, format_money(receipt.refund, store.locale), bold=True)
     writer.pair(words.refund_method, receipt.refund_method)
     if receipt.reason:
         writer.text(f"{words.reason}: {receipt.reason}")
@@ -105,11 +105,6 @@ def _coupon(coupon: Coupon, writer: ReceiptWriter) -> None:
         locale=coupon.store.locale,
     )
     writer.text(f"{words.valid_until} {valid}", center=True)
-
-
-def _money(amount: Money, store: StoreHeader) -> str:
-    value = Decimal(amount.minor).scaleb(-get_currency_precision(amount.currency))
-    return format_currency(value, amount.currency, locale=store.locale)
 
 
 def _when(at: datetime, store: StoreHeader) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from hardware.money import Money
+
 
 @dataclass(frozen=True)
 class StoreHeader:
@@ -14,12 +16,6 @@ class StoreHeader:
     tax_id: str | None = None
     locale: str = "es_ES"  # language of the fixed texts, number and date formats
     timezone: str = "Europe/Madrid"  # receipts show the store's local time
-
-
-@dataclass(frozen=True)
-class Money:
-    minor: int
-    currency: str
 
 
 @dataclass(frozen=True)

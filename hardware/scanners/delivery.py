@@ -1,5 +1,6 @@
-"""The one path every scanner backend hands its reads through: strip the configured
-prefix/suffix, split off an AIM symbology identifier, drop card data, build the `Scan`.
+"""The one path every scanner backend hands its reads through: drop line noise, strip the
+configured prefix/suffix, build the `Scan` (which splits off the AIM symbology identifier
+and checks the read), and drop card data before it reaches the sink.
 
 Backends only frame bytes into reads; everything a scan means starts here, so a rule
 about scans changes in one place for every kind of scanner.
@@ -12,14 +13,13 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from hardware.cardguard import CARD_DATA_REASON, looks_like_card_data
-from hardware.scan import MAX_SCAN_CHARS, Scan, ScanSink
-from hardware.symbology import split_symbology
+from hardware.scan import Scan, ScanSink
+from hardware.symbology import GROUP_SEPARATOR
 
 log = logging.getLogger(__name__)
 # GS1's FNC1 separator arrives as ASCII 29 and must survive; other control bytes are
 # line noise (a scanner waking up, a cable being plugged in).
-_KEEP_CONTROL = {"\x1d"}
+_KEEP_CONTROL = {GROUP_SEPARATOR}
 
 
 @dataclass(frozen=True)
@@ -54,26 +54,19 @@ class ScanDelivery:
             text = text[len(self.options.prefix) :]
         if self.options.suffix and text.endswith(self.options.suffix):
             text = text[: -len(self.options.suffix)]
-        symbology, data = split_symbology(text)
-        if not data.strip():
+        scan = Scan(data=text, symbology=None, source=self.scanner_id, at=datetime.now(UTC))
+        if scan.unreadable == "empty":
             with self._lock:
                 self.counters.noise_ignored += 1
             return None
-        if looks_like_card_data(data, symbology):
+        if scan.unreadable == "card_data":
             # Not logged, not stored, not passed on: only counted.
             with self._lock:
                 self.counters.card_data_dropped += 1
             log.warning("scanner %s: a read looking like card data was dropped", self.scanner_id)
-            return f"refused: {CARD_DATA_REASON}"
+            return f"refused: {scan.reason}"
         with self._lock:
             self.counters.scans_read += 1
-        scan = Scan(
-            # one past the limit: enough for the classifier to say "too long"
-            data=data[: MAX_SCAN_CHARS + 1],
-            symbology=symbology,
-            source=self.scanner_id,
-            at=datetime.now(UTC),
-        )
         try:
             return self._sink(scan)
         except Exception:  # the sink's failure must not kill the scanner's thread

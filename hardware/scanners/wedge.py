@@ -10,6 +10,7 @@ from evdev import InputEvent, ecodes
 
 from hardware.scan import MAX_SCAN_CHARS
 from hardware.scanners.keymaps import LAYOUTS
+from hardware.symbology import GROUP_SEPARATOR
 
 KEY_UP, KEY_DOWN, KEY_HOLD = 0, 1, 2
 _SHIFTS = {ecodes.KEY_LEFTSHIFT, ecodes.KEY_RIGHTSHIFT}
@@ -17,7 +18,6 @@ _ALTGR = {ecodes.KEY_RIGHTALT}
 _CTRLS = {ecodes.KEY_LEFTCTRL, ecodes.KEY_RIGHTCTRL}
 # Scanners in keyboard mode send GS1's FNC1 separator (ASCII 29) as Ctrl+] on the key
 # US layouts call ]; it must survive so GS1 element strings can be split.
-GROUP_SEPARATOR = "\x1d"
 _ENTERS = {ecodes.KEY_ENTER, ecodes.KEY_KPENTER}
 
 

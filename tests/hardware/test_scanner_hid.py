@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from evdev import InputEvent, ecodes
@@ -233,7 +234,8 @@ def test_real_evdev_opener_reports_a_missing_device(tmp_path) -> None:  # type: 
 
 @pytest.mark.parametrize("layout", ["us", "de", "es"])
 def test_ctrl_bracket_is_the_gs1_group_separator(layout: str) -> None:
-    from hardware.barcodes import BarcodeRules, classify
+    from hardware.gs1 import read_product_code
+    from hardware.scan import Scan
 
     digits = [getattr(K, f"KEY_{d}") for d in "0104006381333931"]
     events = [
@@ -244,5 +246,6 @@ def test_ctrl_bracket_is_the_gs1_group_separator(layout: str) -> None:
     ]
     [text] = decode(layout, events)
     assert text == "0104006381333931\x1d1042"
-    barcode = classify(text, BarcodeRules(r"^29\d{11}$", r"^W\d{9}$"))
-    assert barcode.elements == (("01", "04006381333931"), ("10", "42"))
+    scan = Scan(text, None, "wedge", datetime(2026, 11, 24, tzinfo=UTC))
+    code = read_product_code(scan.data, scan.symbology)
+    assert code is not None and code.elements == (("01", "04006381333931"), ("10", "42"))

@@ -18,9 +18,9 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from edge_agent.config import KioskSettings
 from edge_agent.context import open_agent
 from edge_agent.domain import Money
-from edge_agent.money import format_money
 from edge_agent.scans import ScanDispatcher
 from edge_agent.seed import seed_store
+from hardware.money import format_money
 from pos_bridge.app import create_app
 from tests.conftest import SEED_NOW, make_config
 from tests.till_fixtures import Till, make_till

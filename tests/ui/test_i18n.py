@@ -11,7 +11,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from edge_agent.domain import Money
-from edge_agent.money import format_money
+from hardware.money import format_money
 from pos_bridge import i18n
 
 PACKAGE = Path(i18n.__file__).parent

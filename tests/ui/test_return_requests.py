@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from edge_agent.codes import CodeRules, classify_scan
 from edge_agent.errors import OrderNotFound
 from edge_agent.return_requests import (
     ReturnRequestExpired,
@@ -14,7 +15,7 @@ from edge_agent.return_requests import (
     load_return_request,
 )
 from edge_agent.returns import ReturnRefused, ReturnRequestLine
-from hardware.barcodes import BarcodeRules, classify
+from hardware.scan import Scan
 from tests.till_fixtures import TILL_NOW, make_till
 from tests.ui.conftest import returning_shopper, someone_elses_order
 
@@ -32,10 +33,14 @@ def test_slip_code_is_long_random_and_classified_as_a_return_request(till):
     _, _, second = make_slip(till)
     assert first.slip_code.startswith("RR:") and len(first.request_id) >= 16
     assert first.request_id != second.request_id
-    rules = BarcodeRules(loyalty_id=r"^29\d{11}$", order_number=r"^W\d{9}$")
-    assert classify(first.slip_code, rules).kind == "return_request"
-    assert classify("RR:short", rules).kind == "invalid"
-    assert classify("RR:" + "a" * 65, rules).kind == "invalid"
+    rules = CodeRules.from_config(till.ctx.config)
+
+    def kind(text: str) -> str:
+        return classify_scan(Scan(text, None, "kiosk", TILL_NOW), rules).kind
+
+    assert kind(first.slip_code) == "return_request"
+    assert kind("RR:short") == "invalid"
+    assert kind("RR:" + "a" * 65) == "invalid"
 
 
 def test_till_loads_the_slip_as_the_same_quote_as_typing_the_lines(till):

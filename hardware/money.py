@@ -1,12 +1,20 @@
-"""Money as people read it: minor units and currency, formatted in the store's locale."""
+"""Money, and how people read it: integer minor units and an ISO 4217 currency, formatted
+in a locale. Defined here, in the leaf, so receipts can print it; the agent's domain uses
+this same type, and its screens this same formatter, so a receipt and the till's screen
+never show one amount two ways."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from babel.numbers import format_currency, get_currency_precision
 
-from edge_agent.domain import Money
+
+@dataclass(frozen=True)
+class Money:
+    amount_minor: int
+    currency: str
 
 
 def format_money(money: Money, locale: str) -> str:
