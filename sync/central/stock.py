@@ -143,6 +143,8 @@ def flush_stock(db: CentralDb) -> list[tuple[str, bytes]]:
     LEVELS_PER_CHANGE) and clear the marks; returns (store_id, message) to publish after
     the commit. Inside the caller's transaction, or its own."""
     changes: list[tuple[str, bytes]] = []
+    if not db.execute("SELECT 1 FROM stock_levels WHERE pending = 1 LIMIT 1").fetchone():
+        return changes  # the usual case: no write transaction, no lock taken
     with db.transaction():
         if (
             db.postgres

@@ -268,3 +268,69 @@ def test_cli_load_takes_stores_and_stock_and_refuses_a_bad_file_whole(tmp_path):
     )
     help_text = runner.invoke(main, ["load", "--help"]).output
     assert "store_id, gtin, quantity" in help_text and "delta" in help_text
+
+
+def test_two_workers_flushing_at_the_same_instant_tell_each_store_once(pg_centre):
+    import threading
+
+    levels = [(f"store-{n % 5}", gtin(n), n % 9, None) for n in range(2000)]
+    apply_stream(pg_centre, "burst", levels, [], NOW)
+    barrier = threading.Barrier(2)
+    results: list[list] = []
+    errors: list[BaseException] = []
+
+    def flush() -> None:
+        db = CentralDb(pg_centre.url)
+        try:
+            barrier.wait()
+            results.append(flush_stock(db))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=flush) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for n in range(5):
+        told = feed_levels(pg_centre, f"store-{n}")
+        assert sum(len(c) for c in told) == 400  # every level once, none twice
+        rows = pg_centre.execute(
+            "SELECT seq FROM changes WHERE store_id = %s ORDER BY seq", [f"store-{n}"]
+        ).fetchall()
+        seqs = [r[0] for r in rows]
+        assert seqs == list(range(1, len(seqs) + 1))
+    assert flush_stock(pg_centre) == []
+
+
+def test_a_load_killed_mid_way_leaves_nothing_and_runs_again_whole(tmp_path, pg_centre):
+    import subprocess
+    import sys
+    import time
+
+    edge_central = str(Path(sys.executable).with_name("edge-central"))
+    chain = {(f"store-{s}", gtin(n)): 1 for s in range(20) for n in range(10_000)}
+    path = write_snapshot(tmp_path / "big.csv", chain)
+    proc = subprocess.Popen([edge_central, "load", "--db", pg_centre.url, str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 60
+    # Kill it once it is writing (its COPY has begun), well before it can commit.
+    while (
+        time.monotonic() < deadline
+        and not pg_centre.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'COPY stock_incoming%%'"
+            " AND state = 'active'"
+        ).fetchone()
+    ):
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait(timeout=10)
+    assert levels(pg_centre) == {}
+    assert pg_centre.execute("SELECT COUNT(*) FROM changes").fetchone() == (0,)
+    again = CliRunner().invoke(main, ["load", "--db", pg_centre.url, str(path)])
+    assert again.exit_code == 0, again.output
+    assert len(levels(pg_centre)) == 200_000
+    assert pg_centre.execute("SELECT COUNT(*) FROM changes").fetchone() == (200,)
