@@ -334,3 +334,12 @@ def test_a_load_killed_mid_way_leaves_nothing_and_runs_again_whole(tmp_path, pg_
     assert again.exit_code == 0, again.output
     assert len(levels(pg_centre)) == 200_000
     assert pg_centre.execute("SELECT COUNT(*) FROM changes").fetchone() == (200,)
+
+
+def test_deltas_that_would_add_up_past_what_a_store_accepts_are_refused_whole(tmp_path, centre):
+    load(centre, write_snapshot(tmp_path / "s.csv", {("store-a", gtin(1)): 999_999}))
+    deltas = write_deltas(tmp_path / "d.csv", [("store-a", gtin(2), 5), ("store-a", gtin(1), 2)])
+    with pytest.raises(MasterFileError, match=r"store store-a would hold 1000001 of"):
+        load(centre, deltas, LATER)
+    assert levels(centre) == {("store-a", gtin(1)): 999_999}
+    assert len(feed_levels(centre, "store-a")) == 1
