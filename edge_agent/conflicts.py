@@ -15,7 +15,7 @@ from sqlite_utils import Database
 
 from edge_agent.context import AgentContext
 from edge_agent.domain import ConflictingReturn, Money, ReturnConflict
-from edge_agent.errors import EdgeAgentError, InvalidInput
+from edge_agent.errors import EdgeAgentError, InputRefused
 from edge_agent.outbox import append_event
 from edge_agent.staff import Actor, audit
 from sync.protocol import return_conflicts as wire
@@ -71,7 +71,7 @@ def resolve_conflict(
     centre in the same transaction. Raises ConflictNotFound / ConflictAlreadyResolved."""
     note = note.strip()
     if not note or len(note) > NOTE_MAX_CHARS:
-        raise InvalidInput(f"say in 1 to {NOTE_MAX_CHARS} characters how it was settled")
+        raise InputRefused(f"say in 1 to {NOTE_MAX_CHARS} characters how it was settled")
     now = ctx.clock()
     with ctx.store.transaction() as db:
         row = db.execute(

@@ -13,6 +13,7 @@ from edge_agent.metrics import AgentMetrics
 from edge_agent.outbox import EventOrigin
 from edge_agent.pass_keys import load_key_ring
 from edge_agent.privacy import SALT_META_KEY, LookupHasher, new_salt
+from edge_agent.receipts import ReceiptPrinter
 from edge_agent.store import Store
 from sync.protocol.clock import utc_now
 from wallet.keyring import PassKeyRing
@@ -27,6 +28,8 @@ class AgentContext:
     metrics: AgentMetrics = field(default_factory=AgentMetrics.create)
     # Public keys for pass codes; the sync thread swaps in the centre's key sets.
     pass_keys: PassKeyRing = field(default_factory=PassKeyRing)
+    # Where receipts and slips print; None on a device without a printer.
+    receipt_printer: ReceiptPrinter | None = None
 
     @property
     def origin(self) -> EventOrigin:

@@ -14,7 +14,7 @@ from edge_agent.centre import CentreLookup, CustomerKey, why_not_here
 from edge_agent.codes import UNKNOWN_TYPED, Code, CodeRules, classify_typed
 from edge_agent.context import AgentContext
 from edge_agent.domain import CustomerProfile, OrderSummary, PurchasedItem
-from edge_agent.errors import CustomerNotFound, InvalidInput
+from edge_agent.errors import CustomerNotFound, InputRefused
 from edge_agent.order_requests import requested_orders
 from edge_agent.orders import (
     list_customer_orders,
@@ -43,10 +43,10 @@ def parse_query(ctx: AgentContext, text: str) -> IdentifyQuery:
 
 
 def identify_query(code: Code) -> IdentifyQuery:
-    """The customer look-up a classified string asks for; InvalidInput if it names none."""
+    """The customer look-up a classified string asks for; InputRefused if it names none."""
     if code.kind in ("loyalty_id", "email", "phone"):
         return IdentifyQuery(code.kind, code.value)
-    raise InvalidInput(code.reason or UNKNOWN_TYPED)
+    raise InputRefused(code.reason or UNKNOWN_TYPED)
 
 
 def identify_customer(

@@ -20,7 +20,7 @@ from edge_agent.context import AgentContext, open_agent
 from edge_agent.devices import DeviceRegistry
 from edge_agent.errors import KNOWN_ERRORS, EdgeAgentError
 from edge_agent.maintenance import Maintenance
-from edge_agent.printing import PrintQueue
+from edge_agent.printing import PrintQueue, with_receipt_printer
 from edge_agent.scans import ScanDispatcher
 from edge_agent.systemd_notify import SystemdNotifier
 from edge_agent.wallet_setup import load_push_worker
@@ -52,6 +52,8 @@ class RunningAgent:
     push_worker: PushWorker | None = None  # APNs pushes for updated Apple passes
     print_queue: PrintQueue | None = None
     sync: SyncService | None = None
+    # Ends the screens' event streams, so the web server's stop does not wait on them.
+    close_streams: Callable[[], None] | None = None
 
     @property
     def web_url(self) -> str:
@@ -74,6 +76,8 @@ class RunningAgent:
         self.stopped.set()
         for scanner in self.scanners:
             scanner.stop()
+        if self.close_streams is not None:
+            self.close_streams()
         self.web.stop()
         self.web_thread.join(timeout=10)
         if self.push_worker is not None:
@@ -91,16 +95,21 @@ class RunningAgent:
 def start_agent(config: Config) -> RunningAgent:
     """Open the store and start everything; raises EdgeAgentError if it cannot start."""
     ctx = open_agent(config)
+    try:
+        print_queue = PrintQueue(ctx)
+    except BaseException:
+        ctx.store.close()
+        raise
+    # Every use case that prints (returns, pickups, kiosk slips) finds the printer here.
+    ctx = with_receipt_printer(ctx, print_queue)
     dispatcher = ScanDispatcher(ctx)
     dispatcher.start()
     scanners: list[ScanSource] = []
-    print_queue: PrintQueue | None = None
     sync: SyncService | None = None
     try:
         if config.sync.broker_url:
             sync = SyncService(ctx)
             sync.start()
-        print_queue = PrintQueue(ctx)
         print_queue.start()
         for settings in config.scanners:
             try:
@@ -132,8 +141,7 @@ def start_agent(config: Config) -> RunningAgent:
     except BaseException:
         for scanner in scanners:
             scanner.stop()
-        if print_queue is not None:
-            print_queue.stop()
+        print_queue.stop()
         dispatcher.stop()
         if sync is not None:
             sync.stop()
@@ -153,6 +161,7 @@ def start_agent(config: Config) -> RunningAgent:
         push_worker=push_worker,
         print_queue=print_queue,
         sync=sync,
+        close_streams=app.extensions["till_events"].close,
     )
     mode = "offline (no broker configured)" if not config.sync.broker_url else "syncing"
     log.info("agent started for store %s: %s, %s", config.store.id, running.web_url, mode)

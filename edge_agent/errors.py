@@ -43,6 +43,16 @@ class InvalidInput(EdgeAgentError):
     http_status = 400
 
 
+class InputRefused(InvalidInput):
+    """Well-formed input the store does not accept on its own terms: text that is not an
+    order number by this store's pattern, nor a loyalty number, email or phone; a line the
+    order does not have; a currency it does not take. A business refusal (422), where
+    `InvalidInput` (400) says the request itself is malformed."""
+
+    code = "input_refused"
+    http_status = 422
+
+
 class NotFound(EdgeAgentError):
     code = "not_found"
     http_status = 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,8 +10,9 @@ from typing import Literal
 
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money
-from edge_agent.errors import CustomerNotFound, InvalidInput, NotFound
+from edge_agent.errors import CustomerNotFound, InputRefused, InvalidInput, NotFound
 from edge_agent.outbox import append_event
+from edge_agent.products import GTIN_PATTERN
 from hardware.cardguard import CARD_DATA_REASON, looks_like_card_data
 from sync.protocol.clock import from_iso, to_iso
 
@@ -74,7 +76,7 @@ def create_list(
     ctx: AgentContext, customer_id: str | None, name: str, source: ListSource
 ) -> ShoppingList:
     if not name.strip() or len(name) > 80:
-        raise InvalidInput("a list needs a name of 1 to 80 characters")
+        raise InputRefused("a list needs a name of 1 to 80 characters")
     list_id = f"L-{uuid.uuid4().hex[:12]}"
     now = to_iso(ctx.clock())
     with ctx.store.transaction() as db:
@@ -99,6 +101,9 @@ def set_item(ctx: AgentContext, list_id: str, gtin: str, quantity: int) -> Shopp
         raise InvalidInput(CARD_DATA_REASON)
     if not 0 <= quantity <= MAX_QUANTITY:
         raise InvalidInput(f"a quantity is 0 to {MAX_QUANTITY}")
+    # Checked before anything is written: the list.updated event would refuse it after.
+    if not re.fullmatch(GTIN_PATTERN, gtin):
+        raise InvalidInput("that is not a product barcode (8, 12, 13 or 14 digits)")
     now = to_iso(ctx.clock())
     with ctx.store.transaction() as db:
         owner = db.execute("SELECT customer_id FROM shopping_lists WHERE id = ?", [list_id])

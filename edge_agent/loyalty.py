@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money
-from edge_agent.errors import CustomerNotFound, EdgeAgentError, InvalidInput, NotFound
+from edge_agent.errors import CustomerNotFound, EdgeAgentError, InputRefused, InvalidInput, NotFound
 from edge_agent.outbox import append_event
 from edge_agent.staff import Actor, audit
 from sync.protocol.clock import from_iso, to_iso
@@ -63,7 +63,7 @@ def award_points(
     if spent.amount_minor <= 0:
         raise InvalidInput("a sale earns points only for a positive amount")
     if spent.currency != ctx.config.store.currency:
-        raise InvalidInput(f"this store earns points on {ctx.config.store.currency} sales")
+        raise InputRefused(f"this store earns points on {ctx.config.store.currency} sales")
     now = ctx.clock()
     with ctx.store.transaction() as db:
         account = db.execute(

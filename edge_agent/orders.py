@@ -12,7 +12,7 @@ from edge_agent.codes import CodeRules
 from edge_agent.conflicts import order_conflicts
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money, Order, OrderLine, OrderSummary
-from edge_agent.errors import InvalidInput, OrderNotFound
+from edge_agent.errors import InputRefused, OrderNotFound
 from hardware.cardguard import CARD_DATA_REASON, looks_like_card_data
 from sync.protocol.clock import from_iso
 
@@ -34,8 +34,8 @@ def normalise_order_number(ctx: AgentContext, raw: str) -> str:
     number = CodeRules.from_config(ctx.config).order_number(raw)
     if number is None:
         if looks_like_card_data(raw):
-            raise InvalidInput(CARD_DATA_REASON)  # and never shown back
-        raise InvalidInput(
+            raise InputRefused(CARD_DATA_REASON)  # and never shown back
+        raise InputRefused(
             f"'{raw.strip()[:40]}' is not an order number; check it on the customer's "
             "confirmation email"
         )

@@ -17,7 +17,7 @@ from edge_agent.domain import Money, Order
 from edge_agent.errors import EdgeAgentError
 from edge_agent.orders import find_order, lookup_budget
 from edge_agent.outbox import append_event
-from edge_agent.receipts import ReceiptSink, pickup_slip
+from edge_agent.receipts import pickup_slip
 from edge_agent.staff import Actor, audit
 from sync.protocol.clock import to_iso
 from sync.protocol.stock import STOCK_GTINS_MAX
@@ -77,9 +77,11 @@ def verify_pickup(
     customer_id: str | None,
     centre: CentreLookup | None = None,
 ) -> PickupCheck:
-    """The order, if it can be handed over here now to this customer; else PickupRefused.
-    With a centre, suggestions this store lacks may come from other stores' stock."""
-    order = find_order(ctx, order_number)
+    """The order, if it can be handed over here now to this customer; else PickupRefused
+    (an order this store has not cached is asked of the centre, like an order look-up, so
+    an order for another store is refused as such). With a centre, suggestions this store
+    lacks may come from other stores' stock."""
+    order = find_order(ctx, order_number, centre)
     _check_can_hand_over(ctx, order, customer_id)
     first_name = None
     if order.customer_id:
@@ -93,9 +95,14 @@ def hand_over(
     customer_id: str | None,
     *,
     actor: Actor,
-    print_receipt: ReceiptSink | None = None,
+    centre: CentreLookup | None = None,
 ) -> Pickup:
+    """Record the hand-over; its pickup slip prints on the context's receipt printer and
+    commits with it."""
+    # The centre is asked (for an order not cached) before the write transaction opens.
+    find_order(ctx, order_number, centre)
     now = ctx.clock()
+    printer = ctx.receipt_printer
     with ctx.store.transaction() as db:
         order = find_order(ctx, order_number)  # re-read under the write lock
         _check_can_hand_over(ctx, order, customer_id)
@@ -114,11 +121,11 @@ def hand_over(
         )
         audit(db, actor, "order.collected", order.number, None, now)
         slip_job = None
-        if print_receipt is not None:
+        if printer is not None:
             first_name = (
                 customer_profile(ctx, order.customer_id).first_name if (order.customer_id) else None
             )
-            slip_job = print_receipt(pickup_slip(ctx.config, order, first_name, now))
+            slip_job = printer.queue(pickup_slip(ctx.config, order, first_name, now))
         append_event(
             db,
             ctx.origin,
@@ -133,6 +140,8 @@ def hand_over(
             },
             at=now,
         )
+    if printer is not None:
+        printer.wake()
     return Pickup(pickup_id, order.number, now, slip_job)
 
 

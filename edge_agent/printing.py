@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from edge_agent.context import AgentContext
@@ -41,6 +41,7 @@ _RECEIPT_KINDS = {
     "PickupSlip": "pickup_slip",
     "ShoppingList": "shopping_list",
     "Coupon": "coupon",
+    "ReturnSlip": "return_slip",
 }
 
 
@@ -75,6 +76,28 @@ _JOB_COLUMNS = (
     "id, printer_id, kind, reference, state, attempts, last_error, created_at, printed_at,"
     " reprint_of"
 )
+
+
+@dataclass(frozen=True)
+class QueuedReceiptPrinter:
+    """The `ReceiptPrinter` the use cases get: one printer of a print queue."""
+
+    print_queue: PrintQueue
+    printer_id: str
+
+    def queue(self, receipt: Receipt) -> int:
+        return self.print_queue.enqueue_receipt(self.printer_id, receipt).id
+
+    def wake(self) -> None:
+        self.print_queue.wake(self.printer_id)
+
+
+def with_receipt_printer(ctx: AgentContext, print_queue: PrintQueue) -> AgentContext:
+    """`ctx` printing receipts on the first configured printer (the till's own)."""
+    if not print_queue.printers:
+        return ctx
+    printer = QueuedReceiptPrinter(print_queue, next(iter(print_queue.printers)))
+    return replace(ctx, receipt_printer=printer)
 
 
 class PrintQueue:
@@ -328,7 +351,7 @@ class PrintQueue:
 
 
 def _reference(receipt: Receipt) -> str | None:
-    for attribute in ("number", "order_number", "code"):
+    for attribute in ("number", "code", "order_number"):
         value = getattr(receipt, attribute, None)
         if isinstance(value, str):
             return value

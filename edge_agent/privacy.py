@@ -11,7 +11,7 @@ import secrets
 
 import phonenumbers
 
-from edge_agent.errors import InvalidInput
+from edge_agent.errors import InputRefused
 
 SALT_META_KEY = "privacy.lookup_salt"
 # Deliberately loose: the look-up only needs a canonical form, validity is the centre's job.
@@ -40,7 +40,7 @@ class LookupHasher:
 def normalise_email(email: str) -> str:
     value = email.strip().lower()
     if not _EMAIL.match(value):
-        raise InvalidInput("that is not an email address (expected name@domain)")
+        raise InputRefused("that is not an email address (expected name@domain)")
     return value
 
 
@@ -49,9 +49,9 @@ def normalise_phone(phone: str, region: str) -> str:
     try:
         number = phonenumbers.parse(phone, region)
     except phonenumbers.NumberParseException:
-        raise InvalidInput("that is not a phone number") from None
+        raise InputRefused("that is not a phone number") from None
     if not phonenumbers.is_possible_number(number):
-        raise InvalidInput("that phone number has the wrong number of digits")
+        raise InputRefused("that phone number has the wrong number of digits")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

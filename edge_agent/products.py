@@ -8,6 +8,10 @@ from edge_agent.context import AgentContext
 from edge_agent.domain import Money
 from edge_agent.errors import NotFound
 
+# A GTIN-8, -12, -13 or -14 as the catalogue stores it (digits only; the check digit is
+# checked where a barcode is read).
+GTIN_PATTERN = r"^[0-9]{8}$|^[0-9]{12,14}$"
+
 
 @dataclass(frozen=True)
 class Product:

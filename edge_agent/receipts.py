@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 from edge_agent.config import Config
 from edge_agent.domain import Money, Order
@@ -13,11 +13,24 @@ from hardware.receipts.model import (
     Receipt,
     ReceiptLine,
     ReturnReceipt,
+    ReturnSlip,
     StoreHeader,
 )
 
-# Puts a receipt in the print queue (inside the caller's transaction); returns the job id.
-ReceiptSink = Callable[[Receipt], int]
+
+class ReceiptPrinter(Protocol):
+    """The store's receipt printer as the use cases see it (the context carries it, so a
+    return or a hand-over prints whichever screen or API confirmed it)."""
+
+    def queue(self, receipt: Receipt) -> int:
+        """Queue `receipt` inside the caller's transaction; returns the print job id."""
+        ...
+
+    def wake(self) -> None:
+        """Print what was queued, once the caller's transaction has committed."""
+        ...
+
+
 REFUND_METHOD_TEXT = {"original_payment": "original payment", "store_credit": "store credit"}
 
 
@@ -44,6 +57,24 @@ def return_receipt(
         lines=tuple(ReceiptLine(name, qty, amount) for name, qty, amount in lines),
         refund=refund,
         refund_method=REFUND_METHOD_TEXT.get(refund_method, refund_method),
+    )
+
+
+def return_slip(
+    config: Config,
+    code: str,
+    order_number: str,
+    lines: list[tuple[str, int, Money]],
+    refund: Money,
+    valid_until: datetime,
+) -> ReturnSlip:
+    return ReturnSlip(
+        store=store_header(config),
+        code=code,
+        order_number=order_number,
+        lines=tuple(ReceiptLine(name, qty, amount) for name, qty, amount in lines),
+        refund=refund,
+        valid_until=valid_until,
     )
 
 

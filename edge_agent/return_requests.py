@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from edge_agent.codes import RETURN_SLIP_ID_MAX, return_slip_code, return_slip_id
 from edge_agent.context import AgentContext
 from edge_agent.domain import Order
-from edge_agent.errors import InvalidInput, NotFound, OrderNotFound
+from edge_agent.errors import InputRefused, NotFound, OrderNotFound
 from edge_agent.orders import find_order, list_customer_orders
+from edge_agent.receipts import return_slip
 from edge_agent.returns import (
     RETURNABLE_STATUSES,
     ReturnQuote,
@@ -49,6 +50,7 @@ class ReturnRequest:
     source: str
     created_at: datetime
     expires_at: datetime
+    slip_job_id: int | None = None  # the printed slip, where the kiosk has a printer
 
     @property
     def slip_code(self) -> str:
@@ -86,6 +88,7 @@ def create_return_request(
         expires_at=now + timedelta(hours=ctx.config.kiosk.return_request_hours),
     )
     stored_lines = [{"line_no": ln.line_no, "quantity": ln.quantity} for ln in lines]
+    printer = ctx.receipt_printer
     with ctx.store.transaction() as db:
         db.execute(
             "INSERT INTO return_requests (id, order_number, customer_id, lines, source,"
@@ -93,6 +96,16 @@ def create_return_request(
             [request.request_id, request.order_number, customer_id, json.dumps(stored_lines),
              source, to_iso(now), to_iso(request.expires_at)],
         )  # fmt: skip
+        if printer is not None:
+            # A kiosk with a printer hands the customer the slip on paper too.
+            slip = return_slip(
+                ctx.config, request.slip_code, order.number,
+                [(ln.name, ln.requested, ln.refund) for ln in quote.lines],
+                quote.total, request.expires_at,
+            )  # fmt: skip
+            request = replace(request, slip_job_id=printer.queue(slip))
+    if printer is not None:
+        printer.wake()
     return request
 
 
@@ -100,7 +113,7 @@ def load_return_request(ctx: AgentContext, code: str) -> ReturnRequest:
     """The request behind a slip code (`RR:<id>`) or a bare id; refused once expired."""
     request_id = return_slip_id(code)
     if not request_id or len(request_id) > RETURN_SLIP_ID_MAX:
-        raise InvalidInput("that is not a return slip code; scan the QR code on the slip")
+        raise InputRefused("that is not a return slip code; scan the QR code on the slip")
     row = ctx.store.db.execute(
         "SELECT id, order_number, customer_id, lines, source, created_at, expires_at"
         " FROM return_requests WHERE id = ?",

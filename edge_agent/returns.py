@@ -16,10 +16,10 @@ from typing import Literal
 
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money, Order
-from edge_agent.errors import EdgeAgentError, InvalidInput
+from edge_agent.errors import EdgeAgentError, InputRefused, InvalidInput
 from edge_agent.orders import find_order
 from edge_agent.outbox import append_event
-from edge_agent.receipts import ReceiptSink, return_receipt
+from edge_agent.receipts import return_receipt
 from edge_agent.staff import Actor, audit
 from edge_agent.stock import add_movements, stock_here
 from hardware.money import format_money
@@ -106,12 +106,13 @@ def confirm_return(
     actor: Actor,
     online: bool,
     approver: Actor | None = None,
-    print_receipt: ReceiptSink | None = None,
 ) -> ConfirmedReturn:
     """Record the return, or raise ReturnRefused / ApprovalRequired with the reason.
 
-    The receipt's print job commits with the return: no return without its receipt.
+    The receipt's print job (on the context's receipt printer) commits with the return:
+    no return without its receipt, whichever screen confirmed it.
     """
+    printer = ctx.receipt_printer
     now = ctx.clock()
     with ctx.store.transaction() as db:
         # Re-read inside the write lock: the quote the till showed may be stale.
@@ -161,8 +162,8 @@ def confirm_return(
         detail = {"order": quote.order_number, "total_minor": quote.total.amount_minor}
         audit(db, actor, "return.confirmed", return_id, detail, now)
         receipt_job = None
-        if print_receipt is not None:
-            receipt_job = print_receipt(
+        if printer is not None:
+            receipt_job = printer.queue(
                 return_receipt(
                     ctx.config, return_id, now, quote.order_number,
                     [(ln.name, ln.requested, ln.refund) for ln in quote.lines],
@@ -195,6 +196,8 @@ def confirm_return(
             },
             at=now,
         )  # fmt: skip
+    if printer is not None:
+        printer.wake()
     return ConfirmedReturn(return_id, quote, approved_by, now, receipt_job)
 
 
@@ -209,7 +212,7 @@ def _quote(
         raise InvalidInput("choose at least one line to return")
     numbers = [r.line_no for r in requested]
     if len(set(numbers)) != len(numbers):
-        raise InvalidInput("each order line may appear once in a return")
+        raise InputRefused("each order line may appear once in a return")
     settings = ctx.config.returns
     now = ctx.clock()
     by_no = {line.line_no: line for line in order.lines}
@@ -226,7 +229,7 @@ def _quote(
     for request in requested:
         line = by_no.get(request.line_no)
         if line is None:
-            raise InvalidInput(f"order {order.number} has no line {request.line_no}")
+            raise InputRefused(f"order {order.number} has no line {request.line_no}")
         if request.quantity < 1:
             raise InvalidInput("a returned quantity is at least 1")
         conflict = conflicts.get(line.line_no)

@@ -36,59 +36,88 @@ SEEDED_TABLES = (
     "products",
 )
 
-# (category, garment, sizes, price range in cents)
+
+# A garment's grammatical gender and number ("f", "m", "fp", "mp"): the adjectives after
+# it (material, colour) agree with it, as a Spanish reader expects.
+@dataclass(frozen=True)
+class _Garment:
+    name: str
+    form: str
+    # the fabric it already names ("Camisa de lino"): no second fabric is added
+    names_fabric: bool = False
+
+
+def _g(name: str, form: str, names_fabric: bool = False) -> _Garment:
+    return _Garment(name, form, names_fabric)
+
+
+# (category, garments, sizes, price range in cents)
 _GARMENTS = (
     (
         "vestidos",
-        ("Vestido midi", "Vestido camisero", "Vestido de punto", "Vestido largo"),
+        (_g("Vestido midi", "m"), _g("Vestido camisero", "m"),
+         _g("Vestido de punto", "m", True), _g("Vestido largo", "m")),
         ("XS", "S", "M", "L", "XL"),
         (2995, 8995),
     ),
     (
         "camisas",
-        ("Camisa Oxford", "Camisa de lino", "Blusa fluida", "Camisa de cuadros"),
+        (_g("Camisa Oxford", "f"), _g("Camisa de lino", "f", True), _g("Blusa fluida", "f"),
+         _g("Camisa de cuadros", "f")),
         ("XS", "S", "M", "L", "XL"),
         (1995, 5995),
     ),
     (
         "pantalones",
-        ("Pantalón chino", "Vaquero recto", "Pantalón de pinzas", "Jogger"),
+        (_g("Pantalón chino", "m"), _g("Vaquero recto", "m", True),
+         _g("Pantalón de pinzas", "m"), _g("Jogger", "m")),
         ("36", "38", "40", "42", "44", "46"),
         (2495, 6995),
     ),
     (
         "punto",
-        ("Jersey de cuello alto", "Cárdigan", "Jersey de ochos", "Sudadera"),
+        (_g("Jersey de cuello alto", "m"), _g("Cárdigan", "m"), _g("Jersey de ochos", "m"),
+         _g("Sudadera", "f")),
         ("XS", "S", "M", "L", "XL"),
         (2495, 7995),
     ),
     (
         "abrigos",
-        ("Abrigo de paño", "Gabardina", "Chaqueta acolchada", "Cazadora vaquera"),
+        (_g("Abrigo de paño", "m", True), _g("Gabardina", "f"), _g("Chaqueta acolchada", "f"),
+         _g("Cazadora vaquera", "f", True)),
         ("XS", "S", "M", "L", "XL"),
         (4995, 18995),
     ),
     (
         "calzado",
-        ("Zapatillas de piel", "Botines", "Mocasines", "Sandalias"),
+        (_g("Zapatillas de piel", "fp", True), _g("Botines", "mp"), _g("Mocasines", "mp"),
+         _g("Sandalias", "fp")),
         ("36", "37", "38", "39", "40", "41", "42", "43", "44"),
         (3995, 11995),
     ),
     (
         "accesorios",
-        ("Bolso bandolera", "Cinturón de piel", "Bufanda de lana", "Gorra"),
+        (_g("Bolso bandolera", "m"), _g("Cinturón de piel", "m", True),
+         _g("Bufanda de lana", "f", True), _g("Gorra", "f")),
         ("Única",),
         (1295, 5995),
     ),
+)  # fmt: skip
+# Fabrics ("de ..." does not agree) and finishes (adjectives: one form per gender/number).
+_FABRICS = ("de algodón", "de lino", "de lana merino", "de piel")
+_FINISHES = (
+    {"m": "ecológico", "f": "ecológica", "mp": "ecológicos", "fp": "ecológicas"},
+    {"m": "satinado", "f": "satinada", "mp": "satinados", "fp": "satinadas"},
+    {"m": "reciclado", "f": "reciclada", "mp": "reciclados", "fp": "recicladas"},
 )
-_MATERIALS = ("de algodón", "de lino", "de lana merino", "ecológico", "de piel", "satinado")
+# Colours named by a noun or a compound ("azul marino") do not change; the others agree.
 _COLOURS = (
-    "negro",
+    {"m": "negro", "f": "negra", "mp": "negros", "fp": "negras"},
     "blanco roto",
     "azul marino",
-    "crudo",
+    {"m": "crudo", "f": "cruda", "mp": "crudos", "fp": "crudas"},
     "verde oliva",
-    "granate",
+    {"m": "granate", "f": "granate", "mp": "granates", "fp": "granates"},
     "camel",
     "gris jaspeado",
     "rosa empolvado",
@@ -219,9 +248,10 @@ def _products(rng: random.Random, currency: str, now: datetime) -> list[tuple]:
     stamp = to_iso(now)
     for category, garments, sizes, (low, high) in _GARMENTS:
         for garment in garments:
-            for material in rng.sample(_MATERIALS, 3):
+            for material in _materials(rng, garment):
                 model += 1
-                colour = rng.choice(_COLOURS)
+                shade = rng.choice(_COLOURS)
+                colour = _agree(shade, "m")  # the colour's own name, for the column
                 price = rng.randrange(low, high + 1, 100)  # prices end in .95
                 for size in sizes:
                     item = len(rows) + 1
@@ -229,7 +259,7 @@ def _products(rng: random.Random, currency: str, now: datetime) -> list[tuple]:
                     gtin = body + str(gs1_standard_check_digit(body))
                     style = f"{category[:3].upper()}-{model:04d}"
                     sku = f"{style}-{size}"
-                    name = f"{garment} {material} {colour}"
+                    name = f"{garment.name} {material} {_agree(shade, garment.form)}"
                     stock = rng.randrange(0, 12)
                     rows.append(
                         (
@@ -247,6 +277,18 @@ def _products(rng: random.Random, currency: str, now: datetime) -> list[tuple]:
                         )
                     )
     return rows
+
+
+def _materials(rng: random.Random, garment: _Garment) -> list[str]:
+    """Three variants of a garment: a fabric (unless its name has one) or a finish."""
+    finishes = [_agree(f, garment.form) for f in _FINISHES]
+    if garment.names_fabric:
+        return finishes
+    return rng.sample([*_FABRICS, *finishes], 3)
+
+
+def _agree(word: str | dict[str, str], form: str) -> str:
+    return word if isinstance(word, str) else word[form]
 
 
 def _customers(ctx: AgentContext, rng: random.Random, count: int, now: datetime) -> Iterator[tuple]:

@@ -6,7 +6,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge_agent.codes import CodeRules, classify_typed
@@ -17,12 +17,12 @@ from edge_agent.customers import (
     parse_query,
     search_customer_orders,
 )
-from edge_agent.errors import InvalidInput
 from edge_agent.orders import find_order, list_customer_orders
 from edge_agent.scans import ScanOutcome
 from hardware.scan import MAX_SCAN_CHARS, Scan
 from pos_bridge.auth import require
 from pos_bridge.errors import ApiError, error_response
+from pos_bridge.params import CustomerPath, OrderPath, OrderSearchQuery, read_params
 from pos_bridge.requests import read_body
 from pos_bridge.responses import CustomerOrders, OrderSearch
 from pos_bridge.till_events import identified_event
@@ -91,8 +91,7 @@ def identify() -> Any:
 @api.get("/customers/<customer_id>/orders")
 @require("cashier")
 def customer_orders(customer_id: str) -> Any:
-    if len(customer_id) > 64:
-        raise InvalidInput("that is not a customer id")
+    read_params(CustomerPath)
     return jsonify(CustomerOrders(customer_id, list_customer_orders(agent(), customer_id)))
 
 
@@ -101,7 +100,7 @@ def customer_orders(customer_id: str) -> Any:
 def order_search() -> Any:
     """Orders by order number, or by the customer's loyalty number, email or phone; what
     the cache lacks is asked of the centre when the link is up."""
-    text = request.args.get("query", "")
+    text = read_params(OrderSearchQuery).query
     ctx = agent()
     code = classify_typed(text, CodeRules.from_config(ctx.config))
     if code.kind == "order_number":
@@ -116,6 +115,7 @@ def order_search() -> Any:
 @api.get("/orders/<number>")
 @require("cashier")
 def order(number: str) -> Any:
+    read_params(OrderPath)
     return jsonify(find_order(agent(), number, centre_lookup()))
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge_agent.conflicts import NOTE_MAX_CHARS, open_conflicts, resolve_conflict
 from pos_bridge.auth import current_actor, require
+from pos_bridge.params import ConflictPath, read_params
 from pos_bridge.requests import read_body
 from pos_bridge.responses import OpenConflicts
 from pos_bridge.till_events import TillEventHub
@@ -35,6 +36,7 @@ def conflicts() -> Any:
 @conflicts_api.post("/conflicts/<conflict_id>/resolve")
 @require("supervisor")
 def resolve(conflict_id: str) -> Any:
+    read_params(ConflictPath)
     body = read_body(ResolveRequest)
     return jsonify(resolve_conflict(agent(), conflict_id, body.note, current_actor()))
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import (
     Blueprint,
+    Response,
     g,
     redirect,
     render_template,
@@ -43,7 +44,8 @@ from edge_agent.stock import product_stock
 from pos_bridge.errors import ApiError
 from pos_bridge.i18n import LANG_SESSION_KEY
 from pos_bridge.screen_headers import add_screen_headers
-from pos_bridge.wiring import agent, centre_lookup, link_up
+from pos_bridge.till_events import TooManyStreams
+from pos_bridge.wiring import agent, centre_lookup, link_up, till_events
 
 log = logging.getLogger(__name__)
 console = Blueprint("console", __name__, url_prefix="/console")
@@ -154,6 +156,21 @@ def home() -> str:
     )
 
 
+@console.get("/events")
+def events() -> Response:
+    """This till's live events for the console page (SSE, the session's sign-in): a pass
+    or card scanned by any scanner of this device, or typed for its till, opens that
+    customer's profile (static/console.js)."""
+    ctx = _ctx()
+    tills = [ctx.config.device.id, *(scanner.id for scanner in ctx.config.scanners)]
+    if _actor().till_id:
+        tills.append(_actor().till_id)
+    try:
+        return till_events().response(tills)
+    except TooManyStreams:
+        raise ApiError(503, "too_many_streams", "too many till screens are connected") from None
+
+
 @console.post("/identify")
 def identify() -> Any:
     ctx = _ctx()
@@ -219,16 +236,16 @@ def return_confirm() -> Any:
 @console.post("/pickups/verify")
 def pickup_verify() -> str:
     customer_id = request.form.get("customer_id") or None
-    check = verify_pickup(
-        _ctx(), request.form.get("order_number", ""), customer_id, centre_lookup()
-    )
+    number = request.form.get("order_number", "")
+    check = verify_pickup(_ctx(), number, customer_id, centre_lookup())
     return render_template("console/pickup.html", check=check, customer_id=customer_id)
 
 
 @console.post("/pickups")
 def pickup_hand_over() -> Any:
     customer_id = request.form.get("customer_id") or None
-    done = hand_over(_ctx(), request.form.get("order_number", ""), customer_id, actor=_actor())
+    number = request.form.get("order_number", "")
+    done = hand_over(_ctx(), number, customer_id, actor=_actor(), centre=centre_lookup())
     return render_template("console/pickup_done.html", pickup=done), 201
 
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from edge_agent.devices import DeviceRegistry, PrintJobs
-from edge_agent.errors import InvalidInput
 from edge_agent.printing import PrintQueue, UnknownPrinter
 from pos_bridge import wiring
 from pos_bridge.auth import require
+from pos_bridge.params import PrinterPath, PrintJobsParams, read_params
 
 devices_api = Blueprint("devices", __name__, url_prefix="/api/v1")
-MAX_JOBS_LISTED = 200
 
 
 def _registry() -> DeviceRegistry:
@@ -40,17 +39,16 @@ def devices() -> Any:
 @devices_api.get("/printers/<printer_id>/jobs")
 @require("cashier")
 def printer_jobs(printer_id: str) -> Any:
-    raw = request.args.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_JOBS_LISTED:
-        raise InvalidInput(f"limit must be a number from 1 to {MAX_JOBS_LISTED}")
+    params = read_params(PrintJobsParams)
     queue = _queue()
     if printer_id not in queue.printers:
         raise UnknownPrinter(f"no printer '{printer_id}'")
-    return jsonify(PrintJobs(printer_id, tuple(queue.jobs(printer_id, int(raw)))))
+    return jsonify(PrintJobs(printer_id, tuple(queue.jobs(printer_id, params.limit))))
 
 
 @devices_api.post("/printers/<printer_id>/reprint-last")
 @require("cashier")
 def reprint_last(printer_id: str) -> Any:
+    read_params(PrinterPath)
     job = _queue().reprint_last(printer_id)
     return jsonify(job), 202

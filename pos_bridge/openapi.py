@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from edge_agent import __version__
 from edge_agent.devices import DevicesStatus, PrintJobs
@@ -26,6 +26,19 @@ from edge_agent.returns import ConfirmedReturn, ReturnQuote
 from edge_agent.scans import ScanOutcome
 from edge_agent.stock import ProductStock, RecordedMovement
 from pos_bridge import api, conflicts_api, passes_api, stock_api, till_api
+from pos_bridge.params import (
+    ConflictPath,
+    CustomerPath,
+    ListItemPath,
+    ListPath,
+    OrderPath,
+    OrderSearchQuery,
+    PrinterPath,
+    PrintJobsParams,
+    ProductPath,
+    ReturnSlipPath,
+    TillPath,
+)
 from pos_bridge.responses import (
     CustomerLists,
     CustomerOrders,
@@ -50,8 +63,9 @@ class Operation:
     errors: tuple[int, ...]
     auth: bool = True
     tags: tuple[str, ...] = field(default=("till",))
-    query: tuple[str, ...] = ()  # required query-string parameters
-    optional_query: tuple[str, ...] = ()
+    # The model that validates the path and query parameters (pos_bridge.params): the
+    # document shows its patterns, lengths and ranges.
+    params: type[BaseModel] | None = None
 
 
 _AUTH_ERRORS = (401, 403)
@@ -65,18 +79,18 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/api/v1/passes/identify", "Identify a customer from a wallet pass code",
               passes_api.PassIdentifyRequest, (200, CustomerProfile), (400, 404, 415, 422, 503)),
     Operation("get", "/api/v1/customers/<customer_id>/orders", "A customer's orders",
-              None, (200, CustomerOrders), (400,)),
+              None, (200, CustomerOrders), (400,), params=CustomerPath),
     Operation("get", "/api/v1/orders", "Search orders by number, loyalty number, email or "
-              "phone (?query=)", None, (200, OrderSearch), (400, 404),
-              query=("query",)),
+              "phone (?query=)", None, (200, OrderSearch), (400, 404, 422),
+              params=OrderSearchQuery),
     Operation("get", "/api/v1/orders/<number>", "An order by number", None, (200, Order),
-              (400, 404)),
+              (400, 404, 422), params=OrderPath),
     Operation("post", "/api/v1/scans", "Handle a scan as a scanner would", api.ScanRequest,
               (200, ScanOutcome), (400, 404, 415, 422, 503)),
     Operation("post", "/api/v1/returns/quote", "What a return would refund, line by line",
               till_api.ReturnRequest, (200, ReturnQuote), (400, 404, 415, 422)),
     Operation("get", "/api/v1/return-requests/<code>", "Load a kiosk return slip as a quote",
-              None, (200, ReturnQuote), (400, 404, 410)),
+              None, (200, ReturnQuote), (400, 404, 410, 422), params=ReturnSlipPath),
     Operation("post", "/api/v1/returns", "Confirm a return", till_api.ReturnRequest,
               (201, ConfirmedReturn), (400, 404, 415, 422, 423)),
     Operation("get", "/api/v1/conflicts", "Return conflicts not yet resolved: lines returned "
@@ -84,7 +98,7 @@ OPERATIONS: tuple[Operation, ...] = (
               (200, OpenConflicts), ()),
     Operation("post", "/api/v1/conflicts/<conflict_id>/resolve", "Resolve a return conflict "
               "with a note (supervisor)", conflicts_api.ResolveRequest, (200, ReturnConflict),
-              (400, 404, 409, 415, 422)),
+              (400, 404, 409, 415, 422), params=ConflictPath),
     Operation("post", "/api/v1/pickups/verify", "Check a click-and-collect order",
               till_api.PickupRequest, (200, PickupCheck), (400, 404, 409, 415, 422)),
     Operation("post", "/api/v1/pickups", "Hand over a click-and-collect order",
@@ -94,26 +108,28 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/api/v1/coupons/redeem", "Redeem a coupon or reward",
               till_api.RedeemRequest, (200, Redemption), (400, 404, 409, 415, 422)),
     Operation("get", "/api/v1/customers/<customer_id>/lists", "A customer's shopping lists",
-              None, (200, CustomerLists), ()),
+              None, (200, CustomerLists), (400,), params=CustomerPath),
     Operation("post", "/api/v1/lists", "Start a shopping list", till_api.NewListRequest,
               (201, ShoppingList), (400, 404, 415, 422)),
     Operation("get", "/api/v1/lists/<list_id>", "A shopping list", None, (200, ShoppingList),
-              (404,)),
+              (400, 404), params=ListPath),
     Operation("put", "/api/v1/lists/<list_id>/items/<gtin>", "Set an item's quantity",
-              till_api.ItemRequest, (200, ShoppingList), (400, 404, 415, 422)),
+              till_api.ItemRequest, (200, ShoppingList), (400, 404, 415, 422),
+              params=ListItemPath),
     Operation("delete", "/api/v1/lists/<list_id>/items/<gtin>", "Remove an item", None,
-              (200, ShoppingList), (400, 404)),
+              (200, ShoppingList), (400, 404), params=ListItemPath),
     Operation("get", "/api/v1/devices", "Scanners and printers: state and health", None,
               (200, DevicesStatus), (), tags=("devices",)),
     Operation("get", "/api/v1/printers/<printer_id>/jobs", "A printer's recent print jobs "
               "(?limit=1..200)", None, (200, PrintJobs), (400, 404, 503), tags=("devices",),
-              optional_query=("limit",)),
+              params=PrintJobsParams),
     Operation("post", "/api/v1/printers/<printer_id>/reprint-last", "Print the last receipt "
-              "again", None, (202, PrintJob), (404, 409, 503), tags=("devices",)),
+              "again", None, (202, PrintJob), (400, 404, 409, 503), tags=("devices",),
+              params=PrinterPath),
     Operation("get", "/api/v1/products/<gtin>/stock", "A product's stock size by size: "
               "here (works offline) and in the other stores, nearest first (asks the "
               "centre; says so when it cannot)", None, (200, ProductStock), (400, 404),
-              tags=("stock",)),
+              tags=("stock",), params=ProductPath),
     Operation("post", "/api/v1/stock/movements", "Record a sale or return here: the stock "
               "here moves at once (once per reference)", stock_api.MovementRequest,
               (201, RecordedMovement), (400, 404, 415, 422), tags=("stock",)),
@@ -122,7 +138,7 @@ OPERATIONS: tuple[Operation, ...] = (
               "waits in the outbox)", stock_api.OrderRequestBody, (201, RequestedOrder),
               (400, 404, 409, 415, 422), tags=("stock",)),
     Operation("get", "/api/v1/tills/<till_id>/events", "Live events for a till screen (SSE)",
-              None, (200, SSE), (503,)),
+              None, (200, SSE), (400, 503), params=TillPath),
 )  # fmt: skip
 
 
@@ -193,17 +209,7 @@ def _operation(op: Operation, refs: dict) -> dict[str, Any]:
             "description": "error",
             "content": {"application/json": {"schema": error_ref}},
         }
-    parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in re.findall(r"<(?:[a-z]+:)?([a-z_]+)>", op.path)
-    ] + [
-        {"name": name, "in": "query", "required": True,
-         "schema": {"type": "string", "minLength": 1, "maxLength": 254}}
-        for name in op.query
-    ] + [
-        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
-        for name in op.optional_query
-    ]  # fmt: skip
+    parameters = _parameters(op)
     operation: dict[str, Any] = {
         "operationId": f"{op.method}_{openapi_path(op.path)}".replace("/", "_").strip("_"),
         "summary": op.summary,
@@ -220,6 +226,29 @@ def _operation(op: Operation, refs: dict) -> dict[str, Any]:
     if op.auth:
         operation["security"] = [{"bearer": []}]
     return operation
+
+
+def _parameters(op: Operation) -> list[dict[str, Any]]:
+    in_path = re.findall(r"<(?:[a-z]+:)?([a-z_]+)>", op.path)
+    model = op.params.model_json_schema() if op.params is not None else {}
+    properties, required = model.get("properties", {}), set(model.get("required", ()))
+    missing = set(in_path) - set(properties)
+    if op.params is not None and missing:
+        raise ValueError(f"{op.path}: {op.params.__name__} lacks {sorted(missing)}")
+    parameters = []
+    for name in in_path:
+        schema = properties.get(name, {"type": "string"})
+        parameters.append({"name": name, "in": "path", "required": True,
+                           "schema": _parameter_schema(schema)})  # fmt: skip
+    for name, schema in properties.items():
+        if name not in in_path:
+            parameters.append({"name": name, "in": "query", "required": name in required,
+                               "schema": _parameter_schema(schema)})  # fmt: skip
+    return parameters
+
+
+def _parameter_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in schema.items() if k != "title"}
 
 
 def _is_request(t: type) -> bool:

@@ -10,6 +10,7 @@ from flask import request
 from pydantic import BaseModel, ValidationError
 
 from pos_bridge.errors import ApiError
+from pos_bridge.params import describe
 
 Model = TypeVar("Model", bound=BaseModel)
 MAX_BODY_BYTES = 64 * 1024  # the largest till request is a return of a few dozen lines
@@ -30,7 +31,6 @@ def read_body(model: type[Model]) -> Model:
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
-        raise ApiError(422, "invalid_request", problems) from None
+        # 400: the body is not what the OpenAPI document allows (422 is the store's refusal
+        # of a well-formed request).
+        raise ApiError(400, "invalid_request", describe(exc)) from None

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edge_agent.order_requests import WantedLine, request_order
 from edge_agent.stock import product_stock, record_movements
 from pos_bridge.auth import current_actor, require
-from pos_bridge.errors import ApiError
+from pos_bridge.params import ProductPath, read_params
 from pos_bridge.requests import read_body
 from pos_bridge.wiring import agent, centre_lookup
 
@@ -46,9 +46,8 @@ class OrderRequestBody(_Body):
 @stock_api.get("/products/<gtin>/stock")
 @require("cashier")
 def stock_of_product(gtin: str) -> Any:
-    if not gtin.isdigit() or len(gtin) not in (8, 12, 13, 14):
-        raise ApiError(400, "invalid_gtin", "a GTIN is 8, 12, 13 or 14 digits")
-    return jsonify(product_stock(agent(), gtin, centre_lookup()))
+    params = read_params(ProductPath)
+    return jsonify(product_stock(agent(), params.gtin, centre_lookup()))
 
 
 @stock_api.post("/stock/movements")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from flask import Blueprint, Response, jsonify, request, stream_with_context
+from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge_agent.domain import Money
@@ -16,13 +16,21 @@ from edge_agent.returns import ReturnRequestLine, confirm_return, quote_return
 from edge_agent.staff import check_pin, sign_in, sign_out
 from pos_bridge.auth import current_actor, require
 from pos_bridge.errors import ApiError
+from pos_bridge.params import (
+    ID_PATTERN,
+    CustomerPath,
+    ListItemPath,
+    ListPath,
+    TillPath,
+    read_params,
+)
 from pos_bridge.requests import read_body
 from pos_bridge.responses import CustomerLists, SignedIn, SignedOut
 from pos_bridge.till_events import TooManyStreams
-from pos_bridge.wiring import agent, centre_lookup, link_up, receipt_printer, till_events
+from pos_bridge.wiring import agent, centre_lookup, link_up, till_events
 
 till_api = Blueprint("till_api", __name__, url_prefix="/api/v1")
-_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_ID = ID_PATTERN
 
 
 class _Body(BaseModel):
@@ -113,7 +121,6 @@ def return_confirm() -> Any:
     approver = None
     if body.approval is not None:
         approver = check_pin(ctx, body.approval.staff_id, body.approval.pin, None)
-    printer = receipt_printer()
     done = confirm_return(
         ctx,
         body.order_number,
@@ -122,10 +129,7 @@ def return_confirm() -> Any:
         actor=current_actor(),
         online=link_up(),
         approver=approver,
-        print_receipt=printer.sink if printer else None,
     )
-    if printer:
-        printer.wake()
     return jsonify(done), 201
 
 
@@ -140,16 +144,9 @@ def pickup_verify() -> Any:
 @require("cashier")
 def pickup_hand_over() -> Any:
     body = read_body(PickupRequest)
-    printer = receipt_printer()
     done = hand_over(
-        agent(),
-        body.order_number,
-        body.customer_id,
-        actor=current_actor(),
-        print_receipt=printer.sink if printer else None,
+        agent(), body.order_number, body.customer_id, actor=current_actor(), centre=centre_lookup()
     )
-    if printer:
-        printer.wake()
     return jsonify(done), 201
 
 
@@ -177,6 +174,7 @@ def coupon_redeem() -> Any:
 @till_api.get("/customers/<customer_id>/lists")
 @require("cashier")
 def lists_of_customer(customer_id: str) -> Any:
+    read_params(CustomerPath)
     return jsonify(CustomerLists(customer_id, customer_lists(agent(), customer_id)))
 
 
@@ -190,12 +188,14 @@ def list_create() -> Any:
 @till_api.get("/lists/<list_id>")
 @require("cashier")
 def list_show(list_id: str) -> Any:
+    read_params(ListPath)
     return jsonify(get_list(agent(), list_id))
 
 
 @till_api.put("/lists/<list_id>/items/<gtin>")
 @require("cashier")
 def list_set_item(list_id: str, gtin: str) -> Any:
+    read_params(ListItemPath)
     body = read_body(ItemRequest)
     return jsonify(set_item(agent(), list_id, gtin, body.quantity))
 
@@ -203,27 +203,18 @@ def list_set_item(list_id: str, gtin: str) -> Any:
 @till_api.delete("/lists/<list_id>/items/<gtin>")
 @require("cashier")
 def list_remove_item(list_id: str, gtin: str) -> Any:
+    read_params(ListItemPath)
     return jsonify(set_item(agent(), list_id, gtin, 0))
 
 
 @till_api.get("/tills/<till_id>/events")
 @require("cashier")
 def till_event_stream(till_id: str) -> Response:
+    read_params(TillPath)
     try:
-        stream = till_events().stream(till_id)
-        first = next(stream)  # registers the subscriber before we answer
+        return till_events().response(till_id)
     except TooManyStreams:
         raise ApiError(503, "too_many_streams", "too many till screens are connected") from None
-
-    def body() -> Any:
-        yield first
-        yield from stream
-
-    return Response(
-        stream_with_context(body()),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
 
 
 def _lines(body: ReturnRequest) -> list[ReturnRequestLine]:

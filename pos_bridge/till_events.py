@@ -4,11 +4,14 @@ customer; nothing here needs to survive a restart."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+from flask import Response, stream_with_context
 
 from edge_agent.domain import CustomerProfile
 
@@ -21,19 +24,46 @@ KEEPALIVE_SECONDS = 15.0
 MAX_SUBSCRIBERS = 16
 
 
+# Put in each inbox by close(): the stream ends.
+_END: dict[str, Any] = {}
+
+
 class TooManyStreams(Exception):
     pass
 
 
 class TillEventHub:
-    def __init__(self) -> None:
+    def __init__(self, keepalive_seconds: float = KEEPALIVE_SECONDS) -> None:
+        # How soon a stream whose till went away is noticed (and its thread freed).
+        self.keepalive_seconds = keepalive_seconds
         self._lock = threading.Lock()
         self._subscribers: dict[str, list[queue.Queue[dict[str, Any]]]] = {}
+        self._closed = threading.Event()
+
+    def close(self) -> None:
+        """End every open stream now (shutdown): a screen left open must not hold the web
+        server's stop until its next keep-alive fails, which it never does while open."""
+        self._closed.set()
+        with self._lock:
+            inboxes = {id(i): i for listed in self._subscribers.values() for i in listed}
+        for inbox in inboxes.values():
+            # A full inbox's stream sees `_closed` after its next event or keep-alive.
+            with contextlib.suppress(queue.Full):
+                inbox.put_nowait(_END)
 
     def publish(self, till_id: str, event: dict[str, Any]) -> int:
         """Send to every screen of `till_id`; returns how many received it."""
         with self._lock:
             targets = list(self._subscribers.get(till_id, ()))
+        return self._deliver(targets, event)
+
+    def publish_all(self, event: dict[str, Any]) -> int:
+        """Send to every open till screen (news for the whole store), once each."""
+        with self._lock:
+            unique = {id(i): i for inboxes in self._subscribers.values() for i in inboxes}
+        return self._deliver(list(unique.values()), event)
+
+    def _deliver(self, targets: list[queue.Queue[dict[str, Any]]], event: dict[str, Any]) -> int:
         delivered = 0
         for target in targets:
             try:
@@ -43,32 +73,55 @@ class TillEventHub:
                 pass  # that screen is not reading; it reloads the customer on reconnect
         return delivered
 
-    def publish_all(self, event: dict[str, Any]) -> int:
-        """Send to every open till screen (news for the whole store)."""
-        with self._lock:
-            tills = list(self._subscribers)
-        return sum(self.publish(till_id, event) for till_id in tills)
+    def response(self, till_id: str | Sequence[str]) -> Response:
+        """The SSE response for a till screen (TooManyStreams when the server is full)."""
+        stream = self.stream(till_id)
+        first = next(stream)  # registers the subscriber before we answer
 
-    def stream(self, till_id: str, keepalive: float = KEEPALIVE_SECONDS) -> Iterator[str]:
-        """SSE text for one subscriber, until the client goes away."""
+        def body() -> Iterator[str]:
+            yield first
+            yield from stream
+
+        return Response(
+            stream_with_context(body()),
+            mimetype="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    def stream(self, till_id: str | Sequence[str], keepalive: float | None = None) -> Iterator[str]:
+        """SSE text for one subscriber of one till (or of several: a console hears every
+        scanner of its device), until the client goes away."""
+        keepalive = keepalive or self.keepalive_seconds
+        till_ids = list(dict.fromkeys([till_id] if isinstance(till_id, str) else till_id))
         inbox: queue.Queue[dict[str, Any]] = queue.Queue(SUBSCRIBER_QUEUE)
         with self._lock:
-            if sum(len(v) for v in self._subscribers.values()) >= MAX_SUBSCRIBERS:
-                raise TooManyStreams(till_id)
-            self._subscribers.setdefault(till_id, []).append(inbox)
+            if self._stream_count() >= MAX_SUBSCRIBERS:
+                raise TooManyStreams(", ".join(till_ids))
+            for till in till_ids:
+                self._subscribers.setdefault(till, []).append(inbox)
         try:
             yield ": connected\n\n"
-            while True:
+            while not self._closed.is_set():
                 try:
                     event = inbox.get(timeout=keepalive)
                 except queue.Empty:
                     yield ": keep-alive\n\n"
                     continue
+                if event is _END:
+                    return
                 name = event.get("event", "message")
                 yield f"event: {name}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
         finally:
             with self._lock:
-                self._subscribers[till_id].remove(inbox)
+                for till in till_ids:
+                    self._subscribers[till].remove(inbox)
+
+    def has_subscribers(self, till_id: str) -> bool:
+        with self._lock:
+            return bool(self._subscribers.get(till_id))
+
+    def _stream_count(self) -> int:
+        return len({id(inbox) for inboxes in self._subscribers.values() for inbox in inboxes})
 
 
 def identified_event(profile: CustomerProfile, source: str) -> dict[str, Any]:

@@ -7,16 +7,13 @@ the `install_*` functions; requests read everything through the getters below.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
 from edge_agent.centre import CentreLookup
 from edge_agent.context import AgentContext
-from edge_agent.printing import PrintQueue
 from edge_agent.scans import ScanDispatcher
-from hardware.receipts.model import Receipt
 from pos_bridge.till_events import TillEventHub
 
 if TYPE_CHECKING:
@@ -86,25 +83,3 @@ def link_up() -> bool:
 def centre_lookup() -> CentreLookup | None:
     """Asks the centre for what the cache lacks (the sync client provides it; else None)."""
     return current_app.extensions.get("centre_lookup")
-
-
-@dataclass(frozen=True)
-class ReceiptPrinter:
-    """The till's receipt printer: the first configured printer of a running print queue."""
-
-    queue: PrintQueue
-    printer_id: str
-
-    def sink(self, receipt: Receipt) -> int:
-        return self.queue.enqueue_receipt(self.printer_id, receipt).id
-
-    def wake(self) -> None:
-        self.queue.wake(self.printer_id)
-
-
-def receipt_printer() -> ReceiptPrinter | None:
-    registry = devices_of(current_app)
-    queue = registry.print_queue if registry is not None else None
-    if queue is None or not queue.printers:
-        return None
-    return ReceiptPrinter(queue, next(iter(queue.printers)))

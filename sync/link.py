@@ -74,6 +74,7 @@ class Message:
     # MQTT 5 request/response (look-ups): where to answer, and what to echo back.
     response_topic: str | None = None
     correlation_data: bytes | None = None
+    content_type: str | None = None  # MQTT 5 Content Type: what the payload is
 
 
 class MqttLink:
@@ -237,6 +238,7 @@ class MqttLink:
         properties = message.properties
         response_topic = getattr(properties, "ResponseTopic", None)
         correlation = getattr(properties, "CorrelationData", None)
+        content_type = getattr(properties, "ContentType", None)
         try:
             self._on_message(
                 Message(
@@ -245,6 +247,7 @@ class MqttLink:
                     bool(message.retain),
                     response_topic if isinstance(response_topic, str) else None,
                     bytes(correlation) if isinstance(correlation, bytes | bytearray) else None,
+                    content_type if isinstance(content_type, str) else None,
                 )
             )
         except Exception:

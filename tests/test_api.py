@@ -94,15 +94,16 @@ def test_unknown_loyalty_id_is_404_with_code(client, seeded):
         (b"\xff\xfe", "application/json", 400, "invalid_json"),
         (b"[1, 2]", "application/json", 400, "invalid_json"),
         (b'{"loyalty_id": "1"}', "text/plain", 415, "unsupported_media_type"),
-        (b"{}", "application/json", 422, "invalid_request"),
-        (b'{"email": "a@b.es", "phone": "612345678"}', "application/json", 422, "invalid_request"),
+        (b"{}", "application/json", 400, "invalid_request"),
+        (b'{"email": "a@b.es", "phone": "612345678"}', "application/json", 400, "invalid_request"),
         (
             b'{"loyalty_id": "2900000000017", "extra": 1}',
             "application/json",
-            422,
+            400,
             "invalid_request",
         ),
-        (b'{"query": "hello there"}', "application/json", 400, "invalid_input"),
+        (b'{"query": "hello there"}', "application/json", 422, "input_refused"),
+        (b'{"email": "0"}', "application/json", 422, "input_refused"),
     ],
 )
 def test_bad_identify_requests_get_clear_errors(client, seeded, body, content_type, status, code):
@@ -125,7 +126,8 @@ def test_order_by_number(client):
 
 def test_order_errors(client):
     assert_error(client.get("/api/v1/orders/W199999999"), 404, "order_not_found")
-    assert_error(client.get("/api/v1/orders/nonsense"), 400, "invalid_input")
+    assert_error(client.get("/api/v1/orders/nonsense"), 422, "input_refused")
+    assert_error(client.get(f"/api/v1/orders/{'W' * 41}"), 400, "invalid_request")
 
 
 def test_customer_orders(client):
@@ -150,13 +152,18 @@ def test_scan_endpoint_refusals(client, seeded):
         404,
         "loyalty_id_not_found",
     )
-    assert_error(client.post("/api/v1/scans", json={"data": ""}), 422, "invalid_request")
+    assert_error(client.post("/api/v1/scans", json={"data": ""}), 400, "invalid_request")
     assert outbox_types(seeded) == ["scan.recorded", "scan.recorded"]
 
 
 def test_unknown_route_and_method_are_json(client):
     assert_error(client.get("/nowhere"), 404, "not_found")
-    assert_error(client.delete("/api/v1/orders/W100000001"), 405, "method_not_allowed")
+    refused = client.delete("/api/v1/orders/W100000001")
+    assert_error(refused, 405, "method_not_allowed")
+    assert refused.headers["Allow"] == "GET, HEAD, OPTIONS"  # RFC 9110: name what works
+    trace = client.open("/api/v1/lists/L-1/items/4006381333931", method="TRACE")
+    assert trace.status_code == 405
+    assert set(trace.headers["Allow"].split(", ")) >= {"PUT", "DELETE"}
 
 
 def test_unexpected_error_is_json_500(seeded):
@@ -210,8 +217,8 @@ def test_order_search_by_number_loyalty_and_email(client, seeded):
     assert "W100000003" in [o["number"] for o in by_card["orders"]]
     assert outbox_types(seeded) == []  # searching is not identifying
     assert_error(client.get("/api/v1/orders?query=2900009999990"), 404, "customer_not_found")
-    assert_error(client.get("/api/v1/orders?query=hello"), 400, "invalid_input")
-    assert_error(client.get("/api/v1/orders"), 400, "invalid_input")
+    assert_error(client.get("/api/v1/orders?query=hello"), 422, "input_refused")
+    assert_error(client.get("/api/v1/orders"), 400, "invalid_request")
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,9 @@
+import pytest
+
+from edge_agent.errors import InvalidInput
+from edge_agent.lists import create_list, set_item
 from edge_agent.seed import loyalty_id_for
+from pos_bridge.till_events import TillEventHub
 from tests.conftest import outbox_types
 
 
@@ -29,7 +34,33 @@ def test_list_refusals(till):
     assert unknown.status_code == 404
     too_many = till.client.put(f"/api/v1/lists/{list_id}/items/0000000000000",
                                json={"quantity": 500})  # fmt: skip
-    assert too_many.status_code == 422
+    assert too_many.status_code == 400
+    before = outbox_types(till.ctx)
+    # A gtin longer than any GTIN used to pass the API, then fail the list.updated event
+    # schema inside the transaction: a 500. Refused at the edge now, for PUT and DELETE.
+    long_gtin = "1" * 25
+    for method, body in (("PUT", {"quantity": 0}), ("PUT", {"quantity": 2}), ("DELETE", None)):
+        response = till.client.open(f"/api/v1/lists/{list_id}/items/{long_gtin}", method=method,
+                                    json=body)  # fmt: skip
+        assert response.status_code == 400, response.get_data(as_text=True)
+        assert response.get_json()["error"]["code"] == "invalid_request"
+    assert outbox_types(till.ctx) == before
+
+
+def test_set_item_checks_the_gtin_before_writing(till):
+    listing = create_list(till.ctx, None, "x", "till")
+    before = outbox_types(till.ctx)
+    with pytest.raises(InvalidInput, match="product barcode"):
+        set_item(till.ctx, listing.list_id, "x" * 25, 0)
+    assert outbox_types(till.ctx) == before
+
+
+def test_printer_jobs_limit_is_an_integer_in_range(till):
+    for limit in ("³", "0", "201", "1.5", "abc"):
+        response = till.client.get(f"/api/v1/printers/receipt/jobs?limit={limit}")
+        assert response.status_code == 400, (limit, response.get_data(as_text=True))
+        assert response.get_json()["error"]["code"] == "invalid_request"
+    assert till.client.get("/api/v1/printers/receipt/jobs?limit=3").status_code == 200
 
 
 def test_card_number_typed_as_a_product_is_refused_unseen_and_not_sent(till):
@@ -68,3 +99,16 @@ def test_typed_identification_with_till_id_reaches_that_till(till):
                      json={"loyalty_id": loyalty_id_for(4), "till_id": "lane-9"})  # fmt: skip
     assert '"customer_id": "C00000004"' in next(chunks).decode()
     response.close()
+
+
+def test_closing_the_hub_ends_open_streams_so_the_web_server_can_stop():
+    hub = TillEventHub(keepalive_seconds=60)
+    console = hub.stream(["till-1", "dev-tcp"])  # a console hears every scanner of its till
+    assert next(console).startswith(": connected")
+    assert hub.publish("dev-tcp", {"event": "customer.identified", "customer_id": "C1"}) == 1
+    assert "C1" in next(console)
+    assert hub.publish_all({"event": "return.conflict"}) == 1  # once, not once per till
+    assert "return.conflict" in next(console)
+    hub.close()
+    assert list(console) == []  # ended at once, not at the next keep-alive in 60 s
+    assert not hub.has_subscribers("till-1") and not hub.has_subscribers("dev-tcp")

@@ -47,7 +47,7 @@ def test_award_refusals(till):
     wrong_currency = till.client.post("/api/v1/loyalty/award", json={
         "customer_id": "C00000001", "sale_reference": "S-3", "amount_minor": 100,
         "currency": "USD"})  # fmt: skip
-    assert wrong_currency.status_code == 400
+    assert wrong_currency.status_code == 422
     unknown = till.client.post("/api/v1/loyalty/award", json={
         "customer_id": "C-NOBODY", "sale_reference": "S-4", "amount_minor": 100,
         "currency": "EUR"})  # fmt: skip

@@ -62,8 +62,8 @@ def test_a_request_is_recorded_with_its_event_and_shown_waiting(till):
         ({"fulfilment": "delivery"}, 400),  # delivered home, yet a pickup store
         ({"customer_id": "nobody"}, 404),
         ({"lines": [{"gtin": "4006381333931", "quantity": 1}]}, 404),
-        ({"lines": []}, 422),
-        ({"lines": [{"gtin": "4006381333931", "quantity": 100}]}, 422),
+        ({"lines": []}, 400),
+        ({"lines": [{"gtin": "4006381333931", "quantity": 100}]}, 400),
     ],
 )
 def test_a_request_that_cannot_be_placed_is_refused_and_records_nothing(till, change, status):

@@ -74,9 +74,9 @@ def test_refusals_each_say_why(till):
         (body(old), 422, "return window"),
         (body(shipped), 422, "not yet received"),
         (body(final[0], final[1]), 422, "final-sale"),
-        (body(old, line_no=99), 400, "has no line 99"),
+        (body(old, line_no=99), 422, "has no line 99"),
         (body("W199999999"), 404, "not in this store's cache"),
-        (body(old, quantity=0), 422, "greater than or equal to 1"),
+        (body(old, quantity=0), 400, "greater than or equal to 1"),
     ]
     for request, status, text in cases:
         response = till.client.post("/api/v1/returns", json=request)

@@ -69,3 +69,25 @@ def test_seeding_twice_needs_replace(seeded):
         seed_store(seeded, customers=5, orders=5)
     seed_store(seeded, customers=5, orders=7, replace=True)
     assert seeded.store.db.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 7
+
+
+# What a Spanish reader checks: one fabric per name, and adjectives that agree with the
+# garment. The test's own word lists, not the seed's.
+_FABRIC_WORDS = ("algodón", "lino", "lana", "piel", "paño", "punto", "vaquer")
+_FEMININE = ("Camisa", "Blusa", "Sudadera", "Gabardina", "Chaqueta", "Cazadora", "Zapatillas",
+             "Sandalias", "Bufanda", "Gorra")  # fmt: skip
+_AGREEING_STEMS = ("ecológic", "satinad", "reciclad", "negr", "crud", "fluid", "acolchad")
+
+
+def test_product_names_read_right_in_spanish(seeded):
+    names = [n for (n,) in seeded.store.db.execute("SELECT DISTINCT name FROM products")]
+    assert len(names) > 50
+    for name in names:
+        words = name.split()
+        fabrics = [w for w in words if w.lower().startswith(_FABRIC_WORDS)]
+        assert len(fabrics) <= 1, f"two fabrics in {name!r}"
+        ending = ("a" if words[0] in _FEMININE else "o") + ("s" if words[0].endswith("s") else "")
+        for word in words[1:]:
+            stem = next((s for s in _AGREEING_STEMS if word.startswith(s)), None)
+            if stem is not None:
+                assert word == stem + ending, f"{word!r} does not agree in {name!r}"

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from edge_agent.context import AgentContext
 from edge_agent.devices import DeviceRegistry
-from edge_agent.printing import PrintQueue
+from edge_agent.printing import PrintQueue, with_receipt_printer
 from edge_agent.scans import ScanDispatcher
 from edge_agent.staff import add_staff
 from pos_bridge.app import create_app
@@ -52,11 +52,12 @@ def make_till(seeded: AgentContext, now: datetime = TILL_NOW) -> Till:
     ctx = replace(seeded, clock=lambda: now)
     add_staff(ctx, "ana", "Ana", "cashier", "1234")
     add_staff(ctx, "luis", "Luis", "supervisor", "9876")
+    print_queue = PrintQueue(ctx)  # the config's preview:// printer, inside the test's tmp dir
+    ctx = with_receipt_printer(ctx, print_queue)  # as the daemon wires it
     dispatcher = ScanDispatcher(ctx)
     dispatcher.start()
     app = create_app(ctx, dispatcher)
     validate_responses(app)
-    print_queue = PrintQueue(ctx)  # the config's preview:// printer, inside the test's tmp dir
     print_queue.start()
     app.extensions["devices"] = DeviceRegistry((), print_queue)
     online = [False]

@@ -1,4 +1,5 @@
-"""Receipt layouts (return receipt, pickup slip, shopping list, coupon) over plain values."""
+"""Receipt layouts (return receipt and slip, pickup slip, shopping list, coupon) over plain
+values."""
 
 from hardware.money import Money
 from hardware.receipts.layouts import render_receipt
@@ -8,6 +9,7 @@ from hardware.receipts.model import (
     Receipt,
     ReceiptLine,
     ReturnReceipt,
+    ReturnSlip,
     ShoppingList,
     StoreHeader,
 )
@@ -19,6 +21,7 @@ __all__ = [
     "Receipt",
     "ReceiptLine",
     "ReturnReceipt",
+    "ReturnSlip",
     "ShoppingList",
     "StoreHeader",
     "render_receipt",

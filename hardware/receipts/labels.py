@@ -18,6 +18,8 @@ class ReceiptLabels:
     customer: str
     bay: str
     valid_until: str
+    slip_title: str
+    show_at_till: str
 
 
 ENGLISH = ReceiptLabels(
@@ -32,6 +34,8 @@ ENGLISH = ReceiptLabels(
     customer="Customer",
     bay="Shelf",
     valid_until="Valid until",
+    slip_title="RETURN SLIP",
+    show_at_till="Show this code at the till",
 )
 SPANISH = ReceiptLabels(
     return_receipt="TICKET DE DEVOLUCIÓN",
@@ -45,6 +49,8 @@ SPANISH = ReceiptLabels(
     customer="Cliente",
     bay="Estante",
     valid_until="Válido hasta",
+    slip_title="SOLICITUD DE DEVOLUCIÓN",
+    show_at_till="Muestra este código en caja",
 )
 LABELS = {"en": ENGLISH, "es": SPANISH}
 

@@ -1,4 +1,4 @@
-"""The four receipts the store prints, each written once for every paper width and printer.
+"""The five receipts the store prints, each written once for every paper width and printer.
 
 `render_receipt(receipt, profile, paper_width_mm)` returns the ESC/POS bytes.
 """
@@ -12,12 +12,13 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_datetime
 
 from hardware.money import format_money
-from hardware.receipts.labels import labels_for
+from hardware.receipts.labels import ReceiptLabels, labels_for
 from hardware.receipts.model import (
     Coupon,
     PickupSlip,
     Receipt,
     ReturnReceipt,
+    ReturnSlip,
     ShoppingList,
     StoreHeader,
 )
@@ -47,7 +48,7 @@ def _body(receipt: object, writer: ReceiptWriter) -> None:
 
 @_body.register
 def _return_receipt(receipt: ReturnReceipt, writer: ReceiptWriter) -> None:
-    store, words = receipt.store, labels_for(receipt.store.locale)
+    store, words = receipt.store, _words(receipt.store)
     writer.text(words.return_receipt, bold=True, center=True)
     writer.pair(words.number, receipt.number)
     writer.pair(words.order, receipt.order_number)
@@ -68,7 +69,7 @@ def _return_receipt(receipt: ReturnReceipt, writer: ReceiptWriter) -> None:
 
 @_body.register
 def _pickup_slip(slip: PickupSlip, writer: ReceiptWriter) -> None:
-    words = labels_for(slip.store.locale)
+    words = _words(slip.store)
     writer.text(words.pickup, bold=True, center=True)
     writer.title(slip.order_number)
     writer.pair(words.customer, slip.customer_first_name)
@@ -93,7 +94,7 @@ def _shopping_list(shopping: ShoppingList, writer: ReceiptWriter) -> None:
 
 @_body.register
 def _coupon(coupon: Coupon, writer: ReceiptWriter) -> None:
-    words = labels_for(coupon.store.locale)
+    words = _words(coupon.store)
     writer.title(coupon.title)
     writer.text(coupon.description, center=True)
     writer.blank()
@@ -105,6 +106,28 @@ def _coupon(coupon: Coupon, writer: ReceiptWriter) -> None:
         locale=coupon.store.locale,
     )
     writer.text(f"{words.valid_until} {valid}", center=True)
+
+
+@_body.register
+def _slip_to_show_at_till(slip: ReturnSlip, writer: ReceiptWriter) -> None:
+    words = _words(slip.store)
+    writer.text(words.slip_title, bold=True, center=True)
+    writer.text(words.show_at_till, center=True)
+    writer.blank()
+    writer.qr(slip.code)
+    writer.pair(words.order, slip.order_number)
+    writer.rule()
+    for line in slip.lines:
+        writer.pair(
+            f"{line.quantity} x {line.description}", format_money(line.amount, slip.store.locale)
+        )
+    writer.rule()
+    writer.pair(words.refund, format_money(slip.refund, slip.store.locale), bold=True)
+    writer.text(f"{words.valid_until} {_when(slip.valid_until, slip.store)}", center=True)
+
+
+def _words(store: StoreHeader) -> ReceiptLabels:
+    return store.labels or labels_for(store.locale)
 
 
 def _when(at: datetime, store: StoreHeader) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from hardware.money import Money
+from hardware.receipts.labels import ReceiptLabels
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,9 @@ class StoreHeader:
     tax_id: str | None = None
     locale: str = "es_ES"  # language of the fixed texts, number and date formats
     timezone: str = "Europe/Madrid"  # receipts show the store's local time
+    # The fixed words, as the caller's catalog translates them; None: the built-in table
+    # for the locale's language.
+    labels: ReceiptLabels | None = None
 
 
 @dataclass(frozen=True)
@@ -64,4 +68,16 @@ class Coupon:
     valid_until: datetime
 
 
-Receipt = ReturnReceipt | PickupSlip | ShoppingList | Coupon
+@dataclass(frozen=True)
+class ReturnSlip:
+    """A kiosk's return request on paper: the till scans its QR code to load the return."""
+
+    store: StoreHeader
+    code: str  # what the till scans (QR code)
+    order_number: str
+    lines: tuple[ReceiptLine, ...]
+    refund: Money
+    valid_until: datetime
+
+
+Receipt = ReturnReceipt | PickupSlip | ShoppingList | Coupon | ReturnSlip

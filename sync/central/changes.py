@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sync.central.db import CentralDb
 from sync.protocol.changes import CHANGE_TYPES, FEED_HEAD_TYPE, SCHEMAS, first_error
 from sync.protocol.clock import iso_now
+from sync.protocol.envelope import sequence_text
 from sync.protocol.errors import ChangeRejected
 
 CENTRAL_SOURCE = "/central"
@@ -57,10 +58,10 @@ def append_change(
         "datacontenttype": "application/json",
         "dataschema": f"urn:edge-central:schema:{change_type}:{CHANGE_TYPES[change_type]}",
         "subject": store_id,
-        "sequence": str(seq),
+        "sequence": sequence_text(seq),
         # The newest sequence in this store's feed when sent: a store behind it knows
         # it missed something even when the lost change was the last one.
-        "feedhead": str(seq),
+        "feedhead": sequence_text(seq),
         "data": data,
     }
     if isinstance(data, str):
@@ -115,7 +116,7 @@ def feed_head_message(db: CentralDb, store_id: str) -> bytes:
         "type": FEED_HEAD_TYPE,
         "time": iso_now(),
         "subject": store_id,
-        "feedhead": str(feed_head(db, store_id)),
+        "feedhead": sequence_text(feed_head(db, store_id)),
     }
     return json.dumps(marker).encode()
 
@@ -131,6 +132,8 @@ def changes_from(db: CentralDb, store_id: str, from_seq: int, limit: int) -> lis
     replayed = []
     for (payload,) in rows:
         event = json.loads(payload)
-        event["feedhead"] = str(head)
+        # Changes stored before sequences were padded go out padded too.
+        event["sequence"] = sequence_text(int(event["sequence"]))
+        event["feedhead"] = sequence_text(head)
         replayed.append(json.dumps(event, ensure_ascii=False).encode())
     return replayed

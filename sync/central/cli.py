@@ -20,6 +20,7 @@ from sync.central.errors import CentralError
 from sync.central.masterfile import MasterFileError
 from sync.central.service import CentralService, fleet_status
 from sync.protocol.clock import iso_now
+from sync.protocol.envelope import STRUCTURED_CONTENT_TYPE
 from sync.protocol.errors import ChangeRejected, ProtocolError
 from sync.protocol.topics import StoreTopics
 from wallet.errors import WalletFailure
@@ -88,6 +89,19 @@ def main(log_level: str) -> None:
 @click.option("--ca-file", type=click.Path(exists=True, path_type=Path), help="CA for mqtts://.")
 @click.option("--cert-file", type=click.Path(exists=True, path_type=Path), help="Client cert.")
 @click.option("--key-file", type=click.Path(exists=True, path_type=Path), help="Client key.")
+@click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    envvar="EDGE_CENTRAL_HTTP_PORT",
+    help="Serve /healthz and /metrics on this port (0: any free one); off if not given.",
+)
+@click.option(
+    "--http-host",
+    default="127.0.0.1",
+    envvar="EDGE_CENTRAL_HTTP_HOST",
+    show_default=True,
+    help="Address for /healthz and /metrics.",
+)
 def run(
     broker_url: str,
     db_url: str,
@@ -96,30 +110,40 @@ def run(
     ca_file: Path | None,
     cert_file: Path | None,
     key_file: Path | None,
+    http_port: int | None,
+    http_host: str,
 ) -> None:
-    """Run one ingest worker until SIGTERM (run several to share the load)."""
+    """Run one ingest worker until SIGTERM (run several to share the load). It prints
+    `ready` (and tells systemd) once every part runs; if one dies it exits with 70."""
+    from sync.central.health import HealthServer
+    from sync.central.worker import run_worker
+
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     service = CentralService(
         broker_url, db_url, topic_prefix, worker_id, ca_file, cert_file, key_file
     )
-    service.start()
-    click.echo(f"edge-central worker {worker_id} running", err=True)
-    if not service.link.connected.wait(timeout=30):
-        click.echo("edge-central: broker not reachable yet, still trying", err=True)
-    else:
+    http = HealthServer(service, http_host, http_port) if http_port is not None else None
+    if http is not None:
+        http.start()
+        click.echo(f"edge-central: health and metrics on http://{http.host}:{http.port}", err=True)
+
+    def announce_ready() -> None:
+        click.echo(f"edge-central worker {worker_id} running", err=True)
         click.echo("ready")
         sys.stdout.flush()
-    while not stop.wait(1.0):
-        pass
-    service.stop()
+
+    code = run_worker(service, stop, announce_ready)
+    if http is not None:
+        http.stop()
     counters = service.counters
     click.echo(
         f"edge-central worker {worker_id} stopped: {counters.inserted} events inserted,"
         f" {counters.duplicates} duplicates, {counters.unreadable} unreadable",
         err=True,
     )
+    sys.exit(code)
 
 
 @main.group()
@@ -157,6 +181,33 @@ def db_check(db_url: str) -> None:
     from sync.central.schema import check
 
     click.echo(f"current: {check(db_url)}")
+
+
+@main.command()
+@_db_option
+@click.option(
+    "--older-than",
+    "days",
+    type=click.IntRange(min=1),
+    required=True,
+    help="Delete events whose own time is more than DAYS days ago.",
+)
+def prune(db_url: str, days: int) -> None:
+    """Delete old events: on PostgreSQL whole monthly partitions are dropped (instant,
+    no bloat), older rows of the default partition deleted; on SQLite rows deleted.
+    A store's resend of a pruned event would be stored again."""
+    from datetime import UTC, datetime, timedelta
+
+    from sync.central.partitions import prune as prune_events
+
+    db = CentralDb(db_url)
+    try:
+        db.create_schema()
+        pruned = prune_events(db, timedelta(days=days), datetime.now(UTC))
+    finally:
+        db.close()
+    dropped = ", ".join(pruned.dropped) or "none"
+    click.echo(f"dropped partitions: {dropped}; deleted {pruned.deleted} older event(s)")
 
 
 @main.command()
@@ -200,9 +251,8 @@ def push(changes_file: Path, broker_url: str, db_url: str, topic_prefix: str) ->
         db.close()
     click.echo(f"recorded {len(payloads)} change(s)")
     if broker_url:
-        _send_now(
-            broker_url, [(StoreTopics(topic_prefix, store).changes, p) for store, p in payloads]
-        )
+        changes = [(StoreTopics(topic_prefix, store).changes, p) for store, p in payloads]
+        _send_now(broker_url, changes, content_type=STRUCTURED_CONTENT_TYPE)
 
 
 @main.command()
@@ -255,7 +305,7 @@ def load(files: tuple[Path, ...], broker_url: str, db_url: str, topic_prefix: st
     finally:
         db.close()
     if broker_url and messages:
-        _send_now(broker_url, messages)
+        _send_now(broker_url, messages, content_type=STRUCTURED_CONTENT_TYPE)
 
 
 def _load_file(db: CentralDb, path: Path) -> tuple[str, list[tuple[str, bytes]]]:
@@ -434,7 +484,12 @@ def conflicts(db_url: str, open_only: bool) -> None:
         db.close()
 
 
-def _send_now(broker_url: str, messages: list[tuple[str, bytes]], retain: bool = False) -> None:
+def _send_now(
+    broker_url: str,
+    messages: list[tuple[str, bytes]],
+    retain: bool = False,
+    content_type: str | None = None,
+) -> None:
     from sync.link import BrokerSettings, MqttLink
 
     acked: list[int] = []
@@ -452,7 +507,10 @@ def _send_now(broker_url: str, messages: list[tuple[str, bytes]], retain: bool =
     try:
         if not link.connected.wait(timeout=10):
             raise CentralError("broker not reachable; nothing was sent")
-        mids = [link.publish(topic, payload, retain=retain) for topic, payload in messages]
+        mids = [
+            link.publish(topic, payload, retain=retain, content_type=content_type)
+            for topic, payload in messages
+        ]
         deadline = time.monotonic() + 10
         while not set(mids) <= set(acked) and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -13,7 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sync.errors import SyncError
+from sync.central.errors import CentralError
+
+
+class DatabaseUnavailable(CentralError):
+    """The centre's database cannot be reached or opened right now."""
+
+    code = "database_unavailable"
+
 
 # Long enough to ride out another worker's commit on the same SQLite file.
 SQLITE_BUSY_TIMEOUT_MS = 10000
@@ -44,7 +51,9 @@ class CentralDb:
                 conn.execute("PRAGMA synchronous = FULL")
                 self._conn = conn
         except Exception as exc:
-            raise SyncError(f"cannot open the centre's database {redact(url)}: {exc}") from None
+            raise DatabaseUnavailable(
+                f"cannot open the centre's database {redact(url)}: {exc}"
+            ) from None
 
     def create_schema(self) -> None:
         """Bring the database to this centre's newest schema revision (numbered
@@ -110,6 +119,12 @@ class CentralDb:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+
+    @property
+    def broken(self) -> bool:
+        """True once the server side is gone (PostgreSQL restarted, backend terminated):
+        the connection must be replaced, not retried."""
+        return bool(self.postgres and (self._conn.broken or self._conn.closed))
 
     def close(self) -> None:
         self._conn.close()

@@ -14,6 +14,7 @@ import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sync.central.conflicts import RESOLVED, RETURNED, StoreChange, on_ingested
@@ -32,9 +33,12 @@ log = logging.getLogger(__name__)
 MAX_EVENT_BYTES = 256 * 1024
 # The events table's key; a UUID is 36.
 MAX_ID_CHARS = 64
+# No conflict target: the key is (event_id, occurred_at) on PostgreSQL, where events are
+# partitioned by month (sync.central.partitions), and event_id on SQLite. Either way a
+# resend (same id, same time) changes nothing.
 INSERT_EVENT = (
-    "INSERT INTO events (event_id, store_id, source, seq, type, time, envelope, received_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING"
+    "INSERT INTO events (event_id, store_id, source, seq, type, time, envelope, received_at,"
+    " occurred_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
 )
 
 
@@ -44,6 +48,10 @@ class IngestResult:
     inserted: int = 0
     duplicates: int = 0
     unreadable: int = 0
+    rejected: int = 0
+    # Per store, the newest event time (the store's clock, in UTC) in this commit: how far
+    # behind the centre's view of that store is (metrics).
+    newest: dict[str, str] = field(default_factory=dict)
     # Feed changes that follow from these events, committed with them: publish after.
     changes: list[StoreChange] = field(default_factory=list)
 
@@ -61,6 +69,7 @@ class _Event(NamedTuple):  # a tuple: built for every event, cheaper than a data
     type: str
     time: str
     envelope: str
+    occurred_at: str  # `time` in UTC, ISO 8601 to the microsecond: the partition key
     in_batch: bool  # acked by sequence range (batch) or by id (one per message)
 
 
@@ -110,8 +119,11 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
     watched = [e for e in events if e.type in WATCHED_TYPES]
     with db.transaction():
         if plain:
-            result.inserted = db.executemany(INSERT_EVENT, [(*e[:7], now) for e in plain])
-        fresh = [e for e in watched if db.execute(INSERT_EVENT, [*e[:7], now]).rowcount]
+            rows = [(*e[:7], now, e.occurred_at) for e in plain]
+            result.inserted = db.executemany(INSERT_EVENT, rows)
+        fresh = [
+            e for e in watched if db.execute(INSERT_EVENT, [*e[:7], now, e.occurred_at]).rowcount
+        ]
         result.inserted += len(fresh)
         result.duplicates = len(events) - result.inserted
         result.changes = on_ingested(db, fresh) + on_orders_requested(db, fresh)
@@ -128,7 +140,10 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
             written[(e.source, e.store_id)].add(e.seq)
         for (source, store_id), seqs in sorted(written.items()):
             _advance_sequence(db, source, store_id, seqs, now)
+    newest = result.newest
     for event in events:
+        if event.occurred_at > newest.get(event.store_id, ""):
+            newest[event.store_id] = event.occurred_at
         acks = result.acks[event.store_id]
         if event.in_batch:
             acks.committed_in_batch(event.source, event.seq)
@@ -136,6 +151,7 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
             acks.committed_single(event.event_id)
     for r in read.refused:
         result.acks[r.store_id].refused(r.event_id, r.reason, r.seq)
+    result.rejected = len(read.refused)
     return result
 
 
@@ -212,7 +228,20 @@ def _check_event(store_id: str, event: Any, text: str, in_batch: bool) -> _Event
         validate_event_data(event_type, schema[1], event.get("data"))
     except EventDataInvalid as exc:
         raise _Refused(event_id, str(exc), seq) from None
-    return _Event(event_id, store_id, source, seq, event_type, time, text, in_batch)
+    occurred_at = _utc(time)
+    if occurred_at is None:
+        raise _Refused(event_id, f"time {time[:40]!r} is not an RFC 3339 time with an offset", seq)
+    return _Event(event_id, store_id, source, seq, event_type, time, text, occurred_at, in_batch)
+
+
+def _utc(time: str) -> str | None:
+    try:
+        at = datetime.fromisoformat(time)
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        return None
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _id_of(event: Any) -> str | None:

@@ -15,6 +15,7 @@ waits behind a batch of events being committed; the till is waiting for it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sync.central.db import CentralDb
+from sync.central.errors import CentralError
 from sync.central.masterdata import (
     customer_orders,
     find_customer,
@@ -30,6 +32,7 @@ from sync.central.masterdata import (
     remember_store_knows,
 )
 from sync.central.stock import stock_elsewhere
+from sync.central.supervision import Part
 from sync.link import Message
 from sync.protocol.lookups import (
     MAX_CORRELATION_BYTES,
@@ -49,6 +52,8 @@ log = logging.getLogger(__name__)
 MAX_QUEUED = 1000
 # How soon the thread notices stop() while idle.
 STOP_POLL_SECONDS = 0.2
+# Between attempts to reach a database that is down.
+RECONNECT_SECONDS = 1.0
 
 
 @dataclass
@@ -73,15 +78,16 @@ class LookupResponder:
         self._publish = publish
         self._queue: queue.Queue[Message] = queue.Queue(maxsize=MAX_QUEUED)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="central-lookups", daemon=True)
+        self.thread = threading.Thread(target=self._run, name="central-lookups", daemon=True)
+        self.part = Part("lookups")
         self.counters = LookupCounters()
 
     def start(self) -> None:
-        self._thread.start()
+        self.thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        self.thread.join(timeout=10)
 
     def submit(self, message: Message) -> None:
         try:
@@ -91,8 +97,10 @@ class LookupResponder:
 
     def _run(self) -> None:
         db = CentralDb(self._db_url)
+        self.part.ready.set()
         try:
             while not self._stop.is_set():
+                self.part.beat()
                 try:
                     message = self._queue.get(timeout=STOP_POLL_SECONDS)
                 except queue.Empty:
@@ -103,9 +111,27 @@ class LookupResponder:
                     # One look-up must not stop the others; the store hears nothing and
                     # tells the till the centre did not answer in time.
                     log.exception("a look-up on %s failed", message.topic)
-                    db = _reopen(db, self._db_url)
+                    db = self._reopen(db)
         finally:
             db.close()
+
+    def _reopen(self, db: CentralDb) -> CentralDb:
+        """A fresh connection, retried while the database is down (requests wait; the
+        stores' deadlines answer the tills meanwhile)."""
+        self.part.unready("reconnecting to the database")
+        with contextlib.suppress(Exception):
+            db.close()
+        while not self._stop.is_set():
+            try:
+                db = CentralDb(self._db_url)
+            except CentralError as exc:
+                self.part.unready(f"database unreachable: {exc.message}")
+                self._stop.wait(RECONNECT_SECONDS)
+                continue
+            self.part.beat()
+            self.part.ready.set()
+            break
+        return db
 
     def answer(self, db: CentralDb, message: Message) -> None:
         """Answer one request (on the caller's thread, with the caller's connection)."""
@@ -185,11 +211,3 @@ def _remember(db: CentralDb, customer_id: str, store_id: str) -> None:
     if known is None:
         with db.transaction():
             remember_store_knows(db, customer_id, store_id)
-
-
-def _reopen(db: CentralDb, url: str) -> CentralDb:
-    try:
-        db.close()
-    except Exception:
-        log.debug("closing a broken connection failed", exc_info=True)
-    return CentralDb(url)

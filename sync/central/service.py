@@ -2,7 +2,9 @@
 commits them, then acks; answers replay requests; records fleet status.
 
 paho delivers on its network thread; one worker thread owns the database connection
-and takes messages off a queue in batches, so one commit covers many events.
+and takes messages off a queue in batches, so one commit covers many events. Each
+thread is a part (sync.central.supervision): the worker is ready only when all run,
+and stops (sync.central.worker) as soon as one dies.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import json
 import logging
 import queue
 import threading
+import time
 import uuid
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+from sync.central import partitions
 from sync.central.changes import (
     REPLAY_BATCH_MAX,
     changes_from,
@@ -22,13 +26,17 @@ from sync.central.changes import (
     record_change,
 )
 from sync.central.db import CentralDb
+from sync.central.errors import CentralError
 from sync.central.ingest import ingest_batch
 from sync.central.lookups import LookupResponder
+from sync.central.metrics import CentreMetrics, IngestCounters
 from sync.central.schema import migrate
 from sync.central.stock_flusher import STOCK_FLUSH_SECONDS, StockFlusher
+from sync.central.supervision import Part, Parts
 from sync.errors import SyncError
 from sync.link import BrokerSettings, Message, MqttLink
 from sync.protocol.clock import iso_now
+from sync.protocol.envelope import STRUCTURED_CONTENT_TYPE
 from sync.protocol.topics import StoreTopics, central_subscriptions, store_id_from_topic
 
 log = logging.getLogger(__name__)
@@ -51,14 +59,11 @@ BATCH_WAIT_SECONDS = 0.05
 # After the first message, wait this long for more: the network thread delivers a
 # stream one message at a time, and a batch of one would cost a commit per event.
 BATCH_LINGER_SECONDS = 0.002
-
-
-@dataclass
-class CentralCounters:
-    inserted: int = 0
-    duplicates: int = 0
-    unreadable: int = 0
-    replays: int = 0
+# While no batch comes, the ingest thread checks its connection this often, so a
+# database that went away shows in /healthz before the next burst finds it.
+IDLE_PROBE_SECONDS = 5.0
+# Between attempts to reach a database that is down.
+RECONNECT_SECONDS = 1.0
 
 
 class CentralService:
@@ -77,7 +82,7 @@ class CentralService:
     ) -> None:
         self.prefix = topic_prefix
         self.db_url = db_url
-        self.counters = CentralCounters()
+        self.counters = IngestCounters()
         self._queue: queue.Queue[Message] = queue.Queue()
         self._stop = threading.Event()
         self._subscriptions = central_subscriptions(topic_prefix)
@@ -99,22 +104,45 @@ class CentralService:
         )
         self.lookups = LookupResponder(db_url, topic_prefix, self._publish_reply)
         self.stock_flusher = StockFlusher(db_url, self._send_change, stock_flush_seconds)
-        self._thread = threading.Thread(target=self._run, name="central", daemon=True)
-        self.ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="central-ingest", daemon=True)
+        self.ingest = Part("ingest")
+        broker = Part("broker", beats=False)
+        broker.ready = self.link.connected  # ready while connected
+        self.parts = Parts(self.ingest, self.lookups.part, self.stock_flusher.part, broker)
+        self.metrics = CentreMetrics(
+            self.counters, lambda: vars(self.lookups.counters), self._queue.qsize, self.parts
+        )
+
+    @property
+    def ready(self) -> threading.Event:
+        """Set once the ingest thread has its database connection."""
+        return self.ingest.ready
 
     def start(self) -> None:
         self._thread.start()
-        self.ready.wait(timeout=30)
+        self.parts.watch("ingest", self._thread)
+        self.ingest.ready.wait(timeout=30)
         self.lookups.start()
+        self.parts.watch("lookups", self.lookups.thread)
         self.stock_flusher.start()
+        self.parts.watch("stock", self.stock_flusher.thread)
         self.link.start()
+        self.parts.watch("broker", _network_thread(self.link.settings.client_id))
 
     def stop(self) -> None:
+        self.parts.stopping = True
         self._stop.set()
         self._thread.join(timeout=10)
         self.lookups.stop()
         self.stock_flusher.stop()
         # Stopped on purpose: end the session so the broker deals its share to the others.
+        self.link.stop(end_session=True)
+
+    def abort(self) -> None:
+        """A part died: leave the shared subscription now, without waiting for the rest
+        (nothing uncommitted was acked; the stores send it again to the other workers)."""
+        self.parts.stopping = True
+        self._stop.set()
         self.link.stop(end_session=True)
 
     def push_change(self, store_id: str, change_type: str, data: dict) -> None:
@@ -128,7 +156,11 @@ class CentralService:
 
     def _send_change(self, store_id: str, payload: bytes) -> None:
         try:
-            self.link.publish(StoreTopics(self.prefix, store_id).changes, payload)
+            self.link.publish(
+                StoreTopics(self.prefix, store_id).changes,
+                payload,
+                content_type=STRUCTURED_CONTENT_TYPE,
+            )
         except SyncError as exc:
             log.info("change for %s stored; it goes out on the store's replay (%s)", store_id, exc)
 
@@ -149,31 +181,48 @@ class CentralService:
 
     def _run(self) -> None:
         db = CentralDb(self.db_url)
-        self.ready.set()
+        partitions.maintain(db, datetime.now(UTC))
+        maintained = time.monotonic()
+        self.ingest.ready.set()
+        idle_since = time.monotonic()
         try:
             while not self._stop.is_set():
+                self.ingest.beat()
                 batch = self._next_batch()
-                if batch:
-                    try:
+                try:
+                    if batch:
                         self._handle(db, batch)
-                    except Exception:
-                        # Nothing was acked for this batch: the stores send it again.
-                        log.exception("a batch failed; reconnecting to the database")
-                        db = self._reopen(db)
+                        idle_since = time.monotonic()
+                    elif time.monotonic() - idle_since > IDLE_PROBE_SECONDS:
+                        db.execute("SELECT 1")
+                        idle_since = time.monotonic()
+                    if time.monotonic() - maintained > partitions.MAINTAIN_SECONDS:
+                        partitions.maintain(db, datetime.now(UTC))
+                        maintained = time.monotonic()
+                except Exception:
+                    # Nothing was acked for this batch: the stores send it again.
+                    log.exception("a batch failed; reconnecting to the database")
+                    db = self._reopen(db)
         finally:
             db.close()
 
     def _reopen(self, db: CentralDb) -> CentralDb:
+        self.ingest.unready("reconnecting to the database")
         try:
             db.close()
         except Exception:
             log.debug("closing a broken connection failed", exc_info=True)
         while not self._stop.is_set():
             try:
-                return CentralDb(self.db_url)
-            except SyncError as exc:
+                db = CentralDb(self.db_url)
+            except CentralError as exc:
+                self.ingest.unready(f"database unreachable: {exc.message}")
                 log.error("%s; retrying", exc.message)
-                self._stop.wait(1.0)
+                self._stop.wait(RECONNECT_SECONDS)
+                continue
+            self.ingest.beat()
+            self.ingest.ready.set()
+            break
         return db
 
     def _next_batch(self) -> list[Message]:
@@ -196,6 +245,8 @@ class CentralService:
             try:
                 self._ingest(db, events)
             except Exception:
+                if db.broken:
+                    raise  # the connection, not an event: reconnect, the stores resend
                 # One event the database refuses must not hold back the others: write
                 # them one by one; the refused one stays unacked and is resent.
                 log.exception("a batch of %d events failed; writing one by one", len(events))
@@ -203,6 +254,8 @@ class CentralService:
                     try:
                         self._ingest(db, [event])
                     except Exception as exc:
+                        if db.broken:
+                            raise
                         log.error("event on %s not stored: %s", event[0], exc)
         for message in batch:
             if message.topic.endswith("/resync"):
@@ -211,16 +264,21 @@ class CentralService:
                 self._record_status(db, message)
 
     def _ingest(self, db: CentralDb, events: list[tuple[str, bytes]]) -> None:
+        started = time.perf_counter()
         result = ingest_batch(db, self.prefix, events)
+        self.metrics.committed(time.perf_counter() - started, result.newest, datetime.now(UTC))
         self.counters.inserted += result.inserted
         self.counters.duplicates += result.duplicates
         self.counters.unreadable += result.unreadable
+        self.counters.rejected += result.rejected
         # After the commit, never before: an ack is the store's licence to forget.
         for store_id, acks in result.acks.items():
             try:
                 self.link.publish(StoreTopics(self.prefix, store_id).acks, acks.payload())
+                self.counters.acks_sent += 1
             except SyncError as exc:
                 # Committed but not acked: the store resends, and is acked then.
+                self.counters.acks_unsent += 1
                 log.warning("ack to %s not sent (%s); the store will resend", store_id, exc)
         for change in result.changes:
             self._send_change(change.store_id, change.payload)
@@ -240,7 +298,7 @@ class CentralService:
         topic = StoreTopics(self.prefix, store_id).changes
         replay = changes_from(db, store_id, from_seq, limit)
         for payload in replay or [feed_head_message(db, store_id)]:
-            self.link.publish(topic, payload)
+            self.link.publish(topic, payload, content_type=STRUCTURED_CONTENT_TYPE)
 
     def _record_status(self, db: CentralDb, message: Message) -> None:
         store_id = store_id_from_topic(self.prefix, message.topic)
@@ -278,6 +336,16 @@ class CentralService:
                     iso_now(),
                 ],
             )
+
+
+def _network_thread(client_id: str) -> threading.Thread:
+    """paho's network thread for this client (paho names it after the client id and
+    offers no handle to it): the worker's part that delivers and publishes."""
+    name = f"paho-mqtt-client-{client_id}"
+    for thread in threading.enumerate():
+        if thread.name == name:
+            return thread
+    raise CentralError(f"the MQTT network thread {name} did not start")
 
 
 def fleet_status(db: CentralDb) -> list[dict]:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from sync.central.db import CentralDb
 from sync.central.stock import flush_stock
+from sync.central.supervision import Part
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +36,20 @@ class StockFlusher:
         self._send = send
         self._interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="stock-flusher", daemon=True)
+        self.thread = threading.Thread(target=self._run, name="central-stock", daemon=True)
+        self.part = Part("stock")
         self.flushed = 0  # changes recorded so far
 
     def start(self) -> None:
-        self._thread.start()
+        self.thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        self.thread.join(timeout=10)
 
     def _run(self) -> None:
         db: CentralDb | None = None
+        self.part.ready.set()
         while not self._stop.wait(self._interval):
             try:
                 db = db or CentralDb(self._db_url)
@@ -54,8 +57,11 @@ class StockFlusher:
             except Exception:
                 # Nothing was cleared (the transaction rolled back): the next round sends it.
                 log.exception("stock flush failed; retrying next round")
+                self.part.unready("stock flush failed; retrying")
                 db = _close(db)
                 continue
+            self.part.beat()
+            self.part.ready.set()
             self.flushed += len(changes)
             for store_id, payload in changes:
                 self._send(store_id, payload)

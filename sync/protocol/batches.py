@@ -1,9 +1,12 @@
 """Event batches on the wire: several CloudEvents in one MQTT message.
 
 A batch is the CloudEvents JSON batch format (`application/cloudevents-batch+json`): a
-JSON array of structured events. One message per event made the broker round trip,
-not the data, the limit on how fast a backlog drained; a batch carries up to
-`MAX_BATCH_EVENTS` events and `MAX_BATCH_BYTES` bytes.
+JSON array of structured events. The MQTT binding of CloudEvents knows only one event per
+message (structured or binary mode); batches are our extension of it, said so in the
+README, and each batch message carries its own Content Type, `BATCH_CONTENT_TYPE`. One
+message per event made the broker round trip, not the data, the limit on how fast a
+backlog drained; a batch carries up to `MAX_BATCH_EVENTS` events and `MAX_BATCH_BYTES`
+bytes.
 
 The store writes each event's JSON once, when it commits it; the publisher only
 splices the `sequence` attribute in front, and the centre keeps each element's text as
@@ -17,6 +20,8 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from sync.protocol.envelope import sequence_text
 
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
 # Well under what brokers commonly allow per message (AWS IoT Core takes 128 KiB) and
@@ -40,9 +45,9 @@ def stamp_sequence(envelope: str, seq: int) -> str:
     # Fast path: splice the attribute in as text. The stored envelope is our own
     # json.dumps of a non-empty object without a sequence; anything else is re-encoded.
     if envelope.startswith('{"') and '"sequence"' not in envelope:
-        return f'{{"sequence": "{seq}", {envelope[1:]}'
+        return f'{{"sequence": "{sequence_text(seq)}", {envelope[1:]}'
     event = json.loads(envelope)
-    event["sequence"] = str(seq)
+    event["sequence"] = sequence_text(seq)
     return json.dumps(event, ensure_ascii=False)
 
 

@@ -16,6 +16,11 @@ from sync.protocol.clock import to_iso
 from sync.protocol.event_schemas import schema_urn, validate_event_data
 
 SPEC_VERSION = "1.0"
+# The MQTT 5 binding, structured mode: the PUBLISH's Content Type names the event format.
+STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
+# The Sequence extension orders events by comparing `sequence` as text ("10" < "9"), so a
+# sequence number travels zero-padded to a fixed width: 20 digits hold any 64-bit number.
+SEQUENCE_DIGITS = 20
 
 # Event type -> current schema version. A type missing here cannot be emitted, so a typo
 # fails in the test suite, not at the centre.
@@ -70,6 +75,12 @@ def build_event(
     if subject is not None:
         event["subject"] = subject
     return event
+
+
+def sequence_text(seq: int) -> str:
+    """A sequence number as the `sequence` attribute carries it: text that sorts in the
+    same order as the numbers (readers take it back with `int()`)."""
+    return f"{seq:0{SEQUENCE_DIGITS}d}"
 
 
 def event_source(store_id: str, device_id: str) -> str:

@@ -10,6 +10,7 @@ from hardware.receipts import (
     PickupSlip,
     ReceiptLine,
     ReturnReceipt,
+    ReturnSlip,
     ShoppingList,
     StoreHeader,
 )
@@ -32,4 +33,7 @@ RETURN = ReturnReceipt(
 PICKUP = PickupSlip(STORE, "W000000124", AT, "José", (("Zapatillas niño", 1), ("Bolso", 2)), "B-12")
 LIST = ShoppingList(STORE, "Lista de la compra", AT, ("Café", "Crème brûlée", "Jamón ibérico"))
 COUPON = Coupon(STORE, "-20 %", "En toda la sección de niño: ¡úsalo ya!", "CPN-7Q2X", AT)
-ALL = {"return": RETURN, "pickup": PICKUP, "list": LIST, "coupon": COUPON}
+SLIP = ReturnSlip(STORE, "RR:AbCdEfGh12345678", "W000000125",
+                  (ReceiptLine("Vestido midi de lino negro", 1, Money(4995, "EUR")),),
+                  Money(4995, "EUR"), AT)  # fmt: skip
+ALL = {"return": RETURN, "pickup": PICKUP, "list": LIST, "coupon": COUPON, "slip": SLIP}

@@ -3,13 +3,18 @@ wait for `ready`, kill -9 them, read what each said on the way out."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import select
 import signal
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tests.sync.conftest import EDGE_CENTRAL, WAIT_SECONDS
 
@@ -17,19 +22,33 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class CentreWorker:
-    def __init__(self, log_dir: Path, worker_id: str, broker_url: str, db_url: str, *extra: str):
+    def __init__(
+        self,
+        log_dir: Path,
+        worker_id: str,
+        broker_url: str,
+        db_url: str,
+        *extra: str,
+        fault: str | None = None,
+        env: dict[str, str] | None = None,
+    ):
+        """`fault`: a part made to die (tests/sync/faulty_centre.py)."""
         self.worker_id = worker_id
         self.log_path = log_dir / f"{worker_id}.log"
         log_dir.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("w")
-        args = [EDGE_CENTRAL, "run", "--broker", broker_url, "--db", db_url]
+        self._log = self.log_path.open("a")
+        program = [EDGE_CENTRAL]
+        if fault is not None:
+            program = [sys.executable, "-m", "tests.sync.faulty_centre", fault, "--"]
+        args = ["run", "--broker", broker_url, "--db", db_url, "--worker-id", worker_id]
         self.proc = subprocess.Popen(
-            [*args, "--worker-id", worker_id, *extra],
+            [*program, *args, *extra],
             cwd=REPO,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
+            env={**os.environ, **(env or {})},
         )
 
     def wait_ready(self, timeout: float = WAIT_SECONDS) -> CentreWorker:
@@ -67,11 +86,36 @@ class CentreWorker:
             self._log.flush()
         return self.log_path.read_text()
 
+    def http_url(self) -> str:
+        """Where the worker serves /healthz and /metrics (started with --http-port 0)."""
+        found = re.search(r"health and metrics on (http://\S+)", self.log())
+        assert found, f"worker {self.worker_id} serves no /healthz: {self.log()}"
+        return found.group(1)
+
+    def health(self, path: str = "/healthz") -> tuple[int, dict[str, Any]]:
+        try:
+            with urllib.request.urlopen(self.http_url() + path, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def metrics(self) -> dict[str, float]:
+        """Every sample of /metrics by its name and labels, as the text shows them."""
+        with urllib.request.urlopen(self.http_url() + "/metrics", timeout=10) as response:
+            text = response.read().decode()
+        samples = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                samples[name] = float(value)
+        return samples
+
     def inserted(self) -> int:
         """Events this worker wrote, from the line it logs when it stops."""
-        found = re.search(r"stopped: (\d+) events inserted", self.log())
+        # The last report: a replacement with the same id appends to the same log.
+        found = re.findall(r"stopped: (\d+) events inserted", self.log())
         assert found, f"worker {self.worker_id} did not report: {self.log()}"
-        return int(found.group(1))
+        return int(found[-1])
 
 
 def start_workers(

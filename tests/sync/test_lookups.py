@@ -290,3 +290,25 @@ def test_a_scanned_order_only_the_centre_has_is_found_and_cached(online_till, st
     assert unknown.status_code == 404
     assert unknown.get_json()["error"]["code"] == "order_number_not_found"
     assert "nor at the centre" in unknown.get_json()["error"]["message"]
+
+
+def test_pickup_of_an_order_not_cached_here_asks_the_centre(tmp_path, online_till, store):
+    """A customer shows up at the wrong store, or at the right one before its feed
+    brought the order: the till asks the centre, as an order look-up does."""
+    client, central = online_till
+    elsewhere = order("W900000011", status="ready_for_pickup", pickup_store_id="store-b")
+    here = order("W900000012", status="ready_for_pickup")
+    # Loaded at the centre without a broker: nothing is pushed to the store.
+    load_centre(tmp_path, central.db_url, [elsewhere, here])
+    assert "W900000011" not in cached_numbers(store)
+    assert "W900000012" not in cached_numbers(store)
+    refused = client.post("/api/v1/pickups/verify", json={"order_number": "W900000011"})
+    assert refused.status_code == 409, refused.get_json()
+    assert refused.get_json()["error"]["code"] == "pickup_refused"
+    assert "for pickup at store store-b" in refused.get_json()["error"]["message"]
+    mine = {"order_number": "W900000012", "customer_id": "cust-1"}
+    verified = client.post("/api/v1/pickups/verify", json=mine)
+    assert verified.status_code == 200, verified.get_json()
+    assert verified.get_json()["order"]["number"] == "W900000012"
+    handed = client.post("/api/v1/pickups", json=mine)
+    assert handed.status_code == 201, handed.get_json()

@@ -16,6 +16,7 @@ from sync.protocol.batches import (
     split_batch,
     stamp_sequence,
 )
+from sync.protocol.envelope import sequence_text
 
 
 def envelope(n: int, data: str = "x") -> str:
@@ -24,10 +25,18 @@ def envelope(n: int, data: str = "x") -> str:
 
 def test_a_stamped_envelope_is_the_event_plus_its_sequence():
     text = stamp_sequence(envelope(1, "ñandú"), 42)
-    assert json.loads(text) == {**json.loads(envelope(1, "ñandú")), "sequence": "42"}
+    assert json.loads(text) == {**json.loads(envelope(1, "ñandú")), "sequence": sequence_text(42)}
     # An envelope that already says a sequence, or is not ours, is re-encoded, not spliced.
-    assert json.loads(stamp_sequence('{"sequence": "1", "id": "a"}', 7))["sequence"] == "7"
-    assert json.loads(stamp_sequence("{}", 7)) == {"sequence": "7"}
+    restamped = stamp_sequence('{"sequence": "1", "id": "a"}', 7)
+    assert json.loads(restamped)["sequence"] == "0" * 19 + "7"
+    assert json.loads(stamp_sequence("{}", 7)) == {"sequence": sequence_text(7)}
+
+
+def test_sequence_text_orders_as_the_numbers_do():
+    numbers = [1, 2, 9, 10, 11, 99, 100, 65_535, 10**12, 2**63 - 1, 2**64 - 1]
+    texts = [sequence_text(n) for n in numbers]
+    assert sorted(texts) == texts
+    assert [int(t) for t in texts] == numbers
 
 
 def test_batches_keep_order_and_stay_within_their_bounds():
@@ -38,7 +47,7 @@ def test_batches_keep_order_and_stay_within_their_bounds():
     assert all(len(b.seqs) <= MAX_BATCH_EVENTS for b in batches)
     events = [json.loads(b.payload) for b in batches]
     assert [e["data"]["n"] for batch in events for e in batch] == list(range(1, 2001))
-    assert all(e["sequence"] == str(e["data"]["n"]) for batch in events for e in batch)
+    assert all(int(e["sequence"]) == e["data"]["n"] for batch in events for e in batch)
 
 
 def test_an_event_larger_than_a_batch_travels_alone_and_refused_ones_go_one_by_one():
@@ -52,7 +61,7 @@ def test_the_centre_reads_each_element_as_sent():
     batch = build_batches([(n, envelope(n, "ü")) for n in (5, 6)])[0]
     assert is_batch(batch.payload) and not is_batch(envelope(1).encode())
     elements = list(split_batch(batch.payload.decode()))
-    assert [value["sequence"] for value, _ in elements] == ["5", "6"]
+    assert [value["sequence"] for value, _ in elements] == [sequence_text(5), sequence_text(6)]
     assert [text for _, text in elements] == [stamp_sequence(envelope(n, "ü"), n) for n in (5, 6)]
     assert list(split_batch(" [ ] ")) == []
     assert [v for v, _ in split_batch('[1, {"a": [2, 3]} ,"x"]')] == [1, {"a": [2, 3]}, "x"]

@@ -6,26 +6,35 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 import requests
 import zxingcpp
+from google.oauth2 import service_account
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from edge_agent.config import KioskSettings
+from edge_agent.config import KioskSettings, WalletSettings
 from edge_agent.context import open_agent
 from edge_agent.domain import Money
+from edge_agent.passes import issue_loyalty_pass
 from edge_agent.scans import ScanDispatcher
 from edge_agent.seed import seed_store
+from edge_agent.staff import create_api_key
 from hardware.money import format_money
 from pos_bridge.app import create_app
 from tests.conftest import SEED_NOW, make_config
 from tests.till_fixtures import Till, make_till
 from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_path, serve
 from tests.ui.conftest import pickup_shopper, product_in_stock, returning_shopper
+from wallet.codes import PassSigner
+from wallet.devcerts import make_service_account
+from wallet.google.objects import GoogleSettings
+from wallet.issuer import GoogleIssuing, PassIssuer
+from wallet.keys import load_signing_key, write_signing_key
 
 IDLE_SECONDS = 4  # the idle server's timeout: short, but a loaded machine still types in time
 
@@ -284,3 +293,57 @@ def test_console_sign_in_identify_return_and_pickup(till, base_url, page):
     page.click("#hand-over")
     expect(page.locator("#pickup-done")).to_be_visible()
     assert till.one("SELECT status FROM orders WHERE number = ?", [ready]) == ("collected",)
+
+
+@pytest.fixture(scope="module")
+def pass_till(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Till, PassIssuer]]:
+    """A till whose store checks wallet passes, and the centre's issuer of them."""
+    directory = tmp_path_factory.mktemp("ui-passes")
+    keys = directory / "keys"
+    write_signing_key(keys, 1)
+    config = make_config(directory / "data", wallet=WalletSettings(keys_dir=keys))
+    ctx = open_agent(config)
+    seed_store(ctx, customers=20, orders=100, seed=7, now=SEED_NOW)
+    info, _cert = make_service_account("http://127.0.0.1:1/token")
+    google = GoogleIssuing(
+        GoogleSettings("3388000000012345678", "loyalty", "Club", "Demo", "https://x/l.png"),
+        service_account.Credentials.from_service_account_info(info),
+        (),
+    )
+    issuer = PassIssuer(PassSigner(1, load_signing_key(keys, 1)), google=google)
+    till = make_till(ctx)
+    yield till, issuer
+    till.close()
+    ctx.store.close()
+
+
+def test_console_opens_the_profile_of_a_pass_scanned_at_its_till(pass_till, page):
+    """Nobody types: the customer shows a wallet pass to the till's scanner and the staff
+    console on that till follows its event stream to the customer's profile."""
+    till, issuer = pass_till
+    issued = issue_loyalty_pass(till.ctx, issuer, "C00000004", apple=False, google=True)
+    scanner_id = till.ctx.config.scanners[0].id
+    with serve(till.app) as url:
+        page.goto(f"{url}/console/")
+        page.fill("#staff_id", "ana")
+        page.fill("#pin", "1234")
+        page.click("#sign-in-button")
+        expect(page.locator("#who")).to_contain_text("ana")
+        # Wait until the page holds its event stream before the scan happens.
+        deadline = time.monotonic() + 10
+        while not till.app.extensions["till_events"].has_subscribers(scanner_id):
+            assert time.monotonic() < deadline, "the console never opened its event stream"
+            time.sleep(0.05)
+        # The till's scanner reads the pass (as POST /api/v1/scans from that scanner).
+        scanned = requests.post(
+            f"{url}/api/v1/scans",
+            json={"data": issued.code, "source": scanner_id},
+            headers={"Authorization": f"Bearer {create_api_key(till.ctx, 'pos', 'cashier')}"},
+            timeout=10,
+        )
+        assert scanned.status_code == 200, scanned.text
+        assert scanned.json()["kind"] == "pass_code"
+        expect(page).to_have_url(re.compile(r"/console/customers/C00000004$"))
+        expect(page.locator("#profile")).to_be_visible()
+        page.screenshot(path=screenshot_path("console-followed-pass-scan-es"))
+        till.app.extensions["till_events"].close()  # as the daemon does before the web stops

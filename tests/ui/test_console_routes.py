@@ -10,6 +10,7 @@ from edge_agent.return_requests import create_return_request
 from edge_agent.returns import ReturnRequestLine
 from edge_agent.seed import coupon_code_for
 from tests.conftest import outbox_types
+from tests.till_fixtures import printed
 from tests.ui.conftest import pickup_shopper, product_in_stock, returning_shopper
 
 
@@ -20,6 +21,15 @@ def text(response) -> str:
 def error_code(response) -> str | None:
     found = re.search(r'data-code="([^"]+)"', text(response))
     return found.group(1) if found else None
+
+
+def assert_printed(till, kind: str, reference: str) -> None:
+    """The console's confirmation printed its receipt: a job of that kind for that
+    return or order, really printed by the preview printer (a PNG on disk)."""
+    job = till.one("SELECT id FROM print_jobs WHERE kind = ? AND reference = ?", [kind, reference])
+    assert job is not None, f"no {kind} print job for {reference}"
+    assert printed(till, job[0]), f"the {kind} for {reference} was not printed"
+    assert list(till.ctx.config.paths.data_dir.parent.rglob("*.png")), "no receipt PNG"
 
 
 @pytest.mark.parametrize(
@@ -78,7 +88,7 @@ def test_identify_refuses_unknown_and_garbage(till, console):
     unknown = console.post("/console/identify", data={"query": "2900000000001"})
     assert unknown.status_code == 404 and error_code(unknown) == "customer_not_found"
     garbage = console.post("/console/identify", data={"query": "%%%"})
-    assert garbage.status_code == 400 and error_code(garbage) == "invalid_input"
+    assert garbage.status_code == 422 and error_code(garbage) == "input_refused"
     assert console.get("/console/customers/nobody").status_code == 404
 
 
@@ -87,7 +97,7 @@ def test_order_search_shows_lines_and_refuses_bad_numbers(till, console):
     page = console.get(f"/console/orders?number={number}")
     assert page.status_code == 200 and 'name="qty_1"' in text(page)
     assert console.get("/console/orders?number=W999999999").status_code == 404
-    assert console.get("/console/orders?number=nope").status_code == 400
+    assert console.get("/console/orders?number=nope").status_code == 422
     assert console.get("/console/orders").status_code == 400
 
 
@@ -99,6 +109,9 @@ def test_return_quote_then_confirm(till, console):
     done = console.post("/console/returns", data={"order_number": number, "qty_1": str(quantity),
                                                   "refund_method": "store_credit"})  # fmt: skip
     assert done.status_code == 201, text(done)
+    assert 'id="receipt-printing"' in text(done)
+    return_id = till.one("SELECT id FROM returns")[0]
+    assert_printed(till, "return_receipt", return_id)
     assert till.one("SELECT refund_method, staff_id, till_id FROM returns") == (
         "store_credit", "ana", till.ctx.config.device.id)  # fmt: skip
     assert till.one("SELECT actor, action FROM audit_log WHERE action = 'return.confirmed'") == (
@@ -118,7 +131,7 @@ def test_return_refuses_bad_forms(till, console):
                                                     "refund_method": "cash"})  # fmt: skip
     assert method.status_code == 400
     no_line = console.post("/console/returns/quote", data={"order_number": number, "qty_77": "1"})
-    assert no_line.status_code == 400
+    assert no_line.status_code == 422
     assert till.one("SELECT COUNT(*) FROM returns") == (0,)
 
 
@@ -171,6 +184,8 @@ def test_pickup_verify_then_hand_over(till, console):
         "/console/pickups", data={"order_number": number, "customer_id": shopper.customer_id}
     )
     assert done.status_code == 201
+    assert 'id="receipt-printing"' in text(done)
+    assert_printed(till, "pickup_slip", number)
     assert till.one("SELECT status FROM orders WHERE number = ?", [number]) == ("collected",)
     again = console.post("/console/pickups/verify", data={"order_number": number})
     assert again.status_code == 409 and error_code(again) == "pickup_refused"
@@ -219,7 +234,7 @@ def test_lists_create_add_and_see_lists_sent_from_the_kiosk(till, console):
         == 400
     )
     assert console.get("/console/lists/L-missing").status_code == 404
-    assert console.post("/console/lists", data={"name": ""}).status_code == 400
+    assert console.post("/console/lists", data={"name": ""}).status_code == 422
     opened = console.get(f"/console/lists?list_id={list_id}")
     assert opened.location.endswith(f"/console/lists/{list_id}")
     # A list sent from the kiosk shows on the console's start page.

@@ -7,8 +7,11 @@ import re
 import time
 
 import pytest
+import zxingcpp
+from PIL import Image
 
 from tests.conftest import outbox_types
+from tests.till_fixtures import printed
 from tests.ui.conftest import (
     pickup_shopper,
     product_in_stock,
@@ -113,6 +116,12 @@ def test_return_from_the_kiosk_makes_a_slip_the_till_can_load(till, kiosk):
     assert json.loads(stored[2]) == [{"line_no": 1, "quantity": quantity}]
     # Nothing is returned until the till confirms.
     assert till.one("SELECT COUNT(*) FROM returns") == (0,)
+    # The kiosk has a printer: the slip comes out on paper too, its QR the till's code.
+    job = till.one("SELECT id FROM print_jobs WHERE kind = 'return_slip' AND reference = ?",
+                   [f"RR:{request_id}"])  # fmt: skip
+    assert job is not None and printed(till, job[0]), "the return slip was not printed"
+    png = next(till.ctx.config.paths.data_dir.parent.rglob(f"job-{job[0]}.png"))
+    assert [r.text for r in zxingcpp.read_barcodes(Image.open(png))] == [f"RR:{request_id}"]
 
 
 def test_return_with_no_lines_chosen_asks_again(till, kiosk):

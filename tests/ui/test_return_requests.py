@@ -90,7 +90,7 @@ def test_unknown_and_malformed_slips_are_refused(till):
     assert scanned.get_json()["error"]["code"] == "return_request_not_found"
     too_long = till.client.get("/api/v1/return-requests/" + "A" * 200)
     assert too_long.status_code == 400
-    assert too_long.get_json()["error"]["code"] == "invalid_input"
+    assert too_long.get_json()["error"]["code"] == "invalid_request"
 
 
 def test_expired_slip_is_refused_with_gone(seeded):

@@ -1,7 +1,9 @@
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from google.auth import exceptions
 from google.auth import jwt as google_jwt
 from google.auth.crypt import RSAVerifier
 from google.oauth2 import service_account
@@ -13,7 +15,7 @@ from wallet.content import LoyaltyCard
 from wallet.devcerts import make_service_account
 from wallet.google.client import GoogleWalletClient
 from wallet.google.objects import GoogleSettings, loyalty_class, loyalty_object
-from wallet.google.save import MAX_SAVE_JWT_LENGTH, SAVE_URL, save_link
+from wallet.google.save import MAX_SAVE_JWT_LENGTH, SAVE_JWT_LIFETIME, SAVE_URL, save_link
 from wallet.issuer import GoogleIssuing, PassIssuer
 from wallet.notify_budget import NOTIFY_LIMIT
 from wallet.rotating import google_rotating_barcode
@@ -55,11 +57,10 @@ def test_save_jwt_verifies_with_google_auth_and_the_public_cert(credentials, ser
     assert link.url == SAVE_URL + link.jwt
     assert not link.requires_insert
     assert len(link.jwt) <= MAX_SAVE_JWT_LENGTH
-    # The save JWT has "iat" but no "exp" (Google's format), which google_jwt.decode
-    # insists on; so verify the RS256 signature with google-auth's verifier directly.
     assert google_jwt.decode_header(link.jwt)["kid"] == credentials.signer.key_id
     assert verify_rs256(link.jwt, service_account_key[1])
     claims = google_jwt.decode(link.jwt, verify=False)
+    assert claims["exp"] - claims["iat"] == SAVE_JWT_LIFETIME.total_seconds()
     assert claims["aud"] == "google"
     assert claims["typ"] == "savetowallet"
     assert claims["iss"] == credentials.service_account_email
@@ -70,6 +71,20 @@ def test_save_jwt_verifies_with_google_auth_and_the_public_cert(credentials, ser
     assert obj["loyaltyPoints"]["balance"] == {"int": 1234}
     assert obj["barcode"] == {"type": "QR_CODE", "value": "EP1:AAAA"}
     assert obj["textModulesData"][0]["body"] == "Oro"
+
+
+def test_save_jwt_accepted_by_google_auth_decode_until_it_expires(credentials, service_account_key):
+    """google.auth.jwt.decode, the verifier most Python receivers use, checks the
+    signature, the audience, "iat" and "exp"; it refuses a JWT without "exp"."""
+    cert = service_account_key[1]
+    now = datetime.now(UTC)
+    link = save_link(credentials, loyalty_object(SETTINGS, CARD), origins=ORIGINS, now=now)
+    claims = google_jwt.decode(link.jwt, certs=cert, audience="google")
+    assert claims["payload"]["loyaltyObjects"][0]["id"] == SETTINGS.object_id(CARD.serial)
+    stale = now - SAVE_JWT_LIFETIME - timedelta(minutes=5)
+    old = save_link(credentials, loyalty_object(SETTINGS, CARD), origins=ORIGINS, now=stale)
+    with pytest.raises(exceptions.InvalidValue, match="expired"):
+        google_jwt.decode(old.jwt, certs=cert, audience="google")
 
 
 def test_save_jwt_signed_by_another_key_does_not_verify(credentials):

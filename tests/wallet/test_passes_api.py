@@ -47,7 +47,7 @@ def test_store_without_keys_answers_503_with_a_reason(agent):
 
 def test_bad_body_is_refused_before_anything_runs(client, wallet_agent):
     response = client.post("/api/v1/passes/identify", json={"code": "", "extra": 1})
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_request"
     assert outbox_types(wallet_agent) == []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -14,6 +14,10 @@ SAVE_URL = "https://pay.google.com/gp/v/save/"
 # Google's guidance: keep the save JWT under 1,800 characters, or some browsers cut the
 # link. A longer one is replaced by a JWT that names an object inserted beforehand.
 MAX_SAVE_JWT_LENGTH = 1800
+# A save link is shown at the till or sent right after issuing; a short life keeps a
+# leaked link from adding the pass later, and an `exp` is what generic JWT verifiers
+# (google.auth.jwt.decode among them) require before they accept a token.
+SAVE_JWT_LIFETIME = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ def save_jwt(
         "aud": "google",
         "typ": "savetowallet",
         "iat": int(now.timestamp()),
+        "exp": int((now + SAVE_JWT_LIFETIME).timestamp()),
         "origins": list(origins),
         "payload": payload,
     }

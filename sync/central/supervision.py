@@ -1,0 +1,97 @@
+"""The parts of a worker (ingest, look-ups, the MQTT network thread) and whether each
+is still running. A worker with a dead part must not stay in the shared subscription:
+the broker would keep dealing it messages nobody commits or acks.
+
+Threads are watched by polling `is_alive()` (the worker's main loop does it a few times
+a second), so a part that dies of any cause, in our code or in a library's, is seen the
+same way; the thread's own traceback goes to the log through `threading.excepthook`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+# A part that has not turned its loop for this long is reported stalled (and the
+# systemd watchdog stops being fed). A batch commit takes well under a second; a
+# database outage is not a stall: the reconnect loop turns too.
+STALL_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class PartState:
+    name: str
+    running: bool
+    ready: bool
+    detail: str
+
+
+class Part:
+    """One named thread, with a readiness flag and a heartbeat its loop beats."""
+
+    def __init__(self, name: str, beats: bool = True) -> None:
+        self.name = name
+        self.beats = beats  # False: a library's thread, with no loop of ours to beat
+        self.thread: threading.Thread | None = None
+        self.ready = threading.Event()
+        self.detail = "starting" if beats else "running"
+        self._beat = time.monotonic()
+
+    def beat(self, detail: str = "running") -> None:
+        self._beat = time.monotonic()
+        self.detail = detail
+
+    def unready(self, detail: str) -> None:
+        """Running, but unable to do its job (say why) until `beat` and `ready.set()`."""
+        self.ready.clear()
+        self.beat(detail)
+
+    def state(self, now: float) -> PartState:
+        if self.thread is None:
+            return PartState(self.name, False, False, "not started")
+        if not self.thread.is_alive():
+            return PartState(self.name, False, False, "stopped")
+        silent = now - self._beat
+        if self.beats and silent > STALL_SECONDS:
+            return PartState(self.name, True, False, f"stalled for {silent:.0f}s")
+        return PartState(self.name, True, self.ready.is_set(), self.detail)
+
+
+class Parts:
+    """Every part of one worker; `dead()` names the first that stopped unasked."""
+
+    def __init__(self, *parts: Part) -> None:
+        self._parts = {part.name: part for part in parts}
+        self.stopping = False
+
+    def __getitem__(self, name: str) -> Part:
+        return self._parts[name]
+
+    def watch(self, name: str, thread: threading.Thread) -> None:
+        self._parts[name].thread = thread
+
+    def states(self) -> list[PartState]:
+        now = time.monotonic()
+        return [part.state(now) for part in self._parts.values()]
+
+    def dead(self) -> str | None:
+        """A sentence naming a part whose thread has stopped, unless we are stopping."""
+        if self.stopping:
+            return None
+        for state in self.states():
+            if state.detail == "stopped":
+                return f"the {state.name} thread stopped"
+        return None
+
+    def stalled(self) -> list[str]:
+        return [s.name for s in self.states() if s.detail.startswith("stalled")]
+
+    def all_ready(self) -> bool:
+        return all(state.ready for state in self.states())
+
+    def waiting_for(self) -> list[str]:
+        return [f"{s.name} ({s.detail})" for s in self.states() if not s.ready]
