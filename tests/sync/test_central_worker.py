@@ -53,7 +53,7 @@ def test_worker_reports_health_and_metrics(tmp_path, broker, postgres_url, store
         assert status == 200
         assert report["ready"] and report["live"]
         assert report["checks"]["database"]["ok"] and report["checks"]["broker"]["ok"]
-        assert set(report["checks"]["threads"]) == {"ingest", "lookups", "broker"}
+        assert set(report["checks"]["threads"]) == {"ingest", "lookups", "stock", "broker"}
         add_events(stores[0], 300)
         sync_factory(stores[0])
         wait_for(lambda: backlog(stores[0]) == 0, "the store fully acked")
@@ -97,7 +97,7 @@ def test_worker_is_ready_only_once_every_part_runs(tmp_path, postgres_url):
         broker.kill()
 
 
-@pytest.mark.parametrize("part", ["lookups", "broker"])
+@pytest.mark.parametrize("part", ["lookups", "broker", "stock"])
 def test_worker_whose_thread_dies_exits_non_zero_at_once(
     tmp_path, broker, postgres_url, stores, sync_factory, part
 ):
@@ -111,7 +111,7 @@ def test_worker_whose_thread_dies_exits_non_zero_at_once(
     finally:
         worker.kill9()
     assert code == EXIT_PART_DIED
-    thread = {"lookups": "lookups", "broker": "broker"}[part]
+    thread = {"lookups": "lookups", "broker": "broker", "stock": "stock"}[part]
     assert f"the {thread} thread stopped: leaving the shared subscription" in worker.log()
     assert "injected fault" in worker.log()  # the thread's own traceback, for the operator
 
