@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from edge_agent.config import STORE_ID_PATTERN
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money, RequestedLine, RequestedOrder
-from edge_agent.errors import CustomerNotFound, EdgeAgentError, InvalidInput, NotFound
+from edge_agent.errors import CustomerNotFound, EdgeAgentError, InputRefused, NotFound
 from edge_agent.outbox import append_event, event_id_at, event_state
 from edge_agent.staff import Actor, audit
 from sync.protocol.clock import from_iso, to_iso
@@ -49,16 +49,17 @@ def request_order(
     actor: Actor,
 ) -> RequestedOrder:
     """Record the request and its event; prices and names from this store's catalogue."""
+    # Well-formed requests the store refuses on its own terms (InputRefused, 422).
     if fulfilment not in ("click_and_collect", "delivery"):
-        raise InvalidInput("fulfilment is click_and_collect or delivery")
+        raise InputRefused("fulfilment is click_and_collect or delivery")
     if (fulfilment == "click_and_collect") != (pickup_store_id is not None):
-        raise InvalidInput("a pickup store is named for click_and_collect, and only then")
+        raise InputRefused("a pickup store is named for click_and_collect, and only then")
     if pickup_store_id is not None and not re.fullmatch(STORE_ID_PATTERN, pickup_store_id):
-        raise InvalidInput("that is not a store of the chain; choose one from the list")
+        raise InputRefused("that is not a store of the chain; choose one from the list")
     if not 0 < len(lines) <= MAX_LINES:
-        raise InvalidInput(f"an order has 1 to {MAX_LINES} lines")
+        raise InputRefused(f"an order has 1 to {MAX_LINES} lines")
     if len({line.gtin for line in lines}) != len(lines):
-        raise InvalidInput("each product appears once; give its quantity instead")
+        raise InputRefused("each product appears once; give its quantity instead")
     now = ctx.clock()
     number = f"R{secrets.token_hex(8).upper()}"
     currency = ctx.config.store.currency

@@ -58,8 +58,8 @@ def test_a_request_is_recorded_with_its_event_and_shown_waiting(till):
 @pytest.mark.parametrize(
     ("change", "status"),
     [
-        ({"pickup_store_id": None}, 400),  # collect where?
-        ({"fulfilment": "delivery"}, 400),  # delivered home, yet a pickup store
+        ({"pickup_store_id": None}, 422),  # collect where?
+        ({"fulfilment": "delivery"}, 422),  # delivered home, yet a pickup store
         ({"customer_id": "nobody"}, 404),
         ({"lines": [{"gtin": "4006381333931", "quantity": 1}]}, 404),
         ({"lines": []}, 400),
