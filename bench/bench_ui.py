@@ -1,5 +1,5 @@
 """Screen figures: what the kiosk and console pages cost beside the JSON API doing the
-same work, through the real agent (cheroot on loopback) over a seeded store.
+same work, through the real agent (its web front on loopback) over a seeded store.
 
 Each page is printed beside a reference measured in the same run:
 - kiosk card scan -> welcome page (POST /kiosk/scan + GET /kiosk/welcome) against the

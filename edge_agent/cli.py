@@ -114,7 +114,7 @@ def demo(
     from edge_agent.seed import seed_store
     from edge_agent.staff import add_staff
 
-    base = _config(ctx) if ctx.obj else Config()
+    base = _config(ctx)  # the defaults, or the file, and EDGE_AGENT__... variables
     data_dir = data_dir.resolve()
     config = base.model_copy(
         update={
@@ -269,6 +269,42 @@ def staff_api_key(ctx: click.Context, name: str, role: str) -> None:
     finally:
         agent.store.close()
     click.echo(key)
+
+
+@staff_group.command("deactivate")
+@click.argument("staff_id")
+@click.pass_context
+def staff_deactivate(ctx: click.Context, staff_id: str) -> None:
+    """Stop STAFF_ID signing in and end their sessions now (`staff add` brings them back
+    with a new PIN)."""
+    from edge_agent.staff import deactivate_staff
+
+    agent = open_agent(_config(ctx))
+    try:
+        found = deactivate_staff(agent, staff_id)
+    finally:
+        agent.store.close()
+    if not found:
+        raise click.ClickException(f"no staff member {staff_id!r}")
+    click.echo(f"staff {staff_id} deactivated; their sessions are ended")
+
+
+@staff_group.command("revoke-key")
+@click.argument("name")
+@click.pass_context
+def staff_revoke_key(ctx: click.Context, name: str) -> None:
+    """Refuse the device key NAME from now on (an integrated POS that was lost or
+    replaced)."""
+    from edge_agent.staff import revoke_api_key
+
+    agent = open_agent(_config(ctx))
+    try:
+        revoked = revoke_api_key(agent, name)
+    finally:
+        agent.store.close()
+    if not revoked:
+        raise click.ClickException(f"no live device key named {name!r}")
+    click.echo(f"device key {name} revoked")
 
 
 @main.command()

@@ -98,7 +98,41 @@ class PathSettings(_Section):
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    # Threads that run requests; till screens' event streams have threads of their own.
     threads: int = Field(8, ge=1, le=64)
+    # HTTPS with the store's certificate and key (PEM): set both to serve tablets and
+    # kiosks on the LAN; a non-loopback host without them is served, with a warning.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # A client has this long to send a request's line and headers, and again its body:
+    # a slow client is dropped, never waited for on a request thread.
+    header_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    body_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    # Request line plus headers, and the body (chunked included); the largest real
+    # request is a return of a few dozen lines.
+    max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    max_body_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Requests one client address may have running at once; 0: threads - 2, so one
+    # client can never take every thread.
+    max_requests_per_client: int = Field(0, ge=0, le=64)
+    # /metrics and the detail of /healthz: from loopback always; from elsewhere only with
+    # `Authorization: Bearer <ops_token>` (empty: loopback only). Set it through
+    # EDGE_AGENT__WEB__OPS_TOKEN, never in the file.
+    ops_token: str = ""
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> WebSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("set both tls_cert_file and tls_key_file, or neither")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
+
+    @property
+    def requests_per_client(self) -> int:
+        return self.max_requests_per_client or max(1, self.threads - 2)
 
 
 class ScannerSettings(_Section):
@@ -275,6 +309,8 @@ class KioskSettings(_Section):
     # Signs the screens' session cookie. Empty: generated once per device (agent_meta).
     session_secret: str = ""
     languages: tuple[str, ...] = ("es", "en")
+    # A staff console left without a request this long signs itself out.
+    console_idle_timeout_minutes: int = Field(15, ge=1, le=12 * 60)
 
 
 class Config(_Section):
@@ -333,9 +369,11 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
             update={
                 "wallet": _paths_beside(config.wallet, base),
                 "sync": _paths_beside(config.sync, base),
+                "web": _paths_beside(config.web, base),
             }
         )
     _check_tls_files(config.sync, source, overridden)
+    _check_tls_files(config.web, source, overridden)
     return config
 
 
@@ -349,14 +387,16 @@ def _paths_beside(section: _S, base: Path) -> _S:
     return section.model_copy(update=updates) if updates else section
 
 
-def _check_tls_files(sync: SyncSettings, source: str, overridden: dict[str, str]) -> None:
+def _check_tls_files(
+    section: SyncSettings | WebSettings, source: str, overridden: dict[str, str]
+) -> None:
     """A TLS file that is not there would only fail at the first connection attempt, deep
-    in the MQTT client's thread; refuse it at start, naming the key."""
-    for name in ("ca_file", "cert_file", "key_file"):
-        value = getattr(sync, name)
-        if value is not None and not value.is_file():
-            origin = overridden.get(f"sync.{name}", source)
-            raise ConfigError(f"{origin}: sync.{name}: no such file {str(value)!r}")
+    in a client's thread; refuse it at start, naming the key."""
+    prefix = "sync" if isinstance(section, SyncSettings) else "web"
+    for name, value in section:
+        if name.endswith("_file") and value is not None and not value.is_file():
+            origin = overridden.get(f"{prefix}.{name}", source)
+            raise ConfigError(f"{origin}: {prefix}.{name}: no such file {str(value)!r}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

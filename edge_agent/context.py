@@ -51,6 +51,7 @@ def open_agent(config: Config, clock: Callable[[], datetime] = utc_now) -> Agent
         store=store,
         hasher=LookupHasher(salt, region),
         clock=clock,
+        metrics=AgentMetrics.create(scanner.id for scanner in config.scanners),
         pass_keys=pass_keys,
     )
 

@@ -4,6 +4,7 @@ scans and requests, finish what is queued, then close the database."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
 import threading
@@ -12,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING
-
-from cheroot.wsgi import Server as WsgiServer
 
 from edge_agent.config import Config
 from edge_agent.context import AgentContext, open_agent
@@ -29,6 +28,7 @@ from hardware.scanners import ScanSource, open_scanner
 from pos_bridge import wiring
 from pos_bridge.app import create_app
 from pos_bridge.conflicts_api import conflict_announcer
+from pos_bridge.web_front import WebFront
 from sync.service import SyncService
 
 if TYPE_CHECKING:  # imported only when APNs is configured (see wallet_setup)
@@ -45,8 +45,7 @@ class RunningAgent:
     ctx: AgentContext
     dispatcher: ScanDispatcher
     scanners: list[ScanSource]
-    web: WsgiServer
-    web_thread: threading.Thread
+    web: WebFront
     maintenance: Maintenance
     stopped: threading.Event = field(default_factory=threading.Event)
     push_worker: PushWorker | None = None  # APNs pushes for updated Apple passes
@@ -57,8 +56,7 @@ class RunningAgent:
 
     @property
     def web_url(self) -> str:
-        host, port = self.web.bind_addr[:2]
-        return f"http://{host}:{port}"
+        return self.web.url
 
     def liveness_problem(self) -> str | None:
         """Why the agent cannot do its job right now, or None while its loops turn."""
@@ -66,7 +64,7 @@ class RunningAgent:
             return "the scan dispatcher thread died"
         if self.dispatcher.stalled:
             return "the scan dispatcher is stuck on one scan"
-        if not self.web_thread.is_alive():
+        if not self.web.is_alive():
             return "the web server thread died"
         return None
 
@@ -79,7 +77,6 @@ class RunningAgent:
         if self.close_streams is not None:
             self.close_streams()
         self.web.stop()
-        self.web_thread.join(timeout=10)
         if self.push_worker is not None:
             self.push_worker.stop()
         self.dispatcher.stop()
@@ -131,9 +128,9 @@ def start_agent(config: Config) -> RunningAgent:
         wiring.install_devices(app, registry)
         if sync is not None:
             sync.report_devices(registry.health_checks)
-        web = WsgiServer((config.web.host, config.web.port), app, numthreads=config.web.threads)
+        web = WebFront(app, config.web)
         try:
-            web.prepare()
+            web.bind()
         except OSError as exc:
             raise EdgeAgentError(
                 f"web server cannot listen on {config.web.host}:{config.web.port}: {exc}"
@@ -147,8 +144,8 @@ def start_agent(config: Config) -> RunningAgent:
             sync.stop()
         ctx.store.close()
         raise
-    web_thread = threading.Thread(target=web.serve, name="web", daemon=True)
-    web_thread.start()
+    web.start()
+    _warn_if_plain_on_lan(config)
     maintenance = Maintenance(ctx)
     maintenance.start()
     running = RunningAgent(
@@ -156,7 +153,6 @@ def start_agent(config: Config) -> RunningAgent:
         dispatcher,
         scanners,
         web,
-        web_thread,
         maintenance,
         push_worker=push_worker,
         print_queue=print_queue,
@@ -209,6 +205,26 @@ def run_until_signalled(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _warn_if_plain_on_lan(config: Config) -> None:
+    """Staff PINs and customer names cross the wire: off this machine, that needs TLS."""
+    if config.web.tls or _is_loopback(config.web.host):
+        return
+    log.warning(
+        "the web server listens on %s without TLS: PINs, tokens and customer data cross the "
+        "network in clear; set web.tls_cert_file and web.tls_key_file (README: Security)",
+        config.web.host,
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _scan_sink(dispatcher: ScanDispatcher) -> Callable[[Scan], str | None]:

@@ -506,8 +506,9 @@ RETURN_CONFLICTS = Migration(
 )
 
 
+# Numbered after its issue (17), like SECURITY (18): steps built in parallel do not collide.
 STOCK_AND_REQUESTS = Migration(
-    9,
+    17,
     "stock here from the centre, local stock movements, orders requested at the till",
     (
         # Variants of one product (its sizes and colours) share a style. The seeded
@@ -556,6 +557,23 @@ STOCK_AND_REQUESTS = Migration(
 )
 
 
+# Numbered after its issue so that steps built in parallel do not collide.
+SECURITY = Migration(
+    18,
+    "console sessions with an idle timeout, offline refunds per till per day",
+    (
+        # 'api' sessions carry a bearer token; 'console' sessions live only behind the
+        # console's cookie and end after `console.idle_timeout_minutes` without a request.
+        "ALTER TABLE staff_sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'api'"
+        " CHECK (kind IN ('api', 'console'))",
+        "ALTER TABLE staff_sessions ADD COLUMN last_seen_at TEXT",
+        "CREATE INDEX staff_sessions_staff ON staff_sessions (staff_id)",
+        # The offline refund limit sums what one till refunded offline since midnight.
+        "CREATE INDEX returns_offline_till ON returns (till_id, created_at) WHERE offline = 1",
+    ),
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     CORE_SCHEMA,
     PRINT_JOBS,
@@ -566,6 +584,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     OUTBOX_SEQUENCE,
     RETURN_CONFLICTS,
     STOCK_AND_REQUESTS,
+    SECURITY,
 )
 
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
+
+from sqlite_utils import Database
 
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money, Order
@@ -70,6 +73,9 @@ class ReturnQuote:
     lines: tuple[LineQuote, ...]
     refund_method: RefundMethod
     total: Money
+    # Already refunded on this order here, by any till in any number of returns: the
+    # cashier limit holds for the order, not for one request.
+    refunded_before: Money
     needs_supervisor: bool
     offline: bool
     refusal: str | None  # set when the return as a whole cannot go ahead
@@ -92,9 +98,14 @@ def quote_return(
     refund_method: RefundMethod,
     *,
     online: bool,
+    till_id: str | None = None,
 ) -> ReturnQuote:
-    """What would be refunded for these lines, and every reason something cannot be."""
-    return _quote(ctx, find_order(ctx, order_number), lines, refund_method, online)
+    """What would be refunded for these lines, and every reason something cannot be.
+
+    `till_id` is the till the refund would leave from (its offline allowance for the day).
+    """
+    order = find_order(ctx, order_number)
+    return _quote(ctx, order, lines, refund_method, online, till_id)
 
 
 def confirm_return(
@@ -116,7 +127,11 @@ def confirm_return(
     now = ctx.clock()
     with ctx.store.transaction() as db:
         # Re-read inside the write lock: the quote the till showed may be stale.
-        quote = _quote(ctx, find_order(ctx, order_number), lines, refund_method, online)
+        # The limits count what this order (and, offline, this till today) has refunded
+        # already; read under the same write lock, two requests cannot both pass.
+        quote = _quote(
+            ctx, find_order(ctx, order_number), lines, refund_method, online, till_key(actor)
+        )
         if not quote.acceptable:
             raise ReturnRefused(quote.refusal or _first_line_refusal(quote))
         approved_by = None
@@ -135,7 +150,7 @@ def confirm_return(
             " staff_id, till_id, offline, created_at, approved_by)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [return_id, order_id, refund_method, quote.total.amount_minor,
-             quote.total.currency, actor.id, actor.till_id, int(not online), to_iso(now),
+             quote.total.currency, actor.id, till_key(actor), int(not online), to_iso(now),
              approved_by],
         )  # fmt: skip
         reasons = {line.line_no: line.reason for line in lines}
@@ -207,6 +222,7 @@ def _quote(
     requested: list[ReturnRequestLine],
     refund_method: RefundMethod,
     online: bool,
+    till_id: str | None,
 ) -> ReturnQuote:
     if not requested:
         raise InvalidInput("choose at least one line to return")
@@ -258,14 +274,20 @@ def _quote(
             )
         )  # fmt: skip
     total = Money(sum(q.refund.amount_minor for q in quotes), order.total.currency)
-    if refusal is None and not online and total.amount_minor > settings.offline_refund_limit_minor:
-        limit = format_money(
-            Money(settings.offline_refund_limit_minor, total.currency), ctx.config.store.locale
-        )
-        refusal = (
-            f"the store is offline and refunds over {limit} must wait for the connection "
-            "to come back"
-        )
+    db = ctx.store.db
+    before = Money(refunded_on_order(db, order.number), total.currency)
+    if refusal is None and not online:
+        today = offline_refunded_today(ctx, till_id, now)
+        if today + total.amount_minor > settings.offline_refund_limit_minor:
+            limit = format_money(
+                Money(settings.offline_refund_limit_minor, total.currency),
+                ctx.config.store.locale,
+            )
+            spent = format_money(Money(today, total.currency), ctx.config.store.locale)
+            refusal = (
+                f"the store is offline and this till may refund at most {limit} a day until "
+                f"the connection comes back ({spent} refunded offline today)"
+            )
     return ReturnQuote(
         order_number=order.number,
         customer_id=order.customer_id,
@@ -273,11 +295,39 @@ def _quote(
         lines=tuple(quotes),
         refund_method=refund_method,
         total=total,
-        needs_supervisor=total.amount_minor > settings.cashier_limit_minor,
+        refunded_before=before,
+        needs_supervisor=before.amount_minor + total.amount_minor > settings.cashier_limit_minor,
         offline=not online,
         refusal=refusal,
         acceptable=refusal is None and all(q.refusal is None for q in quotes),
     )
+
+
+def till_key(actor: Actor) -> str:
+    """The till a refund leaves from: the staff session's till, else the device key's name."""
+    return actor.till_id or f"{actor.kind}:{actor.id}"
+
+
+def refunded_on_order(db: Database, order_number: str) -> int:
+    """Minor units refunded on this order at this store so far, in every return."""
+    row = db.execute(
+        "SELECT COALESCE(SUM(r.refund_total_minor), 0) FROM returns r"
+        " JOIN orders o ON o.id = r.order_id WHERE o.number = ?",
+        [order_number],
+    ).fetchone()
+    return int(row[0])
+
+
+def offline_refunded_today(ctx: AgentContext, till_id: str | None, now: datetime) -> int:
+    """Minor units this till refunded offline since midnight in the store's time zone."""
+    zone = ZoneInfo(ctx.config.store.timezone)
+    midnight = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
+    row = ctx.store.db.execute(
+        "SELECT COALESCE(SUM(refund_total_minor), 0) FROM returns"
+        " WHERE offline = 1 AND till_id IS ? AND created_at >= ?",
+        [till_id, to_iso(midnight)],
+    ).fetchone()
+    return int(row[0])
 
 
 def _first_line_refusal(quote: ReturnQuote) -> str:

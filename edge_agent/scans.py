@@ -147,7 +147,8 @@ class ScanDispatcher:
                 ],
             )
             append_event(db, self._ctx.origin, "scan.recorded", None, data, at=scan.at)
-        self._ctx.metrics.scans.labels(scan.source, code.kind, outcome.status).inc()
+        metrics = self._ctx.metrics
+        metrics.scans.labels(metrics.source_label(scan.source), code.kind, outcome.status).inc()
         return outcome
 
     def _route(self, scan: Scan, code: Code) -> ScanOutcome:

@@ -22,6 +22,7 @@ from pos_bridge.openapi import openapi_document
 from pos_bridge.passes_api import passes_api
 from pos_bridge.screens import install_screens
 from pos_bridge.stock_api import stock_api
+from pos_bridge.throttle import new_throttles
 from pos_bridge.till_api import till_api
 from pos_bridge.till_events import TillEventHub, identified_event
 from wallet.apple.webservice import passkit_blueprint
@@ -37,6 +38,7 @@ def create_app(
     wiring.install_agent(app, ctx, dispatcher)
     register_error_handlers(app)
     install_metrics(app, ctx)
+    wiring.install_throttles(app, new_throttles())
     app.register_blueprint(api)
     app.register_blueprint(till_api)
     app.register_blueprint(conflicts_api)

@@ -1,13 +1,17 @@
 """The staff console at /console, for stores whose POS is not integrated: the same use
-cases as the till API, as server-rendered pages. Staff sign in with their PIN; the bearer
-token lives in the signed session cookie and is checked on every request, so signing
-out, expiry and lock-out behave exactly as at the till. Audit happens in the use cases.
+cases as the till API, as server-rendered pages. Staff sign in with their PIN into a
+server-side console session (`staff_sessions`, kind "console"): the cookie holds only its
+random id, which is no bearer for the API; it ends on sign-out, a PIN reset,
+deactivation, the end of the shift or `kiosk.console_idle_timeout_minutes` without a
+request. Every form carries a CSRF token (pos_bridge.csrf). Audit happens in the use
+cases.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
 from typing import Any
 
 from flask import (
@@ -39,16 +43,19 @@ from edge_agent.returns import (
     confirm_return,
     quote_return,
 )
-from edge_agent.staff import Actor, Unauthorized, authenticate, check_pin, sign_in, sign_out
+from edge_agent.staff import Actor, Unauthorized, check_pin, console_actor, sign_in, sign_out
 from edge_agent.stock import product_stock
+from pos_bridge.csrf import protect
 from pos_bridge.errors import ApiError
 from pos_bridge.i18n import LANG_SESSION_KEY
 from pos_bridge.screen_headers import add_screen_headers
+from pos_bridge.throttle import client_address
 from pos_bridge.till_events import TooManyStreams
-from pos_bridge.wiring import agent, centre_lookup, link_up, till_events
+from pos_bridge.wiring import agent, centre_lookup, link_up, throttles, till_events
 
 log = logging.getLogger(__name__)
 console = Blueprint("console", __name__, url_prefix="/console")
+protect(console)  # before the sign-in check: a forged sign-in is refused too
 console.after_request(add_screen_headers)
 TOKEN_KEY = "staff_token"
 SOURCE = "console"
@@ -75,8 +82,9 @@ def _online() -> bool:
 def _require_sign_in() -> Any:
     if request.endpoint in _OPEN:
         return None
+    idle = timedelta(minutes=_ctx().config.kiosk.console_idle_timeout_minutes)
     try:
-        g.console_actor = authenticate(_ctx(), session.get(TOKEN_KEY, ""))
+        g.console_actor = console_actor(_ctx(), session.get(TOKEN_KEY, ""), idle)
     except Unauthorized:
         session.pop(TOKEN_KEY, None)
         return redirect(url_for("console.sign_in_form"))
@@ -125,10 +133,18 @@ def sign_in_submit() -> Any:
     pin = request.form.get("pin", "")
     if not _ID.match(staff_id) or not pin.isdigit() or not 4 <= len(pin) <= 8:
         return render_template("console/sign_in.html", notice="invalid"), 422
+    client = client_address()
+    if not throttles().sign_in.allow(client):
+        return render_template("console/sign_in.html", notice="too_many_attempts"), 429
     try:
-        new = sign_in(_ctx(), staff_id, pin, _ctx().config.device.id)
+        new = sign_in(_ctx(), staff_id, pin, _ctx().config.device.id, "console", client)
     except EdgeAgentError as exc:
         return render_template("console/sign_in.html", notice=exc.code), exc.http_status
+    # A fresh session (new CSRF token too): nothing from before the sign-in carries over.
+    lang = session.get(LANG_SESSION_KEY)
+    session.clear()
+    if lang:
+        session[LANG_SESSION_KEY] = lang
     session[TOKEN_KEY] = new.token
     return redirect(url_for("console.home"))
 
@@ -220,7 +236,9 @@ def return_confirm() -> Any:
     approver = None
     supervisor = request.form.get("supervisor_id", "").strip()
     if supervisor:
-        approver = check_pin(ctx, supervisor, request.form.get("supervisor_pin", ""), None)
+        approver = check_pin(
+            ctx, supervisor, request.form.get("supervisor_pin", ""), None, client=client_address()
+        )
     try:
         done = confirm_return(
             ctx, number, lines, method, actor=_actor(), online=_online(), approver=approver

@@ -15,6 +15,7 @@ from edge_agent.errors import StoreError
 from edge_agent.outbox import outbox_stats
 from edge_agent.scans import ScanDispatcher
 from pos_bridge import wiring
+from pos_bridge.ops_access import ops_allowed
 
 
 def install_health(
@@ -61,4 +62,8 @@ def install_health(
             degraded = True
         body["status"] = ("degraded" if degraded else "ok") if healthy else "failing"
         body["checks"] = checks
-        return jsonify(body), 200 if healthy else 503
+        status = 200 if healthy else 503
+        if not ops_allowed(wiring.agent().config.web.ops_token):
+            # Monitors elsewhere on the LAN learn up or down; the detail is for operators.
+            return jsonify({"status": body["status"]}), status
+        return jsonify(body), status

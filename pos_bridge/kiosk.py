@@ -1,10 +1,17 @@
 """The self-service kiosk at /kiosk: no sign-in, one customer at a time per browser.
 
 A scan (keyboard-wedge scanner typing into the scan field, then Enter) goes through the
-same dispatcher as every other scanner. The session (a signed cookie) remembers only the
-customer's id, the kiosk list and the slips made here; it ends at the idle timeout.
-Templates get `Greeting`, never a profile, so they cannot show a last name, an email, a
-phone or the order history.
+same dispatcher as every other scanner. Anyone can type a loyalty or order number into
+that field, so a number proves nothing: only a wallet pass whose signed code verifies
+opens a customer's account here (greeting, returns, lists). A loyalty number gets the
+same answer whether or not it belongs to anyone, is not looked up, records no
+identification and does not restart anyone's retention clock; an order number is looked
+for only among the pass holder's own orders. Scans are throttled per kiosk.
+
+The session (a signed cookie) remembers only the customer's id, the kiosk list and the
+slips made here; its customer part is also registered on the server (KioskSessions), so
+"Finish" ends it even for a copy of the cookie. Templates get `Greeting`, never a
+profile, so they cannot show a last name, an email, a phone or the order history.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from edge_agent.codes import CodeRules, classify_scan
 from edge_agent.context import AgentContext
 from edge_agent.customers import customer_profile
 from edge_agent.errors import EdgeAgentError, InvalidInput, OrderNotFound
@@ -40,11 +48,15 @@ from edge_agent.scans import ScanDispatcher
 from edge_agent.stock import product_stock
 from hardware.scan import MAX_SCAN_CHARS, Scan
 from pos_bridge import wiring
+from pos_bridge.csrf import CSRF_SESSION_KEY, protect
 from pos_bridge.i18n import LANG_SESSION_KEY, _
+from pos_bridge.kiosk_sessions import KioskSessions
 from pos_bridge.screen_headers import add_screen_headers
+from pos_bridge.throttle import client_address
 
 log = logging.getLogger(__name__)
 kiosk = Blueprint("kiosk", __name__, url_prefix="/kiosk")
+protect(kiosk)  # first: the idle check below must not clear the token it checks
 kiosk.after_request(add_screen_headers)
 SCAN_SOURCE = "kiosk"
 SCAN_ANSWER_TIMEOUT_SECONDS = 5.0
@@ -67,13 +79,28 @@ def _ctx() -> AgentContext:
     return wiring.agent()
 
 
+def _sessions() -> KioskSessions:
+    return wiring.kiosk_sessions()
+
+
 @kiosk.before_request
 def _expire_idle_session() -> None:
     now = time.time()
     seen = session.get("seen")
     if seen is not None and now - float(seen) > _ctx().config.kiosk.idle_timeout_seconds:
-        session.clear()  # a new person may be at the screen: forget everything, language too
+        _forget_everything()  # a new person may be at the screen: language too
+    elif "customer_id" in session and not _sessions().touch(session.get("sid")):
+        _forget_everything()  # ended by "Finish" (this is a copy of the cookie) or idle
     session["seen"] = now
+
+
+def _forget_everything(keep_language: bool = False) -> None:
+    _sessions().end(session.get("sid"))
+    kept = {CSRF_SESSION_KEY: session.get(CSRF_SESSION_KEY)}
+    if keep_language:
+        kept[LANG_SESSION_KEY] = session.get(LANG_SESSION_KEY)
+    session.clear()
+    session.update({k: v for k, v in kept.items() if v})
 
 
 @kiosk.context_processor
@@ -122,42 +149,67 @@ def scan() -> Any:
     code = request.form.get("code", "")
     if not code.strip() or len(code) > MAX_SCAN_CHARS:
         return _start_with(_("We could not read that code. Please scan it again."), 422)
+    if not wiring.throttles().kiosk_scans.allow(client_address()):
+        return _start_with(_("Too many scans. Please wait a moment."), 429)
+    read = Scan(data=code, symbology=None, source=SCAN_SOURCE, at=datetime.now(UTC))
+    barcode = classify_scan(read, CodeRules.from_config(_ctx().config))
+    if barcode.kind == "loyalty_id":
+        # Typed or printed, a number is no proof of being its owner; known or not, the
+        # answer is this one, and nothing is looked up or recorded.
+        return _start_with(
+            _("To see your points, orders and lists, scan the pass in your wallet app."), 200
+        )
+    if barcode.kind == "order_number":
+        return _order_scanned(barcode.value)
+    if barcode.kind == "return_request":
+        return _start_with(_("This is a return slip. Please take it to the till."), 422)
     dispatcher: ScanDispatcher = wiring.dispatcher()
-    future = dispatcher.submit(
-        Scan(data=code, symbology=None, source=SCAN_SOURCE, at=datetime.now(UTC))
-    )
+    future = dispatcher.submit(read)
     try:
         outcome = future.result(timeout=SCAN_ANSWER_TIMEOUT_SECONDS)
     except FutureTimeout:
         return _start_with(_("The kiosk is busy. Please scan again in a moment."), 503)
-    if outcome.status == "identified" and outcome.customer is not None:
-        lang = session.get(LANG_SESSION_KEY)
-        # A list built before scanning a card is this person's: keep it. After another
-        # customer's card, nothing from the previous person carries over.
+    if (
+        outcome.status == "identified"
+        and outcome.kind == "pass_code"
+        and outcome.customer is not None
+    ):
+        # A list built before scanning a pass is this person's: keep it. After another
+        # customer's pass, nothing from the previous person carries over.
         anonymous_list = None if "customer_id" in session else session.get("list_id")
-        session.clear()
-        if lang:
-            session[LANG_SESSION_KEY] = lang
+        _forget_everything(keep_language=True)
         if anonymous_list:
             session["list_id"] = anonymous_list
         session["seen"] = time.time()
         session["customer_id"] = outcome.customer.customer_id
+        session["sid"] = _sessions().start()
         return redirect(url_for("kiosk.welcome"))
     if outcome.status == "product_found" and outcome.product is not None:
         return redirect(url_for("kiosk.product", gtin=outcome.product.gtin))
-    if outcome.status == "order_found" and outcome.kind == "return_request":
-        return _start_with(_("This is a return slip. Please take it to the till."), 422)
-    if outcome.status == "order_found" and outcome.order is not None:
-        if outcome.order.customer_id and outcome.order.customer_id == session.get("customer_id"):
-            return redirect(url_for("kiosk.return_lines", number=outcome.order.number))
-        return _start_with(_("To return an order, scan your loyalty card first."), 422)
-    if outcome.status == "not_found" and outcome.kind == "loyalty_id":
-        return _start_with(_("We do not know this card. Please ask a member of staff."), 404)
     if outcome.status == "not_found" and outcome.kind == "gtin":
         return _start_with(_("This product is not sold in this store."), 404)
+    if outcome.kind == "pass_code":
+        return _start_with(_("We do not know this card. Please ask a member of staff."), 404)
     if outcome.status == "not_found":
         return _start_with(_("We could not find that. Please ask a member of staff."), 404)
     return _start_with(_("We could not read that code. Please scan it again."), 422)
+
+
+def _order_scanned(number: str) -> Any:
+    """Only the pass holder's own orders, from the local cache: whether some order exists
+    is never told, and nothing is asked of the centre."""
+    customer_id = session.get("customer_id")
+    if customer_id is None:
+        return _start_with(_("To return an order, scan the pass in your wallet app first."), 200)
+    try:
+        order = find_order(_ctx(), number)
+    except OrderNotFound:
+        order = None
+    if order is None or order.customer_id != customer_id:
+        return _start_with(
+            _("We cannot find that on your account. Please ask a member of staff."), 404
+        )
+    return redirect(url_for("kiosk.return_lines", number=order.number))
 
 
 @kiosk.get("/welcome")
@@ -267,7 +319,7 @@ def list_send() -> Any:
 
 @kiosk.get("/end")
 def end() -> Response:
-    session.clear()
+    _forget_everything()
     return redirect(url_for("kiosk.start"))
 
 

@@ -12,6 +12,8 @@ from prometheus_client.core import GaugeMetricFamily
 from edge_agent.conflicts import open_conflict_count
 from edge_agent.context import AgentContext
 from edge_agent.outbox import outbox_stats
+from pos_bridge import wiring
+from pos_bridge.ops_access import require_ops
 
 
 def install_metrics(app: Flask, ctx: AgentContext) -> None:
@@ -68,11 +70,13 @@ def install_metrics(app: Flask, ctx: AgentContext) -> None:
         if started is not None:
             # The route template, not the path: order numbers must not become labels.
             route = request.url_rule.rule if request.url_rule else "unmatched"
-            metrics.requests.labels(request.method, route, str(response.status_code)).observe(
+            method = metrics.method_label(request.method)
+            metrics.requests.labels(method, route, str(response.status_code)).observe(
                 time.perf_counter() - started
             )
         return response
 
     @app.get("/metrics")
     def prometheus_metrics() -> Response:
+        require_ops(wiring.agent().config.web.ops_token)
         return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)

@@ -71,7 +71,7 @@ class Operation:
 _AUTH_ERRORS = (401, 403)
 OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/api/v1/auth/sign-in", "Staff sign-in with a PIN", till_api.SignInRequest,
-              (200, SignedIn), (400, 401, 415, 422, 423), auth=False, tags=("staff",)),
+              (200, SignedIn), (400, 401, 415, 422, 423, 429), auth=False, tags=("staff",)),
     Operation("post", "/api/v1/auth/sign-out", "End this staff session", None,
               (200, SignedOut), (), tags=("staff",)),
     Operation("post", "/api/v1/customers/identify", "Identify a customer (card, email, phone)",
@@ -204,7 +204,9 @@ def _operation(op: Operation, refs: dict) -> dict[str, Any]:
             "content": {"application/json": {"schema": refs[(shape, "serialization")]}},
         }
     error_ref = refs[(ErrorBody, "serialization")]
-    for code in (*op.errors, *(_AUTH_ERRORS if op.auth else ()), 500):
+    # A body over the limit is refused with 413 wherever a body is read.
+    too_large = (413,) if op.body is not None else ()
+    for code in (*op.errors, *too_large, *(_AUTH_ERRORS if op.auth else ()), 500):
         responses[str(code)] = {
             "description": "error",
             "content": {"application/json": {"schema": error_ref}},

@@ -26,8 +26,9 @@ from pos_bridge.params import (
 )
 from pos_bridge.requests import read_body
 from pos_bridge.responses import CustomerLists, SignedIn, SignedOut
+from pos_bridge.throttle import client_address
 from pos_bridge.till_events import TooManyStreams
-from pos_bridge.wiring import agent, centre_lookup, link_up, till_events
+from pos_bridge.wiring import agent, centre_lookup, link_up, throttles, till_events
 
 till_api = Blueprint("till_api", __name__, url_prefix="/api/v1")
 _ID = ID_PATTERN
@@ -90,8 +91,13 @@ class ItemRequest(_Body):
 
 @till_api.post("/auth/sign-in")
 def staff_sign_in() -> Any:
+    # JSON only (read_body): a page from elsewhere cannot send that without CORS, which
+    # the agent never grants, so no other site can spend a staff member's PIN attempts.
     body = read_body(SignInRequest)
-    session = sign_in(agent(), body.staff_id, body.pin, body.till_id)
+    client = client_address()
+    if not throttles().sign_in.allow(client):
+        raise ApiError(429, "too_many_attempts", "too many sign-in attempts; wait a minute")
+    session = sign_in(agent(), body.staff_id, body.pin, body.till_id, client=client)
     actor = session.actor
     return jsonify(SignedIn(session.token, actor.id, actor.role, actor.till_id, session.expires_at))
 
@@ -120,7 +126,9 @@ def return_confirm() -> Any:
     ctx = agent()
     approver = None
     if body.approval is not None:
-        approver = check_pin(ctx, body.approval.staff_id, body.approval.pin, None)
+        approver = check_pin(
+            ctx, body.approval.staff_id, body.approval.pin, None, client=client_address()
+        )
     done = confirm_return(
         ctx,
         body.order_number,

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from flask import Response, stream_with_context
+from flask import Response, request, stream_with_context
 
 from edge_agent.domain import CustomerProfile
 
@@ -20,8 +20,12 @@ SUBSCRIBER_QUEUE = 100
 # Proxies and browsers drop idle streams; a comment line every so often keeps it open and
 # lets the server notice a till that went away.
 KEEPALIVE_SECONDS = 15.0
-# Each open stream holds one web-server thread; leave threads for the API itself.
+# Each open stream holds a thread of its own (pos_bridge.web_front), never a request thread.
 MAX_SUBSCRIBERS = 16
+# How often a stream looks whether its client went away (the web front sets the event).
+GONE_CHECK_SECONDS = 1.0
+# The WSGI environ key of that event.
+CLIENT_GONE_KEY = "edge_agent.client_gone"
 
 
 # Put in each inbox by close(): the stream ends.
@@ -75,7 +79,7 @@ class TillEventHub:
 
     def response(self, till_id: str | Sequence[str]) -> Response:
         """The SSE response for a till screen (TooManyStreams when the server is full)."""
-        stream = self.stream(till_id)
+        stream = self.stream(till_id, gone=request.environ.get(CLIENT_GONE_KEY))
         first = next(stream)  # registers the subscriber before we answer
 
         def body() -> Iterator[str]:
@@ -88,9 +92,15 @@ class TillEventHub:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    def stream(self, till_id: str | Sequence[str], keepalive: float | None = None) -> Iterator[str]:
+    def stream(
+        self,
+        till_id: str | Sequence[str],
+        keepalive: float | None = None,
+        gone: threading.Event | None = None,
+    ) -> Iterator[str]:
         """SSE text for one subscriber of one till (or of several: a console hears every
-        scanner of its device), until the client goes away."""
+        scanner of its device), until the client goes away (`gone` is set, or a write
+        fails)."""
         keepalive = keepalive or self.keepalive_seconds
         till_ids = list(dict.fromkeys([till_id] if isinstance(till_id, str) else till_id))
         inbox: queue.Queue[dict[str, Any]] = queue.Queue(SUBSCRIBER_QUEUE)
@@ -101,12 +111,18 @@ class TillEventHub:
                 self._subscribers.setdefault(till, []).append(inbox)
         try:
             yield ": connected\n\n"
-            while not self._closed.is_set():
+            quiet = 0.0
+            while not self._closed.is_set() and (gone is None or not gone.is_set()):
+                wait = min(keepalive, GONE_CHECK_SECONDS) if gone is not None else keepalive
                 try:
-                    event = inbox.get(timeout=keepalive)
+                    event = inbox.get(timeout=wait)
                 except queue.Empty:
-                    yield ": keep-alive\n\n"
+                    quiet += wait
+                    if quiet >= keepalive:
+                        quiet = 0.0
+                        yield ": keep-alive\n\n"
                     continue
+                quiet = 0.0
                 if event is _END:
                     return
                 name = event.get("event", "message")
@@ -115,6 +131,8 @@ class TillEventHub:
             with self._lock:
                 for till in till_ids:
                     self._subscribers[till].remove(inbox)
+                    if not self._subscribers[till]:
+                        del self._subscribers[till]
 
     def has_subscribers(self, till_id: str) -> bool:
         with self._lock:

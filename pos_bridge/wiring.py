@@ -14,6 +14,8 @@ from flask import Flask, current_app
 from edge_agent.centre import CentreLookup
 from edge_agent.context import AgentContext
 from edge_agent.scans import ScanDispatcher
+from pos_bridge.kiosk_sessions import KioskSessions
+from pos_bridge.throttle import Throttles
 from pos_bridge.till_events import TillEventHub
 
 if TYPE_CHECKING:
@@ -44,6 +46,22 @@ def install_devices(app: Flask, registry: DeviceRegistry) -> None:
 def install_centre(app: Flask, link_up: Callable[[], bool], lookup: CentreLookup | None) -> None:
     app.extensions["link_up"] = link_up
     app.extensions["centre_lookup"] = lookup
+
+
+def install_throttles(app: Flask, throttles: Throttles) -> None:
+    app.extensions["throttles"] = throttles
+
+
+def install_kiosk_sessions(app: Flask, sessions: KioskSessions) -> None:
+    app.extensions["kiosk_sessions"] = sessions
+
+
+def throttles() -> Throttles:
+    return current_app.extensions["throttles"]
+
+
+def kiosk_sessions() -> KioskSessions:
+    return current_app.extensions["kiosk_sessions"]
 
 
 def agent() -> AgentContext:

@@ -48,7 +48,7 @@ class AgentProcess:
             if line is None:
                 raise AssertionError(f"agent exited early: {self.stop_and_stderr()}")
             self.output.append(line)
-            if match := re.search(r"health:\s+(http://\S+)/healthz", line):
+            if match := re.search(r"health:\s+(https?://\S+)/healthz", line):
                 self.web_url = match.group(1)
             if match := re.search(r"scanner \S+: tcp://([\d.]+):(\d+)", line):
                 self.scanner = (match.group(1), int(match.group(2)))

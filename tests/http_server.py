@@ -1,23 +1,19 @@
-"""Serve a WSGI app on 127.0.0.1 with the production server (cheroot) for a test."""
+"""Serve a WSGI app on 127.0.0.1 with the production web front for a test."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from cheroot.wsgi import Server
+from edge_agent.config import WebSettings
+from pos_bridge.web_front import WebFront
 
 
 @contextmanager
-def serving(app, threads: int = 4) -> Iterator[str]:
-    server = Server(("127.0.0.1", 0), app, numthreads=threads)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    host, port = server.bind_addr[:2]
+def serving(app, threads: int = 4, **settings) -> Iterator[str]:
+    front = WebFront(app, WebSettings(host="127.0.0.1", port=0, threads=threads, **settings))
+    front.start()
     try:
-        yield f"http://{host}:{port}"
+        yield front.url
     finally:
-        server.stop()
-        thread.join(timeout=10)
+        front.stop()

@@ -102,6 +102,8 @@ def test_example_config_in_systemd_folder_is_valid():
     config = load_config(example, environ={})
     assert config.store.id == "madrid-gran-via"
     assert config.paths.data_dir == Path("/var/lib/edge-agent")
+    # No development TCP scanner in a production example: anyone could "scan" into it.
+    assert not any(s.url.startswith("tcp://") for s in config.scanners)
 
 
 def test_tls_files_are_beside_the_config_file_and_must_exist(tmp_path):

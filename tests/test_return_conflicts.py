@@ -15,6 +15,7 @@ from sync.central.changes import record_change
 from sync.central.db import CentralDb
 from sync.protocol.clock import to_iso
 from tests.conftest import outbox_types
+from tests.screen_client import ScreenClient
 from tests.till_fixtures import TILL_NOW
 
 TOPIC = "retail/v1/stores/demo-001/changes"
@@ -177,8 +178,9 @@ def test_the_staff_console_warns_of_open_conflicts(till, centre):
     number, line_no, sku, price = bought_once(till)
     receive(till, record_change(centre, "demo-001", "return.conflict",
                                 conflict_data(number, line_no, sku, price)))  # fmt: skip
-    console = till.app.test_client()
-    assert console.post("/console/sign-in", data={"staff_id": "ana", "pin": "1234"}).status_code
+    console = ScreenClient(till.app, till.app.response_class)
+    signed_in = console.post("/console/sign-in", data={"staff_id": "ana", "pin": "1234"})
+    assert signed_in.status_code == 302
     home = console.get("/console/").get_data(as_text=True)
     assert 'id="return-conflicts"' in home and number in home
     order = console.get(f"/console/orders?number={number}").get_data(as_text=True)

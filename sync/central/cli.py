@@ -418,13 +418,20 @@ def keys(
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8090, show_default=True, help="Port (0: any).")
 @click.option(
+    "--token",
+    envvar="EDGE_CENTRAL_WEB_TOKEN",
+    default="",
+    help="Callers other than this host must send Authorization: Bearer TOKEN "
+    "(default: this host only; best set through $EDGE_CENTRAL_WEB_TOKEN).",
+)
+@click.option(
     "--stock-token",
     envvar="EDGE_CENTRAL_STOCK_TOKEN",
     default="",
     help="Bearer token of the inventory system's POST /stock/changes (set it through the "
     "environment, not on the command line); empty: the stream is refused.",
 )
-def web(db_url: str, host: str, port: int, stock_token: str) -> None:
+def web(db_url: str, host: str, port: int, token: str, stock_token: str) -> None:
     """Serve the fleet status page (/fleet), its JSON (/fleet.json) and the inventory
     system's stock stream (POST /stock/changes, see /openapi.json)."""
     from cheroot.wsgi import Server
@@ -433,7 +440,7 @@ def web(db_url: str, host: str, port: int, stock_token: str) -> None:
 
     if stock_token and len(stock_token) < 32:
         raise CentralError("the stock token must be at least 32 characters")
-    server = Server((host, port), create_fleet_app(db_url, stock_token or None))
+    server = Server((host, port), create_fleet_app(db_url, token, stock_token or None))
     click.echo(f"fleet status on http://{host}:{port}/fleet", err=True)
     try:
         server.start()

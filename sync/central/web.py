@@ -3,9 +3,11 @@ as JSON (`/fleet.json`) and as a plain page (`/fleet`) for ops."""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from typing import Any
 
-from flask import Flask, jsonify, render_template_string
+from flask import Flask, jsonify, render_template_string, request
 
 from sync.central.conflicts import open_conflicts_by_store
 from sync.central.db import CentralDb
@@ -35,10 +37,22 @@ PAGE = """<!doctype html>
 </table></body></html>"""
 
 
-def create_fleet_app(db_url: str, stock_token: str | None = None) -> Flask:
+def create_fleet_app(db_url: str, token: str = "", stock_token: str | None = None) -> Flask:
+    """The fleet pages; they answer callers on this host, and others that send
+    `Authorization: Bearer <token>` (no token: this host only). The inventory system's
+    stock stream has its own token (`stock_token`; none: refused) and answers anywhere."""
     app = Flask(__name__)
     register_json_errors(app)
     app.register_blueprint(stock_blueprint(db_url, stock_token))
+
+    @app.before_request
+    def _ops_only() -> Any:
+        if request.blueprint == "stock":
+            return None  # the stock stream checks its own token
+        if _is_loopback(request.remote_addr or "") or _bearer_matches(token):
+            return None
+        message = "the fleet view answers on this host, or with the operator token"
+        return jsonify({"error": {"code": "ops_token_required", "message": message}}), 401
 
     def devices() -> list[dict[str, Any]]:
         db = CentralDb(db_url)  # one per request: a connection belongs to its thread
@@ -63,3 +77,19 @@ def create_fleet_app(db_url: str, stock_token: str | None = None) -> Flask:
         return render_template_string(PAGE, devices=found, online=online)
 
     return app
+
+
+def _bearer_matches(token: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return (
+        bool(token)
+        and scheme == "Bearer"
+        and hmac.compare_digest(given.strip().encode(), token.encode())
+    )
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False

@@ -31,6 +31,7 @@ from sync.protocol.topics import StoreTopics
 from sync.service import SyncService
 from tests.conftest import SEED_NOW
 from tests.openapi_check import validate_responses
+from tests.screen_client import ScreenClient
 from tests.sync.conftest import sync_config, wait_for
 from tests.sync.masterdata_fixtures import CUSTOMER, delivered, write_json
 from tests.sync.stock_fixtures import write_deltas, write_snapshot, write_stores
@@ -195,7 +196,7 @@ def test_the_till_shows_stock_elsewhere_nearest_first_online(chain, tmp_path):
     ]
     assert page["elsewhere"][0]["name"] == "Madrid Norte"
     # The console shows the same, nearest first.
-    console = a.client.application.test_client()
+    console = ScreenClient(a.client.application, use_cookies=True)
     console.post("/console/sign-in", data={"staff_id": "ana", "pin": "1234"})
     screen = console.get("/console/stock", query_string={"gtin": v[1]}).get_data(as_text=True)
     assert re.findall(r'data-store="([a-z0-9-]+)"', screen) == ["store-b", "store-c", "store-d"]

@@ -1,19 +1,19 @@
 """A real server and Debian's headless Chromium for the screen tests.
 
 Playwright drives /usr/bin/chromium through `executable_path` (its own browser download
-is not used). The app runs in cheroot, the production WSGI server, on a free loopback
+is not used). The app runs in the production web front (pos_bridge.web_front) on a free loopback
 port, over a seeded store with the till's fixed clock.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cheroot.wsgi import Server as WsgiServer
 from flask import Flask
+
+from tests.http_server import serving
 
 CHROMIUM = "/usr/bin/chromium"
 # Root on a closed network: no sandbox (needs user namespaces), no GPU, nothing that
@@ -32,16 +32,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
 @contextmanager
 def serve(app: Flask) -> Iterator[str]:
     """Serve `app` on 127.0.0.1 on a free port; yield its base URL."""
-    server = WsgiServer(("127.0.0.1", 0), app, numthreads=4)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, name="ui-test-web", daemon=True)
-    thread.start()
-    host, port = server.bind_addr[:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-        thread.join(timeout=10)
+    with serving(app) as url:
+        yield url
 
 
 def screenshot_path(name: str) -> Path:

@@ -3,14 +3,23 @@ browser session and a signed-in console, plus the customers and orders the flows
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask.testing import FlaskClient
 
 from sync.protocol.clock import to_iso
-from tests.till_fixtures import TILL_NOW, Till
+from tests.screen_client import ScreenClient
+from tests.till_fixtures import TILL_NOW, Till, make_till
+from wallet.codes import PassSigner
+from wallet.issuer import new_serial
+from wallet.keyring import PassKeyRing
+
+# The centre's pass-signing key for these tests; the till holds only its public half.
+PASS_KEY = Ed25519PrivateKey.generate()
 
 WINDOW_START = TILL_NOW - timedelta(days=25)  # well inside the 30-day return window
 
@@ -24,8 +33,12 @@ class Shopper:
 
 
 @pytest.fixture
-def till(till_app: Till) -> Till:
-    return till_app  # screens sign in through their own forms
+def till(seeded) -> Iterator[Till]:
+    """Screens sign in through their own forms; the till verifies this test's passes."""
+    t = make_till(replace(seeded, pass_keys=PassKeyRing({1: PASS_KEY.public_key()})))
+    t.app.test_client_class = ScreenClient
+    yield t
+    t.close()
 
 
 @pytest.fixture
@@ -39,6 +52,18 @@ def console(till: Till) -> FlaskClient:
     response = client.post("/console/sign-in", data={"staff_id": "ana", "pin": "1234"})
     assert response.status_code == 302, response.data
     return client
+
+
+def wallet_pass(till: Till, shopper: Shopper) -> str:
+    """The code on a loyalty pass the centre issued to `shopper` (what the kiosk scans)."""
+    serial = new_serial("loyalty")
+    with till.ctx.store.transaction() as db:
+        db.execute(
+            "INSERT INTO passes (serial, customer_id, kind, platform, status, issued_at)"
+            " VALUES (?, ?, 'loyalty', 'google', 'active', ?)",
+            [serial, shopper.customer_id, to_iso(TILL_NOW)],
+        )
+    return PassSigner(1, PASS_KEY).sign("loyalty", serial, TILL_NOW)
 
 
 def returning_shopper(till: Till) -> tuple[Shopper, str, int]:

@@ -29,11 +29,18 @@ from pos_bridge.app import create_app
 from tests.conftest import SEED_NOW, make_config
 from tests.till_fixtures import Till, make_till
 from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_path, serve
-from tests.ui.conftest import pickup_shopper, product_in_stock, returning_shopper
+from tests.ui.conftest import (
+    PASS_KEY,
+    pickup_shopper,
+    product_in_stock,
+    returning_shopper,
+    wallet_pass,
+)
 from wallet.codes import PassSigner
 from wallet.devcerts import make_service_account
 from wallet.google.objects import GoogleSettings
 from wallet.issuer import GoogleIssuing, PassIssuer
+from wallet.keyring import PassKeyRing
 from wallet.keys import load_signing_key, write_signing_key
 
 IDLE_SECONDS = 4  # the idle server's timeout: short, but a loaded machine still types in time
@@ -43,7 +50,7 @@ IDLE_SECONDS = 4  # the idle server's timeout: short, but a loaded machine still
 def till(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Till]:
     ctx = open_agent(make_config(tmp_path_factory.mktemp("ui-browser")))
     seed_store(ctx, customers=60, orders=600, seed=7, now=SEED_NOW)
-    t = make_till(ctx)
+    t = make_till(replace(ctx, pass_keys=PassKeyRing({1: PASS_KEY.public_key()})))
     yield t
     t.close()
     ctx.store.close()
@@ -109,7 +116,7 @@ def test_kiosk_scan_welcome_return_slip_then_the_till_loads_it(till, base_url, p
     page.goto(f"{base_url}/kiosk/")
     expect(page.locator("h1")).to_have_text("Bienvenido")
     page.screenshot(path=screenshot_path("kiosk-start-es"))
-    scan_into(page, shopper.loyalty_id)
+    scan_into(page, wallet_pass(till, shopper))
     expect(page.locator("#welcome h1")).to_have_text(f"¡Hola, {shopper.first_name}!")
     assert shopper.last_name not in page.content()
     page.screenshot(path=screenshot_path("kiosk-welcome-es"))
@@ -147,7 +154,7 @@ def test_kiosk_returns_to_start_when_left_idle(till, idle_url, page):
     # Check the welcome from its response: on a busy machine the page may already have
     # timed out by the time an assertion on the screen runs.
     with page.expect_response(lambda r: r.url.endswith("/kiosk/welcome")) as welcome:
-        scan_into(page, shopper.loyalty_id)
+        scan_into(page, wallet_pass(till, shopper))
     assert welcome.value.status == 200
     assert f"{shopper.first_name}!" in welcome.value.text()
     # Nobody touches the screen: the page goes back to the start on its own.
@@ -178,7 +185,7 @@ def test_kiosk_in_spanish_and_english(till, base_url, page):
 def test_kiosk_targets_are_touch_sized(till, base_url, page):
     shopper, _, _ = returning_shopper(till)
     page.goto(f"{base_url}/kiosk/")
-    scan_into(page, shopper.loyalty_id)
+    scan_into(page, wallet_pass(till, shopper))
     expect(page.locator("#welcome")).to_be_visible()
     sizes = page.eval_on_selector_all(
         "a, button, input, select",
@@ -224,7 +231,7 @@ def test_screens_text_has_readable_contrast(till, base_url, page):
     shopper, number, _ = returning_shopper(till)
     page.goto(f"{base_url}/kiosk/")
     pages = {"kiosk start": page.evaluate(CONTRAST_JS)}
-    scan_into(page, shopper.loyalty_id)
+    scan_into(page, wallet_pass(till, shopper))
     expect(page.locator("#welcome")).to_be_visible()
     pages["kiosk welcome"] = page.evaluate(CONTRAST_JS)
     page.goto(f"{base_url}/kiosk/returns/{number}")

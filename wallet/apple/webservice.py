@@ -13,6 +13,7 @@ one pass carry `Authorization: ApplePass <authenticationToken>` from that pass.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,6 +21,9 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from wallet.apple import registry
 from wallet.apple.pkpass import MEDIA_TYPE
@@ -30,17 +34,25 @@ URL_PREFIX = "/passkit"
 # Apple's ids are short; anything longer is not Wallet talking.
 _MAX_ID = 200
 MAX_LOG_LINES = 50
+MAX_LOG_LINE_CHARS = 500
+# Wallet's bodies are a push token or a few log lines; anything bigger is not Wallet.
+MAX_BODY_BYTES = 16 * 1024
+# The log endpoint needs no authentication (Apple's protocol): what it may write to the
+# agent's log in a minute, from everyone together, so nobody can flood the journal.
+LOG_LINES_PER_MINUTE = 200
 
 
 def passkit_blueprint(store: Callable[[], StoreLike]) -> Blueprint:
     """The web service over the store that `store()` returns (looked up per request)."""
     bp = Blueprint("passkit", __name__, url_prefix=URL_PREFIX)
+    log_budget = MovingWindowRateLimiter(MemoryStorage())
+    log_rate = RateLimitItemPerMinute(LOG_LINES_PER_MINUTE)
 
     @bp.post("/v1/devices/<device_id>/registrations/<pass_type_id>/<serial>")
     def register(device_id: str, pass_type_id: str, serial: str) -> Any:
         _check_ids(device_id, pass_type_id, serial)
         _authorise(store(), pass_type_id, serial)
-        body = request.get_json(silent=True)
+        body = _json_body()
         push_token = body.get("pushToken") if isinstance(body, dict) else None
         if not isinstance(push_token, str) or not 0 < len(push_token) <= _MAX_ID:
             return _error(400, "invalid_request", 'the body must be {"pushToken": "..."}')
@@ -102,12 +114,16 @@ def passkit_blueprint(store: Callable[[], StoreLike]) -> Blueprint:
 
     @bp.post("/v1/log")
     def device_log() -> Any:
-        body = request.get_json(silent=True)
+        body = _json_body()
         lines = body.get("logs") if isinstance(body, dict) else None
         if not isinstance(lines, list):
             return _error(400, "invalid_request", 'the body must be {"logs": ["..."]}')
         for line in lines[:MAX_LOG_LINES]:
-            log.warning("Apple Wallet device log: %s", str(line)[:500])
+            if not log_budget.hit(log_rate, "device-log"):
+                break  # past the budget the lines are dropped, the device is still told 200
+            # One device line is one log line: newlines and control characters escaped.
+            text = str(line)[:MAX_LOG_LINE_CHARS].encode("unicode_escape").decode("ascii")
+            log.warning("Apple Wallet device log: %s", text)
         return Response(status=200)
 
     @bp.errorhandler(_Unauthorised)
@@ -123,6 +139,19 @@ def passkit_blueprint(store: Callable[[], StoreLike]) -> Blueprint:
 
 class _Unauthorised(Exception):
     pass
+
+
+def _json_body() -> object:
+    """The request's JSON, or None when it is not JSON, too deep, or over MAX_BODY_BYTES."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return None
+    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
 
 
 class _BadId(Exception):
