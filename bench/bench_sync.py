@@ -34,6 +34,7 @@ from sync.protocol.topics import StoreTopics
 from sync.service import SyncService
 
 MOSQUITTO = "/usr/sbin/mosquitto"
+BROKER_CONF = Path(__file__).resolve().parents[1] / "systemd" / "mosquitto-edge-central.conf"
 # Lines per mosquitto_pub -l run. Its message ids wrap after 65,535, and at end of input
 # it disconnects on the PUBACK for the last line's id, which an earlier line with the
 # same id gets first: the rest is silently never sent (mosquitto 2.0.11 here: 100 k
@@ -269,13 +270,11 @@ def start_broker(directory: Path) -> tuple[int, subprocess.Popen[bytes]]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     conf = directory / "mosquitto.conf"
+    # The shipped broker settings (its queue holds the ingest burst from mosquitto_pub,
+    # which has no store behind it to resend), plus a loopback listener of our own.
     conf.write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n"
-        # The ingest burst comes from mosquitto_pub far faster than a worker writes it,
-        # with no store behind it to resend: the broker must hold all of it for the
-        # (connected) workers. Mosquitto's default, 1000 queued per client, would drop
-        # the rest silently; stores do not rely on it (they resend until acked).
-        "max_queued_messages 0\nmax_inflight_messages 1000\n",
+        f"persistence_location {directory}/\n" + BROKER_CONF.read_text(encoding="utf-8"),
         encoding="utf-8",
     )
     proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stderr=subprocess.DEVNULL)
@@ -347,7 +346,15 @@ def publish_lines(lines: Path, port: int, topic: str) -> None:
     with lines.open("rb") as source:
         while chunk := list(itertools.islice(source, MOSQUITTO_PUB_MAX_LINES)):
             subprocess.run(
-                ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-l", "-t", topic],
+                # A client id of its own: the shipped broker config refuses empty ones.
+                [
+                    "mosquitto_pub",
+                    "-i",
+                    f"bench-pub-{uuid.uuid4().hex[:8]}",
+                    "-h",
+                    "127.0.0.1",
+                    *("-p", str(port), "-q", "1", "-l", "-t", topic),
+                ],
                 input=b"".join(chunk),
                 check=True,
             )

@@ -13,7 +13,9 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
+from edge_agent.centre_passes import record_centre_pass
 from edge_agent.conflicts import apply_return_conflict
+from edge_agent.loyalty import apply_centre_balance, apply_loyalty_conflict
 from edge_agent.revocations import revoke_pass
 from edge_agent.stock import apply_stock_levels
 from sync.protocol.changes import (
@@ -33,6 +35,7 @@ from sync.protocol.clock import to_iso
 from sync.protocol.errors import ChangeRejected
 from sync.protocol.return_conflicts import ReturnConflict
 from sync.protocol.stock import StockLevels
+from sync.protocol.wallet_changes import LoyaltyBalance, LoyaltyConflict, PassUpserted
 
 _STORE_ORDER_UPSERT = (
     f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}, updated_at)"
@@ -80,6 +83,12 @@ def apply_change(db: Database, change: Change, at: datetime) -> None:
         apply_return_conflict(db, data, at)
     elif isinstance(data, StockLevels):
         apply_stock_levels(db, data, at)
+    elif isinstance(data, PassUpserted):
+        record_centre_pass(db, data, at)
+    elif isinstance(data, LoyaltyBalance):
+        apply_centre_balance(db, data, at)
+    elif isinstance(data, LoyaltyConflict):
+        apply_loyalty_conflict(db, data, at)
 
 
 def erase_customer(db: Database, customer_id: str) -> None:

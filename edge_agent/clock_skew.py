@@ -2,9 +2,15 @@
 
 Pass codes carry issue times and rotating codes a 30-second window, and return windows
 are counted in days from a delivery time the centre set: a device clock that has drifted
-refuses good passes or allows late returns. The sync client measures the difference each
-time the centre acks (the ack carries the centre's commit time) and keeps the latest
-figure in `agent_meta`, where `edge-agent doctor` reads it without the agent's help.
+refuses good passes or allows late returns. The sync client measures the difference when
+the centre acks (the ack carries the centre's commit time) and keeps the latest figure in
+`agent_meta`, where `edge-agent doctor` reads it without the agent's help.
+
+Only an ack that answers a send still outstanding is a reading: an ack the broker kept
+while the device was away, or replays after its own restart, carries a commit time from
+back then and would read as the device being ahead by however long that was (45.8 s was
+seen after a broker kill -9). The sync client decides which acks qualify
+(`OutboxPublisher.answers_current_send`) before calling `measure`.
 """
 
 from __future__ import annotations

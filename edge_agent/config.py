@@ -40,7 +40,6 @@ STORE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 SCANNER_SCHEMES = ("tcp", "serial", "hid")
 PRINTER_SCHEMES = ("preview", "file", "tcp", "serial", "usb")
 BROKER_SCHEMES = ("mqtt", "mqtts")
-APPLE_PASS_TYPE_ID = r"^pass\.[A-Za-z0-9.-]+$"
 
 
 class _Section(BaseModel):
@@ -225,6 +224,11 @@ class LoyaltySettings(_Section):
     # Loyalty cards are EAN-13s from the restricted-circulation range 2x, so a scanner
     # reads them like any product barcode; the pattern tells them apart.
     id_pattern: str = r"^29\d{11}$"
+    # While the centre is unreachable a store cannot see redemptions at other stores;
+    # it redeems at most this many coupons, spending at most this many points, that the
+    # centre has not acknowledged yet (a double use is then a bounded, reported loss).
+    offline_redemptions_max: int = Field(20, ge=0, le=10_000)
+    offline_points_max: int = Field(5_000, ge=0, le=10_000_000)
 
     @field_validator("id_pattern")
     @classmethod
@@ -248,55 +252,16 @@ class PrivacySettings(_Section):
 
 
 class WalletSettings(_Section):
-    # Directory of pass-signing-<id>.pub (every store) and, at the centre only,
-    # pass-signing-<id>.key. Empty: pass codes cannot be checked and are refused as such.
+    """What a store needs to check passes: public keys only. Passes are issued, re-issued
+    and pushed at the centre (`edge-central wallet`, its own settings file)."""
+
+    # Directory of pass-signing-<id>.pub (the centre's public keys; the centre also
+    # broadcasts its key set). Empty: pass codes cannot be checked and are refused as such.
     keys_dir: Path | None = None
-    signing_key_id: int = Field(1, ge=0, le=255)  # the key new passes are signed with
     # The same static pass seen at two stores within this many minutes is a copied code.
     copy_window_minutes: int = Field(30, ge=1, le=24 * 60)
-    # Shared secret for Google rotating (TOTP) barcodes; empty: passes get static codes.
+    # Shared secret for Google rotating (TOTP) barcodes; empty: rotating codes not checked.
     rotating_secret_file: Path | None = None
-    apple_pass_type_id: str = Field("pass.com.example.edge-agent", pattern=APPLE_PASS_TYPE_ID)
-    apple_team_id: str = Field("DEVTEAM001", pattern=r"^[A-Z0-9]{10}$")
-    apple_web_service_url: str = ""  # https://host/passkit; empty: passes do not update
-    apple_cert_file: Path | None = None  # Pass Type ID certificate (PEM)
-    apple_key_file: Path | None = None  # its private key (PEM)
-    apple_wwdr_file: Path | None = None  # Apple WWDR intermediate (PEM)
-    apns_key_file: Path | None = None  # AuthKey_<id>.p8 (ES256)
-    apns_key_id: str = Field("", pattern=r"^([A-Z0-9]{10})?$")
-    apns_url: str = "https://api.push.apple.com"
-    google_issuer_id: str = Field("", pattern=r"^(\d{6,25})?$")
-    google_class_suffix: str = Field("loyalty", pattern=r"^[A-Za-z0-9._-]{1,64}$")
-    google_service_account_file: Path | None = None
-    google_api_url: str = "https://walletobjects.googleapis.com/walletobjects/v1"
-    google_logo_url: str = "https://example.com/logo.png"
-    google_origins: tuple[str, ...] = ()
-
-    @field_validator("apple_web_service_url", "apns_url", "google_api_url", "google_logo_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if value:
-            _check_scheme(value, ("https", "http"))
-        return value
-
-    @field_validator("google_origins")
-    @classmethod
-    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for origin in value:
-            _check_scheme(origin, ("https", "http"))
-        return value
-
-    @model_validator(mode="after")
-    def _apple_files_together(self) -> WalletSettings:
-        files = (self.apple_cert_file, self.apple_key_file, self.apple_wwdr_file)
-        if any(files) and not all(files):
-            raise ValueError(
-                "apple_cert_file, apple_key_file and apple_wwdr_file go together: "
-                "set all three (to sign .pkpass files) or none"
-            )
-        if self.apns_key_file and not self.apns_key_id:
-            raise ValueError("apns_key_file needs apns_key_id (the 10-character key id)")
-        return self
 
 
 class KioskSettings(_Section):

@@ -110,7 +110,20 @@ def customer_profile(ctx: AgentContext, customer_id: str) -> CustomerProfile:
         recent_purchases=recent,
         preferred_sizes=_preferred_sizes(recent),
         requested_orders=requested_orders(ctx, customer_id),
+        wallet_pass=_wallet_pass(db, customer_id),
     )
+
+
+def _wallet_pass(db: Database, customer_id: str) -> str:
+    """Whether the customer carries a pass of ours, as the centre last said."""
+    row = db.execute(
+        "SELECT MAX(on_device) FROM passes WHERE customer_id = ? AND status = 'active'"
+        " AND kind = 'loyalty'",
+        [customer_id],
+    ).fetchone()
+    if row is None or row[0] is None:
+        return "none"
+    return "on_phone" if row[0] else "issued"
 
 
 def find_customer_id(

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING
 
 from edge_agent.config import Config
 from edge_agent.context import AgentContext, open_agent
@@ -22,7 +21,6 @@ from edge_agent.maintenance import Maintenance
 from edge_agent.printing import PrintQueue, with_receipt_printer
 from edge_agent.scans import ScanDispatcher
 from edge_agent.systemd_notify import SystemdNotifier
-from edge_agent.wallet_setup import load_push_worker
 from hardware.scan import Scan
 from hardware.scanners import ScanSource, open_scanner
 from pos_bridge import wiring
@@ -30,9 +28,6 @@ from pos_bridge.app import create_app
 from pos_bridge.conflicts_api import conflict_announcer
 from pos_bridge.web_front import WebFront
 from sync.service import SyncService
-
-if TYPE_CHECKING:  # imported only when APNs is configured (see wallet_setup)
-    from wallet.apple.push_worker import PushWorker
 
 log = logging.getLogger(__name__)
 SCAN_REPLY_TIMEOUT_SECONDS = 5.0
@@ -48,7 +43,6 @@ class RunningAgent:
     web: WebFront
     maintenance: Maintenance
     stopped: threading.Event = field(default_factory=threading.Event)
-    push_worker: PushWorker | None = None  # APNs pushes for updated Apple passes
     print_queue: PrintQueue | None = None
     sync: SyncService | None = None
     # Ends the screens' event streams, so the web server's stop does not wait on them.
@@ -77,8 +71,6 @@ class RunningAgent:
         if self.close_streams is not None:
             self.close_streams()
         self.web.stop()
-        if self.push_worker is not None:
-            self.push_worker.stop()
         self.dispatcher.stop()
         if self.sync is not None:
             self.sync.stop()
@@ -123,7 +115,6 @@ def start_agent(config: Config) -> RunningAgent:
             wiring.install_centre(app, sync.link_up, sync.centre_lookup)
             dispatcher.use_centre(sync.centre_lookup)
             sync.add_change_listener(conflict_announcer(wiring.till_events_of(app)))
-        push_worker = load_push_worker(ctx)
         registry = DeviceRegistry(scanners, print_queue)
         wiring.install_devices(app, registry)
         if sync is not None:
@@ -154,7 +145,6 @@ def start_agent(config: Config) -> RunningAgent:
         scanners,
         web,
         maintenance,
-        push_worker=push_worker,
         print_queue=print_queue,
         sync=sync,
         close_streams=app.extensions["till_events"].close,

@@ -137,3 +137,6 @@ class CustomerProfile:
     preferred_sizes: dict[str, str]
     # Asked for at this store and not yet back from the centre as an order.
     requested_orders: tuple[RequestedOrder, ...] = ()
+    # "on_phone": a wallet pass of theirs is on a phone (Apple registered it, or Google
+    # said saved); "issued": they have one, not (yet) on a phone; "none": offer it.
+    wallet_pass: Literal["on_phone", "issued", "none"] = "none"

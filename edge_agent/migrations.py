@@ -556,6 +556,47 @@ STOCK_AND_REQUESTS = Migration(
     ),
 )
 
+# Numbered after its issue (14), as the other parallel steps are.
+LOYALTY_FROM_CENTRE = Migration(
+    14,
+    "loyalty from the centre: passes on a phone, loyalty conflicts",
+    (
+        # Whether the customer carries the pass on a phone (an Apple device registered
+        # it, or Google said it was saved), as the centre last said (`pass.upserted`).
+        "ALTER TABLE passes ADD COLUMN on_device INTEGER NOT NULL DEFAULT 0"
+        " CHECK (on_device IN (0, 1))",
+        # A coupon used more often than allowed, or points spent twice, across stores
+        # (the change `loyalty.conflict`); `detail` is the centre's JSON.
+        """CREATE TABLE loyalty_conflicts (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('coupon', 'points')),
+            subject TEXT NOT NULL,
+            customer_id TEXT,
+            stores TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            detected_at TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        )""",
+        # Issuing, the PassKit web service and pushes moved to the centre: a store keeps
+        # no .pkpass, device registrations, push queue or notification counts. The
+        # serial -> customer records (`passes`) stay, so every pass still identifies.
+        "DROP TABLE IF EXISTS apns_push_queue",
+        "DROP TABLE IF EXISTS apple_registrations",
+        "DROP TABLE IF EXISTS apple_passes",
+        "DROP TABLE IF EXISTS wallet_notifications",
+    ),
+)
+
+# Each event's hash as sent (sync.protocol.chain): the next event carries it, so the
+# centre sees if an event is altered, removed or reordered on the device. Rows written
+# before this step have none; the first new event starts the chain (GENESIS).
+# Numbered after its issue (15), like SECURITY, so parallel steps do not collide.
+OUTBOX_CHAIN = Migration(
+    15,
+    "outbox: hash chain over each device's events",
+    ("ALTER TABLE outbox ADD COLUMN chain_hash TEXT",),
+)
+
 
 # Numbered after its issue so that steps built in parallel do not collide.
 SECURITY = Migration(
@@ -583,6 +624,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     SCREENS_SCHEMA,
     OUTBOX_SEQUENCE,
     RETURN_CONFLICTS,
+    LOYALTY_FROM_CENTRE,
+    OUTBOX_CHAIN,
     STOCK_AND_REQUESTS,
     SECURITY,
 )

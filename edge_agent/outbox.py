@@ -15,8 +15,9 @@ from typing import Any, Literal
 
 from sqlite_utils import Database
 
+from sync.protocol.chain import CHAIN_ATTRIBUTE, GENESIS, event_hash
 from sync.protocol.clock import from_iso, utc_now
-from sync.protocol.envelope import build_event
+from sync.protocol.envelope import build_event, sequence_text
 
 # Which acknowledged rows may be deleted: all but the newest row. SQLite numbers a new
 # row after the highest seq present (the outbox has no AUTOINCREMENT, see
@@ -42,6 +43,9 @@ class EventOrigin:
 class OutboxStats:
     depth: int
     oldest_age_seconds: float | None
+    # The newest seq handed out: with depth 0, the centre must hold every seq up to it
+    # (else events were removed from this device), see sync.central.integrity.
+    newest_seq: int = 0
 
 
 def append_event(
@@ -52,24 +56,40 @@ def append_event(
     data: dict[str, Any],
     at: datetime,
 ) -> int:
-    """Add one event; must be called inside the caller's write transaction. Returns seq."""
+    """Add one event; must be called inside the caller's write transaction. Returns seq.
+
+    The event carries the hash of the newest row's event (the chain); its seq is the
+    next after the newest row, which is never pruned, so no seq is handed out twice."""
     if not db.conn.in_transaction:
         raise RuntimeError("append_event must run inside the transaction of its change")
-    event = build_event(
-        event_type=event_type,
-        store_id=origin.store_id,
-        device_id=origin.device_id,
-        subject=subject,
-        data=data,
-        at=at,
-    )
+    newest = db.conn.execute(
+        "SELECT seq, chain_hash FROM outbox ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    seq = 1 if newest is None else int(newest[0]) + 1
+    event = {
+        # Stored as it goes on the wire (sequence first, see stamp_sequence), so the hash
+        # is of exactly the text the centre receives.
+        "sequence": sequence_text(seq),
+        **build_event(
+            event_type=event_type,
+            store_id=origin.store_id,
+            device_id=origin.device_id,
+            subject=subject,
+            data=data,
+            at=at,
+        ),
+        CHAIN_ATTRIBUTE: (newest[1] if newest is not None else None) or GENESIS,
+    }
+    envelope = _ENCODER.encode(event)
     # The raw connection: this runs in every till write, and sqlite-utils' execute()
     # wrapper costs a few microseconds of Python that buy nothing here.
-    cursor = db.conn.execute(
-        "INSERT INTO outbox (event_id, type, subject, created_at, envelope) VALUES (?, ?, ?, ?, ?)",
-        [event["id"], event_type, subject, event["time"], _ENCODER.encode(event)],
-    )
-    return int(cursor.lastrowid or 0)
+    db.conn.execute(
+        "INSERT INTO outbox (seq, event_id, type, subject, created_at, envelope, chain_hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [seq, event["id"], event_type, subject, event["time"], envelope,
+         event_hash(envelope)],
+    )  # fmt: skip
+    return seq
 
 
 def event_id_at(db: Database, seq: int) -> str:
@@ -87,11 +107,13 @@ def event_state(db: Database, seq: int) -> Literal["queued", "acked", "parked"]:
 
 
 def outbox_stats(db: Database) -> OutboxStats:
-    depth, oldest = db.execute(
-        "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE acked_at IS NULL"
+    # One statement: the three figures come from the same snapshot.
+    depth, oldest, newest = db.execute(
+        "SELECT COUNT(*), MIN(created_at), (SELECT MAX(seq) FROM outbox) FROM outbox"
+        " WHERE acked_at IS NULL"
     ).fetchone()
     age = None if oldest is None else (utc_now() - from_iso(oldest)).total_seconds()
-    return OutboxStats(depth=depth, oldest_age_seconds=age)
+    return OutboxStats(depth=depth, oldest_age_seconds=age, newest_seq=newest or 0)
 
 
 def unsent_events(db: Database, after_seq: int, limit: int) -> list[tuple[int, str]]:
@@ -212,3 +234,43 @@ def unpark_all(db: Database, at: str) -> int:
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+@dataclass(frozen=True)
+class UnconfirmedLoyalty:
+    points: int  # net points change of the events the centre had not counted
+    earned: int  # the positive part (lifetime points)
+    events: int
+
+
+def unconfirmed_loyalty(
+    db: Database, customer_id: str, counted_through: dict[str, int]
+) -> UnconfirmedLoyalty:
+    """The customer's points events this device emitted that the centre's balance does not
+    count yet (sequence above what it counted for this device's source)."""
+    rows = db.execute(
+        "SELECT seq, json_extract(envelope, '$.source'), json_extract(envelope, '$.data.delta'),"
+        " json_extract(envelope, '$.data.points_spent') FROM outbox"
+        " WHERE type IN ('loyalty.points_changed', 'coupon.redeemed')"
+        " AND json_extract(envelope, '$.data.customer_id') = ?",
+        [customer_id],
+    ).fetchall()
+    points = earned = events = 0
+    for seq, source, delta, spent in rows:
+        if seq <= counted_through.get(source, 0):
+            continue
+        change = int(delta or 0) - int(spent or 0)
+        points += change
+        earned += max(int(delta or 0), 0)
+        events += 1
+    return UnconfirmedLoyalty(points, earned, events)
+
+
+def unacknowledged_redemptions(db: Database) -> UnconfirmedLoyalty:
+    """Coupon redemptions this device made that the centre has not acknowledged yet:
+    how many, and the points they spent (the offline redemption budget counts these)."""
+    count, spent = db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(json_extract(envelope, '$.data.points_spent')), 0)"
+        " FROM outbox WHERE type = 'coupon.redeemed' AND acked_at IS NULL"
+    ).fetchone()
+    return UnconfirmedLoyalty(points=int(spent), earned=0, events=int(count))

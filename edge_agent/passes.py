@@ -1,5 +1,7 @@
 """Wallet passes at the store: recognise a customer from a scanned pass, keep the
-centre's revocation list, spot copied codes, and issue / re-issue passes.
+centre's revocation list, spot copied codes. Passes are issued and updated at the centre
+only (`sync.central.wallet`); a store holds public keys and the centre's serial ->
+customer records (`edge_agent.centre_passes`).
 
 Identification by pass: verify the signed code (public keys only) -> revocation list ->
 `passes` table -> customer, and record `customer.identified` with method "pass". A plain
@@ -8,30 +10,22 @@ loyalty number is a look-up key (`edge_agent/customers.py`), never proof; a pass
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
+from edge_agent.centre import CentreLookup, why_not_here
 from edge_agent.context import AgentContext
 from edge_agent.customers import Channel, customer_profile, record_identification
 from edge_agent.domain import CustomerProfile
 from edge_agent.errors import CustomerNotFound
+from edge_agent.orders import lookup_budget
 from edge_agent.outbox import append_event
 from sync.protocol.clock import to_iso
-from wallet.apple import registry
 from wallet.codes import PassClaims, PassKind, PassVerifier
-from wallet.content import LoyaltyCard
-from wallet.errors import PassRefused, RevokedPass, StaleRotatingCode, WalletError
-from wallet.google.objects import loyalty_points, tier_module
-from wallet.google.save import SaveLink
-from wallet.issuer import PassIssuer, new_auth_token, new_serial
-from wallet.notify_budget import notifications_left, record_notification
+from wallet.errors import PassRefused, RevokedPass, StaleRotatingCode
 from wallet.rotating import pass_totp_secret, split_rotating, totp_is_current
-
-if TYPE_CHECKING:  # the Google REST client (google-auth's requests transport) costs ~75 ms
-    from wallet.google.client import GoogleWalletClient  # to import; only re-issue uses it
 
 # Only a loyalty pass says who the customer is; a coupon or pickup code proves something else.
 IDENTIFYING_KINDS: tuple[PassKind, ...] = ("loyalty",)
@@ -46,14 +40,6 @@ class PassesNotConfigured(PassRefused):
     http_status = 503
 
 
-@dataclass(frozen=True)
-class IssuedPass:
-    serial: str
-    code: str
-    pkpass: bytes | None = None
-    google_link: SaveLink | None = None
-
-
 def identify_by_pass(
     ctx: AgentContext,
     verifier: PassVerifier | None,
@@ -63,11 +49,15 @@ def identify_by_pass(
     source: str,
     till_id: str | None = None,
     rotating_secret: bytes | None = None,
+    centre: CentreLookup | None = None,
 ) -> CustomerProfile:
     """The customer whose genuine, current pass was scanned; else a named `PassRefused`.
 
+    A genuine pass this store has not heard of (issued at the centre to a customer never
+    seen here) is asked of the centre within the look-up deadline, when one is given.
     A refusal is reported to the centre (`pass.refused`) so forgeries can be counted.
     """
+    started = time.monotonic()
     if verifier is None or not verifier.key_ids:
         raise PassesNotConfigured(
             "this store cannot check wallet passes yet (no pass keys installed in "
@@ -80,10 +70,14 @@ def identify_by_pass(
         claims = verifier.verify(
             code, now=now, kinds=IDENTIFYING_KINDS, revoked=_RevokedSerials(ctx)
         )
-        row = ctx.store.db.execute(
-            "SELECT customer_id, status, platform FROM passes WHERE serial = ?",
-            [claims.reference],
-        ).fetchone()
+        row = _pass_row(ctx, claims.reference)
+        if (row is None or row[0] is None) and centre is not None:
+            answer = centre.fetch_customer_by_pass(claims.reference, lookup_budget(ctx, started))
+            row = _pass_row(ctx, claims.reference)
+            if row is None or row[0] is None:
+                raise PassNotFound(
+                    f"this pass is genuine but not known here {why_not_here(answer)}"
+                )
         if row is None or row[0] is None:
             raise PassNotFound(
                 "this pass is genuine but not in this store's cache yet; "
@@ -106,85 +100,10 @@ def identify_by_pass(
     return customer_profile(ctx, customer_id)
 
 
-def issue_loyalty_pass(
-    ctx: AgentContext, issuer: PassIssuer, customer_id: str, *, apple: bool, google: bool
-) -> IssuedPass:
-    """A new loyalty pass for the customer, recorded in `passes` (and the Apple registry)."""
-    if apple == google:
-        raise WalletError("issue one pass per platform: choose Apple or Google")
-    now = ctx.clock()
-    profile = customer_profile(ctx, customer_id)
-    serial = new_serial("loyalty")
-    card = _card(profile, serial, issuer.code("loyalty", serial, now))
-    pkpass = link = None
-    with ctx.store.transaction() as db:
-        db.execute(
-            "INSERT INTO passes (serial, customer_id, kind, platform, status, issued_at)"
-            " VALUES (?, ?, 'loyalty', ?, 'active', ?)",
-            [serial, customer_id, "apple" if apple else "google", to_iso(now)],
-        )
-        if apple:
-            token = new_auth_token()
-            pkpass = issuer.apple_pass(card, token)
-            assert issuer.apple is not None
-            registry.save_pass(
-                ctx.store,
-                serial=serial,
-                pass_type_id=issuer.apple.settings.pass_type_id,
-                auth_token=token,
-                pkpass=pkpass,
-                at=now,
-            )
-        else:
-            link = issuer.google_save_link(card, now)
-    return IssuedPass(serial, card.code, pkpass, link)
-
-
-def reissue_loyalty_passes(
-    ctx: AgentContext,
-    issuer: PassIssuer,
-    customer_id: str,
-    google_client: GoogleWalletClient | None = None,
-) -> list[str]:
-    """After points or tier changed: re-issue the customer's Apple passes (Wallet shows
-    the changeMessage, devices get an APNs push) and update the Google objects
-    (notifying while within Google's 3-per-day budget). Returns the serials updated."""
-    now = ctx.clock()
-    profile = customer_profile(ctx, customer_id)
-    rows = ctx.store.db.execute(
-        "SELECT p.serial, p.platform, p.issued_at, a.auth_token FROM passes p"
-        " LEFT JOIN apple_passes a ON a.serial = p.serial"
-        " WHERE p.customer_id = ? AND p.kind = 'loyalty' AND p.status = 'active'",
-        [customer_id],
-    ).fetchall()
-    updated = []
-    for serial, platform, _issued, token in rows:
-        if platform == "apple" and token and issuer.apple is not None:
-            card = _card(profile, serial, issuer.code("loyalty", serial, now))
-            with ctx.store.transaction() as db:
-                registry.save_pass(
-                    ctx.store,
-                    serial=serial,
-                    pass_type_id=issuer.apple.settings.pass_type_id,
-                    auth_token=token,
-                    pkpass=issuer.apple_pass(card, token),
-                    at=now,
-                )
-                _reissued_event(ctx, db, serial, customer_id, "apple", True, now)
-            updated.append(serial)
-        elif platform == "google" and google_client is not None and issuer.google is not None:
-            notify = notifications_left(ctx.store, serial, "google", now) > 0
-            settings = issuer.google.settings
-            changes: dict[str, object] = {"loyaltyPoints": loyalty_points(settings, profile.points)}
-            if profile.tier:
-                changes["textModulesData"] = [tier_module(settings, profile.tier)]
-            google_client.patch_object(settings.object_id(serial), changes, notify=notify)
-            if notify:
-                record_notification(ctx.store, serial, "google", now)
-            with ctx.store.transaction() as db:
-                _reissued_event(ctx, db, serial, customer_id, "google", notify, now)
-            updated.append(serial)
-    return updated
+def _pass_row(ctx: AgentContext, serial: str) -> tuple[str | None, str, str] | None:
+    return ctx.store.db.execute(
+        "SELECT customer_id, status, platform FROM passes WHERE serial = ?", [serial]
+    ).fetchone()
 
 
 class _RevokedSerials:
@@ -265,33 +184,3 @@ def _record_refusal(
 
 def _device_if_here(ctx: AgentContext, store_id: str) -> str | None:
     return ctx.config.device.id if store_id == ctx.config.store.id else None
-
-
-def _reissued_event(
-    ctx: AgentContext,
-    db: Database,
-    serial: str,
-    customer_id: str,
-    platform: str,
-    notified: bool,
-    at: datetime,
-) -> None:
-    append_event(
-        db,
-        ctx.origin,
-        "pass.reissued",
-        subject=customer_id,
-        data={"pass_serial": serial, "platform": platform, "notified": notified},
-        at=at,
-    )
-
-
-def _card(profile: CustomerProfile, serial: str, code: str) -> LoyaltyCard:
-    return LoyaltyCard(
-        serial=serial,
-        code=code,
-        member_name=f"{profile.first_name} {profile.last_name}",
-        member_number=profile.loyalty_id,
-        tier=profile.tier,
-        points=profile.points,
-    )

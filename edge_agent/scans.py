@@ -217,6 +217,7 @@ class ScanDispatcher:
                 channel="scan",
                 source=scan.source,
                 rotating_secret=self._rotating_secret,
+                centre=self._centre,
             )
         except PassRefused as exc:
             return ScanOutcome("refused", code.kind, exc.message, scan.source)

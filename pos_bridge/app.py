@@ -25,7 +25,6 @@ from pos_bridge.stock_api import stock_api
 from pos_bridge.throttle import new_throttles
 from pos_bridge.till_api import till_api
 from pos_bridge.till_events import TillEventHub, identified_event
-from wallet.apple.webservice import passkit_blueprint
 
 
 def create_app(
@@ -44,7 +43,6 @@ def create_app(
     app.register_blueprint(conflicts_api)
     app.register_blueprint(stock_api)
     app.register_blueprint(passes_api)
-    app.register_blueprint(passkit_blueprint(lambda: ctx.store))
     wiring.install_pass_checks(app, agent_pass_verifier(ctx), load_rotating_secret(ctx.config))
     install_screens(app, ctx)
     events = TillEventHub()

@@ -307,7 +307,7 @@ def coupon_redeem() -> str:
         raise InvalidInput("enter the sale reference from the till receipt")
     customer_id = request.form.get("customer_id", "").strip() or None
     redeemed = redeem_coupon(
-        _ctx(), request.form.get("code", ""), customer_id, sale, actor=_actor()
+        _ctx(), request.form.get("code", ""), customer_id, sale, actor=_actor(), online=link_up()
     )
     return render_template("console/coupon_done.html", redemption=redeemed)
 

@@ -43,6 +43,7 @@ from pos_bridge.responses import (
     CustomerLists,
     CustomerOrders,
     ErrorBody,
+    LoyaltyConflicts,
     OpenConflicts,
     OrderSearch,
     SignedIn,
@@ -96,6 +97,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/api/v1/conflicts", "Return conflicts not yet resolved: lines returned "
               "here and at another store for more than was bought", None,
               (200, OpenConflicts), ()),
+    Operation("get", "/api/v1/loyalty/conflicts", "Loyalty conflicts the centre found: a "
+              "coupon used more often than allowed, or points spent twice, across stores",
+              None, (200, LoyaltyConflicts), ()),
     Operation("post", "/api/v1/conflicts/<conflict_id>/resolve", "Resolve a return conflict "
               "with a note (supervisor)", conflicts_api.ResolveRequest, (200, ReturnConflict),
               (400, 404, 409, 415, 422), params=ConflictPath),

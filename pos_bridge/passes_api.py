@@ -39,5 +39,6 @@ def identify() -> Any:
         source=body.source,
         till_id=body.till_id,
         rotating_secret=wiring.rotating_secret(),
+        centre=wiring.centre_lookup(),
     )
     return jsonify(profile)

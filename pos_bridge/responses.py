@@ -8,6 +8,7 @@ from datetime import datetime
 
 from edge_agent.domain import OrderSummary, ReturnConflict
 from edge_agent.lists import ShoppingList
+from edge_agent.loyalty import LoyaltyConflict
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,11 @@ class OrderSearch:
 @dataclass(frozen=True)
 class OpenConflicts:
     conflicts: tuple[ReturnConflict, ...]
+
+
+@dataclass(frozen=True)
+class LoyaltyConflicts:
+    conflicts: tuple[LoyaltyConflict, ...]
 
 
 @dataclass(frozen=True)

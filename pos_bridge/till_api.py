@@ -174,7 +174,12 @@ def coupon_redeem() -> Any:
     body = read_body(RedeemRequest)
     return jsonify(
         redeem_coupon(
-            agent(), body.code, body.customer_id, body.sale_reference, actor=current_actor()
+            agent(),
+            body.code,
+            body.customer_id,
+            body.sale_reference,
+            actor=current_actor(),
+            online=link_up(),
         )
     )
 

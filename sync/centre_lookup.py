@@ -19,6 +19,8 @@ from edge_agent.store import Store
 from sync.protocol.changes import Change
 from sync.protocol.errors import ChangeRejected
 from sync.protocol.lookups import (
+    AnyRequest,
+    CustomerByPass,
     LookupReply,
     LookupUnreadable,
     OrderByNumber,
@@ -27,6 +29,7 @@ from sync.protocol.lookups import (
     encode_request,
     parse_reply,
 )
+from sync.protocol.wallet_changes import PASS_UPSERTED
 from sync.requester import CentreLate, CentreUnreachable, Requester
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,9 @@ class MqttCentreLookup:
     def fetch_customer_orders(self, by: CustomerKey, value: str, timeout: float) -> CentreAnswer:
         return self._fetch(OrdersOfCustomer(kind="customer_orders", by=by, value=value), timeout)
 
+    def fetch_customer_by_pass(self, serial: str, timeout: float) -> CentreAnswer:
+        return self._fetch(CustomerByPass(kind="customer_by_pass", serial=serial), timeout)
+
     def fetch_stock_elsewhere(self, gtins: Sequence[str], timeout: float) -> StockAnswer:
         request = StockOfGtins(kind="stock", gtins=tuple(gtins))
         reply = self._ask(request, timeout)
@@ -59,9 +65,7 @@ class MqttCentreLookup:
         )
         return StockAnswer(CentreAnswer.FOUND, stores)
 
-    def _ask(
-        self, request: OrderByNumber | OrdersOfCustomer | StockOfGtins, timeout: float
-    ) -> LookupReply | CentreAnswer:
+    def _ask(self, request: AnyRequest, timeout: float) -> LookupReply | CentreAnswer:
         """The centre's readable answer, or why there is none (OFFLINE, LATE)."""
         try:
             payload = self._requester.ask(encode_request(request), timeout)
@@ -81,7 +85,7 @@ class MqttCentreLookup:
             return CentreAnswer.LATE
         return reply
 
-    def _fetch(self, request: OrderByNumber | OrdersOfCustomer, timeout: float) -> CentreAnswer:
+    def _fetch(self, request: AnyRequest, timeout: float) -> CentreAnswer:
         started = time.monotonic()
         reply = self._ask(request, timeout)
         if isinstance(reply, CentreAnswer):
@@ -109,6 +113,8 @@ class MqttCentreLookup:
                 apply_change(db, _as_change("customer.upserted", customer, now), now)
             for order in reply.orders:
                 apply_change(db, _as_change("order.upserted", order, now), now)
+            for issued in reply.passes:
+                apply_change(db, _as_change(PASS_UPSERTED, issued, now), now)
 
 
 def _as_change(change_type: str, data: object, at: datetime) -> Change:

@@ -64,6 +64,11 @@ class BrokerSettings:
     # would also send a message the broker drops the connection on (over its size limit)
     # again on every reconnect, so the store's link forgets them.
     forget_unacked_on_disconnect: bool = False
+    # MQTT 5 Receive Maximum: at most this many QoS 1 messages delivered to us and not
+    # yet acknowledged. Set, the owner acknowledges each message itself (`MqttLink.ack`)
+    # once it has dealt with it, so the broker's queue, not our memory, holds the rest.
+    # None: paho acknowledges each message as soon as the callback returns (the store).
+    receive_maximum: int | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,10 @@ class Message:
     response_topic: str | None = None
     correlation_data: bytes | None = None
     content_type: str | None = None  # MQTT 5 Content Type: what the payload is
+    # For `MqttLink.ack`: the packet id, QoS and connection it arrived on.
+    mid: int = 0
+    qos: int = 0
+    connection: int = 0
 
 
 class MqttLink:
@@ -103,6 +112,7 @@ class MqttLink:
         # drops the whole connection on a bigger packet instead of refusing that message.
         self.max_packet_size: int | None = None
         self.last_error: str | None = None
+        self._connection = 0  # counts CONNACKs: a packet id means nothing on another
         parts = urlsplit(settings.url)
         if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
             raise SyncError(f"broker URL {settings.url!r} must be mqtt://host[:port] or mqtts://")
@@ -112,6 +122,7 @@ class MqttLink:
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
             protocol=paho.MQTTv5,
+            manual_ack=settings.receive_maximum is not None,
         )
         if parts.username:
             client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
@@ -139,6 +150,8 @@ class MqttLink:
         properties.SessionExpiryInterval = (
             self.settings.session_expiry_seconds if self.settings.persistent_session else 0
         )
+        if self.settings.receive_maximum is not None:
+            properties.ReceiveMaximum = self.settings.receive_maximum
         self._client.connect_async(
             self._host,
             self._port,
@@ -199,12 +212,24 @@ class MqttLink:
             raise SyncError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
         return info.mid
 
+    def ack(self, message: Message) -> None:
+        """Acknowledge a QoS 1 message to the broker (with `receive_maximum` set): it may
+        then deliver the next one in its place. Thread-safe. A message from an earlier
+        connection is not acknowledged: its packet id may name another message now, and
+        the broker delivers it again anyway."""
+        if self.settings.receive_maximum is None or message.qos == 0:
+            return
+        if message.connection != self._connection or not self.connected.is_set():
+            return
+        self._client.ack(message.mid, message.qos)
+
     def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
         if reason_code.is_failure:
             self.last_error = f"broker refused the connection: {reason_code}"
             log.warning("%s", self.last_error)
             return
         self.last_error = None
+        self._connection += 1
         self.max_packet_size = getattr(properties, "MaximumPacketSize", None)
         if self._subscriptions:
             client.subscribe(self._subscriptions)
@@ -239,20 +264,24 @@ class MqttLink:
         response_topic = getattr(properties, "ResponseTopic", None)
         correlation = getattr(properties, "CorrelationData", None)
         content_type = getattr(properties, "ContentType", None)
+        received = Message(
+            message.topic,
+            bytes(message.payload),
+            bool(message.retain),
+            response_topic if isinstance(response_topic, str) else None,
+            bytes(correlation) if isinstance(correlation, bytes | bytearray) else None,
+            content_type if isinstance(content_type, str) else None,
+            message.mid,
+            message.qos,
+            self._connection,
+        )
         try:
-            self._on_message(
-                Message(
-                    message.topic,
-                    bytes(message.payload),
-                    bool(message.retain),
-                    response_topic if isinstance(response_topic, str) else None,
-                    bytes(correlation) if isinstance(correlation, bytes | bytearray) else None,
-                    content_type if isinstance(content_type, str) else None,
-                )
-            )
+            self._on_message(received)
         except Exception:
-            # One bad message must never kill paho's network thread.
+            # One bad message must never kill paho's network thread, nor hold one of the
+            # receive window's places for the rest of the connection.
             log.exception("handling a message on %s failed", message.topic)
+            self.ack(received)
 
     def _handle_publish(self, client, userdata, mid, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
         if self._on_published is None:

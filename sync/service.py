@@ -23,6 +23,7 @@ from edge_agent.feed import dead_letter, dead_letter_count, last_applied, receiv
 from edge_agent.outbox import outbox_stats, parked_count
 from edge_agent.pass_keys import take_key_set
 from edge_agent.revocations import apply_revocation_list
+from sync.backoff import Backoff
 from sync.centre_lookup import MqttCentreLookup
 from sync.errors import SyncError
 from sync.link import BrokerSettings, Message, MqttLink, Will
@@ -55,6 +56,13 @@ REPLAY_BATCH = 20
 # Behind the centre's feed head with no progress for this long: ask again (a replayed
 # batch, or the tail of the live feed, was lost on the way).
 REPLAY_STALL_SECONDS = 2.0
+# A replay request that got no answer at all (lost with the broker, dropped from a full
+# queue, or sent while no worker was subscribed) is sent again after this, doubling up
+# to the cap, jittered: a store is never left behind until the next feed check (300 s),
+# and a fleet that asked together does not ask again together. The first wait is long
+# enough for a fleet-wide reconnect's queue to reach the request.
+RESYNC_RETRY_FIRST_SECONDS = 5.0
+RESYNC_RETRY_CAP_SECONDS = 60.0
 PRUNE_EVERY_SECONDS = 600.0
 # paho holds back a message once this many are unacknowledged by the broker; event
 # batches take at most MAX_BATCHES_AWAITING_PUBACK of them, so status, heartbeats and
@@ -135,6 +143,9 @@ class SyncService:
         self._feed_check_seconds = settings.feed_check_seconds
         self._thread = threading.Thread(target=self._run, name="sync", daemon=True)
         self._last_resync = -REPLAY_STALL_SECONDS
+        # When to ask again if the feed has not answered the last replay request.
+        self._resync_wait = Backoff(RESYNC_RETRY_FIRST_SECONDS, RESYNC_RETRY_CAP_SECONDS)
+        self._resync_due: float | None = None
         self._replay_until = 0  # the last sequence the latest replay request covers
         self._feed_head = 0  # the highest feed sequence the centre has told us exists
         self._in_flight = 0
@@ -165,6 +176,11 @@ class SyncService:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    @property
+    def awaiting_feed(self) -> bool:
+        """Whether the change feed has yet to answer the last replay request."""
+        return self._resync_due is not None
 
     def link_up(self) -> bool:
         """Whether the centre is reachable now (the till's offline refund limit uses it)."""
@@ -213,6 +229,10 @@ class SyncService:
                     self.publisher.fill()
                     self.publisher.check_ack_timeout()
                     self._catch_up_feed()
+                    if self._resync_due is not None and time.monotonic() >= self._resync_due:
+                        log.info("no answer from the change feed; asking again")
+                        self._resync_wait.grow()
+                        self._request_resync()
                     if time.monotonic() >= next_heartbeat:
                         self._publish_status("online")
                         next_heartbeat = time.monotonic() + self._heartbeat_seconds
@@ -254,7 +274,8 @@ class SyncService:
                         dead_letter(db, value.topic, value.payload, reason, self._ctx.clock())
                     continue
                 acks.append(ack)
-                self._note_centre_time(ack.at)
+                if self.publisher.answers_current_send(ack):
+                    self._note_centre_time(ack.at)
                 continue
             if acks:
                 self.publisher.on_ack(merge_acks(acks))
@@ -276,6 +297,7 @@ class SyncService:
 
     def _handle(self, kind: str, value: Any) -> None:
         if kind == "connected":
+            self._resync_wait.reset()
             self.publisher.restart()
             self._publish_status("online")
             self._request_resync()
@@ -293,6 +315,9 @@ class SyncService:
         elif message.topic == self._key_set_topic:
             self._apply_key_set(message, now)
         elif message.topic == self.topics.changes:
+            # The feed answered (a change or a head marker): no need to ask again.
+            self._resync_due = None
+            self._resync_wait.reset()
             head = parse_feed_head(message.payload)
             if head is not None:
                 self._feed_head = max(self._feed_head, head)
@@ -352,6 +377,7 @@ class SyncService:
         last = last_applied(self._store.db)
         self._last_resync = time.monotonic()
         self._replay_until = last + REPLAY_BATCH
+        self._resync_due = self._last_resync + self._resync_wait.delay()
         request = {"from_sequence": last + 1, "limit": REPLAY_BATCH, "device_id": self._device}
         try:
             self.link.publish(self.topics.resync, json.dumps(request).encode())
@@ -381,6 +407,7 @@ class SyncService:
         if state == "online":
             stats = outbox_stats(self._store.db)
             body["backlog"] = stats.depth
+            body["last_seq"] = stats.newest_seq
             body["oldest_age_seconds"] = stats.oldest_age_seconds
             body["parked"] = parked_count(self._store.db)
             if self._device_health is not None:

@@ -3,6 +3,7 @@ dropped AUTOINCREMENT (the centre orders each device's events and spots gaps by 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from edge_agent.outbox import EventOrigin, append_event
 from edge_agent.retention import prune
 from edge_agent.store import Store
 from sync.protocol.clock import to_iso
+from sync.protocol.envelope import build_event
 from sync.publisher import OutboxPublisher
 from tests.sync.conftest import scan_data
 
@@ -25,6 +27,19 @@ def append(store: Store, n: int) -> int:
         return append_event(db, ORIGIN, "scan.recorded", None, scan_data(n), AT)
 
 
+def append_old(store: Store, n: int) -> int:
+    """As agents before the hash chain wrote an event: SQLite numbers it, no chain."""
+    event = build_event(
+        event_type="scan.recorded", store_id=ORIGIN.store_id, device_id=ORIGIN.device_id,
+        subject=None, data=scan_data(n), at=AT,
+    )  # fmt: skip
+    with store.transaction() as db:
+        return db.conn.execute(
+            "INSERT INTO outbox (event_id, type, created_at, envelope) VALUES (?, ?, ?, ?)",
+            [event["id"], event["type"], event["time"], json.dumps(event)],
+        ).lastrowid
+
+
 def ack(store: Store, at: datetime = AT) -> None:
     with store.transaction() as db:
         db.execute("UPDATE outbox SET acked_at = ? WHERE acked_at IS NULL", [to_iso(at)])
@@ -33,7 +48,7 @@ def ack(store: Store, at: datetime = AT) -> None:
 def test_existing_outbox_keeps_its_rows_and_its_high_water_mark(tmp_path: Path):
     path = tmp_path / "a.sqlite3"
     old = Store.open(path, BEFORE_STEP)
-    assert [append(old, n) for n in range(5)] == [1, 2, 3, 4, 5]
+    assert [append_old(old, n) for n in range(5)] == [1, 2, 3, 4, 5]
     with old.transaction() as db:
         db.execute("UPDATE outbox SET acked_at = ? WHERE seq IN (1, 3, 4, 5)", [to_iso(AT)])
         db.execute("UPDATE outbox SET parked_reason = 'refused', attempts = 3 WHERE seq = 2")
@@ -45,7 +60,7 @@ def test_existing_outbox_keeps_its_rows_and_its_high_water_mark(tmp_path: Path):
     store = Store.open(path)
     try:
         rows = store.db.execute("SELECT * FROM outbox ORDER BY seq").fetchall()
-        assert rows[:3] == before
+        assert rows[:3] == [(*row, None) for row in before]  # no chain before the step
         placeholder = store.db.execute(
             "SELECT seq, type, acked_at IS NOT NULL FROM outbox WHERE seq > 3"
         ).fetchall()
@@ -61,7 +76,7 @@ def test_existing_outbox_with_its_newest_row_needs_no_placeholder(tmp_path: Path
     path = tmp_path / "a.sqlite3"
     old = Store.open(path, BEFORE_STEP)
     for n in range(3):
-        append(old, n)
+        append_old(old, n)
     old.close()
     store = Store.open(path)
     try:

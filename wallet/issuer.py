@@ -6,9 +6,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from google.oauth2 import service_account
+from typing import TYPE_CHECKING, Any
 
 from wallet.apple.pkpass import AppleSettings, build_pkpass, pass_json
 from wallet.apple.signing import PassSigningIdentity
@@ -18,6 +16,9 @@ from wallet.errors import WalletError
 from wallet.google.objects import GoogleSettings, loyalty_object
 from wallet.google.save import SaveLink, save_link
 from wallet.rotating import google_rotating_barcode, pass_totp_secret
+
+if TYPE_CHECKING:
+    from google.oauth2 import service_account
 
 # Serial: kind letter + 12 base32 characters (60 random bits): short enough to keep the
 # code in QR version 6-M, too many to guess one that exists.

@@ -16,9 +16,12 @@ import click
 
 from sync.central.changes import record_change, validate_change
 from sync.central.db import CentralDb
+from sync.central.delivery.cli import deliver, subscriptions
+from sync.central.delivery.worker import DeliverySettings
 from sync.central.errors import CentralError
 from sync.central.masterfile import MasterFileError
 from sync.central.service import CentralService, fleet_status
+from sync.central.wallet.cli import wallet
 from sync.protocol.clock import iso_now
 from sync.protocol.envelope import STRUCTURED_CONTENT_TYPE
 from sync.protocol.errors import ChangeRejected, ProtocolError
@@ -90,6 +93,13 @@ def main(log_level: str) -> None:
 @click.option("--cert-file", type=click.Path(exists=True, path_type=Path), help="Client cert.")
 @click.option("--key-file", type=click.Path(exists=True, path_type=Path), help="Client key.")
 @click.option(
+    "--delivery-threads",
+    default=2,
+    show_default=True,
+    help="Deliveries to subscribed platforms at once, woken by this worker's commits "
+    "(0: leave delivery to `edge-central deliver` workers).",
+)
+@click.option(
     "--http-port",
     type=click.IntRange(0, 65535),
     envvar="EDGE_CENTRAL_HTTP_PORT",
@@ -110,6 +120,7 @@ def run(
     ca_file: Path | None,
     cert_file: Path | None,
     key_file: Path | None,
+    delivery_threads: int,
     http_port: int | None,
     http_host: str,
 ) -> None:
@@ -122,7 +133,14 @@ def run(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     service = CentralService(
-        broker_url, db_url, topic_prefix, worker_id, ca_file, cert_file, key_file
+        broker_url,
+        db_url,
+        topic_prefix,
+        worker_id,
+        ca_file,
+        cert_file,
+        key_file,
+        delivery=DeliverySettings(threads=delivery_threads),
     )
     http = HealthServer(service, http_host, http_port) if http_port is not None else None
     if http is not None:
@@ -195,15 +213,24 @@ def db_check(db_url: str) -> None:
 def prune(db_url: str, days: int) -> None:
     """Delete old events: on PostgreSQL whole monthly partitions are dropped (instant,
     no bloat), older rows of the default partition deleted; on SQLite rows deleted.
-    A store's resend of a pruned event would be stored again."""
+    A store's resend of a pruned event would be stored again. Events a subscription has
+    not received yet are kept, with a note saying which."""
     from datetime import UTC, datetime, timedelta
 
+    from sync.central.delivery.status import oldest_undelivered
     from sync.central.partitions import prune as prune_events
 
     db = CentralDb(db_url)
     try:
         db.create_schema()
-        pruned = prune_events(db, timedelta(days=days), datetime.now(UTC))
+        now = datetime.now(UTC)
+        older_than = timedelta(days=days)
+        # Never what a subscriber has not received yet (one down or paused for long).
+        if (waiting := oldest_undelivered(db)) is not None and waiting[0] < now - older_than:
+            click.echo(f"keeping events from {waiting[0].isoformat()} on: subscription"
+                       f" {waiting[1]} has not received them yet", err=True)  # fmt: skip
+            older_than = now - waiting[0]
+        pruned = prune_events(db, older_than, now)
     finally:
         db.close()
     dropped = ", ".join(pruned.dropped) or "none"
@@ -350,6 +377,10 @@ def revoke(serials: tuple[str, ...], broker_url: str, db_url: str, topic_prefix:
                     " ON CONFLICT (serial) DO NOTHING",
                     [serial, iso_now()],
                 )
+                # A revoked pass is neither updated nor served to phones any more.
+                db.execute(
+                    "UPDATE wallet_passes SET status = 'revoked' WHERE serial = %s", [serial]
+                )
         revoked = [r[0] for r in db.execute("SELECT serial FROM revocations ORDER BY serial")]
     finally:
         db.close()
@@ -491,6 +522,10 @@ def conflicts(db_url: str, open_only: bool) -> None:
         db.close()
 
 
+main.add_command(subscriptions)
+main.add_command(deliver)
+
+
 def _send_now(
     broker_url: str,
     messages: list[tuple[str, bytes]],
@@ -523,3 +558,6 @@ def _send_now(
             time.sleep(0.01)
     finally:
         link.stop()
+
+
+main.add_command(wallet)

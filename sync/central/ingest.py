@@ -19,10 +19,13 @@ from typing import Any, NamedTuple
 
 from sync.central.conflicts import RESOLVED, RETURNED, StoreChange, on_ingested
 from sync.central.db import CentralDb
+from sync.central.integrity import Alarm, verify_chains
 from sync.central.order_requests import REQUESTED, on_orders_requested
+from sync.central.wallet.loyalty import LOYALTY_TYPES, on_loyalty_events
 from sync.protocol.acks import AckBuilder
 from sync.protocol.batches import is_batch, split_batch
-from sync.protocol.clock import iso_now
+from sync.protocol.chain import CHAIN_ATTRIBUTE, event_hash, is_link
+from sync.protocol.clock import from_iso, iso_now
 from sync.protocol.event_schemas import EventDataInvalid, parse_schema_urn, validate_event_data
 from sync.protocol.topics import store_id_from_topic
 
@@ -38,7 +41,8 @@ MAX_ID_CHARS = 64
 # resend (same id, same time) changes nothing.
 INSERT_EVENT = (
     "INSERT INTO events (event_id, store_id, source, seq, type, time, envelope, received_at,"
-    " occurred_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+    " occurred_at, chain_prev, chain_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT DO NOTHING"
 )
 
 
@@ -54,11 +58,13 @@ class IngestResult:
     newest: dict[str, str] = field(default_factory=dict)
     # Feed changes that follow from these events, committed with them: publish after.
     changes: list[StoreChange] = field(default_factory=list)
+    # Devices whose history does not hold together (sync.central.integrity).
+    alarms: list[Alarm] = field(default_factory=list)
 
 
 # Event types whose first arrival does more than store the event (sync.central.conflicts):
 # these are written one at a time, so the ingest knows which ones were new.
-WATCHED_TYPES = frozenset({RETURNED, RESOLVED, REQUESTED})
+WATCHED_TYPES = frozenset({RETURNED, RESOLVED, REQUESTED}) | LOYALTY_TYPES
 
 
 class _Event(NamedTuple):  # a tuple: built for every event, cheaper than a dataclass
@@ -71,6 +77,8 @@ class _Event(NamedTuple):  # a tuple: built for every event, cheaper than a data
     envelope: str
     occurred_at: str  # `time` in UTC, ISO 8601 to the microsecond: the partition key
     in_batch: bool  # acked by sequence range (batch) or by id (one per message)
+    chain_prev: str | None  # the link it carries (None: an agent before the chain)
+    chain_hash: str  # of its text as sent, for the link its successor carries
 
 
 class _Refused(ValueError):
@@ -79,6 +87,10 @@ class _Refused(ValueError):
         self.event_id = event_id
         self.reason = reason
         self.seq = seq
+        # Known once the event proved to come from a device of the sending store: then
+        # its seq counts as arrived, so the refusal does not hold that device's later
+        # events back from delivery forever.
+        self.source: str | None = None
 
 
 class _Refusal(NamedTuple):
@@ -87,6 +99,7 @@ class _Refusal(NamedTuple):
     reason: str
     seq: int | None
     text: str  # the event as received, kept for an operator
+    source: str | None
 
 
 @dataclass
@@ -119,27 +132,35 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
     watched = [e for e in events if e.type in WATCHED_TYPES]
     with db.transaction():
         if plain:
-            rows = [(*e[:7], now, e.occurred_at) for e in plain]
-            result.inserted = db.executemany(INSERT_EVENT, rows)
-        fresh = [
-            e for e in watched if db.execute(INSERT_EVENT, [*e[:7], now, e.occurred_at]).rowcount
-        ]
+            result.inserted = db.executemany(INSERT_EVENT, [_row(e, now) for e in plain])
+        fresh = [e for e in watched if db.execute(INSERT_EVENT, _row(e, now)).rowcount]
         result.inserted += len(fresh)
         result.duplicates = len(events) - result.inserted
         result.changes = on_ingested(db, fresh) + on_orders_requested(db, fresh)
+        loyalty = [e for e in fresh if e.type in LOYALTY_TYPES]
+        if loyalty:
+            result.changes += on_loyalty_events(db, loyalty, from_iso(now))
         if read.refused:
             db.executemany(
-                "INSERT INTO rejected_events (event_id, store_id, reason, payload, received_at)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
-                [(r.event_id, r.store_id, r.reason, r.text, now) for r in read.refused],
+                "INSERT INTO rejected_events (event_id, store_id, reason, payload, received_at,"
+                " source, seq) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (event_id) DO NOTHING",
+                [
+                    (r.event_id, r.store_id, r.reason, r.text, now, r.source, r.seq)
+                    for r in read.refused
+                ],
             )
         # Sorted: two workers lock the same sources in the same order, never deadlock.
         # Every source seen, not only those with new rows: a repeat costs one query.
         written: dict[tuple[str, str], set[int]] = defaultdict(set)
         for e in events:
             written[(e.source, e.store_id)].add(e.seq)
+        for r in read.refused:
+            if r.source is not None and r.seq is not None:
+                written[(r.source, r.store_id)].add(r.seq)
         for (source, store_id), seqs in sorted(written.items()):
             _advance_sequence(db, source, store_id, seqs, now)
+        result.alarms = verify_chains(db, written)
     newest = result.newest
     for event in events:
         if event.occurred_at > newest.get(event.store_id, ""):
@@ -196,7 +217,7 @@ def _refuse(store_id: str, exc: _Refused, text: str, read: _Read) -> None:
         log.warning("unreadable event from store %s: %s", store_id, exc.reason)
         read.unreadable += 1
     else:
-        read.refused.append(_Refusal(store_id, exc.event_id, exc.reason, exc.seq, text))
+        read.refused.append(_Refusal(store_id, exc.event_id, exc.reason, exc.seq, text, exc.source))
 
 
 def _check_event(store_id: str, event: Any, text: str, in_batch: bool) -> _Event:
@@ -216,6 +237,16 @@ def _check_event(store_id: str, event: Any, text: str, in_batch: bool) -> _Event
         raise _Refused(event_id, f"source {source!r} is not a device of store {store_id}", seq)
     if seq is None:
         raise _Refused(event_id, "no store sequence (a positive integer)")
+    try:
+        return _check_content(store_id, event, event_id, source, seq, text, in_batch)
+    except _Refused as exc:
+        exc.source = source
+        raise
+
+
+def _check_content(
+    store_id: str, event: dict, event_id: str, source: str, seq: int, text: str, in_batch: bool
+) -> _Event:
     event_type, time = event.get("type"), event.get("time")
     if not isinstance(event_type, str) or not isinstance(time, str):
         raise _Refused(event_id, "type and time are required", seq)
@@ -231,7 +262,17 @@ def _check_event(store_id: str, event: Any, text: str, in_batch: bool) -> _Event
     occurred_at = _utc(time)
     if occurred_at is None:
         raise _Refused(event_id, f"time {time[:40]!r} is not an RFC 3339 time with an offset", seq)
-    return _Event(event_id, store_id, source, seq, event_type, time, text, occurred_at, in_batch)
+    link = event.get(CHAIN_ATTRIBUTE)
+    if link is not None and not is_link(link):
+        raise _Refused(event_id, f"{CHAIN_ATTRIBUTE} is not a SHA-256 in hex", seq)
+    return _Event(
+        event_id, store_id, source, seq, event_type, time, text, occurred_at, in_batch, link,
+        event_hash(text),
+    )  # fmt: skip
+
+
+def _row(e: _Event, now: str) -> tuple[Any, ...]:
+    return (*e[:7], now, e.occurred_at, e.chain_prev, e.chain_hash)
 
 
 def _utc(time: str) -> str | None:
@@ -288,8 +329,11 @@ def _advance_sequence(
     seqs = [
         r[0]
         for r in db.execute(
-            "SELECT seq FROM events WHERE source = %s AND seq > %s ORDER BY seq LIMIT 100000",
-            [source, contiguous],
+            # Refused events count as arrived: the store parks them and sends on.
+            "SELECT seq FROM events WHERE source = %s AND seq > %s UNION"
+            " SELECT seq FROM rejected_events WHERE source = %s AND seq > %s"
+            " ORDER BY seq LIMIT 100000",
+            [source, contiguous, source, contiguous],
         ).fetchall()
     ]
     for seq in seqs:

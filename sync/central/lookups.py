@@ -33,10 +33,12 @@ from sync.central.masterdata import (
 )
 from sync.central.stock import stock_elsewhere
 from sync.central.supervision import Part
+from sync.central.wallet.passes import customer_passes, pass_customer
 from sync.link import Message
 from sync.protocol.lookups import (
     MAX_CORRELATION_BYTES,
     REPLY_ORDERS_MAX,
+    CustomerByPass,
     LookupUnreadable,
     OrderByNumber,
     StockOfGtins,
@@ -164,7 +166,10 @@ class LookupResponder:
             orders = [order] if order is not None else []
             customer_ids = [order["customer_id"]] if order and order["customer_id"] else []
         else:
-            customer_id = find_customer(db, request.by, request.value)
+            if isinstance(request, CustomerByPass):
+                customer_id = pass_customer(db, request.serial)
+            else:
+                customer_id = find_customer(db, request.by, request.value)
             customer_ids = [customer_id] if customer_id is not None else []
             orders = customer_orders(db, customer_id, REPLY_ORDERS_MAX) if customer_id else []
         customers = [c for c in (read_customer(db, cid) for cid in customer_ids) if c]
@@ -173,7 +178,10 @@ class LookupResponder:
             self._publish(reply_to, encode_reply("not_found"), correlation)
             return
         self.counters.answered += 1
-        self._publish(reply_to, encode_reply("found", customers, orders), correlation)
+        passes = [p for c in customers for p in customer_passes(db, c["id"])]
+        self._publish(
+            reply_to, encode_reply("found", customers, orders, passes=passes), correlation
+        )
         # After the answer, not before: the till is waiting, this is bookkeeping.
         for customer in customers:
             _remember(db, customer["id"], store_id)

@@ -26,8 +26,10 @@ from sync.central.changes import (
     record_change,
 )
 from sync.central.db import CentralDb
+from sync.central.delivery.worker import DeliverySettings, DeliveryWorker, notify_committed
 from sync.central.errors import CentralError
 from sync.central.ingest import ingest_batch
+from sync.central.integrity import check_reported_head
 from sync.central.lookups import LookupResponder
 from sync.central.metrics import CentreMetrics, IngestCounters
 from sync.central.schema import migrate
@@ -59,6 +61,30 @@ BATCH_WAIT_SECONDS = 0.05
 # After the first message, wait this long for more: the network thread delivers a
 # stream one message at a time, and a batch of one would cost a commit per event.
 BATCH_LINGER_SECONDS = 0.002
+# Flow control: the broker hands a worker at most this many messages (MQTT 5 Receive
+# Maximum) before the worker acknowledges them, and it acknowledges a message only once
+# the batch holding it is handled (committed, acked to its store). So a fleet-wide
+# reconnect waits in the broker's queue (sized for it: systemd/mosquitto-edge-central.conf)
+# instead of in this process. 256 is four 4 MiB commits of 64 KiB store batches: the
+# next batch is already here while one commits.
+RECEIVE_MAXIMUM = 256
+# The intake queue's bound. A broker that keeps to Receive Maximum never fills it;
+# Mosquitto 2.0.11 does not (after the first acknowledgement it sends up to a whole
+# window more per acknowledgement). Then paho's network thread waits here, stops reading
+# the socket, and TCP holds the rest in the broker: memory stays bounded either way.
+INTAKE_MAX_MESSAGES = 2 * RECEIVE_MAXIMUM
+INTAKE_POLL_SECONDS = 0.5
+# Acks and replay answers go out at QoS 0: they answer a store that asks again if one is
+# lost (it resends, the centre drops the repeat by event id and acks again; it asks for
+# the replay again), so the broker keeps no copy of them in an absent store's session to
+# hand over, late, when it returns, and the worker keeps none awaiting a PUBACK. Those
+# copies cost twice in a fleet-wide reconnect: paho reads as many incoming packets per
+# turn as it has outgoing ones unacknowledged, so thousands of acks awaiting PUBACKs
+# (which come back behind the burst) starved the worker's own writes, acks included,
+# until the broker dropped it for silence (5,000 stores: both workers dropped 3-5 times
+# each, every drop losing the acks of the batch in hand).
+ANSWER_QOS = 0
+
 # While no batch comes, the ingest thread checks its connection this often, so a
 # database that went away shows in /healthz before the next burst finds it.
 IDLE_PROBE_SECONDS = 5.0
@@ -78,12 +104,13 @@ class CentralService:
         ca_file: Path | None = None,
         cert_file: Path | None = None,
         key_file: Path | None = None,
+        delivery: DeliverySettings | None = None,
         stock_flush_seconds: float = STOCK_FLUSH_SECONDS,
     ) -> None:
         self.prefix = topic_prefix
         self.db_url = db_url
         self.counters = IngestCounters()
-        self._queue: queue.Queue[Message] = queue.Queue()
+        self._queue: queue.Queue[Message] = queue.Queue(maxsize=INTAKE_MAX_MESSAGES)
         self._stop = threading.Event()
         self._subscriptions = central_subscriptions(topic_prefix)
         # Before anything subscribes: fails at start, with a clear message, if the
@@ -98,17 +125,30 @@ class CentralService:
                 key_file=key_file,
                 max_inflight=1000,
                 session_expiry_seconds=WORKER_SESSION_EXPIRY_SECONDS,
+                receive_maximum=RECEIVE_MAXIMUM,
             ),
             subscriptions=[(topic, 1) for topic in self._subscriptions.values()],
             on_message=self._on_message,
         )
         self.lookups = LookupResponder(db_url, topic_prefix, self._publish_reply)
         self.stock_flusher = StockFlusher(db_url, self._send_change, stock_flush_seconds)
+        # Delivery to the retailer's platforms, woken by this worker's commits.
+        self.delivery = (
+            None
+            if delivery is None or delivery.threads < 1
+            else DeliveryWorker(db_url, worker_id or self.link.settings.client_id, delivery)
+        )
         self._thread = threading.Thread(target=self._run, name="central-ingest", daemon=True)
         self.ingest = Part("ingest")
         broker = Part("broker", beats=False)
         broker.ready = self.link.connected  # ready while connected
-        self.parts = Parts(self.ingest, self.lookups.part, self.stock_flusher.part, broker)
+        self.parts = Parts(
+            self.ingest,
+            self.lookups.part,
+            self.stock_flusher.part,
+            broker,
+            *(self.delivery.parts if self.delivery is not None else ()),
+        )
         self.metrics = CentreMetrics(
             self.counters, lambda: vars(self.lookups.counters), self._queue.qsize, self.parts
         )
@@ -126,6 +166,8 @@ class CentralService:
         self.parts.watch("lookups", self.lookups.thread)
         self.stock_flusher.start()
         self.parts.watch("stock", self.stock_flusher.thread)
+        if self.delivery is not None:
+            self.delivery.start()  # its threads are its parts'
         self.link.start()
         self.parts.watch("broker", _network_thread(self.link.settings.client_id))
 
@@ -135,6 +177,8 @@ class CentralService:
         self._thread.join(timeout=10)
         self.lookups.stop()
         self.stock_flusher.stop()
+        if self.delivery is not None:
+            self.delivery.stop()
         # Stopped on purpose: end the session so the broker deals its share to the others.
         self.link.stop(end_session=True)
 
@@ -168,8 +212,14 @@ class CentralService:
         # Look-ups have their own thread: a till waits on each, events can wait a batch.
         if message.topic.endswith("/lookups"):
             self.lookups.submit(message)
-        else:
-            self._queue.put(message)
+            self.link.ack(message)  # answered at most once: a late answer is worthless
+            return
+        while not self._stop.is_set():
+            try:
+                self._queue.put(message, timeout=INTAKE_POLL_SECONDS)
+                return
+            except queue.Full:
+                continue  # the broker overran our Receive Maximum: wait for the worker
 
     def _publish_reply(self, topic: str, payload: bytes, correlation: bytes | None) -> None:
         try:
@@ -203,6 +253,11 @@ class CentralService:
                     # Nothing was acked for this batch: the stores send it again.
                     log.exception("a batch failed; reconnecting to the database")
                     db = self._reopen(db)
+                finally:
+                    # Handled or not (a store resends what it has no ack for), its places
+                    # in the receive window go to the next messages.
+                    for message in batch:
+                        self.link.ack(message)
         finally:
             db.close()
 
@@ -258,10 +313,17 @@ class CentralService:
                             raise
                         log.error("event on %s not stored: %s", event[0], exc)
         for message in batch:
-            if message.topic.endswith("/resync"):
-                self._replay(db, message)
-            elif "/status/" in message.topic:
-                self._record_status(db, message)
+            try:
+                if message.topic.endswith("/resync"):
+                    self._replay(db, message)
+                elif "/status/" in message.topic:
+                    self._record_status(db, message)
+            except Exception:
+                if db.broken:
+                    raise  # the ingest thread reconnects; the rest comes again
+                # The rest of the batch still gets its replays and status: a store asks
+                # again for a replay it did not get, and heartbeats come again.
+                log.exception("handling a message on %s failed", message.topic)
 
     def _ingest(self, db: CentralDb, events: list[tuple[str, bytes]]) -> None:
         started = time.perf_counter()
@@ -271,10 +333,14 @@ class CentralService:
         self.counters.duplicates += result.duplicates
         self.counters.unreadable += result.unreadable
         self.counters.rejected += result.rejected
+        if result.inserted:
+            notify_committed(db, self.delivery.wakeup.signal if self.delivery else None)
         # After the commit, never before: an ack is the store's licence to forget.
         for store_id, acks in result.acks.items():
             try:
-                self.link.publish(StoreTopics(self.prefix, store_id).acks, acks.payload())
+                self.link.publish(
+                    StoreTopics(self.prefix, store_id).acks, acks.payload(), qos=ANSWER_QOS
+                )
                 self.counters.acks_sent += 1
             except SyncError as exc:
                 # Committed but not acked: the store resends, and is acked then.
@@ -298,7 +364,14 @@ class CentralService:
         topic = StoreTopics(self.prefix, store_id).changes
         replay = changes_from(db, store_id, from_seq, limit)
         for payload in replay or [feed_head_message(db, store_id)]:
-            self.link.publish(topic, payload, content_type=STRUCTURED_CONTENT_TYPE)
+            try:
+                self.link.publish(
+                    topic, payload, qos=ANSWER_QOS, content_type=STRUCTURED_CONTENT_TYPE
+                )
+            except SyncError as exc:
+                # The link dropped: the store asks again until its feed answers.
+                log.info("replay to %s stopped (%s); the store asks again", store_id, exc)
+                return
 
     def _record_status(self, db: CentralDb, message: Message) -> None:
         store_id = store_id_from_topic(self.prefix, message.topic)
@@ -312,6 +385,13 @@ class CentralService:
             return
         backlog = body.get("backlog")
         with db.transaction():
+            if db.postgres:
+                # A status is rewritten by the next heartbeat, so its commit does not
+                # wait for fsync: a fleet-wide reconnect brings one per device to every
+                # worker, and ~3 ms of fsync each held the burst's acks back by seconds
+                # (one commit per batch instead held row locks the other worker waited
+                # on: 5,000 stores acked only after 31 s).
+                db.execute("SET LOCAL synchronous_commit TO OFF")
             if "devices" not in body:
                 # The last will says only "offline": keep the health it was last seen in.
                 row = db.execute(
@@ -336,6 +416,9 @@ class CentralService:
                     iso_now(),
                 ],
             )
+        # A heartbeat with nothing waiting vouches for every seq up to its newest.
+        if check_reported_head(db, store_id, device_id, backlog, body.get("last_seq")):
+            notify_committed(db, self.delivery.wakeup.signal if self.delivery else None)
 
 
 def _network_thread(client_id: str) -> threading.Thread:

@@ -8,9 +8,10 @@ message per event made the broker round trip, not the data, the limit on how fas
 backlog drained; a batch carries up to `MAX_BATCH_EVENTS` events and `MAX_BATCH_BYTES`
 bytes.
 
-The store writes each event's JSON once, when it commits it; the publisher only
-splices the `sequence` attribute in front, and the centre keeps each element's text as
-sent, so no event is decoded and encoded again on the way.
+The store writes each event's JSON once, when it commits it, `sequence` first (rows
+from agents before the hash chain lack it: the publisher splices it in front), and the
+centre keeps each element's text as sent, so no event is decoded and encoded again on
+the way, and its hash (sync.protocol.chain) holds end to end.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class Batch:
 
 def stamp_sequence(envelope: str, seq: int) -> str:
     """The stored envelope with the outbox `sequence` attribute added."""
+    # Agents since the hash chain store the event as it goes on the wire, its sequence
+    # first: sent byte for byte, so the hash its successor carries stays true.
+    if envelope.startswith(f'{{"sequence": "{sequence_text(seq)}", '):
+        return envelope
     # Fast path: splice the attribute in as text. The stored envelope is our own
     # json.dumps of a non-empty object without a sequence; anything else is re-encoded.
     if envelope.startswith('{"') and '"sequence"' not in envelope:

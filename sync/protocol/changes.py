@@ -20,6 +20,14 @@ from sync.protocol.clock import to_iso
 from sync.protocol.errors import ChangeRejected
 from sync.protocol.return_conflicts import RETURN_CONFLICT, ReturnConflict
 from sync.protocol.stock import STOCK_LEVELS, StockLevels
+from sync.protocol.wallet_changes import (
+    LOYALTY_BALANCE,
+    LOYALTY_CONFLICT,
+    PASS_UPSERTED,
+    LoyaltyBalance,
+    LoyaltyConflict,
+    PassUpserted,
+)
 
 # A change is a few kilobytes (an order with its lines); anything far bigger is refused
 # before parsing so a runaway publisher cannot exhaust a small device's memory.
@@ -35,6 +43,9 @@ CHANGE_TYPES: dict[str, int] = {
     "config.changed": 1,
     RETURN_CONFLICT: 1,
     STOCK_LEVELS: 1,
+    PASS_UPSERTED: 1,
+    LOYALTY_BALANCE: 1,
+    LOYALTY_CONFLICT: 1,
 }
 
 
@@ -178,6 +189,9 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "config.changed": ConfigChanged,
     RETURN_CONFLICT: ReturnConflict,
     STOCK_LEVELS: StockLevels,
+    PASS_UPSERTED: PassUpserted,
+    LOYALTY_BALANCE: LoyaltyBalance,
+    LOYALTY_CONFLICT: LoyaltyConflict,
 }
 
 

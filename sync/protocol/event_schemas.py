@@ -106,6 +106,10 @@ class CouponRedeemed(_Data):
     sale_reference: str = Field(min_length=1, max_length=64)
     points_spent: int | None = Field(None, ge=0)
     till_id: str | None = OptionalId
+    # How often the coupon may be used in all, so the centre can tell a coupon used at
+    # two stores while offline (optional within v1: older agents do not send it).
+    max_redemptions: int | None = Field(None, ge=1)
+    offline: bool | None = None
 
 
 class ListUpdated(_Data):

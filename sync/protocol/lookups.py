@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from sync.protocol.changes import CustomerUpserted, OrderUpserted, first_error
 from sync.protocol.stock import STOCK_GTINS_MAX, Gtin, StockElsewhere
+from sync.protocol.wallet_changes import PassUpserted
 
 # A request is a few dozen bytes; anything bigger is not one of ours.
 MAX_REQUEST_BYTES = 4096
@@ -43,6 +44,13 @@ class OrdersOfCustomer(_Strict):
     value: str = Field(min_length=1, max_length=64)
 
 
+class CustomerByPass(_Strict):
+    """Whose pass is this serial: asked by a store that has never seen the customer."""
+
+    kind: Literal["customer_by_pass"]
+    serial: str = Field(min_length=1, max_length=64)
+
+
 class StockOfGtins(_Strict):
     """Which other stores hold these GTINs (a product's variants), nearest first."""
 
@@ -50,7 +58,7 @@ class StockOfGtins(_Strict):
     gtins: tuple[Annotated[str, Gtin], ...] = Field(min_length=1, max_length=STOCK_GTINS_MAX)
 
 
-AnyRequest = OrderByNumber | OrdersOfCustomer | StockOfGtins
+AnyRequest = OrderByNumber | OrdersOfCustomer | CustomerByPass | StockOfGtins
 LookupRequest = Annotated[AnyRequest, Field(discriminator="kind")]
 _REQUEST = TypeAdapter(LookupRequest)
 
@@ -62,6 +70,8 @@ class LookupReply(_Strict):
     status: Literal["found", "not_found", "refused"]
     customers: tuple[CustomerUpserted, ...] = ()
     orders: tuple[OrderUpserted, ...] = ()
+    # The customers' passes, so a pass looked up is recognised offline afterwards.
+    passes: tuple[PassUpserted, ...] = ()
     stock: StockElsewhere | None = None  # the answer to StockOfGtins
     message: str | None = Field(None, max_length=500)
 
@@ -88,11 +98,14 @@ def encode_reply(
     customers: list[dict] | None = None,
     orders: list[dict] | None = None,
     message: str | None = None,
+    passes: list[dict] | None = None,
     stock: dict | None = None,
 ) -> bytes:
-    """The centre's answer; `customers` and `orders` are change-feed data dicts, `stock`
-    a StockElsewhere as a dict."""
+    """The centre's answer; `customers`, `orders`, `passes` are change-feed data dicts,
+    `stock` a StockElsewhere as a dict."""
     body: dict = {"status": status, "customers": customers or [], "orders": orders or []}
+    if passes:
+        body["passes"] = passes
     if stock is not None:
         body["stock"] = stock
     if message is not None:

@@ -24,6 +24,9 @@ from sync.service import SyncService
 from tests.conftest import make_config
 
 MOSQUITTO = "/usr/sbin/mosquitto"
+# The broker settings the centre ships with: every test broker runs them, plus its own
+# loopback listener and whatever a test adds after them (later lines win).
+BROKER_CONF = Path(__file__).resolve().parents[2] / "systemd" / "mosquitto-edge-central.conf"
 EDGE_CENTRAL = str(Path(sys.executable).with_name("edge-central"))
 # Generous: a loaded 2-core machine can be slow, and a poll returns as soon as it holds.
 WAIT_SECONDS = 60.0
@@ -63,7 +66,7 @@ class Broker:
             f"persistence_location {workdir}/\n"
             f"log_dest file {workdir}/mosquitto.log\n"
             # Stay root in the test: dropping to the mosquitto user could not write tmp.
-            "user root\n" + extra,
+            "user root\n" + BROKER_CONF.read_text(encoding="utf-8") + "\n" + extra,
             encoding="utf-8",
         )
         self.proc: subprocess.Popen[bytes] | None = None

@@ -53,7 +53,15 @@ def test_worker_reports_health_and_metrics(tmp_path, broker, postgres_url, store
         assert status == 200
         assert report["ready"] and report["live"]
         assert report["checks"]["database"]["ok"] and report["checks"]["broker"]["ok"]
-        assert set(report["checks"]["threads"]) == {"ingest", "lookups", "stock", "broker"}
+        # `edge-central run` delivers too (--delivery-threads 2): each thread is a part.
+        assert set(report["checks"]["threads"]) == {
+            "ingest",
+            "lookups",
+            "stock",
+            "broker",
+            "delivery-0",
+            "delivery-1",
+        }
         add_events(stores[0], 300)
         sync_factory(stores[0])
         wait_for(lambda: backlog(stores[0]) == 0, "the store fully acked")

@@ -13,14 +13,12 @@ from dataclasses import replace
 import pytest
 import requests
 import zxingcpp
-from google.oauth2 import service_account
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from edge_agent.config import KioskSettings, WalletSettings
 from edge_agent.context import open_agent
 from edge_agent.domain import Money
-from edge_agent.passes import issue_loyalty_pass
 from edge_agent.scans import ScanDispatcher
 from edge_agent.seed import seed_store
 from edge_agent.staff import create_api_key
@@ -36,10 +34,9 @@ from tests.ui.conftest import (
     returning_shopper,
     wallet_pass,
 )
+from tests.wallet.conftest import centre_pass
 from wallet.codes import PassSigner
-from wallet.devcerts import make_service_account
-from wallet.google.objects import GoogleSettings
-from wallet.issuer import GoogleIssuing, PassIssuer
+from wallet.issuer import PassIssuer
 from wallet.keyring import PassKeyRing
 from wallet.keys import load_signing_key, write_signing_key
 
@@ -311,13 +308,7 @@ def pass_till(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Till, 
     config = make_config(directory / "data", wallet=WalletSettings(keys_dir=keys))
     ctx = open_agent(config)
     seed_store(ctx, customers=20, orders=100, seed=7, now=SEED_NOW)
-    info, _cert = make_service_account("http://127.0.0.1:1/token")
-    google = GoogleIssuing(
-        GoogleSettings("3388000000012345678", "loyalty", "Club", "Demo", "https://x/l.png"),
-        service_account.Credentials.from_service_account_info(info),
-        (),
-    )
-    issuer = PassIssuer(PassSigner(1, load_signing_key(keys, 1)), google=google)
+    issuer = PassIssuer(PassSigner(1, load_signing_key(keys, 1)))
     till = make_till(ctx)
     yield till, issuer
     till.close()
@@ -328,7 +319,8 @@ def test_console_opens_the_profile_of_a_pass_scanned_at_its_till(pass_till, page
     """Nobody types: the customer shows a wallet pass to the till's scanner and the staff
     console on that till follows its event stream to the customer's profile."""
     till, issuer = pass_till
-    issued = issue_loyalty_pass(till.ctx, issuer, "C00000004", apple=False, google=True)
+    # Issued at the centre; its serial -> customer record reached this store's feed.
+    issued = centre_pass(till.ctx, issuer, "C00000004", platform="google")
     scanner_id = till.ctx.config.scanners[0].id
     with serve(till.app) as url:
         page.goto(f"{url}/console/")

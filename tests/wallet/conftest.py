@@ -3,6 +3,7 @@ with the wallet configured."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def wallet_agent(tmp_path, keys_dir):
     """A seeded store whose wallet verifies with the key in `keys_dir`."""
     config = make_config(
         tmp_path / "data",
-        wallet=WalletSettings(keys_dir=keys_dir, apple_web_service_url="https://x/passkit"),
+        wallet=WalletSettings(keys_dir=keys_dir),
     )
     ctx = open_agent(config, clock=lambda: NOW)
     seed_store(ctx, customers=20, orders=100, seed=7, now=SEED_NOW)
@@ -82,3 +83,26 @@ def issuer(keys_dir, apple_identity) -> PassIssuer:
             apple_identity,
         ),
     )
+
+
+@dataclass(frozen=True)
+class CentrePass:
+    serial: str
+    code: str
+
+
+def centre_pass(ctx, issuer: PassIssuer, customer_id: str, platform: str = "apple") -> CentrePass:
+    """A pass as the centre issues it: a code signed with the centre's key, and its
+    serial -> customer record arriving at the store down the feed (`pass.upserted`)."""
+    from edge_agent.changes import apply_change
+    from sync.protocol.changes import Change
+    from sync.protocol.wallet_changes import PASS_UPSERTED, PassUpserted
+    from wallet.issuer import new_serial
+
+    serial = new_serial("loyalty")
+    data = PassUpserted(
+        serial=serial, customer_id=customer_id, kind="loyalty", platform=platform, status="active"
+    )
+    with ctx.store.transaction() as db:
+        apply_change(db, Change("c1", PASS_UPSERTED, 1, NOW, data), NOW)
+    return CentrePass(serial, issuer.code("loyalty", serial, NOW))

@@ -7,11 +7,16 @@ from cryptography.hazmat.primitives import serialization
 from google.auth import jwt as google_jwt
 from google.auth.crypt.es256 import ES256Verifier
 
+from sync.central.db import CentralDb
+from sync.central.wallet.passes import queue_pushes
+from sync.central.wallet.push import send_queued_pushes
+from sync.central.wallet.service import WalletUpdater
+from sync.protocol.clock import to_iso
 from tests.wallet.apns_standin import ApnsStandIn
 from tests.wallet.conftest import NOW, PASS_TYPE_ID, TEAM_ID
-from wallet.apple import registry
-from wallet.apple.apns import ApnsSender, ApnsSettings, drain_push_queue
+from wallet.apple.apns import ApnsSender, ApnsSettings
 from wallet.devcerts import make_apns_key
+from wallet.issuer import PassIssuer
 
 SERIAL = "LPUSHSERIAL01"
 
@@ -38,40 +43,44 @@ def sender(apns, apns_key):
     sender.close()
 
 
-def registered(ctx, *tokens):
-    registry.save_pass(
-        ctx.store,
-        serial=SERIAL,
-        pass_type_id=PASS_TYPE_ID,
-        auth_token="t" * 20,
-        pkpass=b"v1",
-        at=NOW,
-    )
-    for number, token in enumerate(tokens):
-        registry.register_device(
-            ctx.store,
-            device_id=f"dev-{number}",
-            push_token=token,
-            pass_type_id=PASS_TYPE_ID,
-            serial=SERIAL,
-            at=NOW,
+@pytest.fixture
+def db(tmp_path):
+    db = CentralDb(f"sqlite://{tmp_path / 'central.sqlite3'}")
+    db.create_schema()
+    yield db
+    db.close()
+
+
+def registered(db, *tokens):
+    """The centre's pass held by a device per token; the pass then changes: a push per
+    device is queued."""
+    with db.transaction():
+        db.execute(
+            "INSERT INTO wallet_passes (serial, customer_id, kind, platform, status, code,"
+            " pass_type_id, auth_token, update_tag, issued_at, updated_at) VALUES (%s, 'C1',"
+            " 'loyalty', 'apple', 'active', 'EP1:X', %s, %s, 1, %s, %s)",
+            [SERIAL, PASS_TYPE_ID, "t" * 20, to_iso(NOW), to_iso(NOW)],
         )
-    # the pass changes: a push per device is queued
-    registry.save_pass(
-        ctx.store,
-        serial=SERIAL,
-        pass_type_id=PASS_TYPE_ID,
-        auth_token="t" * 20,
-        pkpass=b"v2",
-        at=NOW,
-    )
+        for number, token in enumerate(tokens):
+            db.execute(
+                "INSERT INTO wallet_registrations (device_id, pass_type_id, serial, push_token,"
+                " registered_at) VALUES (%s, %s, %s, %s, %s)",
+                [f"dev-{number}", PASS_TYPE_ID, SERIAL, token, to_iso(NOW)],
+            )
+        assert queue_pushes(db, SERIAL, PASS_TYPE_ID, NOW) == len(tokens)
 
 
-def test_push_goes_over_http2_with_an_es256_provider_token(wallet_agent, apns, sender, apns_key):
-    registered(wallet_agent, "token-ok")
-    report = drain_push_queue(wallet_agent.store, sender)
+def queued(db):
+    return db.execute(
+        "SELECT push_token, attempts FROM wallet_push_queue ORDER BY push_token"
+    ).fetchall()
+
+
+def test_push_goes_over_http2_with_an_es256_provider_token(db, apns, sender, apns_key):
+    registered(db, "token-ok")
+    report = send_queued_pushes(db, sender)
     assert (report.delivered, report.unregistered, report.failed) == (1, 0, 0)
-    assert registry.pending_pushes(wallet_agent.store) == []
+    assert queued(db) == []
     (push,) = apns.received
     assert push.path == "/3/device/token-ok"
     assert push.headers["apns-topic"] == PASS_TYPE_ID
@@ -94,57 +103,47 @@ def test_push_goes_over_http2_with_an_es256_provider_token(wallet_agent, apns, s
     assert (header["alg"], header["kid"]) == ("ES256", "KEY1234567")
 
 
-def test_410_removes_the_registration(wallet_agent, apns, sender):
-    registered(wallet_agent, "token-gone", "token-ok")
+def test_410_removes_the_registration(db, apns, sender):
+    registered(db, "token-gone", "token-ok")
     apns.answers["token-gone"] = 410
-    report = drain_push_queue(wallet_agent.store, sender)
+    report = send_queued_pushes(db, sender)
     assert (report.delivered, report.unregistered) == (1, 1)
-    tokens = [
-        r[0] for r in wallet_agent.store.db.execute("SELECT push_token FROM apple_registrations")
-    ]
+    tokens = [r[0] for r in db.execute("SELECT push_token FROM wallet_registrations")]
     assert tokens == ["token-ok"]
 
 
-def test_other_errors_keep_the_push_queued_for_a_retry(wallet_agent, apns, sender):
-    registered(wallet_agent, "token-busy")
+def test_other_errors_keep_the_push_queued_for_a_retry(db, apns, sender):
+    registered(db, "token-busy")
     apns.answers["token-busy"] = 503
-    report = drain_push_queue(wallet_agent.store, sender)
+    report = send_queued_pushes(db, sender)
     assert report.failed == 1
-    (queued,) = registry.pending_pushes(wallet_agent.store)
-    assert queued.attempts == 1
+    assert queued(db) == [("token-busy", 1)]
     apns.answers["token-busy"] = 200
-    assert drain_push_queue(wallet_agent.store, sender).delivered == 1
-    assert registry.pending_pushes(wallet_agent.store) == []
+    assert send_queued_pushes(db, sender).delivered == 1
+    assert queued(db) == []
 
 
-def test_unreachable_apns_keeps_the_push(wallet_agent, apns_key):
-    registered(wallet_agent, "token-x")
+def test_unreachable_apns_keeps_the_push(db, apns_key):
+    registered(db, "token-x")
     settings = ApnsSettings(TEAM_ID, "KEY1234567", apns_key, url="https://127.0.0.1:9")
     sender = ApnsSender(settings)
     try:
-        assert drain_push_queue(wallet_agent.store, sender).failed == 1
+        assert send_queued_pushes(db, sender).failed == 1
     finally:
         sender.close()
-    assert len(registry.pending_pushes(wallet_agent.store)) == 1
+    assert len(queued(db)) == 1
 
 
-def test_push_worker_sends_queued_pushes_in_the_background(wallet_agent, apns, sender):
-    from wallet.apple.push_worker import PushWorker
-
-    registered(wallet_agent, "token-bg")
-    worker = PushWorker(wallet_agent.store, sender, interval=0.05)
-    worker.start()
+def test_the_centre_updater_sends_queued_pushes_in_the_background(db, apns, sender, signer):
+    registered(db, "token-bg")
+    updater = WalletUpdater(db.url, PassIssuer(signer), sender, round_seconds=0.05)
+    updater.start()
     try:
         deadline = time.monotonic() + 10
-        while registry.pending_pushes(wallet_agent.store) and time.monotonic() < deadline:
+        while queued(db) and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        worker.stop()
-    assert registry.pending_pushes(wallet_agent.store) == []
+        updater.stop()
+    assert queued(db) == []
     assert [p.path for p in apns.received] == ["/3/device/token-bg"]
-
-
-def test_daemon_has_no_push_worker_without_an_apns_key(wallet_agent):
-    from edge_agent.wallet_setup import load_push_worker
-
-    assert load_push_worker(wallet_agent) is None
+    assert updater.counters.pushes.delivered == 1

@@ -8,7 +8,6 @@ from google.auth import jwt as google_jwt
 from google.auth.crypt import RSAVerifier
 from google.oauth2 import service_account
 
-from edge_agent.passes import issue_loyalty_pass, reissue_loyalty_passes
 from tests.wallet.conftest import NOW
 from tests.wallet.google_standin import API_PREFIX, GoogleStandIn
 from wallet.content import LoyaltyCard
@@ -17,7 +16,6 @@ from wallet.google.client import GoogleWalletClient
 from wallet.google.objects import GoogleSettings, loyalty_class, loyalty_object
 from wallet.google.save import MAX_SAVE_JWT_LENGTH, SAVE_JWT_LIFETIME, SAVE_URL, save_link
 from wallet.issuer import GoogleIssuing, PassIssuer
-from wallet.notify_budget import NOTIFY_LIMIT
 from wallet.rotating import google_rotating_barcode
 
 SETTINGS = GoogleSettings("3388000000012345678", "loyalty", "Club Demo", "Demo", "https://x/l.png")
@@ -134,9 +132,11 @@ def test_class_and_object_insert_and_patch_through_authorized_session(client, st
     assert ("PATCH", f"{API_PREFIX}/loyaltyObject/{SETTINGS.object_id(CARD.serial)}") in paths
 
 
-def test_points_updates_notify_at_most_three_times_a_day(
-    wallet_agent, keys_dir, credentials, client, standin
+def test_tier_changes_notify_at_most_three_times_a_day_points_never(
+    tmp_path, keys_dir, credentials, client, standin
 ):
+    from sync.central.db import CentralDb
+    from sync.central.wallet.passes import GOOGLE_NOTIFY_LIMIT, issue_loyalty_pass, reissue_customer
     from wallet.codes import PassSigner
     from wallet.keys import load_signing_key
 
@@ -144,22 +144,29 @@ def test_points_updates_notify_at_most_three_times_a_day(
         PassSigner(1, load_signing_key(keys_dir, 1)),
         google=GoogleIssuing(SETTINGS, credentials, ORIGINS),
     )
-    issued = issue_loyalty_pass(wallet_agent, issuer, "C00000003", apple=False, google=True)
-    assert issued.google_link is not None
-    client.insert_object(
-        loyalty_object(SETTINGS, CARD.__class__(issued.serial, issued.code, "x", None, None, 0))
+    db = CentralDb(f"sqlite://{tmp_path / 'central.sqlite3'}")
+    db.create_schema()
+    db.execute(
+        "INSERT INTO customers (id, first_name, last_name, consent_marketing, tier, points,"
+        " lifetime_points, digest, updated_at) VALUES ('C1', 'Ana', 'Ruiz', 1, 'bronze', 10,"
+        " 10, 'x', 'now')"
     )
-    for _ in range(NOTIFY_LIMIT + 2):
-        reissue_loyalty_passes(wallet_agent, issuer, "C00000003", google_client=client)
+    issued = issue_loyalty_pass(db, issuer, "C1", "google", NOW, google_client=client)
+    assert issued.google_link is not None and issued.new
+    assert standin.objects[SETTINGS.object_id(issued.serial)]["loyaltyPoints"]["balance"] == {
+        "int": 10
+    }
+    db.execute("UPDATE customers SET points = 20 WHERE id = 'C1'")
+    (points_only,) = reissue_customer(
+        db, issuer, "C1", NOW, tier_changed=False, google_client=client
+    )
+    assert not points_only.notified
+    for n in range(GOOGLE_NOTIFY_LIMIT + 2):
+        db.execute("UPDATE customers SET points = %s WHERE id = 'C1'", [100 + n])
+        reissue_customer(db, issuer, "C1", NOW, tier_changed=True, google_client=client)
+    assert reissue_customer(db, issuer, "C1", NOW, tier_changed=True, google_client=client) == []
+    db.close()
     patches = [body for method, _path, body, _auth in standin.requests if method == "PATCH"]
-    assert [p.get("notifyPreference") for p in patches] == ["notifyOnUpdate"] * NOTIFY_LIMIT + [
-        None,
-        None,
-    ]
-    events = [
-        json.loads(r[0])["data"]["notified"]
-        for r in wallet_agent.store.db.execute(
-            "SELECT envelope FROM outbox WHERE type = 'pass.reissued' ORDER BY seq"
-        )
-    ]
-    assert events == [True] * NOTIFY_LIMIT + [False, False]
+    assert [p.get("notifyPreference") for p in patches] == [None] + [
+        "notifyOnUpdate"
+    ] * GOOGLE_NOTIFY_LIMIT + [None, None]

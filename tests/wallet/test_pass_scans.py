@@ -2,10 +2,10 @@
 
 from datetime import UTC, datetime
 
-from edge_agent.passes import issue_loyalty_pass
 from edge_agent.scans import ScanDispatcher
 from hardware.scan import Scan
 from tests.conftest import outbox_types
+from tests.wallet.conftest import centre_pass
 
 
 def scan(data: str) -> Scan:
@@ -13,7 +13,7 @@ def scan(data: str) -> Scan:
 
 
 def test_scanned_pass_identifies_its_customer(wallet_agent, issuer):
-    issued = issue_loyalty_pass(wallet_agent, issuer, "C00000004", apple=True, google=False)
+    issued = centre_pass(wallet_agent, issuer, "C00000004")
     outcome = ScanDispatcher(wallet_agent).handle(scan(issued.code))
     assert (outcome.status, outcome.kind) == ("identified", "pass_code")
     assert outcome.customer is not None and outcome.customer.customer_id == "C00000004"
@@ -21,7 +21,7 @@ def test_scanned_pass_identifies_its_customer(wallet_agent, issuer):
 
 
 def test_forged_pass_is_refused_with_its_reason_and_reported(wallet_agent, issuer):
-    issued = issue_loyalty_pass(wallet_agent, issuer, "C00000004", apple=True, google=False)
+    issued = centre_pass(wallet_agent, issuer, "C00000004")
     forged = issued.code[:-3] + ("AAA" if not issued.code.endswith("AAA") else "BBB")
     outcome = ScanDispatcher(wallet_agent).handle(scan(forged))
     assert (outcome.status, outcome.kind) == ("refused", "pass_code")
@@ -42,7 +42,7 @@ def test_plain_loyalty_number_still_identifies_as_a_look_up(wallet_agent):
 def test_a_revocation_from_the_centre_stops_the_pass_at_the_scanner(wallet_agent, issuer):
     from edge_agent.revocations import revoke_pass
 
-    issued = issue_loyalty_pass(wallet_agent, issuer, "C00000005", apple=True, google=False)
+    issued = centre_pass(wallet_agent, issuer, "C00000005")
     with wallet_agent.store.transaction() as db:
         revoke_pass(db, issued.serial, datetime.now(UTC))
     outcome = ScanDispatcher(wallet_agent).handle(scan(issued.code))

@@ -7,15 +7,12 @@ from edge_agent.passes import (
     PassesNotConfigured,
     PassNotFound,
     identify_by_pass,
-    issue_loyalty_pass,
-    reissue_loyalty_passes,
 )
 from edge_agent.revocations import apply_revocation_list
 from edge_agent.wallet_setup import load_pass_verifier
 from sync.protocol.revocations import RevocationList
 from tests.conftest import outbox_types
-from tests.wallet.conftest import NOW
-from wallet.apple import registry
+from tests.wallet.conftest import NOW, centre_pass
 from wallet.codes import PassSigner
 from wallet.errors import BadPassSignature, RevokedPass, StaleRotatingCode, WrongPassKind
 from wallet.rotating import current_otp, pass_totp_secret
@@ -36,7 +33,7 @@ def scan(ctx, code, **kwargs):
 
 
 def test_scanned_pass_identifies_its_customer_and_records_method_pass(wallet_agent, issuer):
-    issued = issue_loyalty_pass(wallet_agent, issuer, CUSTOMER, apple=True, google=False)
+    issued = centre_pass(wallet_agent, issuer, CUSTOMER)
     profile = scan(wallet_agent, issued.code)
     assert profile.customer_id == CUSTOMER
     event = last_event(wallet_agent, "customer.identified")
@@ -65,7 +62,7 @@ def test_coupon_code_does_not_identify_a_customer(wallet_agent, issuer):
 
 
 def test_revocation_list_from_the_centre_refuses_the_pass(wallet_agent, issuer):
-    issued = issue_loyalty_pass(wallet_agent, issuer, CUSTOMER, apple=True, google=False)
+    issued = centre_pass(wallet_agent, issuer, CUSTOMER)
     with wallet_agent.store.transaction() as db:
         assert apply_revocation_list(db, RevocationList(revoked=(issued.serial,)), NOW) == 1
     with pytest.raises(RevokedPass):
@@ -82,10 +79,7 @@ def test_store_without_keys_says_so(agent):
 
 
 def google_pass(ctx, issuer):
-    issued = issue_loyalty_pass(ctx, issuer, CUSTOMER, apple=True, google=False)
-    with ctx.store.transaction() as db:  # stand in for a Google pass: same code, platform google
-        db.execute("UPDATE passes SET platform = 'google' WHERE serial = ?", [issued.serial])
-    return issued
+    return centre_pass(ctx, issuer, CUSTOMER, platform="google")
 
 
 def test_rotating_code_accepted_within_its_window_refused_when_stale(wallet_agent, issuer):
@@ -105,30 +99,34 @@ def test_static_copy_of_a_rotating_pass_is_refused(wallet_agent, issuer):
         scan(wallet_agent, issued.code, rotating_secret=b"s" * 32)
 
 
-def test_points_change_reissues_the_apple_pass_and_queues_a_push(wallet_agent, issuer):
-    issued = issue_loyalty_pass(wallet_agent, issuer, CUSTOMER, apple=True, google=False)
-    registry.register_device(
-        wallet_agent.store,
-        device_id="dev1",
-        push_token="tok1",
-        pass_type_id=issuer.apple.settings.pass_type_id,
-        serial=issued.serial,
-        at=NOW,
-    )
-    pass_type = issuer.apple.settings.pass_type_id
-    before = registry.latest_pass(wallet_agent.store, pass_type, issued.serial)
+def test_a_pass_the_centre_revokes_down_the_feed_is_refused(wallet_agent, issuer):
+    from edge_agent.changes import apply_change
+    from sync.protocol.changes import Change
+    from sync.protocol.wallet_changes import PASS_UPSERTED, PassUpserted
+
+    issued = centre_pass(wallet_agent, issuer, CUSTOMER)
+    assert scan(wallet_agent, issued.code).customer_id == CUSTOMER
+    revoked = PassUpserted(
+        serial=issued.serial, customer_id=CUSTOMER, kind="loyalty", platform="apple",
+        status="revoked",
+    )  # fmt: skip
     with wallet_agent.store.transaction() as db:
-        db.execute("UPDATE loyalty_accounts SET points = 99999 WHERE customer_id = ?", [CUSTOMER])
-    assert reissue_loyalty_passes(wallet_agent, issuer, CUSTOMER) == [issued.serial]
-    after = registry.latest_pass(wallet_agent.store, pass_type, issued.serial)
-    assert after.update_tag > before.update_tag
-    assert b"99999" in _pass_json(after.pkpass)
-    assert [p.push_token for p in registry.pending_pushes(wallet_agent.store)] == ["tok1"]
-    assert last_event(wallet_agent, "pass.reissued")["data"]["pass_serial"] == issued.serial
+        apply_change(db, Change("c2", PASS_UPSERTED, 2, NOW, revoked), NOW)
+    with pytest.raises(RevokedPass):
+        scan(wallet_agent, issued.code)
+    # A later "active" for the same serial (an old change replayed) does not revive it.
+    with wallet_agent.store.transaction() as db:
+        apply_change(db, Change("c1", PASS_UPSERTED, 1, NOW, revoked.model_copy(
+            update={"status": "active", "on_device": True})), NOW)  # fmt: skip
+    with pytest.raises(RevokedPass):
+        scan(wallet_agent, issued.code)
 
 
-def _pass_json(pkpass: bytes) -> bytes:
-    import io
-    import zipfile
-
-    return zipfile.ZipFile(io.BytesIO(pkpass)).read("pass.json")
+def test_a_pass_for_a_customer_not_held_here_is_kept_without_one(wallet_agent, issuer):
+    issued = centre_pass(wallet_agent, issuer, "C-NOT-HERE")
+    row = wallet_agent.store.db.execute(
+        "SELECT customer_id, status FROM passes WHERE serial = ?", [issued.serial]
+    ).fetchone()
+    assert row == (None, "active")
+    with pytest.raises(PassNotFound):
+        scan(wallet_agent, issued.code)

@@ -1,11 +1,11 @@
 import pytest
 
-from edge_agent.passes import issue_loyalty_pass
 from edge_agent.scans import ScanDispatcher
 from edge_agent.staff import create_api_key
 from pos_bridge.app import create_app
 from tests.conftest import outbox_types
 from tests.openapi_check import validate_responses
+from tests.wallet.conftest import centre_pass
 
 
 def authorised(app, ctx):
@@ -22,7 +22,7 @@ def client(wallet_agent):
 
 
 def test_scanned_pass_identifies_over_the_api(client, wallet_agent, issuer):
-    issued = issue_loyalty_pass(wallet_agent, issuer, "C00000003", apple=True, google=False)
+    issued = centre_pass(wallet_agent, issuer, "C00000003")
     response = client.post("/api/v1/passes/identify", json={"code": issued.code, "till_id": "t1"})
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["customer_id"] == "C00000003"
@@ -30,7 +30,7 @@ def test_scanned_pass_identifies_over_the_api(client, wallet_agent, issuer):
 
 
 def test_tampered_pass_gets_its_reason_as_json(client, wallet_agent, issuer):
-    issued = issue_loyalty_pass(wallet_agent, issuer, "C00000003", apple=True, google=False)
+    issued = centre_pass(wallet_agent, issuer, "C00000003")
     tampered = issued.code[:-1] + ("A" if issued.code[-1] != "A" else "B")
     response = client.post("/api/v1/passes/identify", json={"code": tampered})
     assert response.status_code == 422

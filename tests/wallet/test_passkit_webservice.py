@@ -1,28 +1,63 @@
+"""The PassKit web service as the centre serves it, over the centre's database."""
+
 from email.utils import format_datetime
 
 import pytest
 
-from edge_agent.scans import ScanDispatcher
-from pos_bridge.app import create_app
+from sync.central.db import CentralDb
+from sync.central.wallet.passes import next_update_tag
+from sync.central.wallet.registry import ThreadDb
+from sync.central.wallet.web import WalletWeb, create_wallet_app
+from sync.protocol.clock import to_iso
 from tests.wallet.conftest import NOW, PASS_TYPE_ID
-from wallet.apple import registry
+from wallet.issuer import PassIssuer
 
 SERIAL = "LWEBSERVICE01"
 TOKEN = "a-secret-token-of-24-chars"
 
 
+def save_pass(db_url: str, pkpass: bytes) -> None:
+    """A pass as the centre keeps it after issuing or re-issuing (a new update tag)."""
+    db = CentralDb(db_url)
+    try:
+        with db.transaction():
+            tag = next_update_tag(db)
+            db.execute(
+                "INSERT INTO wallet_passes (serial, customer_id, kind, platform, status, code,"
+                " pass_type_id, auth_token, update_tag, pkpass, issued_at, updated_at)"
+                " VALUES (%s, 'C1', 'loyalty', 'apple', 'active', 'EP1:X', %s, %s, %s, %s, %s,"
+                " %s) ON CONFLICT (serial) DO UPDATE SET pkpass = excluded.pkpass,"
+                " update_tag = excluded.update_tag",
+                [SERIAL, PASS_TYPE_ID, TOKEN, tag, pkpass, to_iso(NOW), to_iso(NOW)],
+            )
+    finally:
+        db.close()
+
+
+def registrations(db_url: str) -> int:
+    db = CentralDb(db_url)
+    try:
+        return db.execute("SELECT COUNT(*) FROM wallet_registrations").fetchone()[0]
+    finally:
+        db.close()
+
+
 @pytest.fixture
-def client(wallet_agent):
-    registry.save_pass(
-        wallet_agent.store,
-        serial=SERIAL,
-        pass_type_id=PASS_TYPE_ID,
-        auth_token=TOKEN,
-        pkpass=b"PK-first-version",
-        at=NOW,
-    )
-    app = create_app(wallet_agent, ScanDispatcher(wallet_agent))
-    return app.test_client()
+def db_url(tmp_path):
+    url = f"sqlite://{tmp_path / 'central.sqlite3'}"
+    db = CentralDb(url)
+    db.create_schema()
+    db.close()
+    save_pass(url, b"PK-first-version")
+    return url
+
+
+@pytest.fixture
+def client(db_url, signer):
+    dbs = ThreadDb(db_url)
+    app = create_wallet_app(WalletWeb(PassIssuer(signer), dbs))
+    yield app.test_client()
+    dbs.close()
 
 
 REGISTER = f"/passkit/v1/devices/dev-1/registrations/{PASS_TYPE_ID}/{SERIAL}"
@@ -38,12 +73,11 @@ def test_register_needs_the_pass_token(client):
     assert wrong.get_json()["error"]["code"] == "unauthorized"
 
 
-def test_register_then_again_then_unregister(client, wallet_agent):
+def test_register_then_again_then_unregister(client, db_url):
     assert client.post(REGISTER, json={"pushToken": "p1"}, headers=AUTH).status_code == 201
     assert client.post(REGISTER, json={"pushToken": "p1"}, headers=AUTH).status_code == 200
     assert client.delete(REGISTER, headers=AUTH).status_code == 200
-    left = wallet_agent.store.db.execute("SELECT COUNT(*) FROM apple_registrations").fetchone()[0]
-    assert left == 0
+    assert registrations(db_url) == 0
 
 
 def test_register_without_push_token_is_a_bad_request(client):
@@ -51,7 +85,7 @@ def test_register_without_push_token_is_a_bad_request(client):
     assert response.status_code == 400
 
 
-def test_serials_updated_since_tag(client, wallet_agent):
+def test_serials_updated_since_tag(client, db_url):
     client.post(REGISTER, json={"pushToken": "p1"}, headers=AUTH)
     listing = client.get(f"/passkit/v1/devices/dev-1/registrations/{PASS_TYPE_ID}")
     assert listing.status_code == 200
@@ -62,14 +96,7 @@ def test_serials_updated_since_tag(client, wallet_agent):
         f"/passkit/v1/devices/dev-1/registrations/{PASS_TYPE_ID}?passesUpdatedSince={tag}"
     )
     assert nothing.status_code == 204
-    registry.save_pass(
-        wallet_agent.store,
-        serial=SERIAL,
-        pass_type_id=PASS_TYPE_ID,
-        auth_token=TOKEN,
-        pkpass=b"PK-second",
-        at=NOW,
-    )
+    save_pass(db_url, b"PK-second")
     again = client.get(
         f"/passkit/v1/devices/dev-1/registrations/{PASS_TYPE_ID}?passesUpdatedSince={tag}"
     )

@@ -26,15 +26,11 @@ def test_relative_wallet_paths_are_beside_the_config_file(tmp_path):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('apple_pass_type_id = "com.example"', "wallet.apple_pass_type_id"),
-        ('apple_team_id = "short"', "wallet.apple_team_id"),
-        ('apple_web_service_url = "ftp://x"', "scheme 'ftp'"),
-        ("signing_key_id = 300", "wallet.signing_key_id"),
-        ('apple_cert_file = "c.pem"', "go together"),
-        ('apns_key_file = "k.p8"', "apns_key_id"),
-        ('google_issuer_id = "abc"', "wallet.google_issuer_id"),
-        ('google_origins = ["shop.example"]', "scheme '(none)'"),
+        ("copy_window_minutes = 0", "wallet.copy_window_minutes"),
         ('keys_dri = "x"', "unknown setting"),
+        # Issuing settings belong to the centre's wallet.toml; a store refuses them.
+        ('apple_cert_file = "c.pem"', "unknown setting"),
+        ('apns_key_file = "k.p8"', "unknown setting"),
     ],
 )
 def test_bad_wallet_settings_are_refused_with_file_key_and_reason(tmp_path, text, expected):
@@ -56,3 +52,19 @@ def test_missing_key_directory_stops_the_verifier_with_a_config_error(tmp_path):
     config = load_config(environ={"EDGE_AGENT__WALLET__KEYS_DIR": str(tmp_path / "nope")})
     with pytest.raises(ConfigError, match=r"wallet\.keys_dir"):
         load_pass_verifier(config)
+
+
+def test_centre_wallet_settings_are_refused_with_file_key_and_reason(tmp_path):
+    from sync.central.wallet.settings import load_settings
+    from wallet.errors import WalletError
+
+    path = tmp_path / "wallet.toml"
+    path.write_text('[wallet]\nkeys_dir = "k"\napple_team_id = "short"\n')
+    with pytest.raises(WalletError) as refused:
+        load_settings(path, environ={})
+    assert str(path) in refused.value.message
+    assert "wallet.apple_team_id" in refused.value.message
+    path.write_text('[wallet]\nkeys_dir = "k"\n')
+    settings = load_settings(path, environ={"EDGE_CENTRAL_WALLET_PUBLIC_URL": "https://w.example"})
+    assert settings.keys_dir == tmp_path / "k"
+    assert settings.web_service_url == "https://w.example/passkit"

@@ -18,13 +18,9 @@ def test_wallet_step_upgrades_a_version_1_database_and_keeps_its_passes(tmp_path
         assert WALLET_SCHEMA.version in applied
         assert store.db.execute("SELECT serial FROM passes").fetchall() == [("LOLD",)]
         tables = set(store.db.table_names())
-        assert {
-            "pass_revocations",
-            "pass_sightings",
-            "apple_passes",
-            "apple_registrations",
-            "apns_push_queue",
-            "wallet_notifications",
-        } <= tables
+        assert {"pass_revocations", "pass_sightings", "loyalty_conflicts"} <= tables
+        # Issuing moved to the centre (migration 9): the store-side tables are gone.
+        assert not {"apple_passes", "apple_registrations", "apns_push_queue"} & tables
+        assert store.db.execute("SELECT on_device FROM passes").fetchall() == [(0,)]
     finally:
         store.close()

@@ -8,21 +8,20 @@ token is no longer valid: forget the registration) or another error (keep it que
 from __future__ import annotations
 
 import json
-import logging
 import ssl
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
-from google.auth import crypt
-from google.auth import jwt as google_jwt
-
-from wallet.apple import registry
 from wallet.errors import WalletError
-from wallet.storage import StoreLike
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import httpx
+
+# httpx (HTTP/2) and google-auth (the ES256 JWT) are imported where a push is sent: they
+# are the centre's packages (`central` extra), and a store device imports this module.
+
 APNS_PRODUCTION_URL = "https://api.push.apple.com"
 # Apple refuses a provider token older than an hour and throttles one renewed more often
 # than every 20 minutes; 40 minutes sits between.
@@ -47,29 +46,27 @@ class PushResult:
     reason: str | None
 
 
-@dataclass(frozen=True)
-class DrainReport:
-    delivered: int
-    unregistered: int
-    failed: int
-
-
 class ApnsSender:
     """One HTTP/2 connection to APNs, reused for every push."""
 
     def __init__(self, settings: ApnsSettings, verify: ssl.SSLContext | bool = True) -> None:
+        import httpx
+        from google.auth import crypt
+
         try:
             self._signer = crypt.ES256Signer.from_string(settings.key_pem, settings.key_id)
         except ValueError as exc:
             raise WalletError(f"the APNs key is not an ES256 private key: {exc}") from None
         self._settings = settings
-        self._client = httpx.Client(
+        self._client: httpx.Client = httpx.Client(
             http2=True, verify=verify, timeout=REQUEST_TIMEOUT_SECONDS, base_url=settings.url
         )
         self._token: tuple[str, float] | None = None
         self._lock = threading.Lock()
 
     def push(self, push_token: str, topic: str) -> PushResult:
+        import httpx
+
         try:
             response = self._client.post(
                 f"/3/device/{push_token}",
@@ -95,6 +92,8 @@ class ApnsSender:
         self._client.close()
 
     def _provider_token(self) -> str:
+        from google.auth import jwt as google_jwt
+
         with self._lock:
             now = time.time()
             if self._token is None or now - self._token[1] > TOKEN_LIFETIME_SECONDS:
@@ -103,24 +102,3 @@ class ApnsSender:
                 ).decode()
                 self._token = (token, now)
             return self._token[0]
-
-
-def drain_push_queue(store: StoreLike, sender: ApnsSender, limit: int = 100) -> DrainReport:
-    """Send up to `limit` queued pushes; each leaves the queue only once APNs answered."""
-    delivered = unregistered = failed = 0
-    for push in registry.pending_pushes(store, limit):
-        result = sender.push(push.push_token, push.pass_type_id)
-        if result.status == 200:
-            registry.push_delivered(store, push.id)
-            delivered += 1
-        elif result.status == 410:
-            registry.forget_push_token(store, push.push_token)
-            unregistered += 1
-        else:
-            failed += 1
-            if push.attempts + 1 >= MAX_ATTEMPTS:
-                log.warning("dropping APNs push %s after %d attempts", push.id, MAX_ATTEMPTS)
-                registry.push_delivered(store, push.id)
-            else:
-                registry.push_failed(store, push.id, f"{result.status} {result.reason or ''}")
-    return DrainReport(delivered, unregistered, failed)

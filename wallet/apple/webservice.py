@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Blueprint, Response, jsonify, request
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from wallet.apple import registry
 from wallet.apple.pkpass import MEDIA_TYPE
-from wallet.storage import StoreLike
 
 log = logging.getLogger(__name__)
 URL_PREFIX = "/passkit"
@@ -42,8 +40,39 @@ MAX_BODY_BYTES = 16 * 1024
 LOG_LINES_PER_MINUTE = 200
 
 
-def passkit_blueprint(store: Callable[[], StoreLike]) -> Blueprint:
-    """The web service over the store that `store()` returns (looked up per request)."""
+@dataclass(frozen=True)
+class StoredPass:
+    serial: str
+    pass_type_id: str
+    update_tag: int
+    updated_at: datetime
+    pkpass: bytes
+
+
+class PassRegistry(Protocol):
+    """Where the service keeps passes and registrations (the centre's database)."""
+
+    def is_authorised(self, pass_type_id: str, serial: str, token: str) -> bool: ...
+
+    def register_device(
+        self, *, device_id: str, push_token: str, pass_type_id: str, serial: str, at: datetime
+    ) -> bool:
+        """True if new, False if this device had registered the pass already."""
+        ...
+
+    def unregister_device(self, *, device_id: str, pass_type_id: str, serial: str) -> bool: ...
+
+    def serials_updated_since(
+        self, *, device_id: str, pass_type_id: str, since_tag: int | None
+    ) -> tuple[list[str], int]:
+        """Serials of this device's passes re-issued after `since_tag`, and the newest tag."""
+        ...
+
+    def latest_pass(self, pass_type_id: str, serial: str) -> StoredPass | None: ...
+
+
+def passkit_blueprint(registry: PassRegistry) -> Blueprint:
+    """The web service over `registry`."""
     bp = Blueprint("passkit", __name__, url_prefix=URL_PREFIX)
     log_budget = MovingWindowRateLimiter(MemoryStorage())
     log_rate = RateLimitItemPerMinute(LOG_LINES_PER_MINUTE)
@@ -51,13 +80,12 @@ def passkit_blueprint(store: Callable[[], StoreLike]) -> Blueprint:
     @bp.post("/v1/devices/<device_id>/registrations/<pass_type_id>/<serial>")
     def register(device_id: str, pass_type_id: str, serial: str) -> Any:
         _check_ids(device_id, pass_type_id, serial)
-        _authorise(store(), pass_type_id, serial)
+        _authorise(registry, pass_type_id, serial)
         body = _json_body()
         push_token = body.get("pushToken") if isinstance(body, dict) else None
         if not isinstance(push_token, str) or not 0 < len(push_token) <= _MAX_ID:
             return _error(400, "invalid_request", 'the body must be {"pushToken": "..."}')
         created = registry.register_device(
-            store(),
             device_id=device_id,
             push_token=push_token,
             pass_type_id=pass_type_id,
@@ -69,10 +97,8 @@ def passkit_blueprint(store: Callable[[], StoreLike]) -> Blueprint:
     @bp.delete("/v1/devices/<device_id>/registrations/<pass_type_id>/<serial>")
     def unregister(device_id: str, pass_type_id: str, serial: str) -> Any:
         _check_ids(device_id, pass_type_id, serial)
-        _authorise(store(), pass_type_id, serial)
-        registry.unregister_device(
-            store(), device_id=device_id, pass_type_id=pass_type_id, serial=serial
-        )
+        _authorise(registry, pass_type_id, serial)
+        registry.unregister_device(device_id=device_id, pass_type_id=pass_type_id, serial=serial)
         return Response(status=200)
 
     @bp.get("/v1/devices/<device_id>/registrations/<pass_type_id>")
@@ -85,7 +111,7 @@ def passkit_blueprint(store: Callable[[], StoreLike]) -> Blueprint:
                 return _error(400, "invalid_request", "passesUpdatedSince must be a tag we gave")
             since = int(since_text)
         serials, last = registry.serials_updated_since(
-            store(), device_id=device_id, pass_type_id=pass_type_id, since_tag=since
+            device_id=device_id, pass_type_id=pass_type_id, since_tag=since
         )
         if not serials:
             return Response(status=204)
@@ -94,8 +120,8 @@ def passkit_blueprint(store: Callable[[], StoreLike]) -> Blueprint:
     @bp.get("/v1/passes/<pass_type_id>/<serial>")
     def latest(pass_type_id: str, serial: str) -> Any:
         _check_ids(pass_type_id, serial)
-        _authorise(store(), pass_type_id, serial)
-        stored = registry.latest_pass(store(), pass_type_id, serial)
+        _authorise(registry, pass_type_id, serial)
+        stored = registry.latest_pass(pass_type_id, serial)
         if stored is None:  # authorised yet gone: deleted between the two reads
             return _error(404, "pass_not_found", "no such pass")
         # HTTP dates have whole seconds; compare at that precision.
@@ -158,11 +184,11 @@ class _BadId(Exception):
     pass
 
 
-def _authorise(store: StoreLike, pass_type_id: str, serial: str) -> None:
+def _authorise(registry: PassRegistry, pass_type_id: str, serial: str) -> None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme != "ApplePass" or not token:
         raise _Unauthorised()
-    if not registry.is_authorised(store, pass_type_id, serial, token.strip()):
+    if not registry.is_authorised(pass_type_id, serial, token.strip()):
         raise _Unauthorised()
 
 

@@ -3,14 +3,15 @@ AuthorizedSession, which fetches and refreshes the service account's access toke
 
 from __future__ import annotations
 
-from typing import Any
-
-from google.auth.exceptions import GoogleAuthError
-from google.auth.transport.requests import AuthorizedSession
-from google.oauth2 import service_account
-from requests import RequestException
+from typing import TYPE_CHECKING, Any
 
 from wallet.errors import NotifyLimitReached, WalletError
+
+if TYPE_CHECKING:
+    from google.oauth2 import service_account
+
+# google-auth and requests are imported where the API is called: they are the centre's
+# packages (`central` extra), and a store device imports this module.
 
 API_BASE_URL = "https://walletobjects.googleapis.com/walletobjects/v1"
 SCOPE = "https://www.googleapis.com/auth/wallet_object.issuer"
@@ -21,6 +22,8 @@ class GoogleWalletClient:
     def __init__(
         self, credentials: service_account.Credentials, base_url: str = API_BASE_URL
     ) -> None:
+        from google.auth.transport.requests import AuthorizedSession
+
         self._session = AuthorizedSession(credentials.with_scopes([SCOPE]))
         self._base = base_url.rstrip("/")
 
@@ -65,6 +68,9 @@ class GoogleWalletClient:
             return self._call("GET", f"/{resource}/{body['id']}", None)
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        from google.auth.exceptions import GoogleAuthError
+        from requests import RequestException
+
         try:
             response = self._session.request(
                 method, self._base + path, json=body, timeout=REQUEST_TIMEOUT_SECONDS

@@ -35,8 +35,10 @@ class GoogleSettings:
         return f"{self.issuer_id}.{serial}"
 
 
-def loyalty_class(settings: GoogleSettings) -> dict[str, Any]:
-    return {
+def loyalty_class(settings: GoogleSettings, callback_url: str | None = None) -> dict[str, Any]:
+    """The loyalty class; with `callback_url`, Google posts its signed save/delete
+    callbacks for the class's passes there."""
+    cls: dict[str, Any] = {
         "id": settings.class_id,
         "issuerName": settings.issuer_name,
         "programName": settings.program_name,
@@ -46,6 +48,9 @@ def loyalty_class(settings: GoogleSettings) -> dict[str, Any]:
         # A loyalty card belongs to one person; Google then refuses saving it twice.
         "multipleDevicesAndHoldersAllowedStatus": "ONE_USER_ALL_DEVICES",
     }
+    if callback_url:
+        cls["callbackOptions"] = {"url": callback_url}
+    return cls
 
 
 def loyalty_object(

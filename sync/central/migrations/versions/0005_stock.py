@@ -1,7 +1,7 @@
 """Stock at the centre: the chain's stores with their location, the figure per store and
 GTIN, and the delta files and stream batches already applied (sync.central.stock).
 
-Revision 0003, after 0002.
+Revision 0005, after 0004.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,422 @@
+"""A fleet-wide reconnect: S stores, each with a backlog, reconnect at the same instant
+through one Mosquitto (the shipped systemd/mosquitto-edge-central.conf) into two
+`edge-central run` workers on PostgreSQL.
+
+Most stores are simulated (bench/fleet_stores.py: the agent's own envelopes, batches,
+ack reading and resend policy, thousands in one asyncio process); a few are real agents,
+each in its own process (bench/fleet_agent.py). Reported per S: events/s until every
+store is fully acked, p50/p99 time for a store to be fully acked, the share of events
+sent more than once, the workers' and broker's peak RSS. References in the same run:
+the same messages through `mosquitto_pub -l` into a bare `mosquitto_sub` on the same
+broker, and the same rows written by PostgreSQL `COPY` into a table with the same
+indexes. Targets: fleet ingest >= 0.5 of the slower reference, no event resent, p99
+store-complete <= 3 x p50.
+
+Run: `.venv/bin/python -m bench.bench_fleet [--stores 500,5000] [--events 100]`
+(`--quick`: 100 stores). Each fleet run is bounded by --timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import select
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from bench.bench_sync import BROKER_CONF, MOSQUITTO, POSTGRES_ADMIN, wait
+from bench.fleet_stores import SimStore, make_store, run_fleet
+from bench.stats import percentile
+
+EDGE_CENTRAL = str(Path(sys.executable).with_name("edge-central"))
+WORKERS = 2
+REAL_AGENTS = 3
+# Server ports from below Linux's ephemeral range (32768-60999): with thousands of
+# client sockets open, a port picked from that range can be taken before it is bound.
+PORT_RANGE = (20000, 32000)
+TARGET_RATIO = 0.5
+TARGET_TAIL = 3.0
+
+
+@dataclass
+class FleetRun:
+    stores: int
+    events: int
+    seconds: float  # until the last store was fully acked (or the timeout)
+    complete: int  # stores fully acked
+    store_seconds: list[float]
+    resent: int
+    replay_answered: int
+    worker_rss_mib: list[float]
+    broker_rss_mib: float
+    payloads: list[bytes]
+    worker_inserted: int
+    connected: list[float]  # seconds from the start to each simulated store's CONNACK
+    cpu: dict[str, float]  # CPU seconds used during the run, by process
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stores", default="500,5000", help="fleet sizes, comma-separated")
+    parser.add_argument("--events", type=int, default=100, help="backlog per store")
+    parser.add_argument("--agents", type=int, default=REAL_AGENTS, help="real agents among them")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per fleet run")
+    parser.add_argument("--quick", action="store_true", help="100 stores")
+    parser.add_argument("--keep", action="store_true", help="keep the logs' directory")
+    args = parser.parse_args()
+    sizes = [100] if args.quick else [int(s) for s in args.stores.split(",")]
+    raise_file_limit(max(sizes))
+    for size in sizes:
+        if args.keep:
+            tmp = tempfile.mkdtemp(prefix="bench-fleet-")
+            print(f"  (logs in {tmp})")
+            bench_fleet(Path(tmp), size, args.events, min(args.agents, size), args.timeout, True)
+            continue
+        with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+            bench_fleet(Path(tmp), size, args.events, min(args.agents, size), args.timeout)
+
+
+def bench_fleet(
+    work: Path, stores: int, events: int, agents: int, timeout: float, keep: bool = False
+) -> None:
+    print(
+        f"fleet reconnect: {stores} stores ({agents} real agents) x {events} events,"
+        f" 1 Mosquitto (shipped config), {WORKERS} edge-central workers, PostgreSQL"
+    )
+    port, broker = start_broker(work / "broker")
+    db_url = create_database()
+    try:
+        run = fleet_run(work, port, broker.pid, db_url, stores, events, agents, timeout)
+        run.broker_rss_mib = peak_rss_mib(broker.pid)
+        mqtt_rate = reference_mosquitto(work, port, run.payloads, events)
+        copy_rate = reference_copy(db_url)
+    finally:
+        broker.kill()
+        broker.wait()
+        if keep:
+            print(f"  (database kept: {db_url})")
+        else:
+            drop_database(db_url)
+    report(run, mqtt_rate, copy_rate)
+
+
+def fleet_run(
+    work: Path,
+    port: int,
+    broker_pid: int,
+    db_url: str,
+    stores: int,
+    events: int,
+    agents: int,
+    timeout: float,
+) -> FleetRun:
+    broker_url = f"mqtt://127.0.0.1:{port}"
+    workers = [start_worker(work, broker_url, db_url, n) for n in range(WORKERS)]
+    real = [start_agent(work, broker_url, f"agent-{n:02d}", events) for n in range(agents)]
+    built = time.perf_counter()
+    sims = [make_store(f"sim-{n:05d}", events, seed=n) for n in range(stores - agents)]
+    print(f"  ({len(sims) * events} simulated events built in {time.perf_counter() - built:.1f}s)")
+    payloads = [batch.payload for sim in sims for batch in sim.batches()]
+    try:
+        for agent in real:
+            assert agent.stdin is not None
+            agent.stdin.write("go\n")
+            agent.stdin.flush()
+        cpu_before = {f"worker {n}": cpu_seconds(w.pid) for n, w in enumerate(workers)}
+        cpu_before["broker"] = cpu_seconds(broker_pid)
+        sim_before = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.monotonic()
+        asyncio.run(run_fleet("127.0.0.1", port, sims, timeout, show_progress))
+        (work / "stores.json").write_text(
+            json.dumps(
+                {s.store_id: [s.first_ack_after, s.done_after, s.resent, s.errors] for s in sims}
+            )
+        )
+        agent_results = [agent_done(agent, started + timeout) for agent in real]
+        sim_after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = {
+            "simulated stores": sim_after.ru_utime
+            - sim_before.ru_utime
+            + sim_after.ru_stime
+            - sim_before.ru_stime,
+            **{
+                f"worker {n}": cpu_seconds(w.pid) - cpu_before[f"worker {n}"]
+                for n, w in enumerate(workers)
+            },
+            "broker": cpu_seconds(broker_pid) - cpu_before["broker"],
+        }
+        worker_rss = [peak_rss_mib(w.pid) for w in workers]
+        inserted = count_events(db_url)
+    finally:
+        for agent in real:
+            stop(agent)
+        for worker in workers:
+            stop(worker)
+    store_seconds = [s.done_after for s in sims if s.done_after is not None]
+    store_seconds += [r[0] for r in agent_results if r is not None]
+    resent = sum(s.resent for s in sims) + sum(r[1] for r in agent_results if r is not None)
+    return FleetRun(
+        stores=stores,
+        events=stores * events,
+        seconds=max(store_seconds) if len(store_seconds) == stores else timeout,
+        complete=len(store_seconds),
+        store_seconds=store_seconds,
+        resent=resent,
+        replay_answered=sum(1 for s in sims if s.feed_answered),
+        worker_rss_mib=worker_rss,
+        broker_rss_mib=float("nan"),
+        payloads=payloads,
+        worker_inserted=inserted,
+        connected=[s.connected_after for s in sims if s.connected_after is not None],
+        cpu=cpu,
+    )
+
+
+def show_progress(elapsed: float, sims: list[SimStore]) -> None:
+    acked = sum(len(s.acked) for s in sims)
+    done = sum(1 for s in sims if s.done_after is not None)
+    answered = sum(1 for s in sims if s.feed_answered)
+    resent = sum(s.resent for s in sims)
+    print(
+        f"  ... {elapsed:4.0f}s: {done}/{len(sims)} simulated stores fully acked,"
+        f" {acked} events acked, {resent} resent, {answered} replays answered",
+        flush=True,
+    )
+
+
+def report(run: FleetRun, mqtt_rate: float, copy_rate: float) -> None:
+    rate = run.complete * (run.events / run.stores) / run.seconds
+    slower = min(mqtt_rate, copy_rate)
+    ratio = rate / slower
+    p50 = percentile(run.store_seconds, 50) if run.store_seconds else float("nan")
+    p99 = percentile(run.store_seconds, 99) if run.store_seconds else float("nan")
+    share = run.resent / run.events
+    print(f"  stores fully acked          {run.complete}/{run.stores} in {run.seconds:.1f}s")
+    print(f"  events in the centre        {run.worker_inserted}/{run.events}")
+    print(f"  fleet ingest                {rate:>10.0f} ev/s")
+    print(f"  reference mosquitto_pub->sub{mqtt_rate:>10.0f} ev/s (same messages, bare subscriber)")
+    print(f"  reference PostgreSQL COPY   {copy_rate:>10.0f} ev/s (same rows, same indexes)")
+    print(
+        f"  ratio to the slower reference {ratio:.2f} (target >= {TARGET_RATIO})"
+        f" {'ok' if ratio >= TARGET_RATIO else 'MISSED'}"
+    )
+    print(
+        f"  store fully acked: p50 {p50:.2f}s p99 {p99:.2f}s, p99/p50 {p99 / p50:.2f}"
+        f" (target <= {TARGET_TAIL}) {'ok' if p99 <= TARGET_TAIL * p50 else 'MISSED'}"
+    )
+    print(
+        f"  events resent               {run.resent} ({share:.2%}; target 0)"
+        f" {'ok' if run.resent == 0 else 'MISSED'}"
+    )
+    if run.connected:
+        print(
+            f"  simulated stores connected  p50 {percentile(run.connected, 50):.2f}s,"
+            f" last {max(run.connected):.2f}s after the start; first store fully acked"
+            f" {min(run.store_seconds):.2f}s"
+        )
+    busy = ", ".join(f"{name} {seconds:.1f}" for name, seconds in run.cpu.items())
+    print(f"  CPU seconds in {run.seconds:.1f}s on {os.cpu_count()} cores: {busy}")
+    print(f"  replay requests answered    {run.replay_answered}/{run.stores - REAL_AGENTS}")
+    workers = ", ".join(f"{m:.0f}" for m in run.worker_rss_mib)
+    broker = f"{run.broker_rss_mib:.0f}"
+    print(f"  peak RSS                    workers {workers} MiB, broker {broker} MiB")
+
+
+def reference_mosquitto(work: Path, port: int, payloads: list[bytes], events: int) -> float:
+    """The same messages through the same broker, `mosquitto_pub -l` QoS 1 into a bare
+    `mosquitto_sub` QoS 1, timed from the first publish to the last message received."""
+    lines = work / "payloads.txt"
+    lines.write_bytes(b"\n".join(payloads) + b"\n")
+    topic = f"bench/reference/{uuid.uuid4().hex[:6]}"
+    sub = subprocess.Popen(
+        [
+            # Client ids of their own: the shipped broker config refuses empty ones.
+            *("mosquitto_sub", "-i", f"bench-sub-{uuid.uuid4().hex[:8]}", "-h", "127.0.0.1"),
+            *("-p", str(port), "-q", "1", "-t", topic, "-C", str(len(payloads))),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)  # subscribed before the first publish
+    started = time.perf_counter()
+    with lines.open("rb") as source:
+        subprocess.run(
+            [
+                *("mosquitto_pub", "-i", f"bench-pub-{uuid.uuid4().hex[:8]}", "-h", "127.0.0.1"),
+                *("-p", str(port), "-q", "1", "-l", "-t", topic),
+            ],
+            stdin=source,
+            check=True,
+        )
+    if sub.wait(timeout=600) != 0:
+        sys.exit("bench_fleet: the reference subscriber failed")
+    seconds = time.perf_counter() - started
+    count = sum(payload.count(b'"specversion"') for payload in payloads)
+    return count / seconds
+
+
+def reference_copy(db_url: str) -> float:
+    """The rows the fleet wrote, written again by COPY into a table with the same
+    columns and indexes, in one transaction."""
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT * FROM events").fetchall()
+        conn.execute("CREATE TABLE events_copy (LIKE events INCLUDING ALL)")
+        conn.commit()
+        started = time.perf_counter()
+        with conn.cursor() as cursor, cursor.copy("COPY events_copy FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        seconds = time.perf_counter() - started
+    return len(rows) / seconds
+
+
+def start_broker(directory: Path) -> tuple[int, subprocess.Popen[bytes]]:
+    directory.mkdir(parents=True)
+    port = free_port_below_ephemeral()
+    conf = directory / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n"
+        f"persistence_location {directory}/\nlog_dest file {directory}/mosquitto.log\n"
+        + BROKER_CONF.read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stderr=subprocess.DEVNULL)
+    wait(lambda: accepting(port), "mosquitto")
+    return port, proc
+
+
+def start_worker(work: Path, broker_url: str, db_url: str, n: int) -> subprocess.Popen[str]:
+    log = (work / f"worker-{n}.log").open("w")
+    proc = subprocess.Popen(
+        [EDGE_CENTRAL, "run", "--broker", broker_url, "--db", db_url, "--worker-id", f"fleet-{n}"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        sys.exit(f"bench_fleet: edge-central worker {n} did not start (see {log.name})")
+    return proc
+
+
+def start_agent(work: Path, broker_url: str, store_id: str, events: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.fleet_agent",
+            *(str(work / store_id), broker_url),
+            *(store_id, str(events)),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=(work / f"{store_id}.log").open("w"),
+        text=True,
+    )
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        sys.exit(f"bench_fleet: agent {store_id} did not start")
+    return proc
+
+
+def agent_done(agent: subprocess.Popen[str], deadline: float) -> tuple[float, int] | None:
+    """(seconds to fully acked, events resent), or None if it did not finish in time."""
+    assert agent.stdout is not None
+    readable, _, _ = select.select([agent.stdout], [], [], max(0.0, deadline - time.monotonic()))
+    line = agent.stdout.readline().split() if readable else []
+    if len(line) != 3 or line[0] != "done":
+        return None
+    return float(line[1]), int(line[2])
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.stdin is not None:
+        try:
+            proc.stdin.write("stop\n")
+            proc.stdin.close()
+        except (BrokenPipeError, ValueError):
+            pass
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def count_events(db_url: str) -> int:
+    with psycopg.connect(db_url) as conn:
+        return conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]  # type: ignore[index]
+
+
+def create_database() -> str:
+    name = f"bench_fleet_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def raise_file_limit(stores: int) -> None:
+    """Each simulated store holds a socket and paho's wake-up pair; the broker, started
+    from here, inherits the limit for its side of every connection."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = stores * 3 + 1024
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+    if min(need, hard) < need:
+        print(f"  (file limit {hard} is below the {need} this fleet needs: raise it)")
+
+
+def free_port_below_ephemeral() -> int:
+    for port in random.sample(range(*PORT_RANGE), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    sys.exit("bench_fleet: no free port below the ephemeral range")
+
+
+def accepting(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""Each device's hash chain (sync.protocol.chain), verified as its events arrive.
+
+Every event is stored with the hash of its text as sent (`chain_hash`) and the link it
+carries (`chain_prev`). Whenever an event lands next to one already held, the pair is
+checked, whichever came first, so an event that arrives late is judged when it comes.
+A broken pair raises an alarm once: a row in `integrity_alarms`, a `device.integrity_alarm`
+event the centre delivers like any other (its own source, `/central/integrity`), the
+fleet page and `/metrics`. Devices whose agents predate the chain send events without
+a link: accepted, and the device shows as unchained.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from sync.central.db import CentralDb
+from sync.protocol.batches import seq_runs
+from sync.protocol.chain import GENESIS
+from sync.protocol.clock import iso_now
+from sync.protocol.envelope import event_source
+
+log = logging.getLogger(__name__)
+
+# The centre's own event, delivered like a store event, when a device's history does
+# not hold together.
+ALARM_TYPE = "device.integrity_alarm"
+ALARM_SOURCE = "/central/integrity"
+# An event whose successor's link does not match it: altered, replaced or reordered.
+BROKEN = "chain_broken"
+# A device's chain started again (GENESIS) after chained events: its history was reset.
+RESTARTED = "chain_restarted"
+# An event without a link after chained ones: the chain was stripped (or an old agent
+# was put back).
+DROPPED = "chain_dropped"
+# Two different events with one sequence number.
+REUSED = "sequence_reused"
+# The device says everything through seq N was acknowledged, the centre lacks some.
+REMOVED = "events_removed"
+KINDS = (BROKEN, RESTARTED, DROPPED, REUSED, REMOVED)
+_ALARM_IDS = uuid.UUID("5b0d1d0e-6c1b-4d84-9a57-0c2f3e1f5a11")
+
+
+class _Link(NamedTuple):
+    event_id: str
+    chain_prev: str | None
+    chain_hash: str
+
+
+@dataclass(frozen=True)
+class Alarm:
+    source: str
+    store_id: str
+    seq: int
+    kind: str
+    detail: str
+
+
+def verify_chains(db: CentralDb, written: dict[tuple[str, str], set[int]]) -> list[Alarm]:
+    """Check the links around the seqs just written, per (source, store) in one ingest
+    transaction; record and return the new alarms."""
+    alarms: list[Alarm] = []
+    for (source, store_id), seqs in sorted(written.items()):
+        held: dict[int, list[_Link]] = defaultdict(list)
+        for first, last in seq_runs(seqs):
+            for seq, event_id, prev, digest in db.execute(
+                "SELECT seq, event_id, chain_prev, chain_hash FROM events"
+                " WHERE source = %s AND seq BETWEEN %s AND %s ORDER BY seq, received_at",
+                [source, max(first - 1, 1), last + 1],
+            ).fetchall():
+                links = held[int(seq)]
+                if all(link.event_id != event_id for link in links):
+                    links.append(_Link(event_id, prev, digest))
+        found = [
+            Alarm(
+                source, store_id, seq, REUSED, f"{len(held[seq])} different events have seq {seq}"
+            )
+            for seq in sorted(seqs)
+            if len(held[seq]) > 1
+        ]
+        pairs = sorted({k for s in seqs for k in (s, s + 1)})
+        for seq in pairs:
+            fault = _link_fault(seq, held.get(seq - 1), held.get(seq))
+            if fault is not None:
+                found.append(Alarm(source, store_id, seq, *fault))
+        newest = held.get(max(seqs))
+        if newest:
+            _mark_device(db, source, store_id, chained=newest[0].chain_prev is not None)
+        alarms += [a for a in found if raise_alarm(db, a)]
+    return alarms
+
+
+def check_reported_head(
+    db: CentralDb, store_id: str, device_id: str, backlog: Any, last_seq: Any
+) -> Alarm | None:
+    """A device's heartbeat says nothing waits in its outbox (`backlog` 0) and its
+    newest seq is `last_seq`: every seq up to it was acknowledged, i.e. committed here.
+    One the centre lacks was removed on the device before it was sent."""
+    if backlog != 0 or not isinstance(last_seq, int) or last_seq < 1:
+        return None
+    source = event_source(store_id, device_id)
+    with db.transaction():
+        # The device's row first, as the ingest takes it: one lock order, no deadlock.
+        lock = " FOR UPDATE" if db.postgres else ""
+        row = db.execute(
+            f"SELECT contiguous_seq FROM sources WHERE source = %s{lock}", [source]
+        ).fetchone()
+        contiguous = int(row[0]) if row else 0
+        if contiguous >= last_seq:
+            return None
+        later = db.execute(
+            "SELECT MIN(seq) FROM events WHERE source = %s AND seq > %s", [source, contiguous]
+        ).fetchone()[0]
+        through = min(last_seq, int(later) - 1) if later is not None else last_seq
+        alarm = Alarm(
+            source,
+            store_id,
+            contiguous + 1,
+            REMOVED,
+            f"the device reports every event through seq {last_seq} acknowledged, but the"
+            f" centre never received seq {contiguous + 1}"
+            + (f" to {through}" if through > contiguous + 1 else ""),
+        )
+        return alarm if raise_alarm(db, alarm) else None
+
+
+def raise_alarm(db: CentralDb, alarm: Alarm) -> bool:
+    """Record `alarm` once, with its event for subscribers; False if it was known."""
+    alarm_id = str(uuid.uuid5(_ALARM_IDS, f"{alarm.source}|{alarm.seq}|{alarm.kind}"))
+    now = iso_now()
+    if not db.execute(
+        "INSERT INTO integrity_alarms (alarm_id, source, store_id, seq, kind, detail,"
+        " detected_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (alarm_id) DO NOTHING",
+        [alarm_id, alarm.source, alarm.store_id, alarm.seq, alarm.kind, alarm.detail, now],
+    ).rowcount:
+        return False
+    log.warning("integrity alarm %s: %s seq %s: %s", alarm.kind, alarm.source, alarm.seq,
+                alarm.detail)  # fmt: skip
+    db.execute(
+        "INSERT INTO sources (source, store_id, contiguous_seq, max_seq, updated_at)"
+        " VALUES (%s, '', 0, 0, %s) ON CONFLICT (source) DO NOTHING",
+        [ALARM_SOURCE, now],
+    )
+    lock = " FOR UPDATE" if db.postgres else ""
+    (last,) = db.execute(
+        f"SELECT max_seq FROM sources WHERE source = %s{lock}", [ALARM_SOURCE]
+    ).fetchone()
+    seq = int(last) + 1
+    envelope = json.dumps(
+        {
+            "sequence": str(seq),
+            "specversion": "1.0",
+            "id": alarm_id,
+            "source": ALARM_SOURCE,
+            "type": ALARM_TYPE,
+            "time": now,
+            "subject": alarm.source,
+            "datacontenttype": "application/json",
+            "data": {
+                "store_id": alarm.store_id,
+                "device_source": alarm.source,
+                "seq": alarm.seq,
+                "kind": alarm.kind,
+                "detail": alarm.detail,
+            },
+        }
+    )
+    db.execute(
+        "INSERT INTO events (event_id, store_id, source, seq, type, time, envelope,"
+        " received_at, occurred_at, chain_prev, chain_hash) VALUES (%s, %s, %s, %s, %s, %s,"
+        " %s, %s, %s, NULL, NULL)",
+        [alarm_id, alarm.store_id, ALARM_SOURCE, seq, ALARM_TYPE, now, envelope, now,
+         datetime.now(UTC).isoformat(timespec="microseconds")],
+    )  # fmt: skip
+    db.execute(
+        "UPDATE sources SET contiguous_seq = %s, max_seq = %s, updated_at = %s WHERE source = %s",
+        [seq, seq, now, ALARM_SOURCE],
+    )
+    db.execute(
+        "INSERT INTO device_chains (source, store_id, chained, alarms, last_alarm, updated_at)"
+        " VALUES (%s, %s, 1, 1, %s, %s) ON CONFLICT (source) DO UPDATE SET"
+        " alarms = device_chains.alarms + 1, last_alarm = excluded.last_alarm",
+        [alarm.source, alarm.store_id, alarm.kind, now],
+    )
+    return True
+
+
+def integrity_by_device(db: CentralDb) -> dict[str, dict[str, Any]]:
+    """Per device source: chained or not, alarms raised, the latest kind."""
+    return {
+        source: {"chained": bool(chained), "alarms": int(alarms), "last_alarm": last}
+        for source, chained, alarms, last in db.execute(
+            "SELECT source, chained, alarms, last_alarm FROM device_chains"
+        ).fetchall()
+    }
+
+
+def alarm_counts(db: CentralDb) -> dict[str, int]:
+    counts = dict.fromkeys(KINDS, 0)
+    for kind, count in db.execute(
+        "SELECT kind, COUNT(*) FROM integrity_alarms GROUP BY kind"
+    ).fetchall():
+        counts[kind] = int(count)
+    return counts
+
+
+def list_alarms(db: CentralDb, limit: int = 1000) -> list[dict[str, Any]]:
+    keys = ("alarm_id", "source", "store_id", "seq", "kind", "detail", "detected_at")
+    rows = db.execute(
+        f"SELECT {', '.join(keys)} FROM integrity_alarms ORDER BY detected_at DESC LIMIT %s",
+        [limit],
+    ).fetchall()
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def _link_fault(seq: int, before: Iterable[_Link] | None, here: list[_Link] | None):
+    """(kind, detail) if the event at `seq` does not follow from the one before it."""
+    if not here:
+        return None
+    event = here[0]
+    previous = next(iter(before), None) if before else None
+    if event.chain_prev is None:
+        if previous is not None and previous.chain_prev is not None:
+            return DROPPED, f"seq {seq} carries no chain link, seq {seq - 1} did"
+        return None
+    if event.chain_prev == GENESIS:
+        if previous is not None and previous.chain_prev is not None:
+            return RESTARTED, f"seq {seq} starts a new chain after chained seq {seq - 1}"
+        return None
+    if previous is None:
+        if seq == 1:
+            return BROKEN, "seq 1 links to an event before it; there is none"
+        return None  # judged when seq - 1 arrives
+    if previous.chain_hash != event.chain_prev:
+        return BROKEN, (
+            f"seq {seq - 1} does not hash to the link seq {seq} carries: one of them was"
+            " altered, replaced or moved on the device"
+        )
+    return None
+
+
+def _mark_device(db: CentralDb, source: str, store_id: str, chained: bool) -> None:
+    db.execute(
+        "INSERT INTO device_chains (source, store_id, chained, alarms, updated_at)"
+        " VALUES (%s, %s, %s, 0, %s) ON CONFLICT (source) DO UPDATE SET"
+        " chained = excluded.chained, updated_at = excluded.updated_at",
+        [source, store_id, int(chained), iso_now()],
+    )
