@@ -52,6 +52,8 @@ class CentreLookup(Protocol):
     def fetch_stock_elsewhere(self, gtins: Sequence[str], timeout: float) -> StockAnswer:
         """Ask the centre which other stores hold these GTINs, nearest first (live
         figures: nothing is cached)."""
+        ...
+
     def fetch_customer_by_pass(self, serial: str, timeout: float) -> CentreAnswer:
         """Ask the centre whose pass `serial` is, and cache the customer and their passes
         (a pass issued at the centre to a customer this store has never seen)."""
