@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Literal, Protocol
 
+from edge_agent.i18n import Phrase
+
 CustomerKey = Literal["loyalty_id", "email_hash", "phone_hash"]
 
 
@@ -63,7 +65,7 @@ class CentreLookup(Protocol):
 def why_not_here(answer: CentreAnswer) -> str:
     """The second half of a not-found message at the till: what the centre said."""
     if answer is CentreAnswer.OFFLINE:
-        return "and the centre cannot be reached (the store is offline); try again later"
+        return Phrase("and the centre cannot be reached (the store is offline); try again later")
     if answer is CentreAnswer.LATE:
-        return "and the centre did not answer in time; try again in a moment"
-    return "nor at the centre; check it"
+        return Phrase("and the centre did not answer in time; try again in a moment")
+    return Phrase("nor at the centre; check it")

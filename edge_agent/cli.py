@@ -12,7 +12,7 @@ import click
 from tqdm import tqdm
 
 from edge_agent import __version__
-from edge_agent.config import Config, PrinterSettings, ScannerSettings, load_config
+from edge_agent.config import Config, load_config
 from edge_agent.context import open_agent
 from edge_agent.errors import KNOWN_ERRORS, ConfigError, EdgeAgentError
 from edge_agent.logs import configure_logging
@@ -24,6 +24,8 @@ from edge_agent.wallet_cli import wallet as wallet_cli
 
 # Demo-store sign-ins, printed by `edge-agent demo`; a real store adds its own staff.
 DEMO_STAFF = (("ana", "Ana", "cashier", "1234"), ("luis", "Luis", "supervisor", "9876"))
+DEMO_CONFIG_NAME = "edge-agent.toml"
+DEMO_PREVIEW_DIR = "preview"  # receipts the demo "prints", as PNGs
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
 
@@ -109,21 +111,20 @@ def run(ctx: click.Context) -> None:
 def demo(
     ctx: click.Context, data_dir: Path, port: int, scanner_port: int, customers: int, orders: int
 ) -> None:
-    """Seed a demo store (first time only) and run it offline, printing where to look."""
+    """Seed a demo store (first time only) and run it offline, printing where to look.
+
+    The store's settings go into DATA_DIR/edge-agent.toml, so every other command reaches
+    the same store with `--config DATA_DIR/edge-agent.toml`; EDGE_AGENT__... variables
+    override it, as for `run`."""
     from edge_agent.daemon import run_until_signalled
     from edge_agent.seed import seed_store
     from edge_agent.staff import add_staff
 
-    base = _config(ctx)  # the defaults, or the file, and EDGE_AGENT__... variables
     data_dir = data_dir.resolve()
-    config = base.model_copy(
-        update={
-            "paths": base.paths.model_copy(update={"data_dir": data_dir}),
-            "web": base.web.model_copy(update={"port": port}),
-            "scanners": (ScannerSettings(id="dev-tcp", url=f"tcp://127.0.0.1:{scanner_port}"),),
-            "printers": (PrinterSettings(id="receipt", url=f"preview://{data_dir / 'preview'}"),),
-        }
-    )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config_file = data_dir / DEMO_CONFIG_NAME
+    config_file.write_text(_demo_toml(data_dir, port, scanner_port), encoding="utf-8")
+    config = load_config(config_file)
     agent = open_agent(config)
     try:
         if agent.store.db.execute("SELECT 1 FROM customers LIMIT 1").fetchone() is None:
@@ -135,7 +136,28 @@ def demo(
         examples = _demo_examples(agent)
     finally:
         agent.store.close()
-    run_until_signalled(config, on_ready=lambda running: _print_ready(running, examples))
+    run_until_signalled(
+        config, on_ready=lambda running: _print_ready(running, examples, config_file)
+    )
+
+
+def _demo_toml(data_dir: Path, port: int, scanner_port: int) -> str:
+    """The demo store's config file (rewritten on each start with that run's options)."""
+    return "\n".join([
+        "# Written by `edge-agent demo`: the demo store. Other commands reach it with",
+        f"# `edge-agent --config {data_dir / DEMO_CONFIG_NAME} ...`.",
+        "[paths]",
+        f"data_dir = {json.dumps(str(data_dir))}",
+        "[web]",
+        f"port = {port}",
+        "[[scanners]]",
+        'id = "dev-tcp"',
+        f'url = "tcp://127.0.0.1:{scanner_port}"',
+        "[[printers]]",
+        'id = "receipt"',
+        f"url = {json.dumps(f'preview://{data_dir / DEMO_PREVIEW_DIR}')}",
+        "",
+    ])  # fmt: skip
 
 
 @main.command()
@@ -341,12 +363,14 @@ def prune(ctx: click.Context) -> None:
 @click.option(
     "--to",
     "address",
-    default="127.0.0.1:9300",
-    show_default=True,
-    help="HOST:PORT of a running agent's development TCP scanner.",
+    default=None,
+    help="HOST:PORT of a running agent's development TCP scanner (default: the config's "
+    "first tcp:// scanner, else 127.0.0.1:9300).",
 )
-def scan(code: str, address: str) -> None:
+@click.pass_context
+def scan(ctx: click.Context, code: str, address: str | None) -> None:
     """Send CODE to a running agent as if a scanner had read it; print its answer."""
+    address = address or _dev_scanner_address(_config(ctx))
     host, _, port = address.rpartition(":")
     try:
         with socket.create_connection((host or "127.0.0.1", int(port)), timeout=10) as sock:
@@ -374,7 +398,25 @@ def _demo_examples(agent: Any) -> list[str]:
     ]
 
 
-def _print_ready(running: Any, examples: list[str]) -> None:
+def _dev_scanner_address(config: Config) -> str:
+    for scanner in config.scanners:
+        if scanner.url.startswith("tcp://"):
+            return scanner.url.removeprefix("tcp://")
+    return "127.0.0.1:9300"
+
+
+def _self_command() -> str:
+    """How this shell reaches the edge-agent command now running (often .venv/bin/...)."""
+    path = Path(sys.argv[0])
+    if path.name != "edge-agent":
+        return "edge-agent"
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def _print_ready(running: Any, examples: list[str], config_file: Path | None = None) -> None:
     config = running.ctx.config
     url = running.web_url
     lines = [
@@ -399,17 +441,30 @@ def _print_ready(running: Any, examples: list[str]) -> None:
             info = printer.describe()
             lines.append(f"  printer {info['id']}: {info['kind']} {info['target']}")
     tcp_scanners = [s for s in running.scanners if s.status().get("kind") == "tcp"]
+    command = _self_command()
     if examples and tcp_scanners:
         host, port = tcp_scanners[0].status()["address"].rsplit(":", 1)
         loyalty = examples[0].split()[0]
+        staff_id, _name, _role, pin = DEMO_STAFF[0]
+        sign_in = json.dumps({"staff_id": staff_id, "pin": pin, "till_id": "lane-1"})
         lines += [
-            f"Scan a loyalty card:  edge-agent scan {loyalty} --to {host}:{port}",
-            f"Or through the API:   curl -s -H 'content-type: application/json' "
+            f"Scan a loyalty card:  {command} scan {loyalty} --to {host}:{port}",
+            "Or through the API, signed in as a cashier (the API needs a bearer token):",
+            f"  TOKEN=$(curl -s -H 'content-type: application/json' -d '{sign_in}' "
+            f"{url}/api/v1/auth/sign-in | python3 -c "
+            "'import json, sys; print(json.load(sys.stdin)[\"token\"])')",
+            f"  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' "
             f'-d \'{{"data": "{loyalty}"}}\' {url}/api/v1/scans',
             "Customers to try:",
             *(f"  {example}" for example in examples),
-            "Staff sign-in (POST /api/v1/auth/sign-in): "
+            "Staff sign-in (API and console): "
             + ", ".join(f"{s[0]}/{s[3]} ({s[2]})" for s in DEMO_STAFF),
+        ]
+    if config_file is not None:
+        lines += [
+            f"Other commands reach this store with --config {config_file}, e.g.",
+            f"  {command} --config {config_file} printer sample receipt",
+            f"Printed receipts are PNGs in {config.paths.data_dir / DEMO_PREVIEW_DIR}",
         ]
     lines.append("Stop with Ctrl-C (or SIGTERM).")
     click.echo("\n".join(lines))

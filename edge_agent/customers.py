@@ -15,6 +15,7 @@ from edge_agent.codes import UNKNOWN_TYPED, Code, CodeRules, classify_typed
 from edge_agent.context import AgentContext
 from edge_agent.domain import CustomerProfile, OrderSummary, PurchasedItem
 from edge_agent.errors import CustomerNotFound, InputRefused
+from edge_agent.i18n import Phrase
 from edge_agent.order_requests import requested_orders
 from edge_agent.orders import (
     list_customer_orders,
@@ -46,7 +47,7 @@ def identify_query(code: Code) -> IdentifyQuery:
     """The customer look-up a classified string asks for; InputRefused if it names none."""
     if code.kind in ("loyalty_id", "email", "phone"):
         return IdentifyQuery(code.kind, code.value)
-    raise InputRefused(code.reason or UNKNOWN_TYPED)
+    raise InputRefused(Phrase(code.reason or UNKNOWN_TYPED))
 
 
 def identify_customer(
@@ -94,7 +95,7 @@ def customer_profile(ctx: AgentContext, customer_id: str) -> CustomerProfile:
         [customer_id],
     ).fetchone()
     if row is None:
-        raise CustomerNotFound("this customer is not in the store's cache")
+        raise CustomerNotFound(Phrase("this customer is not in the store's cache"))
     cid, first, last, loyalty_id, consent, tier, points = row
     recent = _recent_purchases(ctx, customer_id)
     return CustomerProfile(
@@ -142,8 +143,13 @@ def find_customer_id(
     answer = centre.fetch_customer_orders(by, key, lookup_budget(ctx, started))
     customer_id = _find_customer_id(ctx, query)
     if customer_id is None:
-        what = _not_found_message(query.method).split(";")[0]
-        raise CustomerNotFound(f"{what} {why_not_here(answer)}")
+        raise CustomerNotFound(
+            Phrase(
+                "no customer with that %(what)s in this store's cache %(centre)s",
+                what=_IDENTIFY_WHAT[query.method],
+                centre=why_not_here(answer),
+            )
+        )
     return customer_id
 
 
@@ -215,6 +221,15 @@ def _preferred_sizes(items: tuple[PurchasedItem, ...]) -> dict[str, str]:
     return {cat: sizes.most_common(1)[0][0] for cat, sizes in sorted(by_category.items())}
 
 
+_IDENTIFY_WHAT = {
+    "loyalty_id": Phrase("loyalty number"),
+    "email": Phrase("email"),
+    "phone": Phrase("phone number"),
+}
+
+
 def _not_found_message(method: IdentifyMethod) -> str:
-    what = {"loyalty_id": "loyalty number", "email": "email", "phone": "phone number"}[method]
-    return f"no customer with that {what} in this store's cache; check it or ask for another"
+    return Phrase(
+        "no customer with that %(what)s in this store's cache; check it or ask for another",
+        what=_IDENTIFY_WHAT[method],
+    )

@@ -11,6 +11,7 @@ from typing import Literal
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money
 from edge_agent.errors import CustomerNotFound, InputRefused, InvalidInput, NotFound
+from edge_agent.i18n import Phrase
 from edge_agent.outbox import append_event
 from edge_agent.products import GTIN_PATTERN
 from hardware.cardguard import CARD_DATA_REASON, looks_like_card_data
@@ -55,7 +56,7 @@ def get_list(ctx: AgentContext, list_id: str) -> ShoppingList:
         [list_id],
     ).fetchone()
     if row is None:
-        raise NotFound(f"shopping list {list_id} is not on this device")
+        raise NotFound(Phrase("shopping list %(id)s is not on this device", id=list_id))
     items = db.execute(
         "SELECT i.gtin, p.name, p.size, p.price_minor, p.currency, COALESCE(p.stock_here, 0),"
         " i.quantity FROM shopping_list_items i LEFT JOIN products p ON p.gtin = i.gtin"
@@ -76,7 +77,7 @@ def create_list(
     ctx: AgentContext, customer_id: str | None, name: str, source: ListSource
 ) -> ShoppingList:
     if not name.strip() or len(name) > 80:
-        raise InputRefused("a list needs a name of 1 to 80 characters")
+        raise InputRefused(Phrase("a list needs a name of 1 to 80 characters"))
     list_id = f"L-{uuid.uuid4().hex[:12]}"
     now = to_iso(ctx.clock())
     with ctx.store.transaction() as db:
@@ -84,7 +85,7 @@ def create_list(
             customer_id is not None
             and not db.execute("SELECT 1 FROM customers WHERE id = ?", [customer_id]).fetchone()
         ):
-            raise CustomerNotFound("this customer is not in the store's cache")
+            raise CustomerNotFound(Phrase("this customer is not in the store's cache"))
         db.execute(
             "INSERT INTO shopping_lists (id, customer_id, name, source, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -100,23 +101,25 @@ def set_item(ctx: AgentContext, list_id: str, gtin: str, quantity: int) -> Shopp
         # Typed into the wrong field: refused unseen, so it never reaches the outbox.
         raise InvalidInput(CARD_DATA_REASON)
     if not 0 <= quantity <= MAX_QUANTITY:
-        raise InvalidInput(f"a quantity is 0 to {MAX_QUANTITY}")
+        raise InvalidInput(Phrase("a quantity is 0 to %(most)s", most=MAX_QUANTITY))
     # Checked before anything is written: the list.updated event would refuse it after.
     if not re.fullmatch(GTIN_PATTERN, gtin):
-        raise InvalidInput("that is not a product barcode (8, 12, 13 or 14 digits)")
+        raise InvalidInput(Phrase("that is not a product barcode (8, 12, 13 or 14 digits)"))
     now = to_iso(ctx.clock())
     with ctx.store.transaction() as db:
         owner = db.execute("SELECT customer_id FROM shopping_lists WHERE id = ?", [list_id])
         row = owner.fetchone()
         if row is None:
-            raise NotFound(f"shopping list {list_id} is not on this device")
+            raise NotFound(Phrase("shopping list %(id)s is not on this device", id=list_id))
         if quantity == 0:
             db.execute(
                 "DELETE FROM shopping_list_items WHERE list_id = ? AND gtin = ?", [list_id, gtin]
             )
         else:
             if not db.execute("SELECT 1 FROM products WHERE gtin = ?", [gtin]).fetchone():
-                raise NotFound(f"product {gtin} is not in this store's catalogue")
+                raise NotFound(
+                    Phrase("product %(gtin)s is not in this store's catalogue", gtin=gtin)
+                )
             db.execute(
                 "INSERT INTO shopping_list_items (list_id, gtin, quantity, added_at)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (list_id, gtin)"

@@ -19,6 +19,7 @@ from sqlite_utils import Database
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money
 from edge_agent.errors import CustomerNotFound, EdgeAgentError, InputRefused, InvalidInput, NotFound
+from edge_agent.i18n import Phrase
 from edge_agent.outbox import append_event, unacknowledged_redemptions, unconfirmed_loyalty
 from edge_agent.staff import Actor, audit
 from sync.protocol.clock import from_iso, to_iso
@@ -70,7 +71,11 @@ def award_points(
     if spent.amount_minor <= 0:
         raise InvalidInput("a sale earns points only for a positive amount")
     if spent.currency != ctx.config.store.currency:
-        raise InputRefused(f"this store earns points on {ctx.config.store.currency} sales")
+        raise InputRefused(
+            Phrase(
+                "this store earns points on %(currency)s sales", currency=ctx.config.store.currency
+            )
+        )
     now = ctx.clock()
     with ctx.store.transaction() as db:
         account = db.execute(
@@ -78,7 +83,9 @@ def award_points(
             [customer_id],
         ).fetchone()
         if account is None:
-            raise CustomerNotFound("this customer has no loyalty account in the store's cache")
+            raise CustomerNotFound(
+                Phrase("this customer has no loyalty account in the store's cache")
+            )
         tier, points, lifetime = account
         earned = int(spent.amount_minor // 100 * EARN_RATE[tier])
         try:
@@ -135,26 +142,34 @@ def redeem_coupon(
             [code],
         ).fetchone()
         if row is None:
-            raise NotFound(f"coupon {code} is not known at this store")
+            raise NotFound(Phrase("coupon %(code)s is not known at this store", code=code))
         owner, description, kind, value, cost, valid_from, valid_until, most, used = row
         if owner is not None and owner != customer_id:
-            raise CouponRefused(f"coupon {code} belongs to another customer")
+            raise CouponRefused(Phrase("coupon %(code)s belongs to another customer", code=code))
         if now < from_iso(valid_from):
-            raise CouponRefused(f"coupon {code} is valid from {from_iso(valid_from):%d/%m/%Y}")
+            raise CouponRefused(
+                Phrase("coupon %(code)s is valid from %(date)s", code=code,
+                       date=f"{from_iso(valid_from):%d/%m/%Y}")
+            )  # fmt: skip
         if now > from_iso(valid_until):
-            raise CouponRefused(f"coupon {code} expired on {from_iso(valid_until):%d/%m/%Y}")
+            raise CouponRefused(
+                Phrase("coupon %(code)s expired on %(date)s", code=code,
+                       date=f"{from_iso(valid_until):%d/%m/%Y}")
+            )  # fmt: skip
         if db.execute(
             "SELECT 1 FROM coupon_redemptions WHERE code = ? AND sale_reference = ?",
             [code, sale_reference],
         ).fetchone():
-            raise CouponRefused(f"coupon {code} is already applied to this sale")
+            raise CouponRefused(
+                Phrase("coupon %(code)s is already applied to this sale", code=code)
+            )
         taken = db.execute(
             "UPDATE coupons SET redemptions = redemptions + 1, updated_at = ?"
             " WHERE code = ? AND redemptions < max_redemptions",
             [to_iso(now), code],
         ).rowcount
         if taken != 1:
-            raise CouponRefused(f"coupon {code} has already been used")
+            raise CouponRefused(Phrase("coupon %(code)s has already been used", code=code))
         if cost:
             paid = db.execute(
                 "UPDATE loyalty_accounts SET points = points - ?, updated_at = ?"
@@ -162,7 +177,9 @@ def redeem_coupon(
                 [cost, to_iso(now), customer_id, cost],
             ).rowcount
             if paid != 1:
-                raise CouponRefused(f"this reward needs {cost} points; the customer has fewer")
+                raise CouponRefused(
+                    Phrase("this reward needs %(cost)s points; the customer has fewer", cost=cost)
+                )
             db.execute(
                 "INSERT INTO loyalty_ledger (customer_id, delta, reason, reference, at)"
                 " VALUES (?, ?, 'reward', ?, ?)",

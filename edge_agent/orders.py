@@ -13,6 +13,7 @@ from edge_agent.conflicts import order_conflicts
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money, Order, OrderLine, OrderSummary
 from edge_agent.errors import InputRefused, OrderNotFound
+from edge_agent.i18n import Phrase
 from hardware.cardguard import CARD_DATA_REASON, looks_like_card_data
 from sync.protocol.clock import from_iso
 
@@ -36,8 +37,10 @@ def normalise_order_number(ctx: AgentContext, raw: str) -> str:
         if looks_like_card_data(raw):
             raise InputRefused(CARD_DATA_REASON)  # and never shown back
         raise InputRefused(
-            f"'{raw.strip()[:40]}' is not an order number; check it on the customer's "
-            "confirmation email"
+            Phrase(
+                "'%(text)s' is not an order number; check it on the customer's confirmation email",
+                text=raw.strip()[:40],
+            )
         )
     return number
 
@@ -52,11 +55,17 @@ def find_order(ctx: AgentContext, raw_number: str, centre: CentreLookup | None =
     if order is not None:
         return order
     if centre is None:
-        raise OrderNotFound(f"order {number} is not in this store's cache")
+        raise OrderNotFound(Phrase("order %(number)s is not in this store's cache", number=number))
     answer = centre.fetch_order(number, lookup_budget(ctx, started))
     order = _cached_order(ctx.store.db, number)
     if order is None:
-        raise OrderNotFound(f"order {number} is not in this store's cache {why_not_here(answer)}")
+        raise OrderNotFound(
+            Phrase(
+                "order %(number)s is not in this store's cache %(centre)s",
+                number=number,
+                centre=why_not_here(answer),
+            )
+        )
     return order
 
 

@@ -15,9 +15,11 @@ from edge_agent.context import AgentContext
 from edge_agent.customers import customer_profile
 from edge_agent.domain import Money, Order
 from edge_agent.errors import EdgeAgentError
+from edge_agent.i18n import Phrase
 from edge_agent.orders import find_order, lookup_budget
 from edge_agent.outbox import append_event
 from edge_agent.receipts import pickup_slip
+from edge_agent.returns import ORDER_STATUS_TEXT
 from edge_agent.staff import Actor, audit
 from sync.protocol.clock import to_iso
 from sync.protocol.stock import STOCK_GTINS_MAX
@@ -208,19 +210,34 @@ def _suggestion(row: tuple, availability: str = "here", source: str | None = Non
 def _check_can_hand_over(ctx: AgentContext, order: Order, customer_id: str | None) -> None:
     here = ctx.config.store.id
     if order.fulfilment != "click_and_collect":
-        raise PickupRefused(f"order {order.number} is a home delivery, not a store pickup")
+        raise PickupRefused(
+            Phrase("order %(number)s is a home delivery, not a store pickup", number=order.number)
+        )
     if order.pickup_store_id != here:
         raise PickupRefused(
-            f"order {order.number} is for pickup at store {order.pickup_store_id}, not here"
+            Phrase(
+                "order %(number)s is for pickup at store %(store)s, not here",
+                number=order.number,
+                store=order.pickup_store_id,
+            )
         )
     if order.status == "collected":
-        raise PickupRefused(f"order {order.number} was already collected")
+        raise PickupRefused(Phrase("order %(number)s was already collected", number=order.number))
     if order.status == "cancelled":
-        raise PickupRefused(f"order {order.number} was cancelled")
+        raise PickupRefused(Phrase("order %(number)s was cancelled", number=order.number))
     if order.status != "ready_for_pickup":
-        raise PickupRefused(f"order {order.number} is not ready yet ({order.status})")
+        raise PickupRefused(
+            Phrase(
+                "order %(number)s is not ready yet (%(status)s)",
+                number=order.number,
+                status=ORDER_STATUS_TEXT.get(order.status, order.status),
+            )
+        )
     if customer_id is not None and order.customer_id != customer_id:
         raise PickupRefused(
-            f"order {order.number} belongs to another customer; ask for the buyer's pass or "
-            "the pickup code from the confirmation email"
+            Phrase(
+                "order %(number)s belongs to another customer; ask for the buyer's pass or"
+                " the pickup code from the confirmation email",
+                number=order.number,
+            )
         )

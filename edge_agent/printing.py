@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,6 +34,9 @@ STOP_TIMEOUT_SECONDS = 10
 # An idle printer is asked for its status this often, so /api/v1/devices and /healthz
 # show "paper out" before the next receipt is due, not after.
 STATUS_POLL_SECONDS = 30.0
+# An idle printer's worker also looks for jobs this often: a job queued by another
+# process (`edge-agent printer sample`, a second agent on the same store) has no wake-up.
+JOB_POLL_SECONDS = 2.0
 # Printed jobs are kept this long for "reprint last" and support, then removed (they
 # may hold a first name on a pickup slip).
 PRINTED_RETENTION_DAYS = 7
@@ -300,6 +304,7 @@ class PrintQueue:
 
     def _run(self, printer_id: str) -> None:
         wake = self._wake[printer_id]
+        next_status = time.monotonic() + STATUS_POLL_SECONDS
         while not self._stop.is_set():
             try:
                 job = self.print_next(printer_id)
@@ -314,7 +319,12 @@ class PrintQueue:
             wake.clear()
             if job is not None:
                 wake.wait(self._retry_interval)  # waiting on the printer: retry soon
-            elif not wake.wait(STATUS_POLL_SECONDS) and not self._stop.is_set():
+            elif (
+                not wake.wait(JOB_POLL_SECONDS)
+                and not self._stop.is_set()
+                and time.monotonic() >= next_status
+            ):
+                next_status = time.monotonic() + STATUS_POLL_SECONDS
                 device = self.printers[printer_id]
                 device.query_status()
                 device.close()

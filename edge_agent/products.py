@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money
 from edge_agent.errors import NotFound
+from edge_agent.i18n import Phrase
 
 # A GTIN-8, -12, -13 or -14 as the catalogue stores it (digits only; the check digit is
 # checked where a barcode is read).
@@ -32,6 +33,6 @@ def find_product(ctx: AgentContext, gtin: str) -> Product:
         [gtin],
     ).fetchone()
     if row is None:
-        raise NotFound(f"product {gtin} is not in this store's catalogue")
+        raise NotFound(Phrase("product %(gtin)s is not in this store's catalogue", gtin=gtin))
     gtin, sku, name, category, colour, size, price_minor, currency, stock = row
     return Product(gtin, sku, name, category, colour, size, Money(price_minor, currency), stock)

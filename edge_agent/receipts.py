@@ -8,6 +8,8 @@ from typing import Protocol
 
 from edge_agent.config import Config
 from edge_agent.domain import Money, Order
+from edge_agent.i18n import Phrase, language_of, translate
+from hardware.receipts.labels import ReceiptLabels
 from hardware.receipts.model import (
     PickupSlip,
     Receipt,
@@ -31,13 +33,44 @@ class ReceiptPrinter(Protocol):
         ...
 
 
-REFUND_METHOD_TEXT = {"original_payment": "original payment", "store_credit": "store credit"}
+# How a refund method reads on the receipt (catalog message ids).
+REFUND_METHOD_TEXT = {
+    "original_payment": Phrase("Original payment method"),
+    "store_credit": Phrase("Store credit"),
+}
+# The receipts' fixed words as catalog message ids (the English source of each label).
+_LABELS = ReceiptLabels(
+    return_receipt=Phrase("RETURN RECEIPT"),
+    number=Phrase("Return no."),
+    order=Phrase("Order"),
+    date=Phrase("Date"),
+    refund=Phrase("Refund"),
+    refund_method=Phrase("Refunded to"),
+    reason=Phrase("Reason"),
+    pickup=Phrase("ORDER PICKUP"),
+    customer=Phrase("Customer"),
+    bay=Phrase("Shelf"),
+    valid_until=Phrase("Valid until"),
+    slip_title=Phrase("RETURN SLIP"),
+    show_at_till=Phrase("Show this code at the till"),
+)
 
 
 def store_header(config: Config) -> StoreHeader:
+    """The receipt's header and its fixed words, in the store's language."""
+    lang = language_of(config.store.locale)
+    words = {name: translate(text, lang) for name, text in vars(_LABELS).items()}
     return StoreHeader(
-        name=config.store.name, locale=config.store.locale, timezone=config.store.timezone
+        name=config.store.name,
+        locale=config.store.locale,
+        timezone=config.store.timezone,
+        labels=ReceiptLabels(**words),
     )
+
+
+def refund_method_text(config: Config, refund_method: str) -> str:
+    text = REFUND_METHOD_TEXT.get(refund_method)
+    return translate(text, language_of(config.store.locale)) if text else refund_method
 
 
 def return_receipt(
@@ -56,7 +89,7 @@ def return_receipt(
         order_number=order_number,
         lines=tuple(ReceiptLine(name, qty, amount) for name, qty, amount in lines),
         refund=refund,
-        refund_method=REFUND_METHOD_TEXT.get(refund_method, refund_method),
+        refund_method=refund_method_text(config, refund_method),
     )
 
 

@@ -20,6 +20,7 @@ from sqlite_utils import Database
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money, Order
 from edge_agent.errors import EdgeAgentError, InputRefused, InvalidInput
+from edge_agent.i18n import Phrase
 from edge_agent.orders import find_order
 from edge_agent.outbox import append_event
 from edge_agent.receipts import return_receipt
@@ -30,6 +31,14 @@ from sync.protocol.clock import to_iso
 
 RefundMethod = Literal["original_payment", "store_credit"]
 RETURNABLE_STATUSES = ("delivered", "collected")
+# An order's status as a sentence says it (the screens' labels are the templates').
+ORDER_STATUS_TEXT = {
+    "placed": Phrase("placed"),
+    "processing": Phrase("processing"),
+    "shipped": Phrase("shipped"),
+    "ready_for_pickup": Phrase("ready for pickup"),
+    "cancelled": Phrase("cancelled"),
+}
 
 
 class ReturnRefused(EdgeAgentError):
@@ -139,7 +148,9 @@ def confirm_return(
             if approver is None or not approver.can("supervisor"):
                 limit = Money(ctx.config.returns.cashier_limit_minor, quote.total.currency)
                 shown = format_money(limit, ctx.config.store.locale)
-                raise ApprovalRequired(f"refunds over {shown} need a supervisor's approval")
+                raise ApprovalRequired(
+                    Phrase("refunds over %(limit)s need a supervisor's approval", limit=shown)
+                )
             approved_by = approver.id
         return_id = f"R-{uuid.uuid4().hex[:12]}"
         order_id = db.execute(
@@ -225,10 +236,10 @@ def _quote(
     till_id: str | None,
 ) -> ReturnQuote:
     if not requested:
-        raise InvalidInput("choose at least one line to return")
+        raise InvalidInput(Phrase("choose at least one line to return"))
     numbers = [r.line_no for r in requested]
     if len(set(numbers)) != len(numbers):
-        raise InputRefused("each order line may appear once in a return")
+        raise InputRefused(Phrase("each order line may appear once in a return"))
     settings = ctx.config.returns
     now = ctx.clock()
     by_no = {line.line_no: line for line in order.lines}
@@ -238,32 +249,49 @@ def _quote(
     )
     refusal = None
     if order.status not in RETURNABLE_STATUSES or window_ends is None:
-        refusal = f"order {order.number} is {order.status.replace('_', ' ')}, not yet received"
+        refusal = Phrase(
+            "order %(number)s is %(status)s, not yet received",
+            number=order.number,
+            status=ORDER_STATUS_TEXT.get(order.status, order.status),
+        )
     elif now > window_ends:
-        refusal = f"the return window for order {order.number} ended on {window_ends:%d/%m/%Y}"
+        refusal = Phrase(
+            "the return window for order %(number)s ended on %(date)s",
+            number=order.number,
+            date=f"{window_ends:%d/%m/%Y}",
+        )
     quotes = []
     for request in requested:
         line = by_no.get(request.line_no)
         if line is None:
-            raise InputRefused(f"order {order.number} has no line {request.line_no}")
+            raise InputRefused(
+                Phrase("order %(number)s has no line %(line)s", number=order.number,
+                       line=request.line_no)
+            )  # fmt: skip
         if request.quantity < 1:
-            raise InvalidInput("a returned quantity is at least 1")
+            raise InvalidInput(Phrase("a returned quantity is at least 1"))
         conflict = conflicts.get(line.line_no)
         # Returns at other stores count too, once the centre has told us of them.
         returned = max(line.returned_quantity, conflict.returned_quantity if conflict else 0)
         returnable = 0 if line.final_sale else max(0, line.quantity - returned)
         line_refusal = None
         if line.final_sale:
-            line_refusal = f"{line.name} was a final-sale item"
+            line_refusal = Phrase("%(name)s was a final-sale item", name=line.name)
         elif conflict is not None and conflict.state == "open":
-            line_refusal = (
-                f"{line.name} was also returned at another store ({conflict.returned_quantity}"
-                f" returned, {line.quantity} bought); a supervisor must resolve that first"
-            )
+            line_refusal = Phrase(
+                "%(name)s was also returned at another store (%(returned)s returned,"
+                " %(bought)s bought); a supervisor must resolve that first",
+                name=line.name, returned=conflict.returned_quantity, bought=line.quantity,
+            )  # fmt: skip
         elif request.quantity > returnable:
-            line_refusal = f"{line.name}: {returnable} of {line.quantity} can still come back" + (
-                f" ({returned} already returned)" if returned else ""
-            )
+            line_refusal = (
+                Phrase("%(name)s: %(returnable)s of %(bought)s can still come back"
+                       " (%(returned)s already returned)", name=line.name,
+                       returnable=returnable, bought=line.quantity, returned=returned)
+                if returned
+                else Phrase("%(name)s: %(returnable)s of %(bought)s can still come back",
+                            name=line.name, returnable=returnable, bought=line.quantity)
+            )  # fmt: skip
         quotes.append(
             LineQuote(
                 line_no=line.line_no, sku=line.sku, name=line.name, size=line.size,
@@ -284,9 +312,11 @@ def _quote(
                 ctx.config.store.locale,
             )
             spent = format_money(Money(today, total.currency), ctx.config.store.locale)
-            refusal = (
-                f"the store is offline and this till may refund at most {limit} a day until "
-                f"the connection comes back ({spent} refunded offline today)"
+            refusal = Phrase(
+                "the store is offline and this till may refund at most %(limit)s a day until"
+                " the connection comes back (%(spent)s refunded offline today)",
+                limit=limit,
+                spent=spent,
             )
     return ReturnQuote(
         order_number=order.number,

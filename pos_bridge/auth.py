@@ -8,10 +8,12 @@ from typing import Any, TypeVar, cast
 
 from flask import g, request
 
+from edge_agent.i18n import Phrase
 from edge_agent.staff import Actor, Forbidden, Role, authenticate
 from pos_bridge import wiring
 
 F = TypeVar("F", bound=Callable[..., Any])
+ROLE_NAMES = {"cashier": Phrase("cashier"), "supervisor": Phrase("supervisor")}
 
 
 def require(role: Role) -> Callable[[F], F]:
@@ -24,7 +26,9 @@ def require(role: Role) -> Callable[[F], F]:
             scheme, _, token = header.partition(" ")
             actor = authenticate(wiring.agent(), token.strip() if scheme == "Bearer" else "")
             if not actor.can(role):
-                raise Forbidden(f"this needs a {role}; ask one to sign in")
+                raise Forbidden(
+                    Phrase("this needs a %(role)s; ask one to sign in", role=ROLE_NAMES[role])
+                )
             g.actor = actor
             return view(*args, **kwargs)
 

@@ -9,6 +9,7 @@ cases.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from datetime import timedelta
@@ -30,6 +31,7 @@ from edge_agent.conflicts import open_conflicts
 from edge_agent.context import AgentContext
 from edge_agent.customers import customer_profile, identify_customer, parse_query
 from edge_agent.errors import EdgeAgentError, InvalidInput
+from edge_agent.i18n import Phrase
 from edge_agent.list_handoff import lists_sent_to_staff
 from edge_agent.lists import create_list, customer_lists, get_list, set_item
 from edge_agent.loyalty import redeem_coupon
@@ -59,6 +61,9 @@ protect(console)  # before the sign-in check: a forged sign-in is refused too
 console.after_request(add_screen_headers)
 TOKEN_KEY = "staff_token"
 SOURCE = "console"
+# The start screen follows its till's events; a page left behind is noticed at the next
+# keep-alive (a newer page of the same session ends it at once).
+CONSOLE_KEEPALIVE_SECONDS = 5.0
 _OPEN = {"console.sign_in_form", "console.sign_in_submit", "console.choose_language"}
 _QTY_FIELD = re.compile(r"^qty_(\d{1,4})$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -167,6 +172,7 @@ def home() -> str:
     ctx = _ctx()
     return render_template(
         "console/home.html",
+        follow_till=True,
         sent_lists=lists_sent_to_staff(ctx),
         conflicts=open_conflicts(ctx.store.db),
     )
@@ -181,8 +187,10 @@ def events() -> Response:
     tills = [ctx.config.device.id, *(scanner.id for scanner in ctx.config.scanners)]
     if _actor().till_id:
         tills.append(_actor().till_id)
+    # One stream per console session: the page that opened a newer one has gone.
+    owner = hashlib.sha256(session.get(TOKEN_KEY, "").encode()).hexdigest()
     try:
-        return till_events().response(tills)
+        return till_events().response(tills, CONSOLE_KEEPALIVE_SECONDS, owner)
     except TooManyStreams:
         raise ApiError(503, "too_many_streams", "too many till screens are connected") from None
 
@@ -304,7 +312,7 @@ def order_request() -> Any:
 def coupon_redeem() -> str:
     sale = request.form.get("sale_reference", "").strip()
     if not _ID.match(sale):
-        raise InvalidInput("enter the sale reference from the till receipt")
+        raise InvalidInput(Phrase("enter the sale reference from the till receipt"))
     customer_id = request.form.get("customer_id", "").strip() or None
     redeemed = redeem_coupon(
         _ctx(), request.form.get("code", ""), customer_id, sale, actor=_actor(), online=link_up()
@@ -334,15 +342,18 @@ def list_set_item(list_id: str) -> Any:
     gtin = request.form.get("gtin", "").strip()
     quantity = request.form.get("quantity", "1")
     if not gtin.isdigit() or not quantity.isdigit():
-        raise InvalidInput("scan or type the product barcode and a quantity")
+        raise InvalidInput(Phrase("scan or type the product barcode and a quantity"))
     set_item(_ctx(), list_id, gtin, int(quantity))
     return redirect(url_for("console.list_show", list_id=list_id))
+
+
+_ARG_NAMES = {"number": Phrase("order number"), "list_id": Phrase("list number")}
 
 
 def _arg(name: str) -> str:
     value = request.args.get(name, "").strip()
     if not value or len(value) > 80:
-        raise InvalidInput(f"enter the {name.replace('_', ' ')}")
+        raise InvalidInput(Phrase("enter the %(what)s", what=_ARG_NAMES.get(name, name)))
     return value
 
 
@@ -350,16 +361,16 @@ def _return_form() -> tuple[str, list[ReturnRequestLine], Any]:
     number = request.form.get("order_number", "")
     method = request.form.get("refund_method", "original_payment")
     if method not in _REFUND_METHODS:
-        raise InvalidInput("choose original payment or store credit")
+        raise InvalidInput(Phrase("choose original payment or store credit"))
     lines = []
     for key, value in request.form.items():
         match = _QTY_FIELD.match(key)
         if match is None:
             continue
         if not value.strip().isdigit() or int(value) > 1000:
-            raise InvalidInput("a quantity is a whole number")
+            raise InvalidInput(Phrase("a quantity is a whole number"))
         if int(value) > 0:
             lines.append(ReturnRequestLine(int(match.group(1)), int(value)))
     if not lines:
-        raise InvalidInput("choose at least one line to return")
+        raise InvalidInput(Phrase("choose at least one line to return"))
     return number, lines, method

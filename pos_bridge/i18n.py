@@ -1,49 +1,26 @@
-"""The screens' language: gettext catalogs (`translations/<lang>/LC_MESSAGES/messages.po`),
-compiled in memory with Babel when first used, and money and dates in the reader's locale.
-
-Source strings are English; a language without a catalog reads them as they are. The
-`.po` files are the only thing committed: no compiled `.mo` can drift from its source.
-"""
+"""The screens' language: the catalog (edge_agent.i18n, shared with the receipts and the
+use cases' refusals) in the request's language, and money and dates in the reader's
+locale. `|tr` says a use case's sentence (a Phrase) in the screen's language."""
 
 from __future__ import annotations
 
 import functools
-import gettext
 from datetime import datetime
-from io import BytesIO
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
-from babel.support import Translations
 from flask import Flask, g, session
 
 from edge_agent.context import AgentContext
 from edge_agent.domain import Money
+from edge_agent.i18n import translate, translations
 from hardware.money import format_money
 from pos_bridge import wiring
 
-TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 LANG_SESSION_KEY = "lang"
-
-
-@functools.cache
-def translations(lang: str) -> gettext.NullTranslations:
-    """The catalog for `lang` (`es`, `en`), or the English source strings."""
-    po = TRANSLATIONS_DIR / lang / "LC_MESSAGES" / "messages.po"
-    if not po.is_file():
-        return gettext.NullTranslations()
-    with po.open("rb") as handle:
-        catalog = read_po(handle, locale=lang)
-    compiled = BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return Translations(compiled)
 
 
 def install_i18n(app: Flask) -> None:
@@ -58,6 +35,7 @@ def install_i18n(app: Flask) -> None:
     app.jinja_env.filters["number"] = lambda value: format_decimal(value, locale=current_locale())
     app.jinja_env.filters["date"] = lambda when: local_date(when)
     app.jinja_env.filters["datetime"] = lambda when: local_datetime(when)
+    app.jinja_env.filters["tr"] = lambda text: translate(text, current_lang()) if text else text
     app.jinja_env.globals["current_lang"] = current_lang
 
 

@@ -43,6 +43,7 @@ class TillEventHub:
         self._lock = threading.Lock()
         self._subscribers: dict[str, list[queue.Queue[dict[str, Any]]]] = {}
         self._closed = threading.Event()
+        self._owners: dict[str, queue.Queue[dict[str, Any]]] = {}
 
     def close(self) -> None:
         """End every open stream now (shutdown): a screen left open must not hold the web
@@ -77,9 +78,14 @@ class TillEventHub:
                 pass  # that screen is not reading; it reloads the customer on reconnect
         return delivered
 
-    def response(self, till_id: str | Sequence[str]) -> Response:
+    def response(
+        self,
+        till_id: str | Sequence[str],
+        keepalive: float | None = None,
+        owner: str | None = None,
+    ) -> Response:
         """The SSE response for a till screen (TooManyStreams when the server is full)."""
-        stream = self.stream(till_id, gone=request.environ.get(CLIENT_GONE_KEY))
+        stream = self.stream(till_id, keepalive, owner, gone=request.environ.get(CLIENT_GONE_KEY))
         first = next(stream)  # registers the subscriber before we answer
 
         def body() -> Iterator[str]:
@@ -96,19 +102,27 @@ class TillEventHub:
         self,
         till_id: str | Sequence[str],
         keepalive: float | None = None,
+        owner: str | None = None,
         gone: threading.Event | None = None,
     ) -> Iterator[str]:
         """SSE text for one subscriber of one till (or of several: a console hears every
         scanner of its device), until the client goes away (`gone` is set, or a write
-        fails)."""
+        fails). A new stream of the same `owner` (a console session) ends the older one at
+        once: a page left behind by a navigation would otherwise hold a web-server thread."""
         keepalive = keepalive or self.keepalive_seconds
         till_ids = list(dict.fromkeys([till_id] if isinstance(till_id, str) else till_id))
         inbox: queue.Queue[dict[str, Any]] = queue.Queue(SUBSCRIBER_QUEUE)
         with self._lock:
-            if self._stream_count() >= MAX_SUBSCRIBERS:
+            replaced = self._owners.get(owner) if owner is not None else None
+            if replaced is None and self._stream_count() >= MAX_SUBSCRIBERS:
                 raise TooManyStreams(", ".join(till_ids))
             for till in till_ids:
                 self._subscribers.setdefault(till, []).append(inbox)
+            if owner is not None:
+                self._owners[owner] = inbox
+        if replaced is not None:
+            with contextlib.suppress(queue.Full):
+                replaced.put_nowait(_END)
         try:
             yield ": connected\n\n"
             quiet = 0.0
@@ -131,6 +145,8 @@ class TillEventHub:
             with self._lock:
                 for till in till_ids:
                     self._subscribers[till].remove(inbox)
+                if owner is not None and self._owners.get(owner) is inbox:
+                    del self._owners[owner]
                     if not self._subscribers[till]:
                         del self._subscribers[till]
 

@@ -26,8 +26,8 @@ from wallet.keyring import PassKeyRing
 from wallet.keys import load_public_keys, write_signing_key
 
 # Per operation and generation phase; enough to reach every refusal branch (the listed
-# bugs fall out within the first dozen), few enough to keep the run near a minute on 2 cores.
-MAX_EXAMPLES = 40
+# bugs fall out within the first dozen), few enough to keep the run under a minute on 2 cores.
+MAX_EXAMPLES = 80
 SEED = 20261206  # a fixed seed: a failure in CI replays the same way on a laptop
 SIGN_OUT = openapi_document()["paths"]["/api/v1/auth/sign-out"]["post"]["operationId"]
 # Request errors: never a fitting answer to a request the document allows.

@@ -112,3 +112,16 @@ def test_closing_the_hub_ends_open_streams_so_the_web_server_can_stop():
     hub.close()
     assert list(console) == []  # ended at once, not at the next keep-alive in 60 s
     assert not hub.has_subscribers("till-1") and not hub.has_subscribers("dev-tcp")
+
+
+def test_a_newer_stream_of_the_same_console_session_ends_the_older_one():
+    hub = TillEventHub(keepalive_seconds=60)
+    left_behind = hub.stream("till-1", owner="session-a")
+    assert next(left_behind).startswith(": connected")
+    other_session = hub.stream("till-1", owner="session-b")
+    assert next(other_session).startswith(": connected")
+    current = hub.stream("till-1", owner="session-a")  # the same console, a new page
+    assert next(current).startswith(": connected")
+    assert list(left_behind) == []  # its server thread is free now, not in 60 s
+    assert hub.publish("till-1", {"event": "customer.identified", "customer_id": "C7"}) == 2
+    assert "C7" in next(current) and "C7" in next(other_session)

@@ -1,5 +1,5 @@
-// Staff console: follow this till's event stream, so a pass or loyalty card scanned at
-// the till opens that customer's profile without anyone typing.
+// Staff console start screen: follow this till's event stream, so a pass or loyalty
+// card scanned at the till opens that customer's profile without anyone typing.
 (function () {
   "use strict";
   var script = document.currentScript;

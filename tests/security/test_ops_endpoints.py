@@ -88,19 +88,38 @@ def test_fleet_view_needs_this_host_or_the_token(tmp_path):
                         headers={"Authorization": "Bearer "}).status_code == 401  # fmt: skip
 
 
-def test_passkit_log_is_capped_and_cannot_forge_log_lines(till, caplog):
+@pytest.fixture
+def wallet_service(tmp_path):
+    """The centre's wallet web service (the PassKit web service is the centre's)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from sync.central.db import CentralDb
+    from sync.central.wallet.registry import ThreadDb
+    from sync.central.wallet.web import WalletWeb, create_wallet_app
+    from wallet.codes import PassSigner
+    from wallet.issuer import PassIssuer
+
+    url = f"sqlite:///{tmp_path / 'central.sqlite3'}"
+    CentralDb(url).create_schema()
+    dbs = ThreadDb(url)
+    app = create_wallet_app(WalletWeb(PassIssuer(PassSigner(1, Ed25519PrivateKey.generate())), dbs))
+    yield app.test_client()
+    dbs.close()
+
+
+def test_passkit_log_is_capped_and_cannot_forge_log_lines(wallet_service, caplog):
     caplog.set_level(logging.WARNING)
     forged = "real problem\n2026-01-01 ERROR edge_agent: forged line"
-    assert till.client.post("/passkit/v1/log", json={"logs": [forged]}).status_code == 200
+    assert wallet_service.post("/passkit/v1/log", json={"logs": [forged]}).status_code == 200
     device_lines = [r.getMessage() for r in caplog.records if "device log" in r.getMessage()]
     assert len(device_lines) == 1
     assert "\n" not in device_lines[0] and "\\n2026-01-01" in device_lines[0]
-    big = till.client.post("/passkit/v1/log", data=b'{"logs": ["' + b"a" * 50_000_000 + b'"]}',
+    big = wallet_service.post("/passkit/v1/log", data=b'{"logs": ["' + b"a" * 50_000_000 + b'"]}',
                            content_type="application/json")  # fmt: skip
     assert big.status_code == 400
     caplog.clear()
     for _ in range(20):
-        till.client.post("/passkit/v1/log", json={"logs": ["x"] * 50})
+        wallet_service.post("/passkit/v1/log", json={"logs": ["x"] * 50})
     written = [r for r in caplog.records if "device log" in r.getMessage()]
     assert len(written) <= 200  # the minute's budget, from everyone together
 

@@ -10,22 +10,30 @@ from pathlib import Path
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
+from edge_agent import i18n as catalog
 from edge_agent.domain import Money
 from hardware.money import format_money
 from pos_bridge import i18n
 
 PACKAGE = Path(i18n.__file__).parent
+AGENT = Path(catalog.__file__).parent
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")
 
 
 def used_messages() -> set[str | tuple[str, str]]:
+    """Every message id the screens, receipts and use cases use (`Phrase` marks the use
+    cases' sentences)."""
     method_map = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2)}
-    return {m[2] for m in extract_from_dir(str(PACKAGE), method_map, keywords=keywords)}
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "Phrase": None}
+    return {
+        m[2]
+        for package in (PACKAGE, AGENT)
+        for m in extract_from_dir(str(package), method_map, keywords=keywords)
+    }
 
 
 def spanish_catalog():
-    with (PACKAGE / "translations/es/LC_MESSAGES/messages.po").open("rb") as handle:
+    with (catalog.TRANSLATIONS_DIR / "es/LC_MESSAGES/messages.po").open("rb") as handle:
         return read_po(handle, locale="es")
 
 
@@ -60,11 +68,11 @@ def test_translations_keep_their_placeholders():
 
 
 def test_catalog_compiles_and_plurals_follow_spanish_rules():
-    spanish = i18n.translations("es")
+    spanish = catalog.translations("es")
     assert spanish.gettext("Welcome") == "Bienvenido"
     assert spanish.ngettext("%(num)s point", "%(num)s points", 1) == "%(num)s punto"
     assert spanish.ngettext("%(num)s point", "%(num)s points", 5) == "%(num)s puntos"
-    english = i18n.translations("en")
+    english = catalog.translations("en")
     assert english.gettext("Welcome") == "Welcome"
 
 
