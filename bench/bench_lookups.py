@@ -6,14 +6,23 @@
   reference: a bare MQTT 5 request/response round trip through the same broker (QoS 0,
   an echo client answering at once), the floor any look-up over MQTT pays;
 - timeout: the centre stopped, the link up: the till's answer comes at the deadline
-  (`sync.lookup_timeout_ms`); and link down: the answer comes at once.
+  (`sync.lookup_timeout_ms`); and link down: the answer comes at once;
+- stock everywhere: `GET /api/v1/products/<gtin>/stock` for a product with 12 variants
+  stocked across 500 stores (the centre answers nearest first), p50/p99 against the
+  same raw MQTT round trip (target p99 <= 100 ms);
+- the centre's stock load rate: a snapshot of 500 stores x 20,000 GTINs (10 M rows)
+  through `edge-central load`'s loader into PostgreSQL, levels written and each store's
+  feed changes recorded, against PostgreSQL `COPY` of the same rows into a table of the
+  same shape (target ratio >= 0.3).
 
-Run: `.venv/bin/python -m bench.bench_lookups` (`--quick` for fewer samples).
+Run: `.venv/bin/python -m bench.bench_lookups` (`--quick` for fewer samples and a
+50-store load).
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import subprocess
 import sys
 import tempfile
@@ -21,7 +30,9 @@ import threading
 import time
 from pathlib import Path
 
-from bench.bench_sync import start_broker, wait
+from biip.checksums import gs1_standard_check_digit
+
+from bench.bench_sync import drop_postgres, postgres_database, start_broker, wait
 from bench.stats import percentile, report
 from edge_agent.config import Config, PathSettings, SyncSettings
 from edge_agent.context import AgentContext, open_agent
@@ -31,12 +42,18 @@ from pos_bridge.app import create_app
 from sync.central.db import CentralDb
 from sync.central.masterdata import load_records
 from sync.central.masterfile import MasterRecords
+from sync.central.stock import load_stock, load_stores
+from sync.central.stockfile import read_stock_file, read_stores_file
 from sync.link import BrokerSettings, Message, MqttLink
 from sync.protocol.changes import CustomerUpserted, OrderUpserted
+from sync.protocol.clock import iso_now
 from sync.requester import Requester
 from sync.service import SyncService
 
 TARGET_MS = 300.0
+STOCK_TARGET_MS = 100.0
+STOCK_VARIANTS = 12
+STOCK_STORES = 500
 STORE = "bench-store"
 
 
@@ -49,13 +66,16 @@ def main() -> None:
         work = Path(tmp)
         port, broker = start_broker(work / "broker")
         try:
-            run(work, port, samples)
+            reference = run(work, port, samples)
+            run_stock_everywhere(work, port, samples, reference)
         finally:
             broker.kill()
             broker.wait()
+        stock_load_rate(work, stores=50 if args.quick else 500, gtins=20_000)
 
 
-def run(work: Path, port: int, samples: int) -> None:
+def run(work: Path, port: int, samples: int) -> list[float]:
+    """The order look-ups; returns the raw MQTT round trips (the reference) in ms."""
     db_url = f"sqlite://{work / 'central.sqlite3'}"
     numbers = load_master_data(db_url, samples * 2)
     central = start_central(port, db_url)
@@ -85,12 +105,153 @@ def run(work: Path, port: int, samples: int) -> None:
         sync.link.stop()  # link down: nothing is asked
         offline = timed_gets(client, numbers[samples + 20 : samples + 40], expect=404)
         print(report("link down p99 vs 300 ms target", percentile(offline, 99), TARGET_MS, "ms"))
+        return reference
     finally:
         dispatcher.stop()
         sync.stop()
         if central.poll() is None:
             central.kill()
         ctx.store.close()
+
+
+def run_stock_everywhere(work: Path, port: int, samples: int, reference: list[float]) -> None:
+    """A product with STOCK_VARIANTS variants stocked across STOCK_STORES stores."""
+    db_url = f"sqlite://{work / 'central-stock.sqlite3'}"
+    gtins = load_stock_everywhere(work, db_url)
+    central = start_central(port, db_url)
+    ctx = open_agent(agent_config(work / "stock-store", port))
+    sync = SyncService(ctx)
+    sync.start()
+    try:
+        wait(sync.link.connected.is_set, "the store's link")
+        add_variants(ctx, gtins)
+        client = till_client(ctx, sync)
+        times = []
+        for n in range(samples):
+            started = time.perf_counter()
+            response = client.get(f"/api/v1/products/{gtins[n % len(gtins)]}/stock")
+            times.append((time.perf_counter() - started) * 1000)
+            body = response.get_json()
+            if response.status_code != 200 or body["elsewhere_status"] != "found":
+                raise SystemExit(f"stock everywhere: {response.status_code} {body}")
+        listed = len(body["elsewhere"])
+        print(f"stock everywhere: {STOCK_VARIANTS} variants x {STOCK_STORES} stores, the "
+              f"nearest {listed} with stock listed")  # fmt: skip
+        for q in (50, 99):
+            print(report(f"stock everywhere p{q} vs raw MQTT round trip", percentile(times, q),
+                         percentile(reference, q), "ms"))  # fmt: skip
+        print(report("stock everywhere p99 vs 100 ms target", percentile(times, 99),
+                     STOCK_TARGET_MS, "ms"))  # fmt: skip
+    finally:
+        sync.stop()
+        central.terminate()
+        central.wait(timeout=20)
+        ctx.store.close()
+
+
+def load_stock_everywhere(work: Path, db_url: str) -> list[str]:
+    """STOCK_STORES stores around Madrid and Barcelona, each holding some of the variants."""
+    rng = random.Random(17)
+    gtins = [_gtin(9_000 + n) for n in range(STOCK_VARIANTS)]
+    stores = work / "stores.csv"
+    stock = work / "stock.csv"
+    with stores.open("w") as s_out, stock.open("w") as k_out:
+        s_out.write("store_id,name,latitude,longitude\n")
+        k_out.write("store_id,gtin,quantity\n")
+        for n in range(STOCK_STORES):
+            store_id = STORE if n == 0 else f"store-{n:04d}"
+            s_out.write(
+                f"{store_id},Store {n},{40 + rng.random():.5f},{-4 + rng.random() * 6:.5f}\n"
+            )
+            for gtin in gtins:
+                k_out.write(f"{store_id},{gtin},{rng.choice((0, 0, 1, 2, 5))}\n")
+    db = CentralDb(db_url)
+    try:
+        db.create_schema()
+        load_stores(db, read_stores_file(stores), iso_now())
+        load_stock(db, read_stock_file(stock), iso_now())
+    finally:
+        db.close()
+    return gtins
+
+
+def add_variants(ctx: AgentContext, gtins: list[str]) -> None:
+    """The product in the bench store's catalogue: one style, STOCK_VARIANTS sizes."""
+    sizes = ["XS", "S", "M", "L", "XL", "XXL", "36", "38", "40", "42", "44", "46"]
+    with ctx.store.transaction() as db:
+        db.conn.executemany(
+            "INSERT INTO products (gtin, sku, name, category, colour, size, price_minor,"
+            " currency, stock_here, updated_at, style) VALUES (?, ?, 'Camisa', 'camisas',"
+            " 'azul', ?, 2995, 'EUR', 0, ?, 'CAM-9000')",
+            [
+                (g, f"CAM-9000-{size}", size, iso_now())
+                for g, size in zip(gtins, sizes, strict=False)
+            ],
+        )
+
+
+def stock_load_rate(work: Path, stores: int, gtins: int) -> None:
+    """`edge-central load`'s snapshot loader against PostgreSQL COPY, same rows."""
+    url = postgres_database()
+    if url is None:
+        return
+    rows = stores * gtins
+    path = work / "snapshot.csv"
+    with path.open("w") as out:
+        out.write("store_id,gtin,quantity\n")
+        codes = [_gtin(n) for n in range(gtins)]
+        for s in range(stores):
+            store_id = f"store-{s:04d}"
+            out.write("".join(f"{store_id},{g},{(s + n) % 13}\n" for n, g in enumerate(codes)))
+    print(f"stock load: {stores} stores x {gtins} GTINs = {rows:,} rows "
+          f"({path.stat().st_size / 1e6:.0f} MB CSV)")  # fmt: skip
+    try:
+        copy_seconds = _copy_reference(url, path)
+        db = CentralDb(url)
+        try:
+            db.create_schema()
+            started = time.perf_counter()
+            result = load_stock(db, read_stock_file(path), iso_now())
+            ours = time.perf_counter() - started
+        finally:
+            db.close()
+        if result.rows != rows:
+            raise SystemExit(f"stock load: {result.rows} rows loaded of {rows}")
+        print(f"stock load: {len(result.changes):,} feed changes recorded for {stores} stores")
+        print(report("stock load rows/s vs PostgreSQL COPY", rows / ours, rows / copy_seconds,
+                     "rows/s", better="higher"))  # fmt: skip
+    finally:
+        drop_postgres(url)
+
+
+def _copy_reference(url: str, path: Path) -> float:
+    """COPY the same CSV into a table shaped like stock_levels (key and GTIN index)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE stock_copy (store_id TEXT NOT NULL, gtin TEXT NOT NULL,"
+            " quantity BIGINT NOT NULL, PRIMARY KEY (store_id, gtin))"
+        )
+        conn.execute("CREATE INDEX stock_copy_gtin ON stock_copy (gtin)")
+        started = time.perf_counter()
+        with (
+            conn.cursor() as cursor,
+            cursor.copy(
+                "COPY stock_copy (store_id, gtin, quantity) FROM STDIN WITH (FORMAT csv, HEADER)"
+            ) as copy,
+            path.open("rb") as source,
+        ):
+            while chunk := source.read(1 << 20):
+                copy.write(chunk)
+        seconds = time.perf_counter() - started
+        conn.execute("DROP TABLE stock_copy")
+    return seconds
+
+
+def _gtin(n: int) -> str:
+    body = f"84{n:010d}"
+    return body + str(gs1_standard_check_digit(body))
 
 
 def timed_gets(client, numbers: list[str], expect: int) -> list[float]:  # type: ignore[no-untyped-def]

@@ -8,6 +8,8 @@ what the centre found, so after FOUND the caller reads it from the cache like an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import Enum
 from typing import Literal, Protocol
 
@@ -23,6 +25,22 @@ class CentreAnswer(Enum):
     LATE = "late"  # asked, but no usable answer came before the deadline
 
 
+@dataclass(frozen=True)
+class OtherStoreStock:
+    """Another store's stock of the GTINs asked about (only those it has)."""
+
+    store_id: str
+    name: str
+    distance_km: float | None  # from this store; None when either has no location
+    levels: dict[str, int]  # gtin -> quantity on hand there
+
+
+@dataclass(frozen=True)
+class StockAnswer:
+    answer: CentreAnswer
+    stores: tuple[OtherStoreStock, ...] = ()  # nearest first, when FOUND
+
+
 class CentreLookup(Protocol):
     def fetch_order(self, number: str, timeout: float) -> CentreAnswer:
         """Ask the centre for one order (with its lines and customer) and cache it."""
@@ -31,6 +49,11 @@ class CentreLookup(Protocol):
     def fetch_customer_orders(self, by: CustomerKey, value: str, timeout: float) -> CentreAnswer:
         """Ask the centre for a customer (by loyalty id or look-up hash) and their newest
         orders, and cache them."""
+        ...
+
+    def fetch_stock_elsewhere(self, gtins: Sequence[str], timeout: float) -> StockAnswer:
+        """Ask the centre which other stores hold these GTINs, nearest first (live
+        figures: nothing is cached)."""
         ...
 
     def fetch_customer_by_pass(self, serial: str, timeout: float) -> CentreAnswer:

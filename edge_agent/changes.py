@@ -17,6 +17,7 @@ from edge_agent.centre_passes import record_centre_pass
 from edge_agent.conflicts import apply_return_conflict
 from edge_agent.loyalty import apply_centre_balance, apply_loyalty_conflict
 from edge_agent.revocations import revoke_pass
+from edge_agent.stock import apply_stock_levels
 from sync.protocol.changes import (
     ORDER_COLUMNS,
     ORDER_LINE_COLUMNS,
@@ -33,6 +34,7 @@ from sync.protocol.changes import (
 from sync.protocol.clock import to_iso
 from sync.protocol.errors import ChangeRejected
 from sync.protocol.return_conflicts import ReturnConflict
+from sync.protocol.stock import StockLevels
 from sync.protocol.wallet_changes import LoyaltyBalance, LoyaltyConflict, PassUpserted
 
 _STORE_ORDER_UPSERT = (
@@ -79,6 +81,8 @@ def apply_change(db: Database, change: Change, at: datetime) -> None:
         )
     elif isinstance(data, ReturnConflict):
         apply_return_conflict(db, data, at)
+    elif isinstance(data, StockLevels):
+        apply_stock_levels(db, data, at)
     elif isinstance(data, PassUpserted):
         record_centre_pass(db, data, at)
     elif isinstance(data, LoyaltyBalance):

@@ -16,6 +16,7 @@ from edge_agent.config import Config
 from hardware.cardguard import CARD_DATA_REASON, looks_like_card_data
 from hardware.gs1 import UnreadableProductCode, is_gs1_framed, read_product_code
 from hardware.scan import Scan
+from sync.protocol.event_schemas import REQUESTED_ORDER_NUMBER
 from wallet.rotating import SCANNED_PASS_PATTERN
 
 CodeKind = Literal[
@@ -67,9 +68,14 @@ class CodeRules:
         return re.fullmatch(self.loyalty_id_pattern, text) is not None
 
     def order_number(self, text: str) -> str | None:
-        """`text` as an order number (upper case), or None if it is not one."""
+        """`text` as an order number (upper case), or None if it is not one: the web
+        shop's pattern, or the number a till gave an order it requested (R + 16 hex)."""
         number = text.strip().upper()
-        return number if re.fullmatch(self.order_number_pattern, number) else None
+        if re.fullmatch(self.order_number_pattern, number) or re.fullmatch(
+            REQUESTED_ORDER_NUMBER, number
+        ):
+            return number
+        return None
 
 
 def classify_scan(scan: Scan, rules: CodeRules) -> Code:

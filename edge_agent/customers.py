@@ -16,6 +16,7 @@ from edge_agent.context import AgentContext
 from edge_agent.domain import CustomerProfile, OrderSummary, PurchasedItem
 from edge_agent.errors import CustomerNotFound, InputRefused
 from edge_agent.i18n import Phrase
+from edge_agent.order_requests import requested_orders
 from edge_agent.orders import (
     list_customer_orders,
     lookup_budget,
@@ -109,6 +110,7 @@ def customer_profile(ctx: AgentContext, customer_id: str) -> CustomerProfile:
         ready_for_pickup_here=ready_for_pickup_here(ctx, customer_id),
         recent_purchases=recent,
         preferred_sizes=_preferred_sizes(recent),
+        requested_orders=requested_orders(ctx, customer_id),
         wallet_pass=_wallet_pass(db, customer_id),
     )
 

@@ -94,6 +94,33 @@ class PurchasedItem:
 
 
 @dataclass(frozen=True)
+class RequestedLine:
+    gtin: str
+    name: str
+    size: str | None
+    colour: str | None
+    quantity: int
+    unit_price: Money
+
+
+@dataclass(frozen=True)
+class RequestedOrder:
+    """An order staff asked the centre for (collect elsewhere, or delivered home), as
+    this store knows it until the centre's order comes back."""
+
+    number: str
+    customer_id: str
+    fulfilment: Literal["click_and_collect", "delivery"]
+    pickup_store_id: str | None
+    lines: tuple[RequestedLine, ...]
+    total: Money
+    requested_at: datetime
+    # waiting: still in the outbox (offline: placed when the store reconnects);
+    # placed: the centre has it; refused: the centre refused it (see the parked events).
+    state: Literal["waiting", "placed", "refused"]
+
+
+@dataclass(frozen=True)
 class CustomerProfile:
     """What the till shows once a customer is recognised."""
 
@@ -108,6 +135,8 @@ class CustomerProfile:
     ready_for_pickup_here: tuple[OrderSummary, ...]
     recent_purchases: tuple[PurchasedItem, ...]
     preferred_sizes: dict[str, str]
+    # Asked for at this store and not yet back from the centre as an order.
+    requested_orders: tuple[RequestedOrder, ...] = ()
     # "on_phone": a wallet pass of theirs is on a phone (Apple registered it, or Google
     # said saved); "issued": they have one, not (yet) on a phone; "none": offer it.
     wallet_pass: Literal["on_phone", "issued", "none"] = "none"

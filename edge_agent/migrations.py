@@ -506,6 +506,56 @@ RETURN_CONFLICTS = Migration(
 )
 
 
+# Numbered after its issue (17), like SECURITY (18): steps built in parallel do not collide.
+STOCK_AND_REQUESTS = Migration(
+    17,
+    "stock here from the centre, local stock movements, orders requested at the till",
+    (
+        # Variants of one product (its sizes and colours) share a style. The seeded
+        # catalogue's SKUs are STYLE-SIZE, so existing rows get theirs from the SKU.
+        "ALTER TABLE products ADD COLUMN style TEXT",
+        """UPDATE products SET style = substr(sku, 1, length(sku) - length(size) - 1)
+            WHERE size IS NOT NULL AND sku LIKE '%-' || size""",
+        "CREATE INDEX products_style ON products (style)",
+        # The centre's figure per GTIN (change `stock.levels`) and when it was taken:
+        # this store's own movements after `as_of` are not in it yet.
+        """CREATE TABLE stock_levels (
+            gtin TEXT PRIMARY KEY,
+            quantity INTEGER NOT NULL,
+            as_of TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        )""",
+        # Sales and returns recorded here; each (reference, reason, gtin) counts once.
+        """CREATE TABLE stock_movements (
+            id INTEGER PRIMARY KEY,
+            gtin TEXT NOT NULL,
+            delta INTEGER NOT NULL CHECK (delta <> 0),
+            reason TEXT NOT NULL CHECK (reason IN ('sale', 'return')),
+            reference TEXT NOT NULL,
+            at TEXT NOT NULL,
+            UNIQUE (reference, reason, gtin)
+        )""",
+        "CREATE INDEX stock_movements_gtin ON stock_movements (gtin, at)",
+        # Orders staff asked the centre for (event `order.requested`, same id): shown in
+        # the customer's profile as pending until the centre's order arrives.
+        """CREATE TABLE order_requests (
+            event_id TEXT PRIMARY KEY,
+            number TEXT NOT NULL UNIQUE,
+            customer_id TEXT REFERENCES customers (id) ON DELETE CASCADE,
+            fulfilment TEXT NOT NULL CHECK (fulfilment IN ('click_and_collect', 'delivery')),
+            pickup_store_id TEXT,
+            lines TEXT NOT NULL,
+            total_minor INTEGER NOT NULL CHECK (total_minor >= 0),
+            currency TEXT NOT NULL,
+            staff_id TEXT NOT NULL,
+            till_id TEXT,
+            outbox_seq INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX order_requests_customer ON order_requests (customer_id, created_at)",
+    ),
+)
+
 # Numbered after its issue (14), as the other parallel steps are.
 LOYALTY_FROM_CENTRE = Migration(
     14,
@@ -576,6 +626,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     RETURN_CONFLICTS,
     LOYALTY_FROM_CENTRE,
     OUTBOX_CHAIN,
+    STOCK_AND_REQUESTS,
     SECURITY,
 )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlite_utils import Database
 
@@ -90,6 +90,20 @@ def append_event(
          event_hash(envelope)],
     )  # fmt: skip
     return seq
+
+
+def event_id_at(db: Database, seq: int) -> str:
+    """The id of the event appended as `seq` (inside the transaction that appended it)."""
+    return str(db.execute("SELECT event_id FROM outbox WHERE seq = ?", [seq]).fetchone()[0])
+
+
+def event_state(db: Database, seq: int) -> Literal["queued", "acked", "parked"]:
+    """Where the event appended as `seq` is: waiting to go, taken by the centre, or
+    parked (refused). A row pruned after its ack is "acked"."""
+    row = db.execute("SELECT acked_at, parked_reason FROM outbox WHERE seq = ?", [seq]).fetchone()
+    if row is None or row[0] is not None:
+        return "acked"
+    return "parked" if row[1] is not None else "queued"
 
 
 def outbox_stats(db: Database) -> OutboxStats:

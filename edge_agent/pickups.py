@@ -4,22 +4,25 @@ suggestions of what goes with what they bought."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
-from edge_agent.centre import CentreLookup
+from edge_agent.centre import CentreAnswer, CentreLookup
 from edge_agent.context import AgentContext
 from edge_agent.customers import customer_profile
 from edge_agent.domain import Money, Order
 from edge_agent.errors import EdgeAgentError
 from edge_agent.i18n import Phrase
-from edge_agent.orders import find_order
+from edge_agent.orders import find_order, lookup_budget
 from edge_agent.outbox import append_event
 from edge_agent.receipts import pickup_slip
 from edge_agent.returns import ORDER_STATUS_TEXT
 from edge_agent.staff import Actor, audit
 from sync.protocol.clock import to_iso
+from sync.protocol.stock import STOCK_GTINS_MAX
 
 # What a stylist would offer beside each category (seeded catalogue's categories).
 GOES_WITH = {
@@ -32,6 +35,8 @@ GOES_WITH = {
     "accesorios": ("vestidos", "camisas", "abrigos"),
 }
 MAX_SUGGESTIONS = 4
+# Products per category looked up elsewhere when this store has none of that category.
+ORDERABLE_CANDIDATES = 5
 
 
 class PickupRefused(EdgeAgentError):
@@ -47,6 +52,10 @@ class Suggestion:
     size: str | None
     price: Money
     stock_here: int
+    # "here": on this store's shelves; "orderable": not here, but another store has it
+    # (the nearest is named), so staff can order it for the customer.
+    availability: Literal["here", "orderable"] = "here"
+    orderable_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,13 +81,14 @@ def verify_pickup(
 ) -> PickupCheck:
     """The order, if it can be handed over here now to this customer; else PickupRefused
     (an order this store has not cached is asked of the centre, like an order look-up, so
-    an order for another store is refused as such)."""
+    an order for another store is refused as such). With a centre, suggestions this store
+    lacks may come from other stores' stock."""
     order = find_order(ctx, order_number, centre)
     _check_can_hand_over(ctx, order, customer_id)
     first_name = None
     if order.customer_id:
         first_name = customer_profile(ctx, order.customer_id).first_name
-    return PickupCheck(order, first_name, suggestions_for(ctx, order))
+    return PickupCheck(order, first_name, suggestions_for(ctx, order, centre))
 
 
 def hand_over(
@@ -137,26 +147,64 @@ def hand_over(
     return Pickup(pickup_id, order.number, now, slip_job)
 
 
-def suggestions_for(ctx: AgentContext, order: Order) -> tuple[Suggestion, ...]:
-    """In-stock items from categories that go with the order, in the customer's sizes."""
+def suggestions_for(
+    ctx: AgentContext, order: Order, centre: CentreLookup | None = None
+) -> tuple[Suggestion, ...]:
+    """Items from categories that go with the order, in the customer's sizes: what this
+    store has first; then, for a category it has nothing of, what another store has and
+    staff can order (asked of the centre within the look-up deadline)."""
+    started = time.monotonic()
     bought = {line.gtin for line in order.lines}
     categories = [c for line in order.lines for c in GOES_WITH.get(line.category or "", ())]
     sizes: dict[str, str] = {}
     if order.customer_id:
         sizes = customer_profile(ctx, order.customer_id).preferred_sizes
     found: list[Suggestion] = []
+    lacking: dict[str, list[tuple]] = {}  # category -> products in size, none here
     for category in dict.fromkeys(categories):  # keep order, drop repeats
-        row = ctx.store.db.execute(
+        size = sizes.get(category)
+        rows = ctx.store.db.execute(
             "SELECT gtin, name, category, size, price_minor, currency, stock_here FROM products"
-            " WHERE category = ? AND stock_here > 0 AND (? IS NULL OR size = ? OR size = 'Única')"
-            " ORDER BY stock_here DESC, gtin LIMIT 1",
-            [category, sizes.get(category), sizes.get(category)],
-        ).fetchone()
-        if row and row[0] not in bought:
-            found.append(Suggestion(row[0], row[1], row[2], row[3], Money(row[4], row[5]), row[6]))
+            " WHERE category = ? AND (? IS NULL OR size = ? OR size = 'Única')"
+            " ORDER BY stock_here > 0 DESC, stock_here DESC, gtin LIMIT ?",
+            [category, size, size, ORDERABLE_CANDIDATES],
+        ).fetchall()
+        rows = [r for r in rows if r[0] not in bought]
+        if rows and rows[0][6] > 0:
+            found.append(_suggestion(rows[0]))
+        elif rows:
+            lacking[category] = rows
         if len(found) == MAX_SUGGESTIONS:
-            break
-    return tuple(found)
+            return tuple(found)
+    if lacking and centre is not None:
+        found += _orderable(ctx, lacking, centre, started)
+    return tuple(found[:MAX_SUGGESTIONS])
+
+
+def _orderable(
+    ctx: AgentContext, lacking: dict[str, list[tuple]], centre: CentreLookup, started: float
+) -> list[Suggestion]:
+    gtins = [row[0] for rows in lacking.values() for row in rows][:STOCK_GTINS_MAX]
+    asked = centre.fetch_stock_elsewhere(gtins, lookup_budget(ctx, started))
+    if asked.answer is not CentreAnswer.FOUND:
+        return []  # offline or no answer: suggest only what is here
+    nearest: dict[str, str] = {}
+    for store in asked.stores:  # nearest first
+        for gtin, quantity in store.levels.items():
+            if quantity > 0:
+                nearest.setdefault(gtin, store.name)
+    found = []
+    for rows in lacking.values():
+        row = next((r for r in rows if r[0] in nearest), None)
+        if row is not None:
+            found.append(_suggestion(row, "orderable", nearest[row[0]]))
+    return found
+
+
+def _suggestion(row: tuple, availability: str = "here", source: str | None = None) -> Suggestion:
+    gtin, name, category, size, price_minor, currency, stock = row
+    return Suggestion(gtin, name, category, size, Money(price_minor, currency), max(0, stock),
+                      availability, source)  # type: ignore[arg-type]  # fmt: skip
 
 
 def _check_can_hand_over(ctx: AgentContext, order: Order, customer_id: str | None) -> None:

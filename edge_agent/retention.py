@@ -33,6 +33,16 @@ RULES = (
     PruneRule("scan_log", "id", "at", "scan_log_days"),
     PruneRule("dead_letters", "id", "received_at", "dead_letters_days"),
     PruneRule("return_requests", "id", "expires_at", "expired_return_slips_days"),
+    # A sale or return counts until the centre's figure includes it; a month on, it has.
+    PruneRule("stock_movements", "id", "at", "scan_log_days"),
+    # A request whose order came back from the centre is shown as that order.
+    PruneRule(
+        "order_requests",
+        "event_id",
+        "created_at",
+        "acked_events_days",
+        "EXISTS (SELECT 1 FROM orders o WHERE o.number = order_requests.number)",
+    ),
     PruneRule(
         "customers",
         "id",

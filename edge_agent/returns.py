@@ -25,6 +25,7 @@ from edge_agent.orders import find_order
 from edge_agent.outbox import append_event
 from edge_agent.receipts import return_receipt
 from edge_agent.staff import Actor, audit
+from edge_agent.stock import add_movements, stock_here
 from hardware.money import format_money
 from sync.protocol.clock import to_iso
 
@@ -164,11 +165,13 @@ def confirm_return(
              approved_by],
         )  # fmt: skip
         reasons = {line.line_no: line.reason for line in lines}
+        back_on_shelf: list[tuple[str, int]] = []
         for line in quote.lines:
-            line_id = db.execute(
-                "SELECT id FROM order_lines WHERE order_id = ? AND line_no = ?",
+            line_id, gtin = db.execute(
+                "SELECT id, gtin FROM order_lines WHERE order_id = ? AND line_no = ?",
                 [order_id, line.line_no],
-            ).fetchone()[0]
+            ).fetchone()
+            back_on_shelf.append((gtin, line.requested))
             db.execute(
                 "INSERT INTO return_lines (return_id, order_line_id, quantity, amount_minor,"
                 " reason) VALUES (?, ?, ?, ?, ?)",
@@ -179,6 +182,9 @@ def confirm_return(
                 "UPDATE order_lines SET returned_quantity = returned_quantity + ? WHERE id = ?",
                 [line.requested, line_id],
             )
+        # What comes back is on this store's shelves now: the stock here moves at once.
+        carried = stock_here(db, [gtin for gtin, _ in back_on_shelf])
+        add_movements(db, return_id, "return", [m for m in back_on_shelf if m[0] in carried], now)
         detail = {"order": quote.order_number, "total_minor": quote.total.amount_minor}
         audit(db, actor, "return.confirmed", return_id, detail, now)
         receipt_job = None

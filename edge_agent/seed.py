@@ -181,7 +181,7 @@ def seed_store(
         products = _products(rng, ctx.config.store.currency, now)
         tx.conn.executemany(
             "INSERT INTO products (gtin, sku, name, category, colour, size, price_minor,"
-            " currency, stock_here, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " currency, stock_here, updated_at, style) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             products,
         )
         tx.conn.executemany(
@@ -257,11 +257,24 @@ def _products(rng: random.Random, currency: str, now: datetime) -> list[tuple]:
                     item = len(rows) + 1
                     body = f"8437{model:04d}{item:04d}"[:12]
                     gtin = body + str(gs1_standard_check_digit(body))
-                    sku = f"{category[:3].upper()}-{model:04d}-{size}"
+                    style = f"{category[:3].upper()}-{model:04d}"
+                    sku = f"{style}-{size}"
                     name = f"{garment.name} {material} {_agree(shade, garment.form)}"
                     stock = rng.randrange(0, 12)
                     rows.append(
-                        (gtin, sku, name, category, colour, size, price, currency, stock, stamp)
+                        (
+                            gtin,
+                            sku,
+                            name,
+                            category,
+                            colour,
+                            size,
+                            price,
+                            currency,
+                            stock,
+                            stamp,
+                            style,
+                        )
                     )
     return rows
 

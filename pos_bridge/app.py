@@ -21,6 +21,7 @@ from pos_bridge.metrics import install_metrics
 from pos_bridge.openapi import openapi_document
 from pos_bridge.passes_api import passes_api
 from pos_bridge.screens import install_screens
+from pos_bridge.stock_api import stock_api
 from pos_bridge.throttle import new_throttles
 from pos_bridge.till_api import till_api
 from pos_bridge.till_events import TillEventHub, identified_event
@@ -40,6 +41,7 @@ def create_app(
     app.register_blueprint(api)
     app.register_blueprint(till_api)
     app.register_blueprint(conflicts_api)
+    app.register_blueprint(stock_api)
     app.register_blueprint(passes_api)
     wiring.install_pass_checks(app, agent_pass_verifier(ctx), load_rotating_secret(ctx.config))
     install_screens(app, ctx)

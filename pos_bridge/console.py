@@ -35,6 +35,7 @@ from edge_agent.i18n import Phrase
 from edge_agent.list_handoff import lists_sent_to_staff
 from edge_agent.lists import create_list, customer_lists, get_list, set_item
 from edge_agent.loyalty import redeem_coupon
+from edge_agent.order_requests import WantedLine, request_order
 from edge_agent.orders import find_order
 from edge_agent.pickups import hand_over, verify_pickup
 from edge_agent.return_requests import load_return_request, quote_return_request
@@ -45,6 +46,7 @@ from edge_agent.returns import (
     quote_return,
 )
 from edge_agent.staff import Actor, Unauthorized, check_pin, console_actor, sign_in, sign_out
+from edge_agent.stock import product_stock
 from pos_bridge.csrf import protect
 from pos_bridge.errors import ApiError
 from pos_bridge.i18n import LANG_SESSION_KEY
@@ -65,6 +67,7 @@ CONSOLE_KEEPALIVE_SECONDS = 5.0
 _OPEN = {"console.sign_in_form", "console.sign_in_submit", "console.choose_language"}
 _QTY_FIELD = re.compile(r"^qty_(\d{1,4})$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_GTIN = re.compile(r"^(\d{8}|\d{12,14})$")
 _REFUND_METHODS = ("original_payment", "store_credit")
 
 
@@ -270,6 +273,39 @@ def pickup_hand_over() -> Any:
     number = request.form.get("order_number", "")
     done = hand_over(_ctx(), number, customer_id, actor=_actor(), centre=centre_lookup())
     return render_template("console/pickup_done.html", pickup=done), 201
+
+
+@console.get("/stock")
+def stock() -> str:
+    """A product's sizes here and in the other stores; with a customer, the form to order
+    what this store lacks for them."""
+    gtin = _arg("gtin")
+    if not _GTIN.match(gtin):
+        raise InvalidInput("scan or type the product barcode")
+    ctx = _ctx()
+    customer_id = request.args.get("customer_id", "").strip() or None
+    profile = customer_profile(ctx, customer_id) if customer_id else None
+    found = product_stock(ctx, gtin, centre_lookup())
+    return render_template("console/stock.html", stock=found, profile=profile)
+
+
+@console.post("/order-requests")
+def order_request() -> Any:
+    form = request.form
+    gtin, quantity = form.get("gtin", ""), form.get("quantity", "1")
+    if not _GTIN.match(gtin) or not quantity.isdigit() or not 1 <= int(quantity) <= 99:
+        raise InvalidInput("choose a size and a quantity from 1 to 99")
+    where = form.get("fulfilment", "")
+    fulfilment, pickup = ("delivery", None) if where == "home" else ("click_and_collect", where)
+    requested = request_order(
+        _ctx(),
+        form.get("customer_id", ""),
+        fulfilment,
+        pickup or None,
+        [WantedLine(gtin, int(quantity))],
+        actor=_actor(),
+    )
+    return render_template("console/order_requested.html", requested=requested), 201
 
 
 @console.post("/coupons/redeem")

@@ -45,6 +45,7 @@ from edge_agent.return_requests import (
 )
 from edge_agent.returns import ReturnRequestLine
 from edge_agent.scans import ScanDispatcher
+from edge_agent.stock import product_stock
 from hardware.scan import MAX_SCAN_CHARS, Scan
 from pos_bridge import wiring
 from pos_bridge.csrf import CSRF_SESSION_KEY, protect
@@ -276,7 +277,11 @@ def slip(request_id: str) -> Any:
 def product(gtin: str) -> Any:
     if not _GTIN.match(gtin):
         raise InvalidInput("not a product barcode")
-    return render_template("kiosk/product.html", product=find_product(_ctx(), gtin))
+    ctx = _ctx()
+    found = find_product(ctx, gtin)
+    # Sizes here and in the nearest stores: a shopper asks for the other size first.
+    stock = product_stock(ctx, gtin, wiring.centre_lookup())
+    return render_template("kiosk/product.html", product=found, stock=stock)
 
 
 @kiosk.post("/list/items")

@@ -17,14 +17,15 @@ from pydantic import BaseModel, TypeAdapter
 
 from edge_agent import __version__
 from edge_agent.devices import DevicesStatus, PrintJobs
-from edge_agent.domain import CustomerProfile, Order, ReturnConflict
+from edge_agent.domain import CustomerProfile, Order, RequestedOrder, ReturnConflict
 from edge_agent.lists import ShoppingList
 from edge_agent.loyalty import PointsAward, Redemption
 from edge_agent.pickups import Pickup, PickupCheck
 from edge_agent.printing import PrintJob
 from edge_agent.returns import ConfirmedReturn, ReturnQuote
 from edge_agent.scans import ScanOutcome
-from pos_bridge import api, conflicts_api, passes_api, till_api
+from edge_agent.stock import ProductStock, RecordedMovement
+from pos_bridge import api, conflicts_api, passes_api, stock_api, till_api
 from pos_bridge.params import (
     ConflictPath,
     CustomerPath,
@@ -34,6 +35,7 @@ from pos_bridge.params import (
     OrderSearchQuery,
     PrinterPath,
     PrintJobsParams,
+    ProductPath,
     ReturnSlipPath,
     TillPath,
 )
@@ -128,6 +130,17 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/api/v1/printers/<printer_id>/reprint-last", "Print the last receipt "
               "again", None, (202, PrintJob), (400, 404, 409, 503), tags=("devices",),
               params=PrinterPath),
+    Operation("get", "/api/v1/products/<gtin>/stock", "A product's stock size by size: "
+              "here (works offline) and in the other stores, nearest first (asks the "
+              "centre; says so when it cannot)", None, (200, ProductStock), (400, 404),
+              tags=("stock",), params=ProductPath),
+    Operation("post", "/api/v1/stock/movements", "Record a sale or return here: the stock "
+              "here moves at once (once per reference)", stock_api.MovementRequest,
+              (201, RecordedMovement), (400, 404, 415, 422), tags=("stock",)),
+    Operation("post", "/api/v1/order-requests", "Order for the identified customer what "
+              "this store lacks: collect at another store or delivered home (offline it "
+              "waits in the outbox)", stock_api.OrderRequestBody, (201, RequestedOrder),
+              (400, 404, 409, 415, 422), tags=("stock",)),
     Operation("get", "/api/v1/tills/<till_id>/events", "Live events for a till screen (SSE)",
               None, (200, SSE), (400, 503), params=TillPath),
 )  # fmt: skip

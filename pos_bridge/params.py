@@ -57,6 +57,10 @@ class ListItemPath(ListPath):
     gtin: str = Field(pattern=GTIN_PATTERN)
 
 
+class ProductPath(_Params):
+    gtin: str = Field(pattern=GTIN_PATTERN)
+
+
 class PrinterPath(_Params):
     printer_id: str = Field(pattern=ID_PATTERN)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from edge_agent.centre import CentreAnswer, CustomerKey
+from edge_agent.centre import CentreAnswer, CustomerKey, OtherStoreStock, StockAnswer
 from edge_agent.changes import apply_change
 from edge_agent.store import Store
 from sync.protocol.changes import Change
@@ -25,6 +25,7 @@ from sync.protocol.lookups import (
     LookupUnreadable,
     OrderByNumber,
     OrdersOfCustomer,
+    StockOfGtins,
     encode_request,
     parse_reply,
 )
@@ -51,8 +52,21 @@ class MqttCentreLookup:
     def fetch_customer_by_pass(self, serial: str, timeout: float) -> CentreAnswer:
         return self._fetch(CustomerByPass(kind="customer_by_pass", serial=serial), timeout)
 
-    def _fetch(self, request: AnyRequest, timeout: float) -> CentreAnswer:
-        started = time.monotonic()
+    def fetch_stock_elsewhere(self, gtins: Sequence[str], timeout: float) -> StockAnswer:
+        request = StockOfGtins(kind="stock", gtins=tuple(gtins))
+        reply = self._ask(request, timeout)
+        if isinstance(reply, CentreAnswer):
+            return StockAnswer(reply)
+        if reply.status == "not_found" or reply.stock is None or not reply.stock.stores:
+            return StockAnswer(CentreAnswer.NOT_FOUND)
+        stores = tuple(
+            OtherStoreStock(s.store_id, s.name, s.distance_km, dict(s.levels))
+            for s in reply.stock.stores
+        )
+        return StockAnswer(CentreAnswer.FOUND, stores)
+
+    def _ask(self, request: AnyRequest, timeout: float) -> LookupReply | CentreAnswer:
+        """The centre's readable answer, or why there is none (OFFLINE, LATE)."""
         try:
             payload = self._requester.ask(encode_request(request), timeout)
         except CentreUnreachable:
@@ -69,6 +83,13 @@ class MqttCentreLookup:
         if reply.status == "refused":
             log.warning("centre refused a look-up (%s): %s", request.kind, reply.message)
             return CentreAnswer.LATE
+        return reply
+
+    def _fetch(self, request: AnyRequest, timeout: float) -> CentreAnswer:
+        started = time.monotonic()
+        reply = self._ask(request, timeout)
+        if isinstance(reply, CentreAnswer):
+            return reply
         if reply.status == "not_found" or not (reply.orders or reply.customers):
             return CentreAnswer.NOT_FOUND
         try:

@@ -19,6 +19,7 @@ from sync.central.db import CentralDb
 from sync.central.delivery.cli import deliver, subscriptions
 from sync.central.delivery.worker import DeliverySettings
 from sync.central.errors import CentralError
+from sync.central.masterfile import MasterFileError
 from sync.central.service import CentralService, fleet_status
 from sync.central.wallet.cli import wallet
 from sync.protocol.clock import iso_now
@@ -295,43 +296,64 @@ def push(changes_file: Path, broker_url: str, db_url: str, topic_prefix: str) ->
 @_db_option
 @_prefix_option
 def load(files: tuple[Path, ...], broker_url: str, db_url: str, topic_prefix: str) -> None:
-    """Load master data (customers, orders) from JSON or CSV FILES, in the order given.
+    """Load master data (customers, orders, stores, stock) from JSON or CSV FILES, in
+    the order given.
 
     \b
     JSON: a list of records (an order has "number", a customer "id"), or
-      {"customers": [...], "orders": [...]}; records in the change-feed shape.
+      {"customers": [...], "orders": [...]}; records in the change-feed shape;
+      {"stores": [...]}, {"stock": [...]} (a snapshot) or {"stock_deltas": [...]}.
     CSV customers (header): id, first_name, last_name [, loyalty_id, email_hash,
       phone_hash, preferred_locale, consent_marketing, tier, points, lifetime_points]
     CSV orders, one row per order line, grouped by number (order columns repeat):
       number, fulfilment, status, placed_at, currency, total_minor, payment_method,
       line_no, gtin, sku, name, quantity, unit_price_minor [, customer_id, channel,
       pickup_store_id, fulfilled_at, category, colour, size, final_sale]
+    CSV stores: store_id, name [, latitude, longitude]
+    CSV stock snapshot: store_id, gtin, quantity [, as_of]; each store in the file
+      gets exactly these levels (a GTIN left out goes to 0)
+    CSV stock deltas: store_id, gtin, delta [, as_of]; a delta file counts once
 
     Each file is all or nothing. A record loaded again unchanged records nothing; a
     click-and-collect order goes to its pickup store, a customer update to the stores
-    that know the customer.
+    that know the customer, a store's stock levels to that store (coalesced).
     """
-    from sync.central.masterdata import load_records
-    from sync.central.masterfile import MasterFileError, read_master_file
-
     db = CentralDb(db_url)
     messages: list[tuple[str, bytes]] = []
     try:
         db.create_schema()
         for path in files:
             try:
-                result = load_records(db, read_master_file(path), str(path))
+                summary, changes = _load_file(db, path)
             except MasterFileError as exc:
                 raise CentralError(f"{exc}; nothing from this file was loaded") from None
-            click.echo(
-                f"{path}: {result.added} added, {result.changed} changed,"
-                f" {result.unchanged} unchanged; {len(result.changes)} change(s) for stores"
-            )
-            messages += [(StoreTopics(topic_prefix, s).changes, p) for s, p in result.changes]
+            click.echo(f"{path}: {summary}; {len(changes)} change(s) for stores")
+            messages += [(StoreTopics(topic_prefix, s).changes, p) for s, p in changes]
     finally:
         db.close()
     if broker_url and messages:
         _send_now(broker_url, messages, content_type=STRUCTURED_CONTENT_TYPE)
+
+
+def _load_file(db: CentralDb, path: Path) -> tuple[str, list[tuple[str, bytes]]]:
+    from sync.central.masterdata import load_records
+    from sync.central.masterfile import read_master_file
+    from sync.central.stock import load_stock, load_stores
+    from sync.central.stockfile import file_kind, read_stock_file, read_stores_file
+
+    kind = file_kind(path)
+    if kind == "stores":
+        return f"{load_stores(db, read_stores_file(path), iso_now())} store(s) written", []
+    if kind == "stock":
+        stock = read_stock_file(path)
+        result = load_stock(db, stock, iso_now())
+        if result.already_loaded:
+            return "these deltas were loaded before; nothing changed", []
+        summary = f"{result.rows} {stock.kind} row(s), {result.changed} level(s) moved"
+        return summary, result.changes
+    result = load_records(db, read_master_file(path), str(path))
+    summary = f"{result.added} added, {result.changed} changed, {result.unchanged} unchanged"
+    return summary, result.changes
 
 
 @main.command()
@@ -433,13 +455,23 @@ def keys(
     help="Callers other than this host must send Authorization: Bearer TOKEN "
     "(default: this host only; best set through $EDGE_CENTRAL_WEB_TOKEN).",
 )
-def web(db_url: str, host: str, port: int, token: str) -> None:
-    """Serve the fleet status page (/fleet) and its JSON (/fleet.json)."""
+@click.option(
+    "--stock-token",
+    envvar="EDGE_CENTRAL_STOCK_TOKEN",
+    default="",
+    help="Bearer token of the inventory system's POST /stock/changes (set it through the "
+    "environment, not on the command line); empty: the stream is refused.",
+)
+def web(db_url: str, host: str, port: int, token: str, stock_token: str) -> None:
+    """Serve the fleet status page (/fleet), its JSON (/fleet.json) and the inventory
+    system's stock stream (POST /stock/changes, see /openapi.json)."""
     from cheroot.wsgi import Server
 
     from sync.central.web import create_fleet_app
 
-    server = Server((host, port), create_fleet_app(db_url, token))
+    if stock_token and len(stock_token) < 32:
+        raise CentralError("the stock token must be at least 32 characters")
+    server = Server((host, port), create_fleet_app(db_url, token, stock_token or None))
     click.echo(f"fleet status on http://{host}:{port}/fleet", err=True)
     try:
         server.start()

@@ -31,6 +31,7 @@ from sync.central.masterdata import (
     read_order,
     remember_store_knows,
 )
+from sync.central.stock import stock_elsewhere
 from sync.central.supervision import Part
 from sync.central.wallet.passes import customer_passes, pass_customer
 from sync.link import Message
@@ -40,6 +41,7 @@ from sync.protocol.lookups import (
     CustomerByPass,
     LookupUnreadable,
     OrderByNumber,
+    StockOfGtins,
     encode_reply,
     parse_request,
 )
@@ -156,6 +158,9 @@ class LookupResponder:
             self.counters.refused += 1
             self._publish(reply_to, encode_reply("refused", message=str(exc)[:500]), correlation)
             return
+        if isinstance(request, StockOfGtins):
+            self._answer_stock(db, store_id, list(request.gtins), reply_to, correlation)
+            return
         if isinstance(request, OrderByNumber):
             order = read_order(db, request.number)
             orders = [order] if order is not None else []
@@ -180,6 +185,22 @@ class LookupResponder:
         # After the answer, not before: the till is waiting, this is bookkeeping.
         for customer in customers:
             _remember(db, customer["id"], store_id)
+
+    def _answer_stock(
+        self,
+        db: CentralDb,
+        store_id: str,
+        gtins: list[str],
+        reply_to: str,
+        correlation: bytes | None,
+    ) -> None:
+        stores = stock_elsewhere(db, store_id, gtins)
+        if not stores:
+            self.counters.not_found += 1
+            self._publish(reply_to, encode_reply("not_found"), correlation)
+            return
+        self.counters.answered += 1
+        self._publish(reply_to, encode_reply("found", stock={"stores": stores}), correlation)
 
 
 def _own_reply_topic(prefix: str, store_id: str, reply_to: str | None) -> bool:

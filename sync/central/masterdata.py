@@ -102,6 +102,12 @@ def customer_orders(db: CentralDb, customer_id: str, limit: int) -> list[dict[st
     return [_order_data(db, row) for row in rows]
 
 
+def write_order(db: CentralDb, order: OrderUpserted) -> None:
+    """Store one order as master data (inside the caller's transaction), as a load
+    would, without routing it: the caller decides which stores hear of it."""
+    _write_order(db, order, _digest(order))
+
+
 def remember_store_knows(db: CentralDb, customer_id: str, store_id: str) -> None:
     """From now on this customer's updates go to this store too."""
     db.execute(

@@ -33,6 +33,7 @@ from sync.central.integrity import check_reported_head
 from sync.central.lookups import LookupResponder
 from sync.central.metrics import CentreMetrics, IngestCounters
 from sync.central.schema import migrate
+from sync.central.stock_flusher import STOCK_FLUSH_SECONDS, StockFlusher
 from sync.central.supervision import Part, Parts
 from sync.errors import SyncError
 from sync.link import BrokerSettings, Message, MqttLink
@@ -104,6 +105,7 @@ class CentralService:
         cert_file: Path | None = None,
         key_file: Path | None = None,
         delivery: DeliverySettings | None = None,
+        stock_flush_seconds: float = STOCK_FLUSH_SECONDS,
     ) -> None:
         self.prefix = topic_prefix
         self.db_url = db_url
@@ -129,6 +131,7 @@ class CentralService:
             on_message=self._on_message,
         )
         self.lookups = LookupResponder(db_url, topic_prefix, self._publish_reply)
+        self.stock_flusher = StockFlusher(db_url, self._send_change, stock_flush_seconds)
         # Delivery to the retailer's platforms, woken by this worker's commits.
         self.delivery = (
             None
@@ -142,6 +145,7 @@ class CentralService:
         self.parts = Parts(
             self.ingest,
             self.lookups.part,
+            self.stock_flusher.part,
             broker,
             *(self.delivery.parts if self.delivery is not None else ()),
         )
@@ -160,6 +164,8 @@ class CentralService:
         self.ingest.ready.wait(timeout=30)
         self.lookups.start()
         self.parts.watch("lookups", self.lookups.thread)
+        self.stock_flusher.start()
+        self.parts.watch("stock", self.stock_flusher.thread)
         if self.delivery is not None:
             self.delivery.start()  # its threads are its parts'
         self.link.start()
@@ -170,6 +176,7 @@ class CentralService:
         self._stop.set()
         self._thread.join(timeout=10)
         self.lookups.stop()
+        self.stock_flusher.stop()
         if self.delivery is not None:
             self.delivery.stop()
         # Stopped on purpose: end the session so the broker deals its share to the others.

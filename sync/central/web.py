@@ -17,6 +17,7 @@ from sync.central.delivery.metrics import delivery_metrics
 from sync.central.delivery.status import subscription_status
 from sync.central.integrity import integrity_by_device, list_alarms
 from sync.central.service import fleet_status
+from sync.central.stock_api import register_json_errors, stock_blueprint
 from sync.protocol.envelope import event_source
 
 PAGE = """<!doctype html>
@@ -62,13 +63,18 @@ d.integrity.chained %}chained{% elif d.integrity.chained is false %}unchained{% 
 </body></html>"""
 
 
-def create_fleet_app(db_url: str, token: str = "") -> Flask:
+def create_fleet_app(db_url: str, token: str = "", stock_token: str | None = None) -> Flask:
     """The fleet pages; they answer callers on this host, and others that send
-    `Authorization: Bearer <token>` (no token: this host only)."""
+    `Authorization: Bearer <token>` (no token: this host only). The inventory system's
+    stock stream has its own token (`stock_token`; none: refused) and answers anywhere."""
     app = Flask(__name__)
+    register_json_errors(app)
+    app.register_blueprint(stock_blueprint(db_url, stock_token))
 
     @app.before_request
     def _ops_only() -> Any:
+        if request.blueprint == "stock":
+            return None  # the stock stream checks its own token
         if _is_loopback(request.remote_addr or "") or _bearer_matches(token):
             return None
         message = "the fleet view answers on this host, or with the operator token"

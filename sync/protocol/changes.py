@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sync.protocol.clock import to_iso
 from sync.protocol.errors import ChangeRejected
 from sync.protocol.return_conflicts import RETURN_CONFLICT, ReturnConflict
+from sync.protocol.stock import STOCK_LEVELS, StockLevels
 from sync.protocol.wallet_changes import (
     LOYALTY_BALANCE,
     LOYALTY_CONFLICT,
@@ -41,6 +42,7 @@ CHANGE_TYPES: dict[str, int] = {
     "pass.revoked": 1,
     "config.changed": 1,
     RETURN_CONFLICT: 1,
+    STOCK_LEVELS: 1,
     PASS_UPSERTED: 1,
     LOYALTY_BALANCE: 1,
     LOYALTY_CONFLICT: 1,
@@ -186,6 +188,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "pass.revoked": PassRevoked,
     "config.changed": ConfigChanged,
     RETURN_CONFLICT: ReturnConflict,
+    STOCK_LEVELS: StockLevels,
     PASS_UPSERTED: PassUpserted,
     LOYALTY_BALANCE: LoyaltyBalance,
     LOYALTY_CONFLICT: LoyaltyConflict,

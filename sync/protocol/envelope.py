@@ -38,6 +38,7 @@ EVENT_TYPES: dict[str, int] = {
     "pass.reissued": 1,
     "list.sent_to_staff": 1,
     "return.conflict_resolved": 1,
+    "order.requested": 1,
 }
 
 

@@ -16,7 +16,7 @@ import functools
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 Id = Field(min_length=1, max_length=64)
 OptionalId = Field(None, min_length=1, max_length=64)
@@ -158,6 +158,46 @@ class ReturnConflictResolved(_Data):
     note: str = Field(min_length=1, max_length=500)
 
 
+class RequestedLine(_Data):
+    gtin: str = Field(pattern=r"^(\d{8}|\d{12,14})$")
+    sku: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    category: str | None = Field(None, max_length=64)
+    colour: str | None = Field(None, max_length=64)
+    size: str | None = Field(None, max_length=32)
+    quantity: int = Field(ge=1, le=99)
+    unit_price_minor: int = Field(ge=0)
+
+
+# The number a store gives the order it asks for: R + 16 hex digits, never one of the
+# web shop's (so no store and no web order can collide).
+REQUESTED_ORDER_NUMBER = r"^R[0-9A-F]{16}$"
+
+
+class OrderRequested(_Data):
+    """Staff asked, for an identified customer, for what this store lacks: to collect
+    at another store, or delivered home. The centre makes it an order of its master
+    data, once per event id."""
+
+    order_number: str = Field(pattern=REQUESTED_ORDER_NUMBER)
+    customer_id: str = Id
+    fulfilment: Literal["click_and_collect", "delivery"]
+    pickup_store_id: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    lines: tuple[RequestedLine, ...] = Field(min_length=1, max_length=20)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    total_minor: int = Field(ge=0)
+    staff_id: str = Id
+    till_id: str | None = OptionalId
+
+    @model_validator(mode="after")
+    def _pickup_store_when_collected(self) -> OrderRequested:
+        if (self.fulfilment == "click_and_collect") != (self.pickup_store_id is not None):
+            raise ValueError("pickup_store_id is given for click_and_collect, and only then")
+        if self.total_minor != sum(ln.quantity * ln.unit_price_minor for ln in self.lines):
+            raise ValueError("total_minor is not the sum of the lines")
+        return self
+
+
 # (type, version) -> the schema of its data. `sync.protocol.envelope.EVENT_TYPES` says which
 # version a store emits now; the centre accepts every version listed here.
 EVENT_SCHEMAS: dict[tuple[str, int], type[_Data]] = {
@@ -174,6 +214,7 @@ EVENT_SCHEMAS: dict[tuple[str, int], type[_Data]] = {
     ("pass.copy_suspected", 1): PassCopySuspected,
     ("pass.reissued", 1): PassReissued,
     ("return.conflict_resolved", 1): ReturnConflictResolved,
+    ("order.requested", 1): OrderRequested,
 }
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from sync.protocol.changes import CustomerUpserted, OrderUpserted, first_error
+from sync.protocol.stock import STOCK_GTINS_MAX, Gtin, StockElsewhere
 from sync.protocol.wallet_changes import PassUpserted
 
 # A request is a few dozen bytes; anything bigger is not one of ours.
@@ -50,10 +51,15 @@ class CustomerByPass(_Strict):
     serial: str = Field(min_length=1, max_length=64)
 
 
-LookupRequest = Annotated[
-    OrderByNumber | OrdersOfCustomer | CustomerByPass, Field(discriminator="kind")
-]
-AnyRequest = OrderByNumber | OrdersOfCustomer | CustomerByPass
+class StockOfGtins(_Strict):
+    """Which other stores hold these GTINs (a product's variants), nearest first."""
+
+    kind: Literal["stock"]
+    gtins: tuple[Annotated[str, Gtin], ...] = Field(min_length=1, max_length=STOCK_GTINS_MAX)
+
+
+AnyRequest = OrderByNumber | OrdersOfCustomer | CustomerByPass | StockOfGtins
+LookupRequest = Annotated[AnyRequest, Field(discriminator="kind")]
 _REQUEST = TypeAdapter(LookupRequest)
 
 
@@ -66,6 +72,7 @@ class LookupReply(_Strict):
     orders: tuple[OrderUpserted, ...] = ()
     # The customers' passes, so a pass looked up is recognised offline afterwards.
     passes: tuple[PassUpserted, ...] = ()
+    stock: StockElsewhere | None = None  # the answer to StockOfGtins
     message: str | None = Field(None, max_length=500)
 
 
@@ -92,11 +99,15 @@ def encode_reply(
     orders: list[dict] | None = None,
     message: str | None = None,
     passes: list[dict] | None = None,
+    stock: dict | None = None,
 ) -> bytes:
-    """The centre's answer; `customers`, `orders`, `passes` are change-feed data dicts."""
+    """The centre's answer; `customers`, `orders`, `passes` are change-feed data dicts,
+    `stock` a StockElsewhere as a dict."""
     body: dict = {"status": status, "customers": customers or [], "orders": orders or []}
     if passes:
         body["passes"] = passes
+    if stock is not None:
+        body["stock"] = stock
     if message is not None:
         body["message"] = message
     return json.dumps(body, ensure_ascii=False).encode()

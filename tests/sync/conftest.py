@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -150,13 +151,13 @@ def central_factory(tmp_path: Path) -> Iterator[Callable[..., CentralService]]:
     services: list[CentralService] = []
 
     def make(
-        broker_url: str, db_url: str | None = None, worker_id: str = "w1", **tls: Path
+        broker_url: str, db_url: str | None = None, worker_id: str = "w1", **options: Any
     ) -> CentralService:
         service = CentralService(
             broker_url,
             db_url or f"sqlite://{tmp_path / 'central.sqlite3'}",
             worker_id=worker_id,
-            **tls,
+            **options,
         )
         service.start()
         wait_for(service.link.connected.is_set, "edge-central connected")

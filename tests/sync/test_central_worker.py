@@ -57,6 +57,7 @@ def test_worker_reports_health_and_metrics(tmp_path, broker, postgres_url, store
         assert set(report["checks"]["threads"]) == {
             "ingest",
             "lookups",
+            "stock",
             "broker",
             "delivery-0",
             "delivery-1",
@@ -104,7 +105,7 @@ def test_worker_is_ready_only_once_every_part_runs(tmp_path, postgres_url):
         broker.kill()
 
 
-@pytest.mark.parametrize("part", ["lookups", "broker"])
+@pytest.mark.parametrize("part", ["lookups", "broker", "stock"])
 def test_worker_whose_thread_dies_exits_non_zero_at_once(
     tmp_path, broker, postgres_url, stores, sync_factory, part
 ):
@@ -118,7 +119,7 @@ def test_worker_whose_thread_dies_exits_non_zero_at_once(
     finally:
         worker.kill9()
     assert code == EXIT_PART_DIED
-    thread = {"lookups": "lookups", "broker": "broker"}[part]
+    thread = {"lookups": "lookups", "broker": "broker", "stock": "stock"}[part]
     assert f"the {thread} thread stopped: leaving the shared subscription" in worker.log()
     assert "injected fault" in worker.log()  # the thread's own traceback, for the operator
 
