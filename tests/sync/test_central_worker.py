@@ -90,10 +90,16 @@ def test_worker_is_ready_only_once_every_part_runs(tmp_path, postgres_url):
     worker = CentreWorker(tmp_path / "w", "w1", broker.url, postgres_url, "--http-port", "0")
     try:
         wait_for(lambda: "health and metrics on" in worker.log(), "the worker's HTTP port")
-        status, report = wait_for(lambda: worker.health(), "/healthz answering")
+
+        def ingest_running() -> tuple | None:
+            # The HTTP port opens before the threads start: wait for the ingest thread.
+            answer = worker.health()
+            threads = answer[1]["checks"].get("threads", {}) if answer else {}
+            return answer if threads.get("ingest", {}).get("ready") else None
+
+        status, report = wait_for(ingest_running, "/healthz with the ingest thread running")
         assert status == 503
         assert report["checks"]["broker"]["ok"] is False
-        assert report["checks"]["threads"]["ingest"]["ready"] is True
         with pytest.raises(AssertionError, match="not ready"):
             worker.wait_ready(timeout=3)  # no `ready` line while the broker is missing
         broker.start()

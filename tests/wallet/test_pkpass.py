@@ -99,11 +99,13 @@ def test_signature_verifies_with_openssl_as_detached_binary_cms(
     )  # fmt: skip
     assert verified.returncode == 0, verified.stderr
     assert "Verification successful" in verified.stderr
-    printed = subprocess.run(
+    # To a file, not a pipe: read from a pipe, the print once came back empty under load.
+    subprocess.run(
         ["openssl", "cms", "-cmsout", "-print", "-inform", "DER",
-         "-in", str(tmp_path / "signature")],
+         "-in", str(tmp_path / "signature"), "-out", str(tmp_path / "printed.txt")],
         capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    )  # fmt: skip
+    printed = (tmp_path / "printed.txt").read_text()
     assert "signingTime" in printed
     assert "Test WWDR stand-in" in printed  # the intermediate travels with the signature
     assert "eContent: <ABSENT>" in printed  # detached
