@@ -3,7 +3,6 @@ and a real notify socket."""
 
 import re
 import socket
-import subprocess
 import threading
 import time
 from datetime import UTC, datetime
@@ -13,6 +12,7 @@ import pytest
 
 from edge_agent.daemon import start_agent
 from hardware.scan import Scan
+from tests import systemd_checks
 from tests.agent_process import EDGE_AGENT, AgentProcess
 
 UNIT = Path(__file__).parent.parent / "systemd" / "edge-agent.service"
@@ -21,36 +21,17 @@ MAX_EXPOSURE = 2.5
 
 
 def installed_unit(tmp_path: Path) -> Path:
-    """The unit as installed: ExecStart pointing at this checkout's agent."""
-    unit = tmp_path / "edge-agent.service"
-    unit.write_text(
-        UNIT.read_text().replace("/opt/edge-agent/.venv/bin/edge-agent", EDGE_AGENT),
-        encoding="utf-8",
+    return systemd_checks.installed_unit(
+        UNIT, tmp_path, "/opt/edge-agent/.venv/bin/edge-agent", EDGE_AGENT
     )
-    return unit
 
 
 def test_unit_passes_systemd_analyze_verify(tmp_path):
-    result = subprocess.run(
-        ["systemd-analyze", "verify", str(installed_unit(tmp_path))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "edge-agent.service" not in result.stderr, result.stderr  # no warnings about it
+    systemd_checks.assert_verifies(installed_unit(tmp_path))
 
 
 def test_unit_exposure_score_stays_low(tmp_path):
-    result = subprocess.run(
-        ["systemd-analyze", "security", "--offline=true", str(installed_unit(tmp_path))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    line = next(x for x in result.stdout.splitlines() if "Overall exposure level" in x)
-    score = float(line.split(":")[1].split()[0])
-    assert score <= MAX_EXPOSURE, line
+    assert systemd_checks.exposure(installed_unit(tmp_path)) <= MAX_EXPOSURE
 
 
 def test_agent_tells_systemd_ready_alive_and_stopping(tmp_path):

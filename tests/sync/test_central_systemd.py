@@ -4,10 +4,10 @@ systemd's own tools and a real notify socket, as the agent's are (tests/test_sys
 from __future__ import annotations
 
 import socket
-import subprocess
 from pathlib import Path
 
 from sync.central.worker import EXIT_PART_DIED
+from tests import systemd_checks
 from tests.sync.centre_workers import CentreWorker
 from tests.sync.conftest import EDGE_CENTRAL
 from tests.test_systemd import MAX_EXPOSURE
@@ -16,33 +16,17 @@ UNIT = Path(__file__).resolve().parents[2] / "systemd" / "edge-central.service"
 
 
 def installed_unit(tmp_path: Path) -> Path:
-    """The unit as installed: ExecStart pointing at this checkout's edge-central."""
-    unit = tmp_path / "edge-central.service"
-    text = UNIT.read_text().replace("/opt/edge-central/.venv/bin/edge-central", EDGE_CENTRAL)
-    unit.write_text(text, encoding="utf-8")
-    return unit
+    return systemd_checks.installed_unit(
+        UNIT, tmp_path, "/opt/edge-central/.venv/bin/edge-central", EDGE_CENTRAL
+    )
 
 
 def test_unit_passes_systemd_analyze_verify(tmp_path):
-    result = subprocess.run(
-        ["systemd-analyze", "verify", str(installed_unit(tmp_path))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "edge-central.service" not in result.stderr, result.stderr  # no warnings about it
+    systemd_checks.assert_verifies(installed_unit(tmp_path))
 
 
 def test_unit_exposure_score_stays_low(tmp_path):
-    result = subprocess.run(
-        ["systemd-analyze", "security", "--offline=true", str(installed_unit(tmp_path))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    line = next(x for x in result.stdout.splitlines() if "Overall exposure level" in x)
-    assert float(line.split(":")[1].split()[0]) <= MAX_EXPOSURE, line
+    assert systemd_checks.exposure(installed_unit(tmp_path)) <= MAX_EXPOSURE
 
 
 def listen(path: Path) -> socket.socket:
