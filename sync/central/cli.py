@@ -20,6 +20,7 @@ from sync.central.delivery.cli import deliver, subscriptions
 from sync.central.delivery.worker import DeliverySettings
 from sync.central.errors import CentralError
 from sync.central.masterfile import MasterFileError
+from sync.central.options import db_option
 from sync.central.service import CentralService, fleet_status
 from sync.central.wallet.cli import wallet
 from sync.protocol.clock import iso_now
@@ -28,16 +29,6 @@ from sync.protocol.errors import ChangeRejected, ProtocolError
 from sync.protocol.topics import StoreTopics
 from wallet.errors import WalletFailure
 
-DEFAULT_DB = "sqlite://edge-central.sqlite3"
-
-_db_option = click.option(
-    "--db",
-    "db_url",
-    envvar="EDGE_CENTRAL_DB",
-    default=DEFAULT_DB,
-    show_default=True,
-    help="postgresql://user@host/dbname, or sqlite://PATH (the embedded default).",
-)
 _broker_option = click.option(
     "--broker",
     "broker_url",
@@ -81,7 +72,7 @@ def main(log_level: str) -> None:
     required=True,
     help="mqtt://host:port (or mqtts://) of the broker the stores use.",
 )
-@_db_option
+@db_option
 @_prefix_option
 @click.option(
     "--worker-id",
@@ -170,7 +161,7 @@ def db() -> None:
 
 
 @db.command("migrate")
-@_db_option
+@db_option
 def db_migrate(db_url: str) -> None:
     """Apply every migration this centre has that the database lacks (workers do this
     at start too; run it first to roll workers onto a new schema)."""
@@ -184,7 +175,7 @@ def db_migrate(db_url: str) -> None:
 
 
 @db.command("current")
-@_db_option
+@db_option
 def db_current(db_url: str) -> None:
     """Print the database's schema revision and this centre's newest one."""
     from sync.central.schema import current_revision, head_revision
@@ -193,7 +184,7 @@ def db_current(db_url: str) -> None:
 
 
 @db.command("check")
-@_db_option
+@db_option
 def db_check(db_url: str) -> None:
     """Exit 0 if the database is at this centre's newest revision, else 1 saying why."""
     from sync.central.schema import check
@@ -202,7 +193,7 @@ def db_check(db_url: str) -> None:
 
 
 @main.command()
-@_db_option
+@db_option
 @click.option(
     "--older-than",
     "days",
@@ -246,7 +237,7 @@ def prune(db_url: str, days: int) -> None:
     default="",
     help="Also send at once (else they go out on each store's next replay).",
 )
-@_db_option
+@db_option
 @_prefix_option
 def push(changes_file: Path, broker_url: str, db_url: str, topic_prefix: str) -> None:
     """Queue changes for stores from a JSON file: a list of {store_id, type, data}
@@ -293,7 +284,7 @@ def push(changes_file: Path, broker_url: str, db_url: str, topic_prefix: str) ->
     default="",
     help="Also send the stores' changes at once (else they go out on each store's replay).",
 )
-@_db_option
+@db_option
 @_prefix_option
 def load(files: tuple[Path, ...], broker_url: str, db_url: str, topic_prefix: str) -> None:
     """Load master data (customers, orders, stores, stock) from JSON or CSV FILES, in
@@ -359,7 +350,7 @@ def _load_file(db: CentralDb, path: Path) -> tuple[str, list[tuple[str, bytes]]]
 @main.command()
 @click.argument("serials", nargs=-1, required=True)
 @_broker_option
-@_db_option
+@db_option
 @_prefix_option
 def revoke(serials: tuple[str, ...], broker_url: str, db_url: str, topic_prefix: str) -> None:
     """Revoke pass SERIALS and publish the full revocation list, retained, to every store."""
@@ -401,7 +392,7 @@ def revoke(serials: tuple[str, ...], broker_url: str, db_url: str, topic_prefix:
     help="A key id stores must stop accepting (repeat for several).",
 )
 @_broker_option
-@_db_option
+@db_option
 @_prefix_option
 def keys(
     keys_dir: Path | None,
@@ -445,7 +436,7 @@ def keys(
 
 
 @main.command()
-@_db_option
+@db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8090, show_default=True, help="Port (0: any).")
 @click.option(
@@ -494,7 +485,7 @@ def schemas(out_dir: Path) -> None:
 
 
 @main.command()
-@_db_option
+@db_option
 def fleet(db_url: str) -> None:
     """Print every store device the centre has heard from, as JSON."""
     db = CentralDb(db_url)
@@ -506,7 +497,7 @@ def fleet(db_url: str) -> None:
 
 
 @main.command()
-@_db_option
+@db_option
 @click.option("--open", "open_only", is_flag=True, help="Only conflicts not yet resolved.")
 def conflicts(db_url: str, open_only: bool) -> None:
     """Print return conflicts (an order line returned at two or more stores for more than

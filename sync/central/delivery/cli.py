@@ -35,17 +35,8 @@ from sync.central.delivery.subscriptions import (
     set_state,
 )
 from sync.central.delivery.worker import DeliverySettings, DeliveryWorker
+from sync.central.options import db_option
 
-DEFAULT_DB = "sqlite://edge-central.sqlite3"
-
-db_option = click.option(
-    "--db",
-    "db_url",
-    envvar="EDGE_CENTRAL_DB",
-    default=DEFAULT_DB,
-    show_default=True,
-    help="postgresql://user@host/dbname, or sqlite://PATH (the embedded default).",
-)
 _secret_file = click.option(
     "--secret-file",
     required=True,

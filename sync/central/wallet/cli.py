@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from sync.central.db import CentralDb
+from sync.central.options import db_option
 from sync.protocol.clock import utc_now
 
 _config_option = click.option(
@@ -22,14 +23,6 @@ _config_option = click.option(
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The centre's wallet settings (TOML, a [wallet] table).",
-)
-_db_option = click.option(
-    "--db",
-    "db_url",
-    envvar="EDGE_CENTRAL_DB",
-    default="sqlite://edge-central.sqlite3",
-    show_default=True,
-    help="postgresql://user@host/dbname, or sqlite://PATH.",
 )
 
 
@@ -103,7 +96,7 @@ def keys(directory: Path, key_id: int, dev_certs: bool) -> None:
 )
 @click.option("--google", is_flag=True, help="Print the customer's Save to Google Wallet link.")
 @_config_option
-@_db_option
+@db_option
 def issue(
     customer_id: str, apple_out: Path | None, google: bool, config_path: Path, db_url: str
 ) -> None:
@@ -154,7 +147,7 @@ def issue(
     help="Write the Apple .pkpass here.",
 )
 @_config_option
-@_db_option
+@db_option
 def coupon(
     customer_id: str,
     title: str,
@@ -189,7 +182,7 @@ def coupon(
 @wallet.command()
 @click.argument("customer_id")
 @_config_option
-@_db_option
+@db_option
 def link(customer_id: str, config_path: Path, db_url: str) -> None:
     """Print the URL of CUSTOMER_ID's "add to wallet" page, for an email or the web shop."""
     from sync.central.wallet.passes import customer_page_token
@@ -206,7 +199,7 @@ def link(customer_id: str, config_path: Path, db_url: str) -> None:
 
 @wallet.command()
 @_config_option
-@_db_option
+@db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8091, show_default=True, help="Port (0: any).")
 @click.option(
@@ -272,7 +265,7 @@ def serve(
 
 
 @wallet.command()
-@_db_option
+@db_option
 def status(db_url: str) -> None:
     """What the centre holds about passes, as JSON: passes by platform and state, how
     many are on a phone, queued APNs pushes, customers waiting for a re-issue."""
@@ -304,7 +297,7 @@ def status(db_url: str) -> None:
 
 
 @wallet.command()
-@_db_option
+@db_option
 def conflicts(db_url: str) -> None:
     """Coupon and points conflicts found across stores (a coupon used more often than
     allowed, points spent twice while offline), newest first, as JSON."""
