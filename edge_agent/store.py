@@ -30,7 +30,8 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        # Each connection with the thread that opened it (the only one that uses it).
+        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._lock = threading.Lock()
         self._closed = False
 
@@ -62,10 +63,10 @@ class Store:
     @property
     def db(self) -> Database:
         """This thread's connection, opened on first use."""
+        if self._closed:
+            raise StoreError("the store is closed (the agent is shutting down)")
         db = getattr(self._local, "db", None)
         if db is None:
-            if self._closed:
-                raise StoreError("the store is closed (the agent is shutting down)")
             db = self._connect()
             self._local.db = db
         return db
@@ -116,11 +117,19 @@ class Store:
             )
 
     def close(self) -> None:
-        """Close every thread's connection; call after the threads using them have stopped."""
+        """Close the store: no thread gets a connection from it any more. Call after the
+        threads using it have stopped; their connections and this thread's are closed."""
         with self._lock:
             self._closed = True
             connections, self._connections = self._connections, []
-        for conn in connections:
+        me = threading.current_thread()
+        for owner, conn in connections:
+            if owner is not me and owner.is_alive():
+                # Closing a connection under another thread's running query can crash
+                # the process (seen in CI: a sync thread a test never stopped). The
+                # store refuses that thread from now on; its connection closes when the
+                # thread ends and its thread-local goes.
+                continue
             # a connection already broken has nothing left to flush
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
@@ -138,7 +147,7 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         with self._lock:
-            self._connections.append(conn)
+            self._connections.append((threading.current_thread(), conn))
         return Database(conn)
 
 
