@@ -116,10 +116,12 @@ def test_a_store_filter_applies_to_store_events_and_to_integrity_alarms(
         db.execute("UPDATE subscriptions SET stores = %s", ['["store-b"]'])
     finally:
         db.close()
-    worker_factory()
+    # Everything is at the centre before delivery starts: both events with seq 2 are
+    # beyond the cursor, so both go out (the late case is the next test).
     for store_id in ("store-a", "store-b"):
         ingest(db_url, store_events(store_id, "till-1", [1, 2]))
         ingest(db_url, store_events(store_id, "till-1", [2]))  # a reused seq: an alarm
+    worker_factory()
     b1 = source("store-b", "till-1")
     wait_for(lambda: len(receiver.ids()) == 4, "store-b's three events and its alarm")
     assert wait_for_nothing(lambda: len(receiver.ids()) > 4) is False
@@ -127,6 +129,35 @@ def test_a_store_filter_applies_to_store_events_and_to_integrity_alarms(
     assert [a.event.data["device_source"] for a in alarms] == [b1]
     assert sorted(receiver.sequences(b1)) == [1, 2, 2]
     assert receiver.sequences(A1) == []
+
+
+def test_an_event_reusing_a_delivered_seq_reaches_subscribers_as_its_alarm(
+    db_url, secret, receiver, worker_factory
+):
+    """Delivery is in sequence order: an event arriving with a seq already delivered
+    cannot be put back before what followed it. Subscribers hear of it through the
+    alarm, which names the device and the seq; the event stays at the centre."""
+    subscribe(db_url, receiver.url, [secret], types=("*",))
+    worker_factory()
+    ingest(db_url, store_events("store-a", "till-1", [1, 2]))
+    wait_for(lambda: receiver.sequences(A1) == [1, 2], "1 and 2 delivered")
+    ingest(db_url, store_events("store-a", "till-1", [2]))
+    wait_for(
+        lambda: [r for r in receiver.accepted if r.type == "device.integrity_alarm"],
+        "the alarm for the reused seq",
+    )
+    (alarm,) = [r for r in receiver.accepted if r.type == "device.integrity_alarm"]
+    assert (alarm.event.data["device_source"], alarm.event.data["seq"]) == (A1, 2)
+    assert alarm.event.data["kind"] == "sequence_reused"
+    assert wait_for_nothing(lambda: len(receiver.sequences(A1)) > 2) is False
+    db = CentralDb(db_url)
+    try:
+        (held,) = db.execute(
+            "SELECT COUNT(*) FROM events WHERE source = %s AND seq = 2", [A1]
+        ).fetchone()
+    finally:
+        db.close()
+    assert held == 2
 
 
 def test_a_batch_refused_for_good_is_sent_again_one_by_one_to_find_the_culprit(
