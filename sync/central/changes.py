@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
-from sync.central.db import CentralDb
+from sync.central.db import CentralDb, in_lists
 from sync.protocol.changes import CHANGE_TYPES, FEED_HEAD_TYPE, SCHEMAS, first_error
 from sync.protocol.clock import iso_now
 from sync.protocol.envelope import sequence_text
@@ -107,7 +108,35 @@ def feed_head(db: CentralDb, store_id: str) -> int:
     return int(row[0])
 
 
-def feed_head_message(db: CentralDb, store_id: str) -> bytes:
+def feed_heads(db: CentralDb, store_ids: Sequence[str]) -> dict[str, int]:
+    """`feed_head` of many stores, a few queries for all (0 for a store without a feed)."""
+    heads = dict.fromkeys(store_ids, 0)
+    for chunk, marks in in_lists(list(heads)):
+        for store_id, head in db.execute(
+            f"SELECT store_id, MAX(seq) FROM changes WHERE store_id IN ({marks}) GROUP BY store_id",
+            chunk,
+        ).fetchall():
+            heads[store_id] = int(head)
+    return heads
+
+
+def answer_replays(
+    db: CentralDb, requests: Sequence[tuple[str, int, int]]
+) -> list[tuple[str, list[bytes]]]:
+    """Answers to replay requests (store, from sequence, limit), in their order: the
+    stored changes from there on, or where the feed stands when there are none. A
+    fleet-wide reconnect asks once per store, and most are up to date: one query
+    tells them all."""
+    heads = feed_heads(db, [store_id for store_id, _, _ in requests])
+    answers = []
+    for store_id, from_seq, limit in requests:
+        head = heads[store_id]
+        replay = changes_from(db, store_id, from_seq, limit, head) if from_seq <= head else []
+        answers.append((store_id, replay or [feed_head_message(db, store_id, head)]))
+    return answers
+
+
+def feed_head_message(db: CentralDb, store_id: str, head: int | None = None) -> bytes:
     """The answer to a replay with nothing to replay: how far the store's feed goes."""
     marker = {
         "specversion": "1.0",
@@ -116,15 +145,18 @@ def feed_head_message(db: CentralDb, store_id: str) -> bytes:
         "type": FEED_HEAD_TYPE,
         "time": iso_now(),
         "subject": store_id,
-        "feedhead": sequence_text(feed_head(db, store_id)),
+        "feedhead": sequence_text(feed_head(db, store_id) if head is None else head),
     }
     return json.dumps(marker).encode()
 
 
-def changes_from(db: CentralDb, store_id: str, from_seq: int, limit: int) -> list[bytes]:
+def changes_from(
+    db: CentralDb, store_id: str, from_seq: int, limit: int, head: int | None = None
+) -> list[bytes]:
     """Up to `limit` stored changes for `store_id` from `from_seq` on, in order, each
-    stamped with the feed's current head."""
-    head = feed_head(db, store_id)
+    stamped with the feed's current head (`head`, when the caller just read it)."""
+    if head is None:
+        head = feed_head(db, store_id)
     rows = db.execute(
         "SELECT payload FROM changes WHERE store_id = %s AND seq >= %s ORDER BY seq LIMIT %s",
         [store_id, from_seq, max(1, min(limit, REPLAY_BATCH_MAX))],

@@ -19,9 +19,10 @@ from sync.central.db import CentralDb
 from sync.central.delivery.cli import deliver, subscriptions
 from sync.central.delivery.worker import DeliverySettings
 from sync.central.errors import CentralError
+from sync.central.fleet import fleet_status
 from sync.central.masterfile import MasterFileError
 from sync.central.options import db_option
-from sync.central.service import CentralService, fleet_status
+from sync.central.service import CentralService
 from sync.central.wallet.cli import wallet
 from sync.protocol.clock import iso_now
 from sync.protocol.envelope import STRUCTURED_CONTENT_TYPE

@@ -130,6 +130,18 @@ class CentralDb:
         self._conn.close()
 
 
+# Values named in one `IN (...)` list (SQLite allows 32,766 parameters, PostgreSQL 65,535).
+IN_LIST_MAX = 500
+
+
+def in_lists(values: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str]]:
+    """`values` in slices small enough for one statement, each with its placeholders
+    ("%s, %s, ...") for an `IN (...)` list."""
+    for start in range(0, len(values), IN_LIST_MAX):
+        chunk = values[start : start + IN_LIST_MAX]
+        yield chunk, ", ".join("%s" for _ in chunk)
+
+
 def sqlite_path(url: str) -> Path:
     """`sqlite:///abs/path`, `sqlite://rel/path` or a plain path."""
     if url.startswith("sqlite://"):

@@ -19,17 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sync.central import partitions
-from sync.central.changes import (
-    REPLAY_BATCH_MAX,
-    changes_from,
-    feed_head_message,
-    record_change,
-)
+from sync.central.changes import REPLAY_BATCH_MAX, answer_replays, record_change
 from sync.central.db import CentralDb
 from sync.central.delivery.worker import DeliverySettings, DeliveryWorker, notify_committed
 from sync.central.errors import CentralError
+from sync.central.fleet import read_status, record_statuses
 from sync.central.ingest import ingest_batch
-from sync.central.integrity import check_reported_head
 from sync.central.lookups import LookupResponder
 from sync.central.metrics import CentreMetrics, IngestCounters
 from sync.central.schema import migrate
@@ -37,7 +32,6 @@ from sync.central.stock_flusher import STOCK_FLUSH_SECONDS, StockFlusher
 from sync.central.supervision import Part, Parts
 from sync.errors import SyncError
 from sync.link import BrokerSettings, Message, MqttLink
-from sync.protocol.clock import iso_now
 from sync.protocol.envelope import STRUCTURED_CONTENT_TYPE
 from sync.protocol.topics import StoreTopics, central_subscriptions, store_id_from_topic
 
@@ -312,18 +306,22 @@ class CentralService:
                         if db.broken:
                             raise
                         log.error("event on %s not stored: %s", event[0], exc)
-        for message in batch:
+        # Then the batch's replay requests and statuses, each kind a few queries for all
+        # (a fleet-wide reconnect brings one of each per store). A failure here costs
+        # nothing lasting: a store asks again for a replay it did not get, and
+        # heartbeats come again.
+        replays = [m for m in batch if m.topic.endswith("/resync")]
+        statuses = [m for m in batch if "/status/" in m.topic]
+        for part, messages in ((self._replay, replays), (self._record_statuses, statuses)):
+            if not messages:
+                continue
             try:
-                if message.topic.endswith("/resync"):
-                    self._replay(db, message)
-                elif "/status/" in message.topic:
-                    self._record_status(db, message)
+                part(db, messages)
             except Exception:
                 if db.broken:
                     raise  # the ingest thread reconnects; the rest comes again
-                # The rest of the batch still gets its replays and status: a store asks
-                # again for a replay it did not get, and heartbeats come again.
-                log.exception("handling a message on %s failed", message.topic)
+                log.exception("handling %d messages on %s failed", len(messages),
+                              messages[0].topic)  # fmt: skip
 
     def _ingest(self, db: CentralDb, events: list[tuple[str, bytes]]) -> None:
         started = time.perf_counter()
@@ -349,75 +347,35 @@ class CentralService:
         for change in result.changes:
             self._send_change(change.store_id, change.payload)
 
-    def _replay(self, db: CentralDb, message: Message) -> None:
-        store_id = store_id_from_topic(self.prefix, message.topic)
-        try:
-            request = json.loads(message.payload)
-            from_seq = int(request["from_sequence"])
-            limit = int(request.get("limit", REPLAY_BATCH_MAX))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            log.warning("unreadable replay request on %s", message.topic)
-            return
-        if store_id is None or from_seq < 1:
-            return
-        self.counters.replays += 1
-        topic = StoreTopics(self.prefix, store_id).changes
-        replay = changes_from(db, store_id, from_seq, limit)
-        for payload in replay or [feed_head_message(db, store_id)]:
+    def _replay(self, db: CentralDb, messages: list[Message]) -> None:
+        requests = []
+        for message in messages:
+            store_id = store_id_from_topic(self.prefix, message.topic)
             try:
-                self.link.publish(
-                    topic, payload, qos=ANSWER_QOS, content_type=STRUCTURED_CONTENT_TYPE
-                )
+                request = json.loads(message.payload)
+                from_seq = int(request["from_sequence"])
+                limit = int(request.get("limit", REPLAY_BATCH_MAX))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                log.warning("unreadable replay request on %s", message.topic)
+                continue
+            if store_id is not None and from_seq >= 1:
+                requests.append((store_id, from_seq, limit))
+        self.counters.replays += len(requests)
+        for store_id, payloads in answer_replays(db, requests):
+            topic = StoreTopics(self.prefix, store_id).changes
+            try:
+                for payload in payloads:
+                    self.link.publish(
+                        topic, payload, qos=ANSWER_QOS, content_type=STRUCTURED_CONTENT_TYPE
+                    )
             except SyncError as exc:
-                # The link dropped: the store asks again until its feed answers.
-                log.info("replay to %s stopped (%s); the store asks again", store_id, exc)
+                # The link dropped: each store asks again until its feed answers.
+                log.info("replays stopped (%s); the stores ask again", exc)
                 return
 
-    def _record_status(self, db: CentralDb, message: Message) -> None:
-        store_id = store_id_from_topic(self.prefix, message.topic)
-        try:
-            body = json.loads(message.payload)
-            device_id = str(body["device_id"])
-            state = str(body["state"])
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return
-        if store_id is None:
-            return
-        backlog = body.get("backlog")
-        with db.transaction():
-            if db.postgres:
-                # A status is rewritten by the next heartbeat, so its commit does not
-                # wait for fsync: a fleet-wide reconnect brings one per device to every
-                # worker, and ~3 ms of fsync each held the burst's acks back by seconds
-                # (one commit per batch instead held row locks the other worker waited
-                # on: 5,000 stores acked only after 31 s).
-                db.execute("SET LOCAL synchronous_commit TO OFF")
-            if "devices" not in body:
-                # The last will says only "offline": keep the health it was last seen in.
-                row = db.execute(
-                    "SELECT detail FROM fleet WHERE store_id = %s AND device_id = %s",
-                    [store_id, device_id],
-                ).fetchone()
-                if row is not None and (previous := _devices_from(row[0])):
-                    body["devices"] = previous
-            db.execute(
-                "INSERT INTO fleet (store_id, device_id, state, version, backlog, detail,"
-                " last_seen) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (store_id,"
-                " device_id) DO UPDATE SET state = excluded.state, version = excluded.version,"
-                " backlog = COALESCE(excluded.backlog, fleet.backlog),"
-                " detail = excluded.detail, last_seen = excluded.last_seen",
-                [
-                    store_id,
-                    device_id,
-                    state,
-                    body.get("version"),
-                    backlog if isinstance(backlog, int) else None,
-                    json.dumps(body),
-                    iso_now(),
-                ],
-            )
-        # A heartbeat with nothing waiting vouches for every seq up to its newest.
-        if check_reported_head(db, store_id, device_id, backlog, body.get("last_seq")):
+    def _record_statuses(self, db: CentralDb, messages: list[Message]) -> None:
+        read = (read_status(store_id_from_topic(self.prefix, m.topic), m.payload) for m in messages)
+        if record_statuses(db, [status for status in read if status is not None]):
             notify_committed(db, self.delivery.wakeup.signal if self.delivery else None)
 
 
@@ -429,48 +387,3 @@ def _network_thread(client_id: str) -> threading.Thread:
         if thread.name == name:
             return thread
     raise CentralError(f"the MQTT network thread {name} did not start")
-
-
-def fleet_status(db: CentralDb) -> list[dict]:
-    """Every device the centre has heard from, with its state, backlog and sequence gaps."""
-    rows = db.execute(
-        "SELECT store_id, device_id, state, version, backlog, last_seen, detail FROM fleet"
-        " ORDER BY store_id, device_id"
-    ).fetchall()
-    gaps = {
-        (r[0], r[1].rsplit("/", 1)[-1]): (r[2], r[3])
-        for r in db.execute(
-            "SELECT store_id, source, contiguous_seq, max_seq FROM sources"
-        ).fetchall()
-    }
-    fleet = []
-    for store_id, device_id, state, version, backlog, last_seen, detail in rows:
-        contiguous, highest = gaps.get((store_id, device_id), (0, 0))
-        devices = _devices_from(detail)
-        fleet.append(
-            {
-                "store_id": store_id,
-                "device_id": device_id,
-                "state": state,
-                "version": version,
-                "backlog": backlog,
-                "last_seen": last_seen,
-                "received_through_seq": contiguous,
-                "gap": highest > contiguous,
-                "devices": devices,
-                "device_problems": sorted(k for k, v in devices.items() if v != "ok"),
-            }
-        )
-    return fleet
-
-
-def _devices_from(detail: str) -> dict[str, str]:
-    """Scanner/printer health from the device's last heartbeat (the offline last will
-    carries none, so the last known health stays visible)."""
-    try:
-        devices = json.loads(detail).get("devices")
-    except (ValueError, AttributeError):
-        return {}
-    if not isinstance(devices, dict):
-        return {}
-    return {str(k)[:64]: str(v)[:200] for k, v in devices.items()}

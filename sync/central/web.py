@@ -15,8 +15,8 @@ from sync.central.conflicts import open_conflicts_by_store
 from sync.central.db import CentralDb
 from sync.central.delivery.metrics import delivery_metrics
 from sync.central.delivery.status import subscription_status
+from sync.central.fleet import fleet_status
 from sync.central.integrity import integrity_by_device, list_alarms
-from sync.central.service import fleet_status
 from sync.central.stock_api import register_json_errors, stock_blueprint
 from sync.protocol.envelope import event_source
 

@@ -152,7 +152,7 @@ def test_events_from_agents_before_the_chain_are_accepted_and_flagged_unchained(
 
 def test_a_removed_event_is_detected_from_the_devices_heartbeat(agent, db_url):
     from edge_agent.outbox import outbox_stats
-    from sync.central.integrity import check_reported_head
+    from sync.central.fleet import DeviceStatus, record_statuses
 
     add_events(agent, 5)
     tamper(agent, "DELETE FROM outbox WHERE seq = 3")
@@ -162,9 +162,13 @@ def test_a_removed_event_is_detected_from_the_devices_heartbeat(agent, db_url):
     stats = outbox_stats(agent.store.db)
     db = CentralDb(db_url)
     try:
-        check_reported_head(db, "store-a", "till-1", stats.depth, stats.newest_seq)
+        # The device's heartbeat, as the worker reads it off the broker.
+        heartbeat = {"state": "online", "device_id": "till-1", "backlog": stats.depth,
+                     "last_seq": stats.newest_seq}  # fmt: skip
+        raised = record_statuses(db, [DeviceStatus("store-a", "till-1", heartbeat)])
     finally:
         db.close()
+    assert [(a.kind, a.seq) for a in raised] == [(REMOVED, 3)]
     assert alarms(db_url) == [(REMOVED, 3)]
     web = create_fleet_app(db_url).test_client()
     (alarm,) = web.get("/fleet.json").get_json()["alarms"]

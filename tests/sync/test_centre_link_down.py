@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 from sync.central.db import CentralDb
-from sync.central.service import CentralService, fleet_status
+from sync.central.fleet import fleet_status
+from sync.central.service import CentralService
 from sync.link import Message
 from sync.protocol.topics import StoreTopics
 from tests.sync.conftest import free_port

@@ -218,3 +218,23 @@ def test_a_feed_head_marker_is_recognised_and_nothing_else_is():
     assert parse_feed_head(json.dumps(dict(marker, sequence="7")).encode()) is None
     assert parse_feed_head(b"\xff not json") is None
     assert parse_feed_head(json.dumps(dict(marker, feedhead="-1")).encode()) is None
+
+
+def test_replays_for_many_stores_answer_each_from_where_it_asked(centre):
+    from sync.central.changes import answer_replays
+
+    for n in range(3):
+        record_change(centre, "store-b", "customer.upserted", {**CUSTOMER, "id": f"c-{n}"})
+    answers = answer_replays(
+        centre, [("store-a", 1, 100), ("store-b", 2, 100), ("store-b", 4, 100), ("store-b", 1, 1)]
+    )
+    assert [store for store, _ in answers] == ["store-a", "store-b", "store-b", "store-b"]
+    (marker_a,), behind, (marker_b,), (first,) = (payloads for _, payloads in answers)
+    # Nothing for store-a: where its feed stands (nowhere yet).
+    assert int(json.loads(marker_a)["feedhead"]) == 0
+    assert "data" not in json.loads(marker_a)
+    # store-b from 2: changes 2 and 3, each stamped with the head; from 4, only the head.
+    assert [int(json.loads(p)["sequence"]) for p in behind] == [2, 3]
+    assert {int(json.loads(p)["feedhead"]) for p in behind} == {3}
+    assert int(json.loads(marker_b)["feedhead"]) == 3
+    assert json.loads(first)["data"]["id"] == "c-0"

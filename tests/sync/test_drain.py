@@ -9,7 +9,7 @@ import requests
 
 from edge_agent.daemon import start_agent
 from sync.central.db import CentralDb
-from sync.central.service import fleet_status
+from sync.central.fleet import fleet_status
 from sync.central.web import create_fleet_app
 from tests.sync.conftest import (
     add_events,

@@ -8,7 +8,7 @@ from pathlib import Path
 from edge_agent.config import PrinterSettings, ScannerSettings
 from edge_agent.daemon import start_agent
 from sync.central.db import CentralDb
-from sync.central.service import fleet_status
+from sync.central.fleet import fleet_status
 from sync.central.web import create_fleet_app
 from tests.sync.conftest import free_port, sync_config, wait_for
 
