@@ -113,14 +113,15 @@ def supervise(
     announce_ready: Callable[[], None],
     notifier: Notifier,
     ready_status: str,
+    on_death: str = "exiting",
 ) -> int:
     """Watch started `parts` until `stop` is set (0, after STOPPING=1) or one dies
     (EXIT_PART_DIED, after STATUS=failed: ...). READY=1 and `announce_ready` come once
     every part is ready; systemd's watchdog is fed only while none is stalled. The
-    caller then stops its parts (or, on a death, leaves them to die with the process)."""
+    caller then stops its parts (or, on a death, does `on_death`, which the log says)."""
     logged = time.monotonic()
     while not parts.all_ready():
-        if (code := _check(parts, notifier)) is not None:
+        if (code := _check(parts, notifier, on_death)) is not None:
             return code
         if stop.wait(CHECK_SECONDS):
             notifier.stopping()
@@ -134,7 +135,7 @@ def supervise(
     notifier.ready(ready_status)
     fed = 0.0
     while not stop.wait(CHECK_SECONDS):
-        if (code := _check(parts, notifier)) is not None:
+        if (code := _check(parts, notifier, on_death)) is not None:
             return code
         due = notifier.watchdog_interval
         if due is not None and time.monotonic() - fed > due / 3 and not parts.stalled():
@@ -144,11 +145,11 @@ def supervise(
     return 0
 
 
-def _check(parts: Parts, notifier: Notifier) -> int | None:
+def _check(parts: Parts, notifier: Notifier, on_death: str) -> int | None:
     dead = parts.dead()
     if dead is None:
         return None
-    log.critical("%s: exiting", dead)
+    log.critical("%s: %s", dead, on_death)
     notifier.status(f"failed: {dead}")
     return EXIT_PART_DIED
 

@@ -29,7 +29,10 @@ def run_worker(
     notifier = notifier or Notifier()
     log_thread_deaths()
     service.start()
-    code = supervise(service.parts, stop, announce_ready, notifier, "ingesting")
+    code = supervise(
+        service.parts, stop, announce_ready, notifier, "ingesting",
+        on_death="leaving the shared subscription and exiting",
+    )  # fmt: skip
     if code == EXIT_PART_DIED:
         service.abort()  # out of the shared subscription first: see the docstring
     else:
