@@ -86,6 +86,7 @@ def main(log_level: str) -> None:
 @click.option(
     "--delivery-threads",
     default=2,
+    envvar="EDGE_CENTRAL_DELIVERY_THREADS",
     show_default=True,
     help="Deliveries to subscribed platforms at once, woken by this worker's commits "
     "(0: leave delivery to `edge-central deliver` workers).",
