@@ -1,6 +1,8 @@
 """The parts of a worker (ingest, look-ups, the MQTT network thread) and whether each
-is still running. A worker with a dead part must not stay in the shared subscription:
-the broker would keep dealing it messages nobody commits or acks.
+is still running, and `supervise`, the loop every long-running `edge-central` command
+(run, deliver, wallet serve) ends in: READY=1 when all run, systemd's watchdog fed while
+none is stalled, exit 70 when one dies. A worker with a dead part must not stay in the
+shared subscription: the broker would keep dealing it messages nobody commits or acks.
 
 Threads are watched by polling `is_alive()` (the worker's main loop does it a few times
 a second), so a part that dies of any cause, in our code or in a library's, is seen the
