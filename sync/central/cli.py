@@ -87,6 +87,7 @@ def main(log_level: str) -> None:
 @click.option(
     "--delivery-threads",
     default=2,
+    envvar="EDGE_CENTRAL_DELIVERY_THREADS",
     show_default=True,
     help="Deliveries to subscribed platforms at once, woken by this worker's commits "
     "(0: leave delivery to `edge-central deliver` workers).",
@@ -96,6 +97,14 @@ def main(log_level: str) -> None:
     type=click.IntRange(0, 65535),
     envvar="EDGE_CENTRAL_HTTP_PORT",
     help="Serve /healthz and /metrics on this port (0: any free one); off if not given.",
+)
+@click.option(
+    "--http-port-offset",
+    type=click.IntRange(0, 1000),
+    default=0,
+    show_default=True,
+    help="Add this to a non-zero --http-port: instance N of the systemd template unit "
+    "(edge-central@N) serves on the env file's port + N.",
 )
 @click.option(
     "--http-host",
@@ -114,6 +123,7 @@ def run(
     key_file: Path | None,
     delivery_threads: int,
     http_port: int | None,
+    http_port_offset: int,
     http_host: str,
 ) -> None:
     """Run one ingest worker until SIGTERM (run several to share the load). It prints
@@ -121,6 +131,10 @@ def run(
     from sync.central.health import HealthServer
     from sync.central.worker import run_worker
 
+    if http_port:
+        http_port += http_port_offset
+        if http_port > 65535:
+            raise CentralError(f"--http-port plus its offset is {http_port}, past 65535")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -1,6 +1,8 @@
 """The parts of a worker (ingest, look-ups, the MQTT network thread) and whether each
-is still running. A worker with a dead part must not stay in the shared subscription:
-the broker would keep dealing it messages nobody commits or acks.
+is still running, and `supervise`, the loop every long-running `edge-central` command
+(run, deliver, wallet serve) ends in: READY=1 when all run, systemd's watchdog fed while
+none is stalled, exit 70 when one dies. A worker with a dead part must not stay in the
+shared subscription: the broker would keep dealing it messages nobody commits or acks.
 
 Threads are watched by polling `is_alive()` (the worker's main loop does it a few times
 a second), so a part that dies of any cause, in our code or in a library's, is seen the
@@ -12,9 +14,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from sync.central.systemd import Notifier
+
 log = logging.getLogger(__name__)
+
+# EX_SOFTWARE (sysexits.h): an internal error, as opposed to 1, a bad command or config.
+EXIT_PART_DIED = 70
+# How often the main thread looks at the parts: how soon a dead one is noticed.
+CHECK_SECONDS = 0.1
+# While not ready, say what the process waits for this often.
+WAITING_LOG_SECONDS = 10.0
 
 # A part that has not turned its loop for this long is reported stalled (and the
 # systemd watchdog stops being fed). A batch commit takes well under a second; a
@@ -95,3 +107,62 @@ class Parts:
 
     def waiting_for(self) -> list[str]:
         return [f"{s.name} ({s.detail})" for s in self.states() if not s.ready]
+
+
+def supervise(
+    parts: Parts,
+    stop: threading.Event,
+    announce_ready: Callable[[], None],
+    notifier: Notifier,
+    ready_status: str,
+    on_death: str = "exiting",
+) -> int:
+    """Watch started `parts` until `stop` is set (0, after STOPPING=1) or one dies
+    (EXIT_PART_DIED, after STATUS=failed: ...). READY=1 and `announce_ready` come once
+    every part is ready; systemd's watchdog is fed only while none is stalled. The
+    caller then stops its parts (or, on a death, does `on_death`, which the log says)."""
+    logged = time.monotonic()
+    while not parts.all_ready():
+        if (code := _check(parts, notifier, on_death)) is not None:
+            return code
+        if stop.wait(CHECK_SECONDS):
+            notifier.stopping()
+            return 0
+        if time.monotonic() - logged > WAITING_LOG_SECONDS:
+            logged = time.monotonic()
+            waiting = ", ".join(parts.waiting_for())
+            log.warning("not ready yet, waiting for: %s", waiting)
+            notifier.status(f"waiting for: {waiting}")
+    announce_ready()
+    notifier.ready(ready_status)
+    fed = 0.0
+    while not stop.wait(CHECK_SECONDS):
+        if (code := _check(parts, notifier, on_death)) is not None:
+            return code
+        due = notifier.watchdog_interval
+        if due is not None and time.monotonic() - fed > due / 3 and not parts.stalled():
+            notifier.watchdog()
+            fed = time.monotonic()
+    notifier.stopping()
+    return 0
+
+
+def _check(parts: Parts, notifier: Notifier, on_death: str) -> int | None:
+    dead = parts.dead()
+    if dead is None:
+        return None
+    log.critical("%s: %s", dead, on_death)
+    notifier.status(f"failed: {dead}")
+    return EXIT_PART_DIED
+
+
+def log_thread_deaths() -> None:
+    """From now on a thread's fatal exception goes to the log, timestamped, with its
+    traceback (call it before starting the parts)."""
+    threading.excepthook = _log_thread_death
+
+
+def _log_thread_death(args: threading.ExceptHookArgs) -> None:
+    name = args.thread.name if args.thread is not None else "a thread"
+    exc_info = (args.exc_type, args.exc_value, args.exc_traceback)
+    log.critical("%s died", name, exc_info=exc_info)  # type: ignore[arg-type]

@@ -253,8 +253,12 @@ def read_subscription_file(path: Path) -> list[Subscription]:
 @click.option("--timeout", default=10.0, show_default=True, help="Per request, in seconds.")
 def deliver(db_url: str, worker_id: str, threads: int, retry_max: float, timeout: float) -> None:
     """Run a delivery worker until SIGTERM (run several: they share the work). It prints
-    `ready` once every thread has its database connection; if a thread dies it exits
-    with 70, so its supervisor restarts it (its leases come back to it at once)."""
+    `ready` (and tells systemd) once every thread has its database connection; if a
+    thread dies it exits with 70, so its supervisor restarts it (its leases come back to
+    it at once)."""
+    from sync.central.supervision import Parts, log_thread_deaths, supervise
+    from sync.central.systemd import Notifier
+
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -263,16 +267,16 @@ def deliver(db_url: str, worker_id: str, threads: int, retry_max: float, timeout
         worker_id,
         DeliverySettings(threads=threads, retry_max_seconds=retry_max, timeout_seconds=timeout),
     )
+    log_thread_deaths()
     worker.start()
-    announced = False
-    while not stop.wait(0.25):
-        if (dead := worker.dead()) is not None:
-            click.echo(f"edge-central: {dead}; exiting", err=True)
-            sys.exit(70)
-        if not announced and all(part.ready.is_set() for part in worker.parts):
-            click.echo("ready")
-            sys.stdout.flush()
-            announced = True
+
+    def announce_ready() -> None:
+        click.echo("ready")
+        sys.stdout.flush()
+
+    code = supervise(Parts(*worker.parts), stop, announce_ready, Notifier(), "delivering")
+    if code:
+        sys.exit(code)  # its leases come back to it when restarted under the same id
     worker.stop()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -214,9 +215,12 @@ def serve(
     config_path: Path, db_url: str, host: str, port: int, broker_url: str, topic_prefix: str
 ) -> None:
     """Run the wallet service until SIGTERM: the PassKit web service, Google callbacks,
-    customers' pages, and the re-issues and APNs pushes that follow points changes."""
+    customers' pages, and the re-issues and APNs pushes that follow points changes. It
+    prints `ready` (and tells systemd) once listening; if a thread dies it exits with 70."""
     from cheroot.wsgi import Server
 
+    from sync.central.supervision import Part, Parts, log_thread_deaths, supervise
+    from sync.central.systemd import Notifier
     from sync.central.wallet.registry import ThreadDb
     from sync.central.wallet.service import WalletUpdater
     from sync.central.wallet.settings import (
@@ -248,20 +252,34 @@ def serve(
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    # Neither thread has a loop of ours that beats (a round of re-issues may wait on
+    # Google for long): the watchdog sees them die, not stall.
+    parts = Parts(Part("wallet-web", beats=False), Part("wallet-updates", beats=False))
+    log_thread_deaths()
     updater.start()
-    server.prepare()
+    server.prepare()  # bound: devices' requests wait in the backlog from now on
     serving = threading.Thread(target=server.serve, name="wallet-web", daemon=True)
     serving.start()
-    click.echo(f"wallet service on http://{host}:{server.bind_addr[1]}", err=True)
+    parts.watch("wallet-web", serving)
+    parts.watch("wallet-updates", updater.thread)  # type: ignore[arg-type]
+    parts["wallet-web"].ready.set()
+    parts["wallet-updates"].ready.set()
+    address = f"http://{host}:{server.bind_addr[1]}"
+    click.echo(f"wallet service on {address}", err=True)
+
+    def announce_ready() -> None:
+        click.echo("ready")
+        sys.stdout.flush()
+
     try:
-        while not stop.wait(1.0):
-            pass
+        code = supervise(parts, stop, announce_ready, Notifier(), f"serving {address}")
     finally:
         server.stop()
         serving.join(10)
         updater.stop()
         dbs.close()
         link_stop()
+    sys.exit(code)
 
 
 @wallet.command()

@@ -73,6 +73,11 @@ class WalletUpdater:
         self._thread = threading.Thread(target=self._run, name="wallet-updates", daemon=True)
         self._thread.start()
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The updates thread once started (watched by `edge-central wallet serve`)."""
+        return self._thread
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
