@@ -136,6 +136,7 @@ def fleet_run(
             agent.stdin.flush()
         cpu_before = {f"worker {n}": cpu_seconds(w.pid) for n, w in enumerate(workers)}
         cpu_before["broker"] = cpu_seconds(broker_pid)
+        cpu_before["PostgreSQL"] = postgres_cpu_seconds()
         sim_before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.monotonic()
         asyncio.run(run_fleet("127.0.0.1", port, sims, timeout, show_progress))
@@ -156,6 +157,7 @@ def fleet_run(
                 for n, w in enumerate(workers)
             },
             "broker": cpu_seconds(broker_pid) - cpu_before["broker"],
+            "PostgreSQL": postgres_cpu_seconds() - cpu_before["PostgreSQL"],
         }
         worker_rss = [peak_rss_mib(w.pid) for w in workers]
         inserted = count_events(db_url)
@@ -361,6 +363,21 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL server process on this machine (the backends the
+    workers and references use come and go; the server is otherwise idle here)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # ended meanwhile
+        if "(postgres)" in text:
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def peak_rss_mib(pid: int) -> float:

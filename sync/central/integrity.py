@@ -62,38 +62,68 @@ class Alarm:
     detail: str
 
 
+# Seq ranges read in one query when checking the links around what a batch wrote.
+RANGES_PER_QUERY = 200
+
+
 def verify_chains(db: CentralDb, written: dict[tuple[str, str], set[int]]) -> list[Alarm]:
     """Check the links around the seqs just written, per (source, store) in one ingest
     transaction; record and return the new alarms."""
+    held = _links_around(db, written)
     alarms: list[Alarm] = []
+    marks = []
+    now = iso_now()
     for (source, store_id), seqs in sorted(written.items()):
-        held: dict[int, list[_Link]] = defaultdict(list)
-        for first, last in seq_runs(seqs):
-            for seq, event_id, prev, digest in db.execute(
-                "SELECT seq, event_id, chain_prev, chain_hash FROM events"
-                " WHERE source = %s AND seq BETWEEN %s AND %s ORDER BY seq, received_at",
-                [source, max(first - 1, 1), last + 1],
-            ).fetchall():
-                links = held[int(seq)]
-                if all(link.event_id != event_id for link in links):
-                    links.append(_Link(event_id, prev, digest))
+        links = held[source]
         found = [
             Alarm(
-                source, store_id, seq, REUSED, f"{len(held[seq])} different events have seq {seq}"
+                source, store_id, seq, REUSED, f"{len(links[seq])} different events have seq {seq}"
             )
             for seq in sorted(seqs)
-            if len(held[seq]) > 1
+            if len(links[seq]) > 1
         ]
         pairs = sorted({k for s in seqs for k in (s, s + 1)})
         for seq in pairs:
-            fault = _link_fault(seq, held.get(seq - 1), held.get(seq))
+            fault = _link_fault(seq, links.get(seq - 1), links.get(seq))
             if fault is not None:
                 found.append(Alarm(source, store_id, seq, *fault))
-        newest = held.get(max(seqs))
+        newest = links.get(max(seqs))
         if newest:
-            _mark_device(db, source, store_id, chained=newest[0].chain_prev is not None)
+            marks.append((source, store_id, int(newest[0].chain_prev is not None), now))
         alarms += [a for a in found if raise_alarm(db, a)]
+    if marks:
+        db.executemany(
+            "INSERT INTO device_chains (source, store_id, chained, alarms, updated_at)"
+            " VALUES (%s, %s, %s, 0, %s) ON CONFLICT (source) DO UPDATE SET"
+            " chained = excluded.chained, updated_at = excluded.updated_at",
+            marks,
+        )
     return alarms
+
+
+def _links_around(
+    db: CentralDb, written: dict[tuple[str, str], set[int]]
+) -> dict[str, dict[int, list[_Link]]]:
+    """Per source and seq, the events held there, first arrived first: the seqs written
+    and one on each side of every run of them (a few queries for the whole batch)."""
+    ranges = [
+        (source, max(first - 1, 1), last + 1)
+        for (source, _), seqs in sorted(written.items())
+        for first, last in seq_runs(seqs)
+    ]
+    held: dict[str, dict[int, list[_Link]]] = defaultdict(lambda: defaultdict(list))
+    for start in range(0, len(ranges), RANGES_PER_QUERY):
+        chunk = ranges[start : start + RANGES_PER_QUERY]
+        where = " OR ".join("(source = %s AND seq BETWEEN %s AND %s)" for _ in chunk)
+        for source, seq, event_id, prev, digest in db.execute(
+            "SELECT source, seq, event_id, chain_prev, chain_hash FROM events"
+            f" WHERE {where} ORDER BY source, seq, received_at",
+            [value for r in chunk for value in r],
+        ).fetchall():
+            links = held[source][int(seq)]
+            if all(link.event_id != event_id for link in links):
+                links.append(_Link(event_id, prev, digest))
+    return held
 
 
 def check_reported_head(
@@ -243,12 +273,3 @@ def _link_fault(seq: int, before: Iterable[_Link] | None, here: list[_Link] | No
             " altered, replaced or moved on the device"
         )
     return None
-
-
-def _mark_device(db: CentralDb, source: str, store_id: str, chained: bool) -> None:
-    db.execute(
-        "INSERT INTO device_chains (source, store_id, chained, alarms, updated_at)"
-        " VALUES (%s, %s, %s, 0, %s) ON CONFLICT (source) DO UPDATE SET"
-        " chained = excluded.chained, updated_at = excluded.updated_at",
-        [source, store_id, int(chained), iso_now()],
-    )
