@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import random
 import resource
@@ -73,6 +74,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100, help="backlog per store")
     parser.add_argument("--agents", type=int, default=REAL_AGENTS, help="real agents among them")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per fleet run")
+    parser.add_argument(
+        "--sim-processes", type=int, default=os.cpu_count() or 1,
+        help="processes the simulated stores run in",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="100 stores")
     parser.add_argument("--keep", action="store_true", help="keep the logs' directory")
     args = parser.parse_args()
@@ -82,23 +87,38 @@ def main() -> None:
         if args.keep:
             tmp = tempfile.mkdtemp(prefix="bench-fleet-")
             print(f"  (logs in {tmp})")
-            bench_fleet(Path(tmp), size, args.events, min(args.agents, size), args.timeout, True)
+            bench_fleet(
+                Path(tmp), size, args.events, min(args.agents, size), args.timeout,
+                args.sim_processes, True,
+            )  # fmt: skip
             continue
         with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
-            bench_fleet(Path(tmp), size, args.events, min(args.agents, size), args.timeout)
+            bench_fleet(
+                Path(tmp), size, args.events, min(args.agents, size), args.timeout,
+                args.sim_processes,
+            )  # fmt: skip
 
 
 def bench_fleet(
-    work: Path, stores: int, events: int, agents: int, timeout: float, keep: bool = False
+    work: Path,
+    stores: int,
+    events: int,
+    agents: int,
+    timeout: float,
+    sim_processes: int,
+    keep: bool = False,
 ) -> None:
     print(
-        f"fleet reconnect: {stores} stores ({agents} real agents) x {events} events,"
-        f" 1 Mosquitto (shipped config), {WORKERS} edge-central workers, PostgreSQL"
+        f"fleet reconnect: {stores} stores ({agents} real agents, the rest simulated in"
+        f" {sim_processes} processes) x {events} events, 1 Mosquitto (shipped config),"
+        f" {WORKERS} edge-central workers, PostgreSQL"
     )
     port, broker = start_broker(work / "broker")
     db_url = create_database()
     try:
-        run = fleet_run(work, port, broker.pid, db_url, stores, events, agents, timeout)
+        run = fleet_run(
+            work, port, broker.pid, db_url, stores, events, agents, timeout, sim_processes
+        )
         run.broker_rss_mib = peak_rss_mib(broker.pid)
         mqtt_rate = reference_mosquitto(work, port, run.payloads, events)
         copy_rate = reference_copy(db_url)
@@ -121,6 +141,7 @@ def fleet_run(
     events: int,
     agents: int,
     timeout: float,
+    sim_processes: int,
 ) -> FleetRun:
     broker_url = f"mqtt://127.0.0.1:{port}"
     workers = [start_worker(work, broker_url, db_url, n) for n in range(WORKERS)]
@@ -137,21 +158,16 @@ def fleet_run(
         cpu_before = {f"worker {n}": cpu_seconds(w.pid) for n, w in enumerate(workers)}
         cpu_before["broker"] = cpu_seconds(broker_pid)
         cpu_before["PostgreSQL"] = postgres_cpu_seconds()
-        sim_before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.monotonic()
-        asyncio.run(run_fleet("127.0.0.1", port, sims, timeout, show_progress))
+        sims, sim_cpu = run_split_fleet(port, sims, timeout, sim_processes)
         (work / "stores.json").write_text(
             json.dumps(
                 {s.store_id: [s.first_ack_after, s.done_after, s.resent, s.errors] for s in sims}
             )
         )
         agent_results = [agent_done(agent, started + timeout) for agent in real]
-        sim_after = resource.getrusage(resource.RUSAGE_SELF)
         cpu = {
-            "simulated stores": sim_after.ru_utime
-            - sim_before.ru_utime
-            + sim_after.ru_stime
-            - sim_before.ru_stime,
+            "simulated stores": sim_cpu,
             **{
                 f"worker {n}": cpu_seconds(w.pid) - cpu_before[f"worker {n}"]
                 for n, w in enumerate(workers)
@@ -186,13 +202,54 @@ def fleet_run(
     )
 
 
+def run_split_fleet(
+    port: int, sims: list[SimStore], timeout: float, processes: int
+) -> tuple[list[SimStore], float]:
+    """Run the simulated stores in `processes` processes starting at one instant (one
+    asyncio process used a single core while the workers waited for its first
+    publishes); returns the stores as they ended and the CPU seconds they used."""
+    context = multiprocessing.get_context("fork")
+    start_at = time.monotonic() + 0.5
+    results = context.Queue()
+    groups = [sims[n::processes] for n in range(processes)]
+    children = [
+        context.Process(target=_run_group, args=(port, group, timeout, start_at, n, results))
+        for n, group in enumerate(groups)
+    ]
+    for child in children:
+        child.start()
+    ended: list[SimStore] = []
+    cpu = 0.0
+    for _ in children:
+        stores, seconds = results.get(timeout=timeout + 120)
+        ended += stores
+        cpu += seconds
+    for child in children:
+        child.join(timeout=30)
+    return ended, cpu
+
+
+def _run_group(
+    port: int, group: list[SimStore], timeout: float, start_at: float, n: int, results
+) -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    progress = show_progress if n == 0 else None
+    asyncio.run(run_fleet("127.0.0.1", port, group, timeout, progress, start_at))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    seconds = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    for store in group:
+        store.rows = []  # not needed back; the rest of each store is small
+    results.put((group, seconds))
+
+
 def show_progress(elapsed: float, sims: list[SimStore]) -> None:
     acked = sum(len(s.acked) for s in sims)
     done = sum(1 for s in sims if s.done_after is not None)
     answered = sum(1 for s in sims if s.feed_answered)
     resent = sum(s.resent for s in sims)
     print(
-        f"  ... {elapsed:4.0f}s: {done}/{len(sims)} simulated stores fully acked,"
+        f"  ... {elapsed:4.0f}s (one process's share): {done}/{len(sims)} simulated stores"
+        " fully acked,"
         f" {acked} events acked, {resent} resent, {answered} replays answered",
         flush=True,
     )

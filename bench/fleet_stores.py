@@ -121,11 +121,16 @@ async def run_fleet(
     stores: list[SimStore],
     deadline_seconds: float,
     progress: Callable[[float, list[SimStore]], None] | None = None,
+    start_at: float | None = None,
 ) -> float:
     """Connect every store at the same instant and drain each backlog; returns the
     fleet's start (time.monotonic()). The run ends once every store is fully acked and
-    its replay request answered, or at the deadline whatever is left."""
-    started = time.monotonic()
+    its replay request answered, or at the deadline whatever is left. `start_at` (a
+    time.monotonic() reading, the same in every process): when the fleet is split
+    over several processes, all start together and time from one instant."""
+    if start_at is not None:
+        await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+    started = time.monotonic() if start_at is None else start_at
     done = asyncio.Event()
     remaining = [len(stores)]
 

@@ -2,10 +2,10 @@
 and printer health), as its heartbeats and last will say, and the alarm a heartbeat can
 raise when the centre lacks events the device says were acknowledged.
 
-Statuses are written a worker's batch at a time: a fleet-wide reconnect brings one per
-device to every worker (the status subscription is not shared, see
-sync.protocol.topics), and one transaction each held the burst's event acks back by
-tens of seconds at 5,000 stores.
+Statuses are written a worker's batch at a time, in one transaction that does not wait
+for fsync: a fleet-wide reconnect brings one per device to every worker (the status
+subscription is not shared, for the retained ones: sync.protocol.topics), and one
+transaction each held the burst's event acks back by tens of seconds at 5,000 stores.
 """
 
 from __future__ import annotations
@@ -70,7 +70,9 @@ def record_statuses(db: CentralDb, statuses: Iterable[DeviceStatus]) -> list[Ala
             " device_id) DO UPDATE SET state = excluded.state, version = excluded.version,"
             " backlog = COALESCE(excluded.backlog, fleet.backlog),"
             " detail = excluded.detail, last_seen = excluded.last_seen",
-            [_fleet_row(s, now) for s in newest.values()],
+            # In key order: every worker writes every status (see above), and rows
+            # taken in one order make two workers wait in turn, never in a cycle.
+            [_fleet_row(newest[key], now) for key in sorted(newest)],
         )
     return _check_heads(db, newest.values())
 

@@ -4,6 +4,7 @@ raises nothing."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from sync.central.db import CentralDb
 from sync.central.fleet import DeviceStatus, fleet_status, read_status, record_statuses
 from sync.central.ingest import ingest_batch
 from tests.delivery.conftest import store_events
+from tests.sync.postgres import postgres_url  # noqa: F401 - the fixture
 
 
 @pytest.fixture
@@ -85,3 +87,40 @@ def test_many_devices_in_one_batch_cross_the_in_list_limit(db):
     statuses = [status(f"s{n:04d}", "till-1", state="offline") for n in range(1200)]
     record_statuses(db, statuses)
     assert len(fleet_status(db)) == 1200
+
+
+def test_two_workers_recording_the_same_statuses_at_once_do_not_deadlock(postgres_url):  # noqa: F811
+    setup = CentralDb(postgres_url)
+    setup.create_schema()
+    setup.close()
+    # The same heartbeats reach every worker (a plain subscription), split into batches
+    # differently: here one worker's batch has them in the opposite order.
+    statuses = [status(f"s{n:03d}", "till-1", state="online", backlog=n) for n in range(300)]
+    start = threading.Barrier(2)
+    failures: list[Exception] = []
+
+    def worker(batch: list[DeviceStatus]) -> None:
+        db = CentralDb(postgres_url)
+        try:
+            start.wait()
+            for _ in range(5):
+                record_statuses(db, batch)
+        except Exception as exc:
+            failures.append(exc)
+        finally:
+            db.close()
+
+    threads = [
+        threading.Thread(target=worker, args=(statuses,)),
+        threading.Thread(target=worker, args=(statuses[::-1],)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures, failures
+    check = CentralDb(postgres_url)
+    try:
+        assert len(fleet_status(check)) == 300
+    finally:
+        check.close()
