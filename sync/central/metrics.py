@@ -107,8 +107,7 @@ class _StoreLags(Collector):
         )
         newest = GaugeMetricFamily(
             "edge_central_store_newest_event_timestamp_seconds",
-            "Per store: the own time of the newest event this worker committed, within"
-            " the window.",
+            "Per store: the own time of the newest event this worker committed, within the window.",
             labels=["store_id"],
         )
         cutoff = time.monotonic() - self.window_seconds
