@@ -516,13 +516,19 @@ def fleet(db_url: str) -> None:
 @click.option("--open", "open_only", is_flag=True, help="Only conflicts not yet resolved.")
 def conflicts(db_url: str, open_only: bool) -> None:
     """Print return conflicts (an order line returned at two or more stores for more than
-    was bought) as JSON, with lines the centre could not judge (quantity bought unknown)."""
+    was bought) as JSON, with lines the centre could not judge (quantity bought unknown)
+    and orders of the centre's handed over again after they were collected."""
     from sync.central.conflicts import list_conflicts, unjudged_lines
+    from sync.central.order_collections import repeated_hand_overs
 
     db = CentralDb(db_url)
     try:
         db.create_schema()
-        found = {"conflicts": list_conflicts(db, open_only), "unjudged": unjudged_lines(db)}
+        found = {
+            "conflicts": list_conflicts(db, open_only),
+            "unjudged": unjudged_lines(db),
+            "repeated_hand_overs": repeated_hand_overs(db),
+        }
         click.echo(json.dumps(found, indent=2))
     finally:
         db.close()

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from sync.central.conflicts import RESOLVED, RETURNED, StoreChange, on_ingested
 from sync.central.db import CentralDb, in_lists
 from sync.central.integrity import Alarm, verify_chains
+from sync.central.order_collections import COLLECTED, on_orders_collected
 from sync.central.order_requests import REQUESTED, on_orders_requested
 from sync.central.wallet.loyalty import LOYALTY_TYPES, on_loyalty_events
 from sync.protocol.acks import AckBuilder
@@ -69,7 +70,7 @@ class IngestResult:
 
 # Event types whose first arrival does more than store the event (sync.central.conflicts):
 # these are written one at a time, so the ingest knows which ones were new.
-WATCHED_TYPES = frozenset({RETURNED, RESOLVED, REQUESTED}) | LOYALTY_TYPES
+WATCHED_TYPES = frozenset({RETURNED, RESOLVED, REQUESTED, COLLECTED}) | LOYALTY_TYPES
 
 
 class _Event(NamedTuple):  # a tuple: built for every event, cheaper than a dataclass
@@ -143,7 +144,10 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
         fresh = [e for e in watched if db.execute(INSERT_EVENT, _row(e, now)).rowcount]
         result.inserted += len(fresh)
         result.duplicates = len(events) - result.inserted
-        result.changes = on_ingested(db, fresh) + on_orders_requested(db, fresh)
+        # Requests before hand-overs: an order placed in this batch can be collected in it.
+        result.changes = (
+            on_ingested(db, fresh) + on_orders_requested(db, fresh) + on_orders_collected(db, fresh)
+        )
         loyalty = [e for e in fresh if e.type in LOYALTY_TYPES]
         if loyalty:
             result.changes += on_loyalty_events(db, loyalty, from_iso(now))

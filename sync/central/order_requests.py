@@ -4,7 +4,9 @@ A store asks, for an identified customer, for what it lacks: to collect at anoth
 store, or delivered home. In the ingest transaction, on the event's first arrival only
 (the event id is the key, so a store that sends it again after a reconnect places it
 once), the centre:
-- writes the order (number chosen by the store, `R` + 16 hex digits) with its lines;
+- writes the order (number chosen by the store, `R` + 16 hex digits) with its lines, and
+  notes it as the centre's own (`requested_orders`: the centre is its system of record,
+  so its hand-over moves it to `collected`, sync.central.order_collections);
 - for a collection, sets the goods aside at the pickup store (its stock figure drops,
   and the store hears of it with its next coalesced levels) and sends the order down
   that store's feed ready for pickup, its customer first if the store lacks them;
@@ -85,6 +87,11 @@ def _place(db: CentralDb, event: IngestedEvent) -> list[StoreChange]:
         }
     )  # fmt: skip
     write_order(db, order)
+    db.execute(
+        "INSERT INTO requested_orders (number, asking_store_id, requested_at, event_id)"
+        " VALUES (%s, %s, %s, %s) ON CONFLICT (number) DO NOTHING",
+        [number, event.store_id, envelope["time"], envelope["id"]],
+    )
     now = iso_now()
     changes: list[StoreChange] = []
     stores = [event.store_id]
@@ -99,6 +106,19 @@ def _place(db: CentralDb, event: IngestedEvent) -> list[StoreChange]:
         payload = append_change(db, store_id, "order.upserted", order.model_dump(mode="json"))
         changes.append(StoreChange(store_id, payload))
     return changes
+
+
+def asking_store(db: CentralDb, number: str, lock: bool = False) -> str | None:
+    """The store that asked for order `number` if the centre placed it, else None (an
+    order loaded from the retailer's order system, or none at all). `lock`: hold the
+    order's row until the transaction ends (PostgreSQL), so two hand-overs of one order
+    ingested by two workers take turns and the second sees the first."""
+    row = db.execute(
+        "SELECT asking_store_id FROM requested_orders WHERE number = %s"
+        + (" FOR UPDATE" if lock and db.postgres else ""),
+        [number],
+    ).fetchone()
+    return row[0] if row else None
 
 
 def _tell_customer(db: CentralDb, store_id: str, customer_id: str) -> list[StoreChange]:
