@@ -206,7 +206,9 @@ def test_the_till_shows_stock_elsewhere_nearest_first_online(chain, tmp_path):
     assert late["elsewhere_status"] == "late" and "did not answer" in late["elsewhere_message"]
 
 
-def test_an_order_requested_at_a_for_pickup_at_b_reaches_both(chain, tmp_path):
+def test_an_order_requested_at_a_for_pickup_at_b_reaches_both_and_a_sees_it_collected(
+    chain, tmp_path
+):
     central, stores = chain
     a, b = stores["store-a"], stores["store-b"]
     v = variants(a)
@@ -225,17 +227,37 @@ def test_an_order_requested_at_a_for_pickup_at_b_reaches_both(chain, tmp_path):
         "ready_for_pickup",
         "cust-1",
     )
-    pickup = {"order_number": number, "customer_id": "cust-1"}
-    verified = b.client.post("/api/v1/pickups/verify", json=pickup)
-    assert verified.status_code == 200, verified.get_json()
-    assert [ln["gtin"] for ln in verified.get_json()["order"]["lines"]] == [v[1]]
-    assert b.client.post("/api/v1/pickups", json=pickup).status_code == 201
     # A: the centre's order comes back and replaces the request in the profile.
     wait_for(lambda: a.one("SELECT 1 FROM orders WHERE number = ?", [number]), "the order at A")
     profile = a.client.post("/api/v1/customers/identify",
                             json={"loyalty_id": CUSTOMER["loyalty_id"]}).get_json()  # fmt: skip
     assert number in [o["number"] for o in profile["open_orders"]]
     assert profile["requested_orders"] == []
+    pickup = {"order_number": number, "customer_id": "cust-1"}
+    verified = b.client.post("/api/v1/pickups/verify", json=pickup)
+    assert verified.status_code == 200, verified.get_json()
+    assert [ln["gtin"] for ln in verified.get_json()["order"]["lines"]] == [v[1]]
+    handed = b.client.post("/api/v1/pickups", json=pickup)
+    assert handed.status_code == 201, handed.get_json()
+    # B's hand-over reaches the centre, which marks its order collected and sends it to A:
+    # A's profile no longer shows it waiting, but among what the customer bought.
+    wait_for(lambda: a.one("SELECT status FROM orders WHERE number = ?", [number]) == (
+        "collected",), "the hand-over at A")  # fmt: skip
+    profile = a.client.post("/api/v1/customers/identify",
+                            json={"loyalty_id": CUSTOMER["loyalty_id"]}).get_json()  # fmt: skip
+    assert number not in [o["number"] for o in profile["open_orders"]]
+    assert number in [p["order_number"] for p in profile["recent_purchases"]]
+    shown = a.client.get(f"/api/v1/orders/{number}").get_json()
+    assert shown["status"] == "collected", shown
+    db = CentralDb(central.db_url)
+    try:
+        master = db.execute("SELECT status FROM orders WHERE number = %s", [number]).fetchone()
+        handed_at = db.execute(
+            "SELECT store_id FROM order_collections WHERE number = %s AND is_first = 1", [number]
+        ).fetchall()
+    finally:
+        db.close()
+    assert (master, handed_at) == (("collected",), [("store-b",)])
     # Set aside at B: B's figure drops by one, coalesced into its next levels.
     wait_for(lambda: b.one("SELECT quantity FROM stock_levels WHERE gtin = ?", [v[1]]) == (1,),
              "B's stock figure after the reservation")  # fmt: skip
