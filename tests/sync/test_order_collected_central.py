@@ -210,3 +210,24 @@ def test_two_workers_taking_two_hand_overs_of_one_order_keep_exactly_one(
         db.close()
     assert firsts == [(0, 1), (1, 1)]
     assert sent == (2,)  # placed, then collected once
+
+
+def test_an_order_placed_before_the_centre_knew_its_own_is_found_from_its_event(centre):
+    from alembic import command
+
+    from sync.central import schema
+
+    ingest(centre, requested())
+    # Back to the schema before `requested_orders`, then forward again, as an upgrade.
+    engine = schema._engine(centre.url)
+    with engine.connect() as conn, conn.begin():
+        config = schema._config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0005")
+    engine.dispose()
+    assert schema.migrate(centre.url).changed
+    assert centre.execute("SELECT number, asking_store_id FROM requested_orders").fetchall() == [
+        (NUMBER, "store-a")
+    ]
+    result = ingest(centre, collected("store-b", "P-b1"))
+    assert sorted(c.store_id for c in result.changes) == ["store-a", "store-b"]
