@@ -65,3 +65,15 @@ def till(till_app):
 
 def outbox_types(ctx: AgentContext) -> list[str]:
     return [r[0] for r in ctx.store.db.execute("SELECT type FROM outbox ORDER BY seq")]
+
+
+@pytest.fixture
+def centre(tmp_path: Path) -> Iterator[object]:
+    """The centre's database: a real SQLite file, migrated (modules needing another
+    centre, a PostgreSQL one or a running service, define their own)."""
+    from sync.central.db import CentralDb  # the centre's code: only tests that use it
+
+    db = CentralDb(f"sqlite://{tmp_path / 'central.sqlite3'}")
+    db.create_schema()
+    yield db
+    db.close()

@@ -5,28 +5,16 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
-
-import pytest
 
 from edge_agent.feed import last_applied, receive_change
 from pos_bridge.conflicts_api import conflict_announcer
 from sync.central.changes import record_change
-from sync.central.db import CentralDb
 from sync.protocol.clock import to_iso
 from tests.conftest import outbox_types
 from tests.screen_client import ScreenClient
 from tests.till_fixtures import TILL_NOW
 
 TOPIC = "retail/v1/stores/demo-001/changes"
-
-
-@pytest.fixture
-def centre(tmp_path: Path):
-    db = CentralDb(f"sqlite://{tmp_path / 'central.sqlite3'}")
-    db.create_schema()
-    yield db
-    db.close()
 
 
 def bought_once(till):

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from sync.central.conflicts import RESOLVED, RETURNED, StoreChange, on_ingested
 from sync.central.db import CentralDb, in_lists
-from sync.central.integrity import Alarm, verify_chains
+from sync.central.integrity import Alarm, Link, verify_chains
 from sync.central.order_collections import COLLECTED, on_orders_collected
 from sync.central.order_requests import REQUESTED, on_orders_requested
 from sync.central.wallet.loyalty import LOYALTY_TYPES, on_loyalty_events
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 MAX_EVENT_BYTES = 256 * 1024
 # The events table's key; a UUID is 36.
 MAX_ID_CHARS = 64
+# "2026-11-24T08:00:01.000000Z": the agent's event time (sync.protocol.clock.ISO_FORMAT).
+UTC_MICROSECONDS_LENGTH = 27
 # No conflict target: the key is (event_id, occurred_at) on PostgreSQL, where events are
 # partitioned by month (sync.central.partitions), and event_id on SQLite. Either way a
 # resend (same id, same time) changes nothing.
@@ -169,8 +171,8 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
         for r in read.refused:
             if r.source is not None and r.seq is not None:
                 written[(r.source, r.store_id)].add(r.seq)
-        _advance_sequences(db, written, now)
-        result.alarms = verify_chains(db, written)
+        held_through = _advance_sequences(db, written, now)
+        result.alarms = verify_chains(db, written, _links_by_source(events), held_through)
     newest = result.newest
     for event in events:
         if event.occurred_at > newest.get(event.store_id, ""):
@@ -313,6 +315,9 @@ def _utc(time: str) -> str | None:
         return None
     if at.tzinfo is None:
         return None
+    if len(time) == UTC_MICROSECONDS_LENGTH and time[-1] == "Z" and time[19] == ".":
+        # The agent's own form (sync.protocol.clock), already UTC to the microsecond.
+        return time[:-1] + "+00:00"
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
@@ -337,10 +342,23 @@ def _peek_id(payload: bytes) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS else None
 
 
-def _advance_sequences(db: CentralDb, written: dict[tuple[str, str], set[int]], now: str) -> None:
+def _links_by_source(events: list[_Event]) -> dict[str, dict[int, list[Link]]]:
+    """The batch's events as their devices' chains see them, per source and seq."""
+    arrived: dict[str, dict[int, list[Link]]] = defaultdict(lambda: defaultdict(list))
+    for e in events:
+        links = arrived[e.source][e.seq]
+        if all(link.event_id != e.event_id for link in links):
+            links.append(Link(e.event_id, e.chain_prev, e.chain_hash))
+    return arrived
+
+
+def _advance_sequences(
+    db: CentralDb, written: dict[tuple[str, str], set[int]], now: str
+) -> dict[str, int]:
     """Move each device's contiguous mark over the seqs now in the table (`written`,
     per (source, store)) and over whatever had arrived beyond it before: a few
-    statements for the whole batch, whatever the number of devices in it."""
+    statements for the whole batch, whatever the number of devices in it. Returns each
+    device's highest seq held before this batch."""
     keys = sorted(written)
     db.executemany(
         "INSERT INTO sources (source, store_id, contiguous_seq, max_seq, updated_at)"
@@ -375,6 +393,7 @@ def _advance_sequences(db: CentralDb, written: dict[tuple[str, str], set[int]], 
         "UPDATE sources SET contiguous_seq = %s, max_seq = %s, updated_at = %s WHERE source = %s",
         updates,
     )
+    return {source: highest for source, (_, highest) in marks.items()}
 
 
 def _walk_stored(db: CentralDb, source: str, contiguous: int) -> int:

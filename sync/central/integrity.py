@@ -47,7 +47,9 @@ KINDS = (BROKEN, RESTARTED, DROPPED, REUSED, REMOVED)
 _ALARM_IDS = uuid.UUID("5b0d1d0e-6c1b-4d84-9a57-0c2f3e1f5a11")
 
 
-class _Link(NamedTuple):
+class Link(NamedTuple):
+    """An event as its device's chain sees it."""
+
     event_id: str
     chain_prev: str | None
     chain_hash: str
@@ -66,10 +68,18 @@ class Alarm:
 RANGES_PER_QUERY = 200
 
 
-def verify_chains(db: CentralDb, written: dict[tuple[str, str], set[int]]) -> list[Alarm]:
+def verify_chains(
+    db: CentralDb,
+    written: dict[tuple[str, str], set[int]],
+    arrived: dict[str, dict[int, list[Link]]] | None = None,
+    held_through: dict[str, int] | None = None,
+) -> list[Alarm]:
     """Check the links around the seqs just written, per (source, store) in one ingest
-    transaction; record and return the new alarms."""
-    held = _links_around(db, written)
+    transaction; record and return the new alarms. `arrived`: the batch's own events
+    per source and seq; `held_through`: each source's highest seq held before the batch.
+    With both, a device whose batch lies wholly beyond what was held (the usual case) is
+    checked from memory and one stored event, its predecessor."""
+    held = _links_around(db, written, arrived or {}, held_through or {})
     alarms: list[Alarm] = []
     marks = []
     now = iso_now()
@@ -102,16 +112,26 @@ def verify_chains(db: CentralDb, written: dict[tuple[str, str], set[int]]) -> li
 
 
 def _links_around(
-    db: CentralDb, written: dict[tuple[str, str], set[int]]
-) -> dict[str, dict[int, list[_Link]]]:
+    db: CentralDb,
+    written: dict[tuple[str, str], set[int]],
+    arrived: dict[str, dict[int, list[Link]]],
+    held_through: dict[str, int],
+) -> dict[str, dict[int, list[Link]]]:
     """Per source and seq, the events held there, first arrived first: the seqs written
     and one on each side of every run of them (a few queries for the whole batch)."""
-    ranges = [
-        (source, max(first - 1, 1), last + 1)
-        for (source, _), seqs in sorted(written.items())
-        for first, last in seq_runs(seqs)
-    ]
-    held: dict[str, dict[int, list[_Link]]] = defaultdict(lambda: defaultdict(list))
+    held: dict[str, dict[int, list[Link]]] = defaultdict(lambda: defaultdict(list))
+    ranges: list[tuple[str, int, int]] = []
+    for (source, _), seqs in sorted(written.items()):
+        first = min(seqs)
+        if source in arrived and first > held_through.get(source, first):
+            # Nothing was held at or after these seqs before this batch: they hold only
+            # its own events, and the one stored neighbour is the predecessor.
+            for seq, links in arrived[source].items():
+                held[source][seq] = list(links)
+            if first > 1:
+                ranges.append((source, first - 1, first - 1))
+        else:
+            ranges += [(source, max(a - 1, 1), b + 1) for a, b in seq_runs(seqs)]
     for start in range(0, len(ranges), RANGES_PER_QUERY):
         chunk = ranges[start : start + RANGES_PER_QUERY]
         where = " OR ".join("(source = %s AND seq BETWEEN %s AND %s)" for _ in chunk)
@@ -122,7 +142,7 @@ def _links_around(
         ).fetchall():
             links = held[source][int(seq)]
             if all(link.event_id != event_id for link in links):
-                links.append(_Link(event_id, prev, digest))
+                links.append(Link(event_id, prev, digest))
     return held
 
 
@@ -249,7 +269,7 @@ def list_alarms(db: CentralDb, limit: int = 1000) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
-def _link_fault(seq: int, before: Iterable[_Link] | None, here: list[_Link] | None):
+def _link_fault(seq: int, before: Iterable[Link] | None, here: list[Link] | None):
     """(kind, detail) if the event at `seq` does not follow from the one before it."""
     if not here:
         return None

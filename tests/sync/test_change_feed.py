@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -55,14 +54,6 @@ ORDER = {
         },
     ],
 }
-
-
-@pytest.fixture
-def centre(tmp_path: Path):
-    db = CentralDb(f"sqlite://{tmp_path / 'central.sqlite3'}")
-    db.create_schema()
-    yield db
-    db.close()
 
 
 def change(centre: CentralDb, change_type: str, data: dict) -> bytes:

@@ -4,24 +4,19 @@ raises nothing."""
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-
 import pytest
 
 from sync.central.db import CentralDb
 from sync.central.fleet import DeviceStatus, fleet_status, read_status, record_statuses
 from sync.central.ingest import ingest_batch
+from tests.at_once import run_at_once
 from tests.delivery.conftest import store_events
 from tests.sync.postgres import postgres_url  # noqa: F401 - the fixture
 
 
 @pytest.fixture
-def db(tmp_path: Path):
-    db = CentralDb(f"sqlite://{tmp_path / 'central.sqlite3'}")
-    db.create_schema()
-    yield db
-    db.close()
+def db(centre):
+    return centre
 
 
 def status(store: str, device: str, **body) -> DeviceStatus:
@@ -96,29 +91,17 @@ def test_two_workers_recording_the_same_statuses_at_once_do_not_deadlock(postgre
     # The same heartbeats reach every worker (a plain subscription), split into batches
     # differently: here one worker's batch has them in the opposite order.
     statuses = [status(f"s{n:03d}", "till-1", state="online", backlog=n) for n in range(300)]
-    start = threading.Barrier(2)
-    failures: list[Exception] = []
 
     def worker(batch: list[DeviceStatus]) -> None:
         db = CentralDb(postgres_url)
         try:
-            start.wait()
             for _ in range(5):
                 record_statuses(db, batch)
-        except Exception as exc:
-            failures.append(exc)
         finally:
             db.close()
 
-    threads = [
-        threading.Thread(target=worker, args=(statuses,)),
-        threading.Thread(target=worker, args=(statuses[::-1],)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not failures, failures
+    results = run_at_once(lambda: worker(statuses), lambda: worker(statuses[::-1]))
+    assert results == [None, None], results
     check = CentralDb(postgres_url)
     try:
         assert len(fleet_status(check)) == 300

@@ -3,14 +3,13 @@ and two workers writing the same devices' events at the same instant."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from sync.central.db import CentralDb
 from sync.central.ingest import ingest_batch
 from sync.protocol.acks import parse_ack
 from sync.protocol.batches import split_batch
+from tests.at_once import run_at_once
 from tests.delivery.conftest import source, store_events
 from tests.sync.postgres import postgres_url, rows  # noqa: F401 - the fixture
 
@@ -55,29 +54,17 @@ def test_two_workers_writing_the_same_devices_at_once_store_each_event_once(post
     stores = [f"store-{n:02d}" for n in range(12)]
     batches = [store_events(s, "till-1", list(range(1, 41))) for s in stores]
     messages = [m for batch in batches for m in batch]
-    results: list[object] = []
-    start = threading.Barrier(2)
 
-    def worker(order: list) -> None:
+    def worker(order: list) -> object:
         db = CentralDb(postgres_url)
         try:
-            start.wait()
-            # Both take every store, in opposite orders: the same rows locked from
-            # both ends, the same events written twice at the same instant.
-            results.append(ingest_batch(db, PREFIX, order))
-        except Exception as exc:
-            results.append(exc)
+            return ingest_batch(db, PREFIX, order)
         finally:
             db.close()
 
-    threads = [
-        threading.Thread(target=worker, args=(messages,)),
-        threading.Thread(target=worker, args=(messages[::-1],)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    # Both take every store, in opposite orders: the same rows locked from both ends,
+    # the same events written twice at the same instant.
+    results = run_at_once(lambda: worker(messages), lambda: worker(messages[::-1]))
     errors = [r for r in results if isinstance(r, Exception)]
     assert not errors, errors
     assert sum(r.inserted for r in results) == len(stores) * 40  # type: ignore[attr-defined]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,14 +22,6 @@ from tests.sync.masterdata_fixtures import (
     write_csv,
     write_json,
 )
-
-
-@pytest.fixture
-def centre(tmp_path: Path) -> Iterator[CentralDb]:
-    db = CentralDb(f"sqlite://{tmp_path / 'central.sqlite3'}")
-    db.create_schema()
-    yield db
-    db.close()
 
 
 def load(db: CentralDb, path: Path):

@@ -34,14 +34,6 @@ ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture
-def centre(tmp_path: Path) -> Iterator[CentralDb]:
-    db = CentralDb(f"sqlite://{tmp_path / 'central.sqlite3'}")
-    db.create_schema()
-    yield db
-    db.close()
-
-
-@pytest.fixture
 def pg_centre() -> Iterator[CentralDb]:
     name = f"edge_central_stock_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:

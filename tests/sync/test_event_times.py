@@ -1,0 +1,25 @@
+"""An event's time as the centre keys it (partition and per-store order): UTC to the
+microsecond, whatever form the store wrote it in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from sync.central.ingest import _utc
+from sync.protocol.clock import to_iso
+
+
+def test_the_agents_own_form_and_any_offset_give_the_same_utc_key():
+    at = datetime(2026, 11, 24, 8, 0, 1, 250, tzinfo=UTC)
+    agent_form = to_iso(at)
+    assert agent_form == "2026-11-24T08:00:01.000250Z"
+    madrid = at.astimezone(timezone(timedelta(hours=1))).isoformat()
+    assert _utc(agent_form) == _utc(madrid) == "2026-11-24T08:00:01.000250+00:00"
+    assert _utc("2026-11-24T08:00:01Z") == "2026-11-24T08:00:01.000000+00:00"
+
+
+def test_impossible_or_zoneless_times_are_refused():
+    assert _utc("2026-13-24T08:00:01.000000Z") is None  # month 13, in the agent's shape
+    assert _utc("2026-02-30T08:00:01.000000Z") is None
+    assert _utc("2026-11-24T08:00:01.000000") is None  # no offset
+    assert _utc("yesterday") is None
