@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from edge_agent.i18n import Phrase
 from edge_agent.staff import Actor, check_pin
 from pos_bridge.errors import TooManyAttempts
 from pos_bridge.throttle import client_address
@@ -44,7 +45,7 @@ def supervisor_approval(supervisor_id: str, pin: str, requester: Actor) -> Actor
             requester.id, requester.till_id or "-", client,
         )  # fmt: skip
         raise TooManyAttempts(
-            "too many supervisor approval attempts; wait a minute",
+            Phrase("too many supervisor approval attempts; wait a minute and try again"),
             budget.retry_after(*keys, now=now),
         )
     charge_sign_in(client)

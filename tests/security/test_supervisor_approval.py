@@ -186,6 +186,7 @@ def test_the_console_shares_the_budget_with_the_till_api(shop):
         assert [a.status_code for a in answers] == [401, 401, 429]
         assert answers[2].headers["Retry-After"] == "60"
         assert 'data-code="too_many_attempts"' in answers[2].text
+        assert "espere un minuto" in answers[2].text  # the console speaks the store's language
         right = _console_return(shop.url, browser, {**form, "supervisor_id": "luis",
                                                     "supervisor_pin": "9876"})  # fmt: skip
         assert right.status_code == 429
