@@ -119,11 +119,17 @@ def sign_in(
 
 
 def check_pin(
-    ctx: AgentContext, staff_id: str, pin: str, till_id: str | None, client: str | None = None
+    ctx: AgentContext,
+    staff_id: str,
+    pin: str,
+    till_id: str | None,
+    client: str | None = None,
+    requested_by: Actor | None = None,
 ) -> Actor:
-    """Verify a PIN (sign-in or a supervisor's approval), counting failures. Every failure
-    and lock-out is audited and logged (never the PIN); an unknown id costs the same hash
-    work as a known one, so timing does not tell which ids exist."""
+    """Verify a PIN (sign-in, or a supervisor's approval `requested_by` a signed-in
+    cashier), counting failures. Every failure and lock-out is audited and logged (never
+    the PIN), an approval's under the cashier and their till; an unknown id costs the same
+    hash work as a known one, so timing does not tell which ids exist."""
     now = ctx.clock()
     with ctx.store.transaction() as db:
         row = db.execute(
@@ -155,15 +161,18 @@ def check_pin(
             outcome = "locked_out" if lock else "wrong_pin"
         if outcome != "ok":
             # Committed with the attempt: the refusal below happens after the transaction.
-            who = Actor(staff_id if known else "unknown", role, "staff", till_id)
+            who = requested_by or Actor(staff_id if known else "unknown", role, "staff", till_id)
             detail = {"outcome": outcome, "client": client, "attempts": failures}
-            action = "staff.locked_out" if outcome == "locked_out" else "staff.sign_in_failed"
+            failed = "staff.approval_failed" if requested_by else "staff.sign_in_failed"
+            action = "staff.locked_out" if outcome == "locked_out" else failed
             audit(db, who, action, staff_id[:64], detail, now)
     if outcome == "ok":
         return Actor(staff_id, role, "staff", till_id)
     log.warning(
-        "staff PIN refused: id %s (%s) from %s at till %s",
-        staff_id[:64] if known else "<unknown>", outcome, client or "-", till_id or "-",
+        "staff PIN refused: id %s (%s) from %s at till %s%s",
+        staff_id[:64] if known else "<unknown>", outcome, client or "-",
+        (requested_by.till_id if requested_by else till_id) or "-",
+        f" for an approval asked by {requested_by.id}" if requested_by else "",
     )  # fmt: skip
     if outcome == "locked":
         assert locked_until is not None

@@ -19,6 +19,7 @@ from flask import (
     Blueprint,
     Response,
     g,
+    make_response,
     redirect,
     render_template,
     request,
@@ -45,15 +46,16 @@ from edge_agent.returns import (
     confirm_return,
     quote_return,
 )
-from edge_agent.staff import Actor, Unauthorized, check_pin, console_actor, sign_in, sign_out
+from edge_agent.staff import Actor, Unauthorized, console_actor, sign_in, sign_out
 from edge_agent.stock import product_stock
 from pos_bridge.csrf import protect
-from pos_bridge.errors import ApiError
+from pos_bridge.errors import ApiError, add_retry_after
 from pos_bridge.i18n import LANG_SESSION_KEY
+from pos_bridge.pin_attempts import charge_sign_in, supervisor_approval
 from pos_bridge.screen_headers import add_screen_headers
 from pos_bridge.throttle import client_address
 from pos_bridge.till_events import TooManyStreams
-from pos_bridge.wiring import agent, centre_lookup, link_up, throttles, till_events
+from pos_bridge.wiring import agent, centre_lookup, link_up, till_events
 
 log = logging.getLogger(__name__)
 console = Blueprint("console", __name__, url_prefix="/console")
@@ -107,8 +109,9 @@ def _who() -> dict[str, Any]:
 
 
 @console.errorhandler(EdgeAgentError)
-def _console_error(exc: EdgeAgentError) -> tuple[str, int]:
-    return render_template("console/error.html", error=exc), exc.http_status
+def _console_error(exc: EdgeAgentError) -> Response:
+    page = render_template("console/error.html", error=exc)
+    return add_retry_after(make_response(page, exc.http_status), exc)
 
 
 @console.errorhandler(HTTPException)
@@ -139,12 +142,12 @@ def sign_in_submit() -> Any:
     if not _ID.match(staff_id) or not pin.isdigit() or not 4 <= len(pin) <= 8:
         return render_template("console/sign_in.html", notice="invalid"), 422
     client = client_address()
-    if not throttles().sign_in.allow(client):
-        return render_template("console/sign_in.html", notice="too_many_attempts"), 429
     try:
+        charge_sign_in(client)
         new = sign_in(_ctx(), staff_id, pin, _ctx().config.device.id, "console", client)
     except EdgeAgentError as exc:
-        return render_template("console/sign_in.html", notice=exc.code), exc.http_status
+        page = render_template("console/sign_in.html", notice=exc.code)
+        return add_retry_after(make_response(page, exc.http_status), exc)
     # A fresh session (new CSRF token too): nothing from before the sign-in carries over.
     lang = session.get(LANG_SESSION_KEY)
     session.clear()
@@ -244,9 +247,7 @@ def return_confirm() -> Any:
     approver = None
     supervisor = request.form.get("supervisor_id", "").strip()
     if supervisor:
-        approver = check_pin(
-            ctx, supervisor, request.form.get("supervisor_pin", ""), None, client=client_address()
-        )
+        approver = supervisor_approval(supervisor, request.form.get("supervisor_pin", ""), _actor())
     try:
         done = confirm_return(
             ctx, number, lines, method, actor=_actor(), online=_online(), approver=approver

@@ -21,6 +21,21 @@ class ApiError(EdgeAgentError):
         self.code = code
 
 
+class TooManyAttempts(ApiError):
+    """A throttle refused the request: 429 with Retry-After, in whole seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(429, "too_many_attempts", message)
+        self.retry_after = max(1, retry_after)
+
+
+def add_retry_after(response: Response, exc: Exception) -> Response:
+    """RFC 9110: a refusal to be retried later says when (a TooManyAttempts does)."""
+    if isinstance(exc, TooManyAttempts):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
     return jsonify({"error": {"code": code, "message": message}}), status
 
@@ -32,7 +47,8 @@ def register_error_handlers(app: Flask) -> None:
         message: str = getattr(exc, "message", str(exc))
         if status >= 500:
             log.error("request failed: %s: %s", code, message)
-        return error_response(status, code, message)
+        response, status = error_response(status, code, message)
+        return add_retry_after(response, exc), status
 
     for known in KNOWN_ERRORS:
         app.register_error_handler(known, _known_error)

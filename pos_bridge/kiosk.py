@@ -149,7 +149,7 @@ def scan() -> Any:
     code = request.form.get("code", "")
     if not code.strip() or len(code) > MAX_SCAN_CHARS:
         return _start_with(_("We could not read that code. Please scan it again."), 422)
-    if not wiring.throttles().kiosk_scans.allow(client_address()):
+    if not wiring.throttles().kiosk_scans.allow(client_address(), now=wiring.agent().clock()):
         return _start_with(_("Too many scans. Please wait a moment."), 429)
     read = Scan(data=code, symbology=None, source=SCAN_SOURCE, at=datetime.now(UTC))
     barcode = classify_scan(read, CodeRules.from_config(_ctx().config))

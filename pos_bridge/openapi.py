@@ -52,6 +52,11 @@ from pos_bridge.responses import (
 
 REF = "#/components/schemas/{model}"
 SSE = "text/event-stream"
+RETRY_AFTER = {
+    "description": "Seconds until the client may try again",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+}
 
 
 @dataclass(frozen=True)
@@ -92,8 +97,9 @@ OPERATIONS: tuple[Operation, ...] = (
               till_api.ReturnRequest, (200, ReturnQuote), (400, 404, 415, 422)),
     Operation("get", "/api/v1/return-requests/<code>", "Load a kiosk return slip as a quote",
               None, (200, ReturnQuote), (400, 404, 410, 422), params=ReturnSlipPath),
-    Operation("post", "/api/v1/returns", "Confirm a return", till_api.ReturnRequest,
-              (201, ConfirmedReturn), (400, 404, 415, 422, 423)),
+    Operation("post", "/api/v1/returns", "Confirm a return (a supervisor's approval: a few "
+              "attempts a minute per device and per cashier)", till_api.ReturnRequest,
+              (201, ConfirmedReturn), (400, 404, 415, 422, 423, 429)),
     Operation("get", "/api/v1/conflicts", "Return conflicts not yet resolved: lines returned "
               "here and at another store for more than was bought", None,
               (200, OpenConflicts), ()),
@@ -215,6 +221,8 @@ def _operation(op: Operation, refs: dict) -> dict[str, Any]:
             "description": "error",
             "content": {"application/json": {"schema": error_ref}},
         }
+        if code == 429:
+            responses[str(code)]["headers"] = {"Retry-After": RETRY_AFTER}
     parameters = _parameters(op)
     operation: dict[str, Any] = {
         "operationId": f"{op.method}_{openapi_path(op.path)}".replace("/", "_").strip("_"),

@@ -13,7 +13,7 @@ from edge_agent.lists import create_list, customer_lists, get_list, set_item
 from edge_agent.loyalty import award_points, redeem_coupon
 from edge_agent.pickups import hand_over, verify_pickup
 from edge_agent.returns import ReturnRequestLine, confirm_return, quote_return
-from edge_agent.staff import check_pin, sign_in, sign_out
+from edge_agent.staff import sign_in, sign_out
 from pos_bridge.auth import current_actor, require
 from pos_bridge.errors import ApiError
 from pos_bridge.params import (
@@ -24,11 +24,12 @@ from pos_bridge.params import (
     TillPath,
     read_params,
 )
+from pos_bridge.pin_attempts import charge_sign_in, supervisor_approval
 from pos_bridge.requests import read_body
 from pos_bridge.responses import CustomerLists, SignedIn, SignedOut
 from pos_bridge.throttle import client_address
 from pos_bridge.till_events import TooManyStreams
-from pos_bridge.wiring import agent, centre_lookup, link_up, throttles, till_events
+from pos_bridge.wiring import agent, centre_lookup, link_up, till_events
 
 till_api = Blueprint("till_api", __name__, url_prefix="/api/v1")
 _ID = ID_PATTERN
@@ -95,8 +96,7 @@ def staff_sign_in() -> Any:
     # the agent never grants, so no other site can spend a staff member's PIN attempts.
     body = read_body(SignInRequest)
     client = client_address()
-    if not throttles().sign_in.allow(client):
-        raise ApiError(429, "too_many_attempts", "too many sign-in attempts; wait a minute")
+    charge_sign_in(client)
     session = sign_in(agent(), body.staff_id, body.pin, body.till_id, client=client)
     actor = session.actor
     return jsonify(SignedIn(session.token, actor.id, actor.role, actor.till_id, session.expires_at))
@@ -126,9 +126,7 @@ def return_confirm() -> Any:
     ctx = agent()
     approver = None
     if body.approval is not None:
-        approver = check_pin(
-            ctx, body.approval.staff_id, body.approval.pin, None, client=client_address()
-        )
+        approver = supervisor_approval(body.approval.staff_id, body.approval.pin, current_actor())
     done = confirm_return(
         ctx,
         body.order_number,

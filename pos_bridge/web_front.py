@@ -329,6 +329,8 @@ async def _refuse(send: Any, status: int, code: str, message: str) -> None:
         "status": status,
         "headers": [(b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close")],
+                    (b"connection", b"close"),
+                    # A 429 says when to retry (RFC 9110), as the app's own 429s do.
+                    *([(b"retry-after", b"1")] if status == 429 else [])],
     })  # fmt: skip
     await send({"type": "http.response.body", "body": body, "more_body": False})

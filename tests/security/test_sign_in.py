@@ -74,6 +74,7 @@ def test_one_device_guessing_pins_is_throttled_and_others_are_not(till_app):
     throttled = _sign_in(till_app, staff_id="guess-x")
     assert throttled.status_code == 429
     assert throttled.get_json()["error"]["code"] == "too_many_attempts"
+    assert throttled.headers["Retry-After"] == "60"  # every try at the till's one instant
     assert _sign_in(till_app, "ana", "1234", client="192.0.2.11").status_code == 200
 
 
