@@ -144,13 +144,21 @@ def fleet_run(
     sim_processes: int,
 ) -> FleetRun:
     broker_url = f"mqtt://127.0.0.1:{port}"
-    workers = [start_worker(work, broker_url, db_url, n) for n in range(WORKERS)]
-    real = [start_agent(work, broker_url, f"agent-{n:02d}", events) for n in range(agents)]
-    built = time.perf_counter()
-    sims = [make_store(f"sim-{n:05d}", events, seed=n) for n in range(stores - agents)]
-    print(f"  ({len(sims) * events} simulated events built in {time.perf_counter() - built:.1f}s)")
-    payloads = [batch.payload for sim in sims for batch in sim.batches()]
+    workers: list[subprocess.Popen[str]] = []
+    real: list[subprocess.Popen[str]] = []
     try:
+        # Started inside the try: a worker or agent that fails to start must not leave
+        # the others running after the benchmark has gone.
+        for n in range(WORKERS):
+            workers.append(start_worker(work, broker_url, db_url, n))
+        for n in range(agents):
+            real.append(start_agent(work, broker_url, f"agent-{n:02d}", events))
+        built = time.perf_counter()
+        sims = [make_store(f"sim-{n:05d}", events, seed=n) for n in range(stores - agents)]
+        print(
+            f"  ({len(sims) * events} simulated events built in {time.perf_counter() - built:.1f}s)"
+        )
+        payloads = [batch.payload for sim in sims for batch in sim.batches()]
         for agent in real:
             assert agent.stdin is not None
             agent.stdin.write("go\n")
@@ -213,19 +221,25 @@ def run_split_fleet(
     results = context.Queue()
     groups = [sims[n::processes] for n in range(processes)]
     children = [
-        context.Process(target=_run_group, args=(port, group, timeout, start_at, n, results))
+        context.Process(
+            target=_run_group, args=(port, group, timeout, start_at, n, results), daemon=True
+        )
         for n, group in enumerate(groups)
     ]
     for child in children:
         child.start()
     ended: list[SimStore] = []
     cpu = 0.0
-    for _ in children:
-        stores, seconds = results.get(timeout=timeout + 120)
-        ended += stores
-        cpu += seconds
-    for child in children:
-        child.join(timeout=30)
+    try:
+        for _ in children:
+            stores, seconds = results.get(timeout=timeout + 120)
+            ended += stores
+            cpu += seconds
+    finally:
+        for child in children:
+            child.join(timeout=30)
+            if child.is_alive():
+                child.kill()
     return ended, cpu
 
 
@@ -367,6 +381,7 @@ def start_worker(work: Path, broker_url: str, db_url: str, n: int) -> subprocess
     )
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != "ready":
+        stop(proc)
         sys.exit(f"bench_fleet: edge-central worker {n} did not start (see {log.name})")
     return proc
 
@@ -387,6 +402,7 @@ def start_agent(work: Path, broker_url: str, store_id: str, events: int) -> subp
     )
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != "ready":
+        stop(proc)
         sys.exit(f"bench_fleet: agent {store_id} did not start")
     return proc
 

@@ -181,7 +181,13 @@ class CentralService:
         (nothing uncommitted was acked; the stores send it again to the other workers)."""
         self.parts.stopping = True
         self._stop.set()
-        self.link.stop(end_session=True)
+        try:
+            self.link.stop(end_session=True)
+        except Exception:
+            # With paho's network thread dead, paho writes from the calling thread and
+            # runs its callbacks there: the fault that killed it can strike again here.
+            # The worker exits all the same; the broker ends its session by expiry.
+            log.exception("leaving the broker cleanly failed; exiting anyway")
 
     def push_change(self, store_id: str, change_type: str, data: dict) -> None:
         """Record a change for a store and send it (it is replayed if the store missed it)."""

@@ -91,13 +91,21 @@ class Parts:
         return [part.state(now) for part in self._parts.values()]
 
     def dead(self) -> str | None:
-        """A sentence naming a part whose thread has stopped, unless we are stopping."""
+        """A sentence naming a part whose thread has stopped, unless we are stopping: the
+        first to die when several have (one thread's death can take another with it:
+        once paho's network thread is gone, paho runs its callbacks, and their failure,
+        in whichever thread publishes next)."""
         if self.stopping:
             return None
-        for state in self.states():
-            if state.detail == "stopped":
-                return f"the {state.name} thread stopped"
-        return None
+        stopped = [
+            part
+            for part in self._parts.values()
+            if part.state(time.monotonic()).detail == "stopped"
+        ]
+        if not stopped:
+            return None
+        first = min(stopped, key=lambda part: _died_at(part.thread))
+        return f"the {first.name} thread stopped"
 
     def stalled(self) -> list[str]:
         return [s.name for s in self.states() if s.detail.startswith("stalled")]
@@ -162,7 +170,19 @@ def log_thread_deaths() -> None:
     threading.excepthook = _log_thread_death
 
 
+# When each thread that died of an exception did so (by thread ident), so the first of
+# several deaths is the one reported.
+_deaths: dict[int, float] = {}
+
+
+def _died_at(thread: threading.Thread | None) -> float:
+    ident = thread.ident if thread is not None else None
+    return _deaths.get(ident, float("inf")) if ident is not None else float("inf")
+
+
 def _log_thread_death(args: threading.ExceptHookArgs) -> None:
+    if args.thread is not None and args.thread.ident is not None:
+        _deaths[args.thread.ident] = time.monotonic()
     name = args.thread.name if args.thread is not None else "a thread"
     exc_info = (args.exc_type, args.exc_value, args.exc_traceback)
     log.critical("%s died", name, exc_info=exc_info)  # type: ignore[arg-type]

@@ -124,10 +124,11 @@ def test_worker_whose_thread_dies_exits_non_zero_at_once(
         code = worker.wait_exit(timeout=EXIT_WITHIN_SECONDS + 30)
     finally:
         worker.kill9()
-    assert code == EXIT_PART_DIED
+    log = worker.log()
+    assert code == EXIT_PART_DIED, log
     thread = {"lookups": "lookups", "broker": "broker", "stock": "stock"}[part]
-    assert f"the {thread} thread stopped: leaving the shared subscription" in worker.log()
-    assert "injected fault" in worker.log()  # the thread's own traceback, for the operator
+    assert f"the {thread} thread stopped: leaving the shared subscription" in log, log
+    assert "injected fault" in log, log  # the thread's own traceback, for the operator
 
 
 def test_dead_ingest_thread_exits_and_a_replacement_picks_up_its_share(
