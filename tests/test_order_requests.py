@@ -8,15 +8,6 @@ import json
 import pytest
 
 from sync.protocol.event_schemas import validate_event_data
-from tests.till_fixtures import make_till
-
-
-@pytest.fixture
-def till(seeded):
-    t = make_till(seeded)
-    t.sign_in()
-    yield t
-    t.close()
 
 
 def customer_and_products(till) -> tuple[str, list[tuple[str, int]]]:

@@ -7,20 +7,10 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import pytest
-
 from edge_agent.changes import apply_change
 from sync.protocol.changes import parse_change
 from sync.protocol.clock import to_iso
-from tests.till_fixtures import TILL_NOW, make_till
-
-
-@pytest.fixture
-def till(seeded):
-    t = make_till(seeded)
-    t.sign_in()
-    yield t
-    t.close()
+from tests.till_fixtures import TILL_NOW
 
 
 def style_gtins(till) -> list[str]:

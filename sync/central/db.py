@@ -7,6 +7,7 @@ by numbered migrations (sync.central.schema, sync/central/migrations).
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from sync.central.errors import CentralError
+
+log = logging.getLogger(__name__)
 
 
 class DatabaseUnavailable(CentralError):
@@ -128,6 +131,17 @@ class CentralDb:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def close_quietly(db: CentralDb | None) -> None:
+    """Close `db` if there is one; a connection the server already dropped may fail to
+    close, which changes nothing for a caller about to reconnect or stop."""
+    if db is None:
+        return
+    try:
+        db.close()
+    except Exception:
+        log.debug("closing a broken connection failed", exc_info=True)
 
 
 # Values named in one `IN (...)` list (SQLite allows 32,766 parameters, PostgreSQL 65,535).

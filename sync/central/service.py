@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sync.central import partitions
 from sync.central.changes import REPLAY_BATCH_MAX, answer_replays, record_change
-from sync.central.db import CentralDb
+from sync.central.db import CentralDb, close_quietly
 from sync.central.delivery.worker import DeliverySettings, DeliveryWorker, notify_committed
 from sync.central.errors import CentralError
 from sync.central.fleet import read_status, record_statuses
@@ -263,10 +263,7 @@ class CentralService:
 
     def _reopen(self, db: CentralDb) -> CentralDb:
         self.ingest.unready("reconnecting to the database")
-        try:
-            db.close()
-        except Exception:
-            log.debug("closing a broken connection failed", exc_info=True)
+        close_quietly(db)
         while not self._stop.is_set():
             try:
                 db = CentralDb(self.db_url)

@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from sync.central.db import CentralDb
+from sync.central.db import CentralDb, close_quietly
 from sync.central.stock import flush_stock
 from sync.central.supervision import Part
 
@@ -58,19 +58,12 @@ class StockFlusher:
                 # Nothing was cleared (the transaction rolled back): the next round sends it.
                 log.exception("stock flush failed; retrying next round")
                 self.part.unready("stock flush failed; retrying")
-                db = _close(db)
+                close_quietly(db)
+                db = None
                 continue
             self.part.beat()
             self.part.ready.set()
             self.flushed += len(changes)
             for store_id, payload in changes:
                 self._send(store_id, payload)
-        _close(db)
-
-
-def _close(db: CentralDb | None) -> None:
-    if db is not None:
-        try:
-            db.close()
-        except Exception:
-            log.debug("closing a broken connection failed", exc_info=True)
+        close_quietly(db)

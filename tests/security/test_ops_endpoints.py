@@ -12,17 +12,8 @@ import pytest
 
 from edge_agent.metrics import MAX_NAMED_SOURCES
 from sync.central.web import create_fleet_app
-from tests.till_fixtures import make_till
 
 LAN_CLIENT = {"REMOTE_ADDR": "192.0.2.7"}  # documentation range: no traffic, just a label
-
-
-@pytest.fixture
-def till(seeded):
-    t = make_till(seeded)
-    t.sign_in()
-    yield t
-    t.close()
 
 
 def _with_ops_token(till, token: str) -> None:

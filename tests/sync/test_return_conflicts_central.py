@@ -4,13 +4,11 @@ real SQLite and PostgreSQL databases."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
-import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -29,8 +27,8 @@ from sync.central.web import create_fleet_app
 from sync.protocol.changes import parse_change
 from sync.protocol.envelope import build_event
 from sync.protocol.return_conflicts import ReturnConflict
+from tests.sync.postgres import postgres_url  # noqa: F401 - the fixture
 
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 AT = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 ORDER = "W100000001"
 
@@ -38,20 +36,13 @@ ORDER = "W100000001"
 @pytest.fixture(params=["sqlite", "postgres"])
 def centre(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CentralDb]:
     if request.param == "sqlite":
-        db = CentralDb(f"sqlite://{tmp_path / 'central.sqlite3'}")
-        db.create_schema()
-        yield db
-        db.close()
-        return
-    name = f"edge_central_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    db = CentralDb(f"postgresql://postgres@127.0.0.1:5432/{name}")
+        url = f"sqlite://{tmp_path / 'central.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    db = CentralDb(url)
     db.create_schema()
     yield db
     db.close()
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 _seqs: dict[str, int] = {}

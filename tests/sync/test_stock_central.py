@@ -5,11 +5,9 @@ it" nearest first."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -20,6 +18,7 @@ from sync.central.stock import apply_stream, flush_stock, load_stock, load_store
 from sync.central.stockfile import read_stock_file, read_stores_file
 from sync.protocol.changes import MAX_CHANGE_BYTES, parse_change
 from sync.protocol.stock import LEVELS_PER_CHANGE, StockLevels
+from tests.sync.postgres import postgres_url  # noqa: F401 - the fixture
 from tests.sync.stock_fixtures import (
     gtin,
     write_deltas,
@@ -30,20 +29,14 @@ from tests.sync.stock_fixtures import (
 
 NOW = "2026-12-06T10:00:00.000000Z"
 LATER = "2026-12-06T11:00:00.000000Z"
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture
-def pg_centre() -> Iterator[CentralDb]:
-    name = f"edge_central_stock_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    db = CentralDb(f"postgresql://postgres@127.0.0.1:5432/{name}")
+def pg_centre(postgres_url: str) -> Iterator[CentralDb]:  # noqa: F811
+    db = CentralDb(postgres_url)
     db.create_schema()
     yield db
     db.close()
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def levels(db: CentralDb) -> dict[tuple[str, str], int]:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from sync.central.db import CentralDb
+from sync.central.db import CentralDb, close_quietly
 from sync.central.delivery.subscriptions import Subscription, list_subscriptions
 from sync.central.delivery.wire import (
     RESPONSE_KEEP_BYTES,
@@ -175,13 +175,14 @@ class DeliveryWorker:
                     # A lost database connection: nothing moved that was not committed.
                     log.exception("delivery round failed; reconnecting")
                     part.unready(f"database: {exc}"[:200])
-                    db = _close(db)
+                    close_quietly(db)
+                    db = None
                     self._stop.wait(1.0)
                     continue
                 self.wakeup.wait(seen, self.settings.poll_seconds)
         finally:
             client.close()
-            _close(db)
+            close_quietly(db)
 
     def _round(self, db: CentralDb, client: httpx.Client) -> bool:
         """Take one (subscription, device) with work and deliver; False if none."""
@@ -447,12 +448,3 @@ def _open_for_cursors(url: str) -> CentralDb:
 
 def _in(seconds: float) -> str:
     return to_iso(datetime.now(UTC) + timedelta(seconds=seconds))
-
-
-def _close(db: CentralDb | None) -> None:
-    if db is not None:
-        try:
-            db.close()
-        except Exception:
-            log.debug("closing a broken connection failed", exc_info=True)
-    return None

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sync.central.changes import record_change
-from sync.central.db import CentralDb
+from sync.central.db import CentralDb, close_quietly
 from sync.central.wallet import updates
 from sync.central.wallet.passes import Reissued, customer_passes, reissue_customers
 from sync.central.wallet.push import PushReport, PushSender, send_queued_pushes
@@ -163,10 +163,7 @@ def tell_stores(db: CentralDb, customer_id: str) -> list[tuple[str, bytes]]:
 
 
 def _reopen(db: CentralDb, url: str) -> CentralDb:
-    try:
-        db.close()
-    except Exception:
-        log.debug("closing a broken connection failed", exc_info=True)
+    close_quietly(db)
     while True:
         try:
             return CentralDb(url)
