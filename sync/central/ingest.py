@@ -75,7 +75,10 @@ class IngestResult:
 WATCHED_TYPES = frozenset({RETURNED, RESOLVED, REQUESTED, COLLECTED}) | LOYALTY_TYPES
 
 
-class _Event(NamedTuple):  # a tuple: built for every event, cheaper than a dataclass
+class _Event(NamedTuple):
+    """An event as its `events` row, in INSERT_EVENT's column order: built for every
+    event, written as it is (a tuple, cheaper than a dataclass)."""
+
     event_id: str
     store_id: str
     source: str
@@ -83,8 +86,8 @@ class _Event(NamedTuple):  # a tuple: built for every event, cheaper than a data
     type: str
     time: str
     envelope: str
+    received_at: str
     occurred_at: str  # `time` in UTC, ISO 8601 to the microsecond: the partition key
-    in_batch: bool  # acked by sequence range (batch) or by id (one per message)
     chain_prev: str | None  # the link it carries (None: an agent before the chain)
     chain_hash: str  # of its text as sent, for the link its successor carries
 
@@ -112,7 +115,11 @@ class _Refusal(NamedTuple):
 
 @dataclass
 class _Read:
+    received_at: str
     events: list[_Event] = field(default_factory=list)
+    # Events that came one per message (agents before batches): acked by id, the rest
+    # by sequence range.
+    singles: set[str] = field(default_factory=set)
     refused: list[_Refusal] = field(default_factory=list)
     unreadable: int = 0
 
@@ -120,7 +127,7 @@ class _Read:
 def ingest_batch(db: CentralDb, prefix: str, messages: list[tuple[str, bytes]]) -> IngestResult:
     """Write the events in `messages` (topic, payload) in one transaction. A payload is
     one event, or a batch of them (sync.protocol.batches)."""
-    read = _Read()
+    read = _Read(iso_now())
     for topic, payload in messages:
         store_id = store_id_from_topic(prefix, topic)
         if store_id is None:
@@ -134,7 +141,7 @@ def ingest_batch(db: CentralDb, prefix: str, messages: list[tuple[str, bytes]]) 
 
 def _write(db: CentralDb, read: _Read) -> IngestResult:
     result = IngestResult(acks=defaultdict(AckBuilder), unreadable=read.unreadable)
-    now = iso_now()
+    now = read.received_at
     events = read.events
     plain = [e for e in events if e.type not in WATCHED_TYPES]
     watched = [e for e in events if e.type in WATCHED_TYPES]
@@ -142,8 +149,8 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
         if plain:
             # In event id order: two workers writing the same events (a store resending
             # to the other one) wait on each other's keys in one order, never in a cycle.
-            result.inserted = _insert_events(db, sorted(_row(e, now) for e in plain))
-        fresh = [e for e in watched if db.execute(INSERT_EVENT, _row(e, now)).rowcount]
+            result.inserted = _insert_events(db, sorted(plain))
+        fresh = [e for e in watched if db.execute(INSERT_EVENT, e).rowcount]
         result.inserted += len(fresh)
         result.duplicates = len(events) - result.inserted
         # Requests before hand-overs: an order placed in this batch can be collected in it.
@@ -167,28 +174,29 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
         # Every source seen, not only those with new rows: a repeat costs one query.
         written: dict[tuple[str, str], set[int]] = defaultdict(set)
         for e in events:
-            written[(e.source, e.store_id)].add(e.seq)
+            written[e.source, e.store_id].add(e.seq)
         for r in read.refused:
             if r.source is not None and r.seq is not None:
                 written[(r.source, r.store_id)].add(r.seq)
         held_through = _advance_sequences(db, written, now)
         result.alarms = verify_chains(db, written, _links_by_source(events), held_through)
     newest = result.newest
+    singles = read.singles
     for event in events:
         if event.occurred_at > newest.get(event.store_id, ""):
             newest[event.store_id] = event.occurred_at
         acks = result.acks[event.store_id]
-        if event.in_batch:
-            acks.committed_in_batch(event.source, event.seq)
-        else:
+        if singles and event.event_id in singles:
             acks.committed_single(event.event_id)
+        else:
+            acks.committed_in_batch(event.source, event.seq)
     for r in read.refused:
         result.acks[r.store_id].refused(r.event_id, r.reason, r.seq)
     result.rejected = len(read.refused)
     return result
 
 
-def _insert_events(db: CentralDb, rows: list[tuple[Any, ...]]) -> int:
+def _insert_events(db: CentralDb, rows: list[_Event]) -> int:
     """Write `rows` to `events`, skipping any already there; returns how many were new.
 
     On PostgreSQL, COPY first: the usual batch holds no event the centre already has,
@@ -218,7 +226,9 @@ def _read_single(store_id: str, payload: bytes, read: _Read) -> None:
             event = json.loads(payload)
         except (ValueError, UnicodeDecodeError):
             raise _Refused(None, "not JSON") from None
-        read.events.append(_check_event(store_id, event, payload.decode(), in_batch=False))
+        checked = _check_event(store_id, event, payload.decode(), read.received_at)
+        read.events.append(checked)
+        read.singles.add(checked.event_id)
     except _Refused as exc:
         _refuse(store_id, exc, payload.decode("utf-8", "replace"), read)
 
@@ -238,7 +248,7 @@ def _read_batch(store_id: str, payload: bytes, read: _Read) -> None:
         try:
             if len(text) > MAX_EVENT_BYTES:
                 raise _Refused(_id_of(event), f"event too large ({len(text)} bytes)")
-            read.events.append(_check_event(store_id, event, text, in_batch=True))
+            read.events.append(_check_event(store_id, event, text, read.received_at))
         except _Refused as exc:
             _refuse(store_id, exc, text, read)
 
@@ -253,7 +263,7 @@ def _refuse(store_id: str, exc: _Refused, text: str, read: _Read) -> None:
         read.refused.append(_Refusal(store_id, exc.event_id, exc.reason, exc.seq, text, exc.source))
 
 
-def _check_event(store_id: str, event: Any, text: str, in_batch: bool) -> _Event:
+def _check_event(store_id: str, event: Any, text: str, received_at: str) -> _Event:
     # Written flat: it runs for every event the centre takes.
     if not isinstance(event, dict):
         raise _Refused(None, "not a JSON object")
@@ -271,14 +281,14 @@ def _check_event(store_id: str, event: Any, text: str, in_batch: bool) -> _Event
     if seq is None:
         raise _Refused(event_id, "no store sequence (a positive integer)")
     try:
-        return _check_content(store_id, event, event_id, source, seq, text, in_batch)
+        return _check_content(store_id, event, event_id, source, seq, text, received_at)
     except _Refused as exc:
         exc.source = source
         raise
 
 
 def _check_content(
-    store_id: str, event: dict, event_id: str, source: str, seq: int, text: str, in_batch: bool
+    store_id: str, event: dict, event_id: str, source: str, seq: int, text: str, received_at: str
 ) -> _Event:
     event_type, time = event.get("type"), event.get("time")
     if not isinstance(event_type, str) or not isinstance(time, str):
@@ -299,13 +309,9 @@ def _check_content(
     if link is not None and not is_link(link):
         raise _Refused(event_id, f"{CHAIN_ATTRIBUTE} is not a SHA-256 in hex", seq)
     return _Event(
-        event_id, store_id, source, seq, event_type, time, text, occurred_at, in_batch, link,
+        event_id, store_id, source, seq, event_type, time, text, received_at, occurred_at, link,
         event_hash(text),
     )  # fmt: skip
-
-
-def _row(e: _Event, now: str) -> tuple[Any, ...]:
-    return (*e[:7], now, e.occurred_at, e.chain_prev, e.chain_hash)
 
 
 def _utc(time: str) -> str | None:
@@ -344,10 +350,16 @@ def _peek_id(payload: bytes) -> str | None:
 
 def _links_by_source(events: list[_Event]) -> dict[str, dict[int, list[Link]]]:
     """The batch's events as their devices' chains see them, per source and seq."""
-    arrived: dict[str, dict[int, list[Link]]] = defaultdict(lambda: defaultdict(list))
+    arrived: dict[str, dict[int, list[Link]]] = {}
+    # Runs for every event: the usual seq holds one event, so no generator per event.
     for e in events:
-        links = arrived[e.source][e.seq]
-        if all(link.event_id != e.event_id for link in links):
+        by_seq = arrived.get(e.source)
+        if by_seq is None:
+            by_seq = arrived[e.source] = {}
+        links = by_seq.get(e.seq)
+        if links is None:
+            by_seq[e.seq] = [Link(e.event_id, e.chain_prev, e.chain_hash)]
+        elif all(link.event_id != e.event_id for link in links):
             links.append(Link(e.event_id, e.chain_prev, e.chain_hash))
     return arrived
 

@@ -94,7 +94,10 @@ def verify_chains(
         ]
         pairs = sorted({k for s in seqs for k in (s, s + 1)})
         for seq in pairs:
-            fault = _link_fault(seq, links.get(seq - 1), links.get(seq))
+            here, before = links.get(seq), links.get(seq - 1)
+            if here and before and here[0].chain_prev == before[0].chain_hash:
+                continue  # the usual pair, linked as it should be: nothing to judge
+            fault = _link_fault(seq, before, here)
             if fault is not None:
                 found.append(Alarm(source, store_id, seq, *fault))
         newest = links.get(max(seqs))
@@ -126,8 +129,9 @@ def _links_around(
         if source in arrived and first > held_through.get(source, first):
             # Nothing was held at or after these seqs before this batch: they hold only
             # its own events, and the one stored neighbour is the predecessor.
-            for seq, links in arrived[source].items():
-                held[source][seq] = list(links)
+            # The batch's own lists, not copies: the query below adds only seqs
+            # before `first`, which the batch does not hold.
+            held[source].update(arrived[source])
             if first > 1:
                 ranges.append((source, first - 1, first - 1))
         else:
