@@ -369,6 +369,8 @@ class MqttClient(asyncio.Protocol):
         self._answer_timer = self._loop.call_later(self._timeout - waited, self._check_answers)
 
     def _check_keepalive(self) -> None:
+        if self._transport is None or self._transport.is_closing():
+            return  # connection_lost is on its way
         if self._ping_unanswered:
             self._fail(MqttWireError(f"no PINGRESP within {self._keepalive}s"))
             return

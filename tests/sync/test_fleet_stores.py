@@ -1,7 +1,6 @@
-"""The simulated stores of the fleet benchmark resend as the agent does: after an ack
-is overdue, only the events not acknowledged, batched as the agent batches them, and a
-store is done once the rest is acknowledged. Against a real Mosquitto, with a stand-in
-centre that loses some of a first send."""
+"""The fleet benchmark's simulated stores (bench/fleet_stores.py) against a real
+Mosquitto: they resend as the agent does (after an ack is overdue, only the events not
+acknowledged, batched as the agent batches them), and reconnect when the broker goes."""
 
 from __future__ import annotations
 
@@ -14,6 +13,7 @@ from bench.fleet_stores import make_store, run_fleet
 from bench.mqtt_wire import MqttClient, connect, encode_publish
 from sync.protocol.acks import AckBuilder
 from sync.protocol.batches import build_batches
+from tests.sync.conftest import Broker
 
 EVENTS = 300  # three batches (about 140, 140 and 20 events)
 ACKED_OF_THE_FIRST = 50
@@ -77,3 +77,30 @@ def test_only_the_overdue_events_are_sent_again_in_the_agents_batches(broker, mo
     }
     assert store.replay_requests == 1
     assert store.errors == []
+
+
+def test_a_store_whose_broker_goes_away_reconnects_and_starts_its_session_again(
+    broker: Broker,
+):
+    store = make_store("reconnect-1", 10)
+
+    async def restart_broker_once_connected() -> None:
+        while store.connected_after is None:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # its status, replay request and batch sent
+        broker.kill()
+        await asyncio.to_thread(broker.start)
+
+    async def scenario() -> None:
+        restart = asyncio.create_task(restart_broker_once_connected())
+        # No centre: the store is never done, the run ends at its deadline.
+        await run_fleet("127.0.0.1", broker.port, [store], 6.0)
+        await restart
+
+    asyncio.run(scenario())
+
+    assert store.connect_attempts == 2
+    assert len(store.errors) == 1 and "connection to the broker was lost" in store.errors[0]
+    # The new session: status, replay request and the unacknowledged backlog again.
+    assert store.replay_requests == 2
+    assert Counter(store.publishes.values()) == Counter({2: 10})
