@@ -254,7 +254,10 @@ class _StoreAgent:
             encode_publish(self.status_topic, json.dumps(status).encode(), qos=1, retain=True)
         )
         await self._ask_replay(client)
-        await self._send(client, [seq for seq, _ in store.rows if seq not in store.acked])
+        # From the batches, not store.rows: in a process forked from the one that built
+        # the stores, reading every row would copy their memory pages (refcounts).
+        acked = store.acked
+        await self._send(client, [s for b in self.batches for s in b.seqs if s not in acked])
         while not done.done():
             self._check_complete()
             now = time.monotonic()

@@ -58,10 +58,13 @@ class MqttWireError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Publication:
-    """A PUBLISH packet encoded but for its packet id: QoS 1 goes out as head + id + tail."""
+    """A PUBLISH packet encoded but for its packet id: it goes out as head, the packet id
+    (QoS 1), properties, payload. The payload is kept as given, not copied: a fleet's
+    batches are megabytes, built before a fork and shared with the parent."""
 
     head: bytes
-    tail: bytes
+    properties: bytes
+    payload: bytes
     qos: int
 
 
@@ -75,15 +78,12 @@ def encode_publish(
     """Encode a PUBLISH once, to be sent any number of times."""
     if qos not in (0, 1):
         raise ValueError("QoS 0 or 1 only")
-    properties = (
-        b"" if content_type is None else bytes([PROPERTY_CONTENT_TYPE]) + _string(content_type)
-    )
+    listed = b"" if content_type is None else bytes([PROPERTY_CONTENT_TYPE]) + _string(content_type)
+    properties = _varint(len(listed)) + listed
     topic_bytes = _string(topic)
-    tail = _varint(len(properties)) + properties + payload
-    packet_id = 2 if qos else 0
-    first = PUBLISH << 4 | qos << 1 | int(retain)
-    head = bytes([first]) + _varint(len(topic_bytes) + packet_id + len(tail)) + topic_bytes
-    return Publication(head, tail, qos)
+    length = len(topic_bytes) + (2 if qos else 0) + len(properties) + len(payload)
+    head = bytes([PUBLISH << 4 | qos << 1 | int(retain)]) + _varint(length) + topic_bytes
+    return Publication(head, properties, payload, qos)
 
 
 async def connect(
@@ -194,12 +194,13 @@ class MqttClient(asyncio.Protocol):
         """Send now. The future holds the PUBACK's reason code (at once for QoS 0); it
         fails if the connection ends or the broker does not answer within the timeout."""
         done = self._loop.create_future()
+        head, properties, payload = publication.head, publication.properties, publication.payload
         if publication.qos == 0:
-            self._write(publication.head + publication.tail)
+            self._write(b"".join((head, properties, payload)))
             done.set_result(0)
             return done
-        packet_id = self._await_answer(done)
-        self._write(publication.head + packet_id.to_bytes(2, "big") + publication.tail)
+        packet_id = self._await_answer(done).to_bytes(2, "big")
+        self._write(b"".join((head, packet_id, properties, payload)))
         return done
 
     async def subscribe(self, filters: Sequence[tuple[str, int]]) -> list[int]:
