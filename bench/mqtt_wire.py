@@ -5,8 +5,9 @@ per client. Thousands of simulated stores share the bench machine's two cores wi
 broker, workers and PostgreSQL they measure. Through aiomqtt 2.5 (paho 2.2's sockets
 driven from asyncio: a misc loop waking every second per client, connect() in a thread
 pool, paho's packet objects) a store cost 2.2-2.4 ms of CPU at 500 stores (bench_fleet
---stores 500: 1.1-1.2 CPU-s for 497 simulated stores) and ~3.9 ms at 5,000 (19.6 CPU-s,
-more than both centre workers); through this client, 0.5-0.6 ms (0.25-0.30 CPU-s).
+--stores 500: 1.1-1.2 CPU-s for 497 simulated stores) and ~3.9 ms at 5,000 (README: 19.6 s,
+more than both centre workers); through this client, 0.5-0.6 ms (0.25-0.30 CPU-s at
+500, 1.14 CPU-s for 1,997 at 2,000).
 
 It speaks what a simulated store needs: CONNECT (clean start, Session Expiry Interval,
 keepalive, no credentials), CONNACK, SUBSCRIBE/SUBACK, PUBLISH at QoS 0 and 1 in both
