@@ -158,7 +158,7 @@ def fleet_run(
         print(
             f"  ({len(sims) * events} simulated events built in {time.perf_counter() - built:.1f}s)"
         )
-        payloads = [batch.payload for sim in sims for batch in sim.batches()]
+        payloads = [batch.payload for sim in sims for batch in sim.batches]
         for agent in real:
             assert agent.stdin is not None
             agent.stdin.write("go\n")
@@ -252,7 +252,7 @@ def _run_group(
     after = resource.getrusage(resource.RUSAGE_SELF)
     seconds = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     for store in group:
-        store.rows = []  # not needed back; the rest of each store is small
+        store.rows, store.batches = [], []  # not needed back; the rest is small
     results.put((group, seconds))
 
 
@@ -299,7 +299,7 @@ def report(run: FleetRun, mqtt_rate: float, copy_rate: float) -> None:
             f" last {max(run.connected):.2f}s after the start; first store fully acked"
             f" {min(run.store_seconds):.2f}s"
         )
-    busy = ", ".join(f"{name} {seconds:.1f}" for name, seconds in run.cpu.items())
+    busy = ", ".join(f"{name} {seconds:.2f}" for name, seconds in run.cpu.items())
     print(f"  CPU seconds in {run.seconds:.1f}s on {os.cpu_count()} cores: {busy}")
     print(f"  replay requests answered    {run.replay_answered}/{run.stores - REAL_AGENTS}")
     workers = ", ".join(f"{m:.0f}" for m in run.worker_rss_mib)
@@ -479,8 +479,8 @@ def drop_database(url: str) -> None:
 
 
 def raise_file_limit(stores: int) -> None:
-    """Each simulated store holds a socket and paho's wake-up pair; the broker, started
-    from here, inherits the limit for its side of every connection."""
+    """Each simulated store holds a socket; the broker, started from here, inherits the
+    limit for its side of every connection."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = stores * 3 + 1024
     if soft < need:

@@ -6,31 +6,30 @@ replay, and sends its backlog in the agent's own batches (sync.protocol: CloudEv
 envelopes from `build_event`, batches from `build_batches`, acks read by `parse_ack`),
 at most as many batches awaiting the broker's PUBACK as the agent allows. It resends
 with the agent's policy (a jittered deadline per send, longer until the first ack, only
-what is overdue, doubling)
-and asks again for a replay the feed did not answer, and it counts every publish of
-every event id, so a run can tell how much was sent more than once.
+what is overdue, doubling) and asks again for a replay the feed did not answer, and it
+counts every publish of every event id, so a run can tell how much was sent more than
+once.
 
-Thousands of them run in one asyncio process: paho's own loop uses select(), which
-stops at ~330 clients per process; aiomqtt drives paho's sockets from the asyncio loop.
+Thousands of them run in one asyncio process, on bench.mqtt_wire: they share the bench
+machine with what they measure, so each must cost little CPU. Everything a store sends
+that does not change (its batches, built before the start; its replay request) is
+encoded once, and a store wakes only for a deadline, not per message: acks are handled
+as they arrive, in the connection's callback.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
+from bench.mqtt_wire import MqttClient, MqttWireError, Publication, connect, encode_publish
 from sync.backoff import Backoff
 from sync.protocol.acks import parse_ack
 from sync.protocol.batches import BATCH_CONTENT_TYPE, Batch, build_batches
@@ -51,11 +50,18 @@ from sync.service import (
 
 PREFIX = "retail/v1"
 DEVICE = "sim-1"
+SESSION_EXPIRY_SECONDS = 3600
 # The agent's reconnect: a first delay of 1-3 s drawn per client (sync/link.py).
 CONNECT_RETRY = (1.0, 3.0)
-CONNECT_TIMEOUT_SECONDS = 30.0
-# A store with nothing due still looks up this often (to notice the fleet is done).
-IDLE_WAKE_SECONDS = 2.0
+# For the CONNACK, and for each SUBACK and PUBACK: past it the store reconnects.
+BROKER_TIMEOUT_SECONDS = 30.0
+# TCP handshakes under way at once per process. The stores used to connect through
+# paho's blocking connect() in asyncio's default thread pool, min(32, cores + 4) threads
+# (6 here), and that paced them; all at once, thousands of SYNs overflow the broker's
+# listen backlog and each one dropped waits a second or more to be sent again.
+HANDSHAKES_AT_ONCE = 6
+# A deadline that has just passed is looked at again after at least this long.
+MIN_WAIT_SECONDS = 0.05
 PROGRESS_SECONDS = 10.0
 
 
@@ -73,6 +79,9 @@ class SimStore:
     replay_requests: int = 0
     connect_attempts: int = 0
     errors: list[str] = field(default_factory=list)  # why a connection ended early
+    # build_batches(rows), made once by make_store: the agent builds its batches from
+    # the outbox as it sends, but here that is the instrument's cost, not the fleet's.
+    batches: list[Batch] = field(default_factory=list)
 
     @property
     def topics(self) -> StoreTopics:
@@ -85,9 +94,6 @@ class SimStore:
     @property
     def resent(self) -> int:
         return sum(count - 1 for count in self.publishes.values() if count > 1)
-
-    def batches(self) -> list[Batch]:
-        return build_batches(self.rows)
 
 
 def make_store(store_id: str, events: int, seed: int = 0) -> SimStore:
@@ -107,7 +113,7 @@ def make_store(store_id: str, events: int, seed: int = 0) -> SimStore:
         )
         rows.append((seq, encoder.encode(event)))
         ids[seq] = event["id"]
-    return SimStore(store_id, rows, ids)
+    return SimStore(store_id, rows, ids, batches=build_batches(rows))
 
 
 def scan_data(n: int) -> dict[str, object]:
@@ -128,158 +134,224 @@ async def run_fleet(
     its replay request answered, or at the deadline whatever is left. `start_at` (a
     time.monotonic() reading, the same in every process): when the fleet is split
     over several processes, all start together and time from one instant."""
-    if start_at is not None:
-        await asyncio.sleep(max(0.0, start_at - time.monotonic()))
-    started = time.monotonic() if start_at is None else start_at
-    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
     remaining = [len(stores)]
 
     def finished() -> None:
         remaining[0] -= 1
-        if remaining[0] == 0:
-            done.set()
+        if remaining[0] == 0 and not done.done():
+            done.set_result(None)
 
-    tasks = [
-        asyncio.create_task(_run_store(host, port, store, started, finished, done))
-        for store in stores
-    ]
-    while not done.is_set() and time.monotonic() - started < deadline_seconds:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), timeout=PROGRESS_SECONDS)
-        if progress is not None and not done.is_set():
+    agents = [_StoreAgent(store, finished) for store in stores]  # encodes: before the start
+    if start_at is not None:
+        await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+    started = time.monotonic() if start_at is None else start_at
+    handshakes = asyncio.Semaphore(HANDSHAKES_AT_ONCE)
+    tasks = [asyncio.create_task(a.run(host, port, started, done, handshakes)) for a in agents]
+    while not done.done() and time.monotonic() - started < deadline_seconds:
+        left = deadline_seconds - (time.monotonic() - started)
+        await asyncio.wait([done], timeout=min(PROGRESS_SECONDS, left))
+        if progress is not None and not done.done():
             progress(time.monotonic() - started, stores)
-    done.set()
+    if not done.done():
+        done.set_result(None)
     await asyncio.gather(*tasks, return_exceptions=True)
     return started
 
 
-async def _run_store(
-    host: str,
-    port: int,
-    store: SimStore,
-    started: float,
-    finished,  # type: ignore[no-untyped-def]
-    done: asyncio.Event,
-) -> None:
-    rng = random.Random(store.store_id)
-    topics = store.topics
-    properties = Properties(PacketTypes.CONNECT)
-    properties.SessionExpiryInterval = 3600
-    while not done.is_set():
-        store.connect_attempts += 1
-        try:
-            async with aiomqtt.Client(
-                host,
-                port,
-                identifier=f"edge-{store.store_id}-{DEVICE}",
-                protocol=aiomqtt.ProtocolVersion.V5,
-                properties=properties,
-                timeout=CONNECT_TIMEOUT_SECONDS,
-                max_inflight_messages=MAX_BATCHES_AWAITING_PUBACK + 16,
-            ) as client:
-                store.connected_after = time.monotonic() - started
-                await client.subscribe([(topics.acks, 1), (topics.changes, 1)])
-                await _session(client, store, started, finished, done, rng)
-                return
-        except aiomqtt.MqttError as exc:
-            store.errors.append(f"{time.monotonic() - started:.1f}s: {exc}")
-            await asyncio.sleep(rng.uniform(*CONNECT_RETRY))
+@dataclass(frozen=True, slots=True)
+class _WireBatch:
+    """A batch as it goes out: its PUBLISH, and the events it carries."""
+
+    publication: Publication
+    seqs: tuple[int, ...]
+    event_ids: tuple[str, ...]
 
 
-async def _session(
-    client: aiomqtt.Client,
-    store: SimStore,
-    started: float,
-    finished,  # type: ignore[no-untyped-def]
-    done: asyncio.Event,
-    rng: random.Random,
-) -> None:
-    topics = store.topics
-    status = {"state": "online", "store_id": store.store_id, "device_id": DEVICE,
-              "version": "sim", "backlog": len(store.rows) - len(store.acked)}  # fmt: skip
-    await client.publish(topics.status(DEVICE), json.dumps(status).encode(), qos=1, retain=True)
-    ack_wait = Backoff(ACK_TIMEOUT_SECONDS, ACK_TIMEOUT_CAP_SECONDS, ACK_TIMEOUT_JITTER, rng)
-    ack_wait.at_least(ACK_TIMEOUT_SECONDS * FIRST_ACK_TIMEOUT_FACTOR)  # until the first ack
-    resync_wait = Backoff(RESYNC_RETRY_FIRST_SECONDS, RESYNC_RETRY_CAP_SECONDS, 0.5, rng)
-    replay = json.dumps({"from_sequence": 1, "limit": REPLAY_BATCH, "device_id": DEVICE})
-    batch_properties = Properties(PacketTypes.PUBLISH)
-    batch_properties.ContentType = BATCH_CONTENT_TYPE
-    due: dict[int, float] = {}  # seq -> when its ack is due
-    # The soonest of `due` or earlier (acks only remove entries): thousands of stores
-    # wake often, and scanning every deadline at each wake cost the fleet's one process
-    # more CPU than the centre's workers used.
-    earliest = [math.inf]
-    window = asyncio.Semaphore(MAX_BATCHES_AWAITING_PUBACK)
+class _StoreAgent:
+    """One simulated store's sync, across its connections: the reconnect loop, and per
+    connection what the agent's sync service does between CONNACK and disconnect."""
 
-    async def send(batch: Batch) -> None:
-        async with window:
-            await client.publish(topics.events, batch.payload, qos=1, properties=batch_properties)
+    def __init__(self, store: SimStore, finished: Callable[[], None]) -> None:
+        self.store = store
+        self.finished = finished  # told once, when fully acked with its feed answered
+        self.counted = False
+        self.rng = random.Random(store.store_id)
+        topics = store.topics
+        self.client_id = f"edge-{store.store_id}-{DEVICE}"
+        self.source = store.source
+        self.acks_topic = topics.acks
+        self.changes_topic = topics.changes
+        self.status_topic = topics.status(DEVICE)
+        replay = {"from_sequence": 1, "limit": REPLAY_BATCH, "device_id": DEVICE}
+        self.replay = encode_publish(topics.resync, json.dumps(replay).encode(), qos=1)
+        self.events_topic = topics.events
+        self.batches = [self._wire_batch(batch) for batch in store.batches]
+        # Where each batch built before the run starts and ends, for _batches_for.
+        self.batch_starting = {b.seqs[0]: n for n, b in enumerate(self.batches)}
+        self.batch_ending = {b.seqs[-1]: n for n, b in enumerate(self.batches)}
+        self.started = 0.0
+        self._begin_connection()
 
-    async def send_rows(rows: list[tuple[int, str]]) -> None:
-        deadline = time.monotonic() + ack_wait.delay()
-        earliest[0] = min(earliest[0], deadline)
-        batches = build_batches(rows)
-        for batch in batches:
-            for seq in batch.seqs:
-                store.publishes[store.ids[seq]] += 1
-                due[seq] = deadline
-        await asyncio.gather(*(send(batch) for batch in batches))
-
-    async def ask_replay() -> float:
-        store.replay_requests += 1
-        await client.publish(topics.resync, replay.encode(), qos=1)
-        return time.monotonic() + resync_wait.delay()
-
-    counted = False  # told the fleet it is done: fully acked and the feed answered
-    replay_due: float | None = await ask_replay()
-    await send_rows([row for row in store.rows if row[0] not in store.acked])
-    messages = client.messages.__aiter__()
-    next_message: asyncio.Future[aiomqtt.Message] | None = None
-    while not done.is_set():
-        now = time.monotonic()
-        if store.done_after is None and len(store.acked) == len(store.rows):
-            store.done_after = now - started
-        if not counted and store.done_after is not None and store.feed_answered:
-            counted = True
-            finished()
-        if now >= earliest[0]:
-            overdue = [seq for seq, at in due.items() if at <= now and seq not in store.acked]
-            for seq in overdue:
-                del due[seq]
-            earliest[0] = min(due.values(), default=math.inf)
-            if overdue:
-                ack_wait.grow()
-                wanted = set(overdue)
-                await send_rows([row for row in store.rows if row[0] in wanted])
-        if replay_due is not None and now >= replay_due:
-            resync_wait.grow()
-            replay_due = await ask_replay()
-        # Sleep until the next deadline or message: thousands of stores must not poll.
-        wake = min(earliest[0], replay_due or now + IDLE_WAKE_SECONDS)
-        # One pending read kept across wake-ups: cancelling aiomqtt's __anext__ on a
-        # timeout loses a message that arrived in the same turn (lost acks, then resends).
-        if next_message is None:
-            next_message = asyncio.ensure_future(messages.__anext__())
-        finished_reads, _ = await asyncio.wait(
-            {next_message}, timeout=min(max(wake - now, 0.05), IDLE_WAKE_SECONDS)
+    def _begin_connection(self) -> None:
+        """What is kept per connection: the agent's sync service starts afresh on each."""
+        self.ack_wait = Backoff(
+            ACK_TIMEOUT_SECONDS, ACK_TIMEOUT_CAP_SECONDS, ACK_TIMEOUT_JITTER, self.rng
         )
-        if not finished_reads:
-            continue
-        message, next_message = next_message.result(), None
-        topic = message.topic.value
-        if topic == topics.changes:
+        self.ack_wait.at_least(ACK_TIMEOUT_SECONDS * FIRST_ACK_TIMEOUT_FACTOR)  # to 1st ack
+        self.resync_wait = Backoff(
+            RESYNC_RETRY_FIRST_SECONDS, RESYNC_RETRY_CAP_SECONDS, 0.5, self.rng
+        )
+        self.due: dict[int, float] = {}  # seq -> when its ack is due
+        self.earliest = math.inf  # no deadline in `due` is earlier (acks only remove some)
+        self.replay_due: float | None = None
+
+    async def run(
+        self,
+        host: str,
+        port: int,
+        started: float,
+        done: asyncio.Future[None],
+        handshakes: asyncio.Semaphore,
+    ) -> None:
+        """Connect, and reconnect after a lost connection, until the fleet is done."""
+        store = self.store
+        self.started = started
+        while not done.done():
+            store.connect_attempts += 1
+            try:
+                client = await connect(
+                    host,
+                    port,
+                    self.client_id,
+                    self.on_message,
+                    session_expiry=SESSION_EXPIRY_SECONDS,
+                    timeout=BROKER_TIMEOUT_SECONDS,
+                    handshakes=handshakes,
+                )
+            except MqttWireError as exc:
+                store.errors.append(f"{time.monotonic() - started:.1f}s: {exc}")
+                await asyncio.sleep(self.rng.uniform(*CONNECT_RETRY))
+                continue
+            try:
+                store.connected_after = time.monotonic() - started
+                await client.subscribe([(self.acks_topic, 1), (self.changes_topic, 1)])
+                await self._session(client, done)
+                return
+            except MqttWireError as exc:
+                store.errors.append(f"{time.monotonic() - started:.1f}s: {exc}")
+            finally:
+                await client.disconnect()
+            await asyncio.sleep(self.rng.uniform(*CONNECT_RETRY))
+
+    async def _session(self, client: MqttClient, done: asyncio.Future[None]) -> None:
+        store = self.store
+        self._begin_connection()
+        status = {"state": "online", "store_id": store.store_id, "device_id": DEVICE,
+                  "version": "sim", "backlog": len(store.rows) - len(store.acked)}  # fmt: skip
+        await client.publish(
+            encode_publish(self.status_topic, json.dumps(status).encode(), qos=1, retain=True)
+        )
+        await self._ask_replay(client)
+        # From the batches, not store.rows: in a process forked from the one that built
+        # the stores, reading every row would copy their memory pages (refcounts).
+        acked = store.acked
+        await self._send(client, [s for b in self.batches for s in b.seqs if s not in acked])
+        while not done.done():
+            self._check_complete()
+            now = time.monotonic()
+            if now >= self.earliest:
+                # Acked events can be in `due`: acked while _send waited, before their batch.
+                acked = store.acked
+                overdue = [seq for seq, at in self.due.items() if at <= now and seq not in acked]
+                for seq in overdue:
+                    del self.due[seq]
+                self.earliest = min(self.due.values(), default=math.inf)
+                if overdue:
+                    self.ack_wait.grow()
+                    await self._send(client, sorted(overdue))
+            if self.replay_due is not None and now >= self.replay_due:
+                self.resync_wait.grow()
+                await self._ask_replay(client)
+            # Asleep until the next deadline: acks and changes are handled as they come.
+            wake = min(self.earliest, math.inf if self.replay_due is None else self.replay_due)
+            now = time.monotonic()  # sending may have taken a while
+            timeout = None if wake == math.inf else max(wake - now, MIN_WAIT_SECONDS)
+            await asyncio.wait(
+                [done, client.closed], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            client.raise_if_lost()
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        """A message on the acks or changes topic (called as it arrives)."""
+        store = self.store
+        if topic == self.changes_topic:
             store.feed_answered = True
-            replay_due = None
-        elif topic == topics.acks:
-            ack = parse_ack(bytes(message.payload))  # type: ignore[arg-type]
+            self.replay_due = None
+        elif topic == self.acks_topic:
+            ack = parse_ack(payload)
             for source, first, last in ack.ranges:
-                if source == store.source:
+                if source == self.source:
+                    store.acked.update(range(first, last + 1))
                     for seq in range(first, last + 1):
-                        store.acked.add(seq)
-                        due.pop(seq, None)
+                        self.due.pop(seq, None)
             if ack.ranges:
-                ack_wait.reset()
+                self.ack_wait.reset()
                 if store.first_ack_after is None:
-                    store.first_ack_after = time.monotonic() - started
-    if next_message is not None:
-        next_message.cancel()
+                    store.first_ack_after = time.monotonic() - self.started
+        self._check_complete()
+
+    def _check_complete(self) -> None:
+        store = self.store
+        if store.done_after is None and len(store.acked) == len(store.rows):
+            store.done_after = time.monotonic() - self.started
+        if not self.counted and store.done_after is not None and store.feed_answered:
+            self.counted = True
+            self.finished()
+
+    async def _ask_replay(self, client: MqttClient) -> None:
+        """Ask the centre to replay the change feed, and when to ask again."""
+        self.store.replay_requests += 1
+        # Before the PUBACK: the feed's answer can come first, and cancels it.
+        self.replay_due = time.monotonic() + self.resync_wait.delay()
+        await client.publish(self.replay)
+
+    async def _send(self, client: MqttClient, seqs: list[int]) -> None:
+        """Publish these events (in order) with one deadline for their acks, at most
+        MAX_BATCHES_AWAITING_PUBACK batches awaiting the broker's PUBACK at a time."""
+        if not seqs:
+            return
+        deadline = time.monotonic() + self.ack_wait.delay()
+        self.earliest = min(self.earliest, deadline)
+        awaiting: deque[asyncio.Future[int]] = deque()
+        for batch in self._batches_for(seqs):
+            if len(awaiting) == MAX_BATCHES_AWAITING_PUBACK:
+                await awaiting.popleft()
+            self.store.publishes.update(batch.event_ids)
+            self.due.update(dict.fromkeys(batch.seqs, deadline))
+            awaiting.append(client.publish(batch.publication))
+        for puback in awaiting:
+            await puback
+
+    def _batches_for(self, seqs: list[int]) -> list[_WireBatch]:
+        """The agent's batches for these events, build_batches over their rows in order:
+        those built before the run when the events are a run of whole ones of them (the
+        backlog, or whole sends overdue), else built now."""
+        first = self.batch_starting.get(seqs[0])
+        last = self.batch_ending.get(seqs[-1])
+        if first is not None and last is not None and first <= last:
+            whole = self.batches[first : last + 1]
+            if sum(len(b.seqs) for b in whole) == len(seqs):
+                return whole
+        wanted = set(seqs)
+        rows = [row for row in self.store.rows if row[0] in wanted]
+        return [self._wire_batch(batch) for batch in build_batches(rows)]
+
+    def _wire_batch(self, batch: Batch) -> _WireBatch:
+        publication = encode_publish(
+            self.events_topic, batch.payload, qos=1, content_type=BATCH_CONTENT_TYPE
+        )
+        return _WireBatch(
+            publication, batch.seqs, tuple(map(self.store.ids.__getitem__, batch.seqs))
+        )
