@@ -15,11 +15,12 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sync.central.conflicts import RESOLVED, RETURNED, StoreChange, on_ingested
 from sync.central.db import CentralDb, in_lists
-from sync.central.integrity import Alarm, Link, verify_chains
+from sync.central.integrity import Alarm, ChainLink, verify_chains
 from sync.central.order_collections import COLLECTED, on_orders_collected
 from sync.central.order_requests import REQUESTED, on_orders_requested
 from sync.central.wallet.loyalty import LOYALTY_TYPES, on_loyalty_events
@@ -92,6 +93,9 @@ class _Event(NamedTuple):
     chain_hash: str  # of its text as sent, for the link its successor carries
 
 
+_EVENT_ID = itemgetter(0)  # an _Event's event_id, for sorting
+
+
 class _Refused(ValueError):
     def __init__(self, event_id: str | None, reason: str, seq: int | None = None) -> None:
         super().__init__(reason)
@@ -149,7 +153,7 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
         if plain:
             # In event id order: two workers writing the same events (a store resending
             # to the other one) wait on each other's keys in one order, never in a cycle.
-            result.inserted = _insert_events(db, sorted(plain))
+            result.inserted = _insert_events(db, sorted(plain, key=_EVENT_ID))
         fresh = [e for e in watched if db.execute(INSERT_EVENT, e).rowcount]
         result.inserted += len(fresh)
         result.duplicates = len(events) - result.inserted
@@ -348,9 +352,10 @@ def _peek_id(payload: bytes) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS else None
 
 
-def _links_by_source(events: list[_Event]) -> dict[str, dict[int, list[Link]]]:
-    """The batch's events as their devices' chains see them, per source and seq."""
-    arrived: dict[str, dict[int, list[Link]]] = {}
+def _links_by_source(events: list[_Event]) -> dict[str, dict[int, list[ChainLink]]]:
+    """The batch's events as their devices' chains see them, per source and seq (each
+    event is its own link: it has the fields)."""
+    arrived: dict[str, dict[int, list[ChainLink]]] = {}
     # Runs for every event: the usual seq holds one event, so no generator per event.
     for e in events:
         by_seq = arrived.get(e.source)
@@ -358,9 +363,9 @@ def _links_by_source(events: list[_Event]) -> dict[str, dict[int, list[Link]]]:
             by_seq = arrived[e.source] = {}
         links = by_seq.get(e.seq)
         if links is None:
-            by_seq[e.seq] = [Link(e.event_id, e.chain_prev, e.chain_hash)]
+            by_seq[e.seq] = [e]
         elif all(link.event_id != e.event_id for link in links):
-            links.append(Link(e.event_id, e.chain_prev, e.chain_hash))
+            links.append(e)
     return arrived
 
 

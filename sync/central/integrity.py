@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from sync.central.db import CentralDb
 from sync.protocol.batches import seq_runs
@@ -47,8 +47,19 @@ KINDS = (BROKEN, RESTARTED, DROPPED, REUSED, REMOVED)
 _ALARM_IDS = uuid.UUID("5b0d1d0e-6c1b-4d84-9a57-0c2f3e1f5a11")
 
 
+class ChainLink(Protocol):
+    """An event as its device's chain sees it (the ingest passes its own rows)."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def chain_prev(self) -> str | None: ...
+    @property
+    def chain_hash(self) -> str: ...
+
+
 class Link(NamedTuple):
-    """An event as its device's chain sees it."""
+    """A stored event as its device's chain sees it."""
 
     event_id: str
     chain_prev: str | None
@@ -71,7 +82,7 @@ RANGES_PER_QUERY = 200
 def verify_chains(
     db: CentralDb,
     written: dict[tuple[str, str], set[int]],
-    arrived: dict[str, dict[int, list[Link]]] | None = None,
+    arrived: dict[str, dict[int, list[ChainLink]]] | None = None,
     held_through: dict[str, int] | None = None,
 ) -> list[Alarm]:
     """Check the links around the seqs just written, per (source, store) in one ingest
@@ -117,12 +128,12 @@ def verify_chains(
 def _links_around(
     db: CentralDb,
     written: dict[tuple[str, str], set[int]],
-    arrived: dict[str, dict[int, list[Link]]],
+    arrived: dict[str, dict[int, list[ChainLink]]],
     held_through: dict[str, int],
-) -> dict[str, dict[int, list[Link]]]:
+) -> dict[str, dict[int, list[ChainLink]]]:
     """Per source and seq, the events held there, first arrived first: the seqs written
     and one on each side of every run of them (a few queries for the whole batch)."""
-    held: dict[str, dict[int, list[Link]]] = defaultdict(lambda: defaultdict(list))
+    held: dict[str, dict[int, list[ChainLink]]] = defaultdict(lambda: defaultdict(list))
     ranges: list[tuple[str, int, int]] = []
     for (source, _), seqs in sorted(written.items()):
         first = min(seqs)
@@ -273,7 +284,7 @@ def list_alarms(db: CentralDb, limit: int = 1000) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
-def _link_fault(seq: int, before: Iterable[Link] | None, here: list[Link] | None):
+def _link_fault(seq: int, before: Iterable[ChainLink] | None, here: list[ChainLink] | None):
     """(kind, detail) if the event at `seq` does not follow from the one before it."""
     if not here:
         return None
