@@ -156,6 +156,8 @@ async def run_fleet(
             progress(time.monotonic() - started, stores)
     if not done.done():
         done.set_result(None)
+    for agent in agents:
+        agent.fleet_ended()
     await asyncio.gather(*tasks, return_exceptions=True)
     return started
 
@@ -192,6 +194,7 @@ class _StoreAgent:
         self.batch_starting = {b.seqs[0]: n for n, b in enumerate(self.batches)}
         self.batch_ending = {b.seqs[-1]: n for n, b in enumerate(self.batches)}
         self.started = 0.0
+        self.ended: asyncio.Future[None] | None = None  # set when the fleet is done
         self._begin_connection()
 
     def _begin_connection(self) -> None:
@@ -218,6 +221,7 @@ class _StoreAgent:
         """Connect, and reconnect after a lost connection, until the fleet is done."""
         store = self.store
         self.started = started
+        self.ended = asyncio.get_running_loop().create_future()
         while not done.done():
             store.connect_attempts += 1
             try:
@@ -279,9 +283,17 @@ class _StoreAgent:
             now = time.monotonic()  # sending may have taken a while
             timeout = None if wake == math.inf else max(wake - now, MIN_WAIT_SECONDS)
             await asyncio.wait(
-                [done, client.closed], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                [self.ended, client.closed], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
             client.raise_if_lost()
+
+    def fleet_ended(self) -> None:
+        """Wake this store's session to end it. Each store sleeps on its own future: with
+        thousands asleep on the fleet's one, each wait added and removed a callback in a
+        list thousands long (5,000 stores: 4.5-4.8 CPU-s for the simulated stores, 3.6
+        with a future each)."""
+        if self.ended is not None and not self.ended.done():
+            self.ended.set_result(None)
 
     def on_message(self, topic: str, payload: bytes) -> None:
         """A message on the acks or changes topic (called as it arrives)."""
