@@ -55,11 +55,11 @@ SESSION_EXPIRY_SECONDS = 3600
 CONNECT_RETRY = (1.0, 3.0)
 # For the CONNACK, and for each SUBACK and PUBACK: past it the store reconnects.
 BROKER_TIMEOUT_SECONDS = 30.0
-# TCP handshakes under way at once per process. The stores used to connect through
-# paho's blocking connect() in asyncio's default thread pool, min(32, cores + 4) threads
-# (6 here), and that paced them; all at once, thousands of SYNs overflow the broker's
-# listen backlog and each one dropped waits a second or more to be sent again.
-HANDSHAKES_AT_ONCE = 6
+# Connections opening at once per process (TCP handshake to CONNACK). All at once,
+# thousands of SYNs overflow the broker's listen backlog (Mosquitto's holds 100) and each
+# one dropped waits a second or more to be sent again: a 500-store run, 1.5 s long, had
+# its p99 at 3.3x its p50 from one such second. 2 processes x 32 stay within the backlog.
+HANDSHAKES_AT_ONCE = 32
 # A deadline that has just passed is looked at again after at least this long.
 MIN_WAIT_SECONDS = 0.05
 PROGRESS_SECONDS = 10.0

@@ -101,7 +101,9 @@ async def connect(
     """Open a connection with a clean start and wait for the broker's CONNACK; raises
     MqttWireError if it cannot connect, refuses, or does not answer within `timeout`.
     `on_message(topic, payload)` is called for each message received. `handshakes`,
-    if given, is held while the TCP connection opens and CONNECT goes out."""
+    if given, is held until the CONNACK: a connection the broker has not yet taken
+    waits in its listen backlog (Mosquitto's holds 100), and a connection attempt past
+    that is dropped and tried again by TCP a second later."""
     loop = asyncio.get_running_loop()
     client = MqttClient(client_id, on_message, session_expiry, keepalive, timeout)
     try:
@@ -109,8 +111,7 @@ async def connect(
             deadline = loop.time() + timeout  # from our turn on, as a blocking connect()
             async with asyncio.timeout_at(deadline):
                 await loop.create_connection(lambda: client, host, port)
-        async with asyncio.timeout_at(deadline):
-            await client._connack
+                await client._connack
     except TimeoutError:  # before OSError, of which it is one
         client.close()
         raise MqttWireError(f"no CONNACK from {host}:{port} within {timeout:.0f}s") from None
