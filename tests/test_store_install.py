@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 STORE_PACKAGES = ("edge_agent", "pos_bridge", "hardware", "wallet", "sync")
 
 PROBE = """
-import importlib, importlib.abc, pkgutil, sys
+import importlib, importlib.abc, importlib.util, pkgutil, sys
 
 CENTRE_ONLY = set(sys.argv[1].split(","))
 
@@ -24,6 +24,12 @@ class Absent(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, Absent())
+# A library probing for an optional package (python-json-logger asks for msgspec) gets
+# what it would on a store device: no spec.
+_find_spec = importlib.util.find_spec
+importlib.util.find_spec = lambda name, package=None: (
+    None if name.partition(".")[0] in CENTRE_ONLY else _find_spec(name, package)
+)
 imported = []
 for package in sys.argv[2].split(","):
     root = importlib.import_module(package)
