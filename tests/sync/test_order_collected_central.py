@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from sync.central.masterfile import read_master_file
 from sync.central.order_collections import repeated_hand_overs
 from sync.protocol.changes import parse_change
 from sync.protocol.envelope import build_event
+from tests.at_once import run_at_once
 from tests.sync.masterdata_fixtures import CUSTOMER, order, write_json
 from tests.sync.postgres import postgres_url  # noqa: F401  (a fixture)
 
@@ -179,25 +180,15 @@ def test_two_workers_taking_two_hand_overs_of_one_order_keep_exactly_one(
     ingest(setup, requested())
     setup.close()
     hand_overs = [collected("store-b", "P-b1"), collected("store-c", "P-c1")]
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def worker(message: tuple[str, bytes]) -> None:
-        db = CentralDb(postgres_url)
-        try:
-            barrier.wait()
-            ingest(db, message)
-        except BaseException as exc:  # reported by the test
-            errors.append(exc)
-        finally:
+    dbs = [CentralDb(postgres_url) for _ in hand_overs]  # a worker's own connection each
+    try:
+        results = run_at_once(
+            *(partial(ingest, db, m) for db, m in zip(dbs, hand_overs, strict=True))
+        )
+    finally:
+        for db in dbs:
             db.close()
-
-    threads = [threading.Thread(target=worker, args=(m,)) for m in hand_overs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert errors == []
+    assert [r for r in results if isinstance(r, Exception)] == []
     db = CentralDb(postgres_url)
     try:
         firsts = db.execute(

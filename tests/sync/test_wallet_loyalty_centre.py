@@ -4,8 +4,8 @@ could see alone, and coalesces the pass updates that follow; on SQLite and Postg
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
@@ -22,6 +22,7 @@ from sync.central.wallet import updates
 from sync.central.wallet.loyalty import list_loyalty_conflicts
 from sync.protocol.changes import Change, CustomerUpserted, parse_change
 from sync.protocol.envelope import build_event
+from tests.at_once import run_at_once
 from tests.conftest import make_config
 from tests.sync.postgres import postgres_url  # noqa: F401  (fixture)
 
@@ -167,25 +168,18 @@ def test_a_coupon_whose_limit_no_store_told_is_not_judged(db):
 def test_two_workers_counting_the_same_customer_at_once_lose_nothing(db, db_url):
     stores = [Device(f"store-{n}") for n in range(4)]
     batches = [[d.award(10, 0, f"{d.store_id}-{i}") for i in range(10)] for d in stores]
-    start = threading.Barrier(len(batches))
-    errors: list[BaseException] = []
-
-    def work(batch):
-        own = CentralDb(db_url)
-        try:
-            start.wait()
-            ingest_batch(own, PREFIX, batch)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
+    workers = [CentralDb(db_url) for _ in batches]  # a worker's own connection each
+    try:
+        results = run_at_once(
+            *(
+                partial(ingest_batch, own, PREFIX, batch)
+                for own, batch in zip(workers, batches, strict=True)
+            )
+        )
+    finally:
+        for own in workers:
             own.close()
-
-    threads = [threading.Thread(target=work, args=(batch,)) for batch in batches]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    assert [r for r in results if isinstance(r, Exception)] == []
     assert balance(db)[:2] == (500 + 400, 1000 + 400)
 
 
