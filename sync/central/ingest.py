@@ -40,8 +40,6 @@ log = logging.getLogger(__name__)
 MAX_EVENT_BYTES = 256 * 1024
 # The events table's key; a UUID is 36.
 MAX_ID_CHARS = 64
-# "2026-11-24T08:00:01.000000Z": the agent's event time (sync.protocol.clock.ISO_FORMAT).
-UTC_MICROSECONDS_LENGTH = 27
 # No conflict target: the key is (event_id, occurred_at) on PostgreSQL, where events are
 # partitioned by month (sync.central.partitions), and event_id on SQLite. Either way a
 # resend (same id, same time) changes nothing.
@@ -51,10 +49,14 @@ INSERT_EVENT = (
     " ON CONFLICT DO NOTHING"
 )
 
+# Binary: the server takes the time and seq as they are instead of parsing their text
+# (10.3 against 13.3 us of server CPU per row, 2.4 against 3.5 of ours, measured here).
 COPY_EVENTS = (
     "COPY events (event_id, store_id, source, seq, type, time, envelope, received_at,"
-    " occurred_at, chain_prev, chain_hash) FROM STDIN"
+    " occurred_at, chain_prev, chain_hash) FROM STDIN (FORMAT BINARY)"
 )
+COPY_TYPES = ("text", "text", "text", "int8", "text", "text", "text", "text", "timestamptz",
+              "text", "text")  # fmt: skip
 
 
 # A batch as its elements' raw texts, and one element as Python values.
@@ -71,7 +73,7 @@ class IngestResult:
     rejected: int = 0
     # Per store, the newest event time (the store's clock, in UTC) in this commit: how far
     # behind the centre's view of that store is (metrics).
-    newest: dict[str, str] = field(default_factory=dict)
+    newest: dict[str, datetime] = field(default_factory=dict)
     # Feed changes that follow from these events, committed with them: publish after.
     changes: list[StoreChange] = field(default_factory=list)
     # Devices whose history does not hold together (sync.central.integrity).
@@ -95,7 +97,7 @@ class _Event(NamedTuple):
     time: str
     envelope: str
     received_at: str
-    occurred_at: str  # `time` in UTC, ISO 8601 to the microsecond: the partition key
+    occurred_at: datetime  # `time`, in UTC: the partition key
     chain_prev: str | None  # the link it carries (None: an agent before the chain)
     chain_hash: str  # of its text as sent, for the link its successor carries
 
@@ -161,7 +163,7 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
             # In event id order: two workers writing the same events (a store resending
             # to the other one) wait on each other's keys in one order, never in a cycle.
             result.inserted = _insert_events(db, sorted(plain, key=_EVENT_ID))
-        fresh = [e for e in watched if db.execute(INSERT_EVENT, e).rowcount]
+        fresh = [e for e in watched if db.execute(INSERT_EVENT, _insertable(db, e)).rowcount]
         result.inserted += len(fresh)
         result.duplicates = len(events) - result.inserted
         # Requests before hand-overs: an order placed in this batch can be collected in it.
@@ -194,7 +196,8 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
     newest = result.newest
     singles = read.singles
     for event in events:
-        if event.occurred_at > newest.get(event.store_id, ""):
+        latest = newest.get(event.store_id)
+        if latest is None or event.occurred_at > latest:
             newest[event.store_id] = event.occurred_at
         acks = result.acks[event.store_id]
         if singles and event.event_id in singles:
@@ -220,12 +223,20 @@ def _insert_events(db: CentralDb, rows: list[_Event]) -> int:
 
         try:
             with db.transaction(), db.copy(COPY_EVENTS) as copy:
+                copy.set_types(COPY_TYPES)
                 for row in rows:
                     copy.write_row(row)
             return len(rows)
         except psycopg.errors.UniqueViolation:
             pass
-    return db.executemany(INSERT_EVENT, rows)
+    return db.executemany(INSERT_EVENT, [_insertable(db, row) for row in rows])
+
+
+def _insertable(db: CentralDb, event: _Event) -> _Event:
+    """The row as the database takes it: SQLite keeps the time as ISO 8601 text."""
+    if db.postgres:
+        return event
+    return event._replace(occurred_at=event.occurred_at.isoformat(timespec="microseconds"))
 
 
 def _read_single(store_id: str, payload: bytes, read: _Read) -> None:
@@ -336,17 +347,16 @@ def _check_content(
     )  # fmt: skip
 
 
-def _utc(time: str) -> str | None:
+def _utc(time: str) -> datetime | None:
     try:
         at = datetime.fromisoformat(time)
     except ValueError:
         return None
     if at.tzinfo is None:
         return None
-    if len(time) == UTC_MICROSECONDS_LENGTH and time[-1] == "Z" and time[19] == ".":
-        # The agent's own form (sync.protocol.clock), already UTC to the microsecond.
-        return time[:-1] + "+00:00"
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
+    if at.tzinfo is UTC:
+        return at  # the agent's own form (sync.protocol.clock) ends in Z: UTC already
+    return at.astimezone(UTC)
 
 
 def _id_of(event: Any) -> str | None:

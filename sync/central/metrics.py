@@ -67,16 +67,11 @@ class CentreMetrics:
         self.registry.register(self.store_lags)
         self.registry.register(_Counts(counters, lookups, queued, parts))
 
-    def committed(self, seconds: float, newest: dict[str, str], at: datetime) -> None:
+    def committed(self, seconds: float, newest: dict[str, datetime], at: datetime) -> None:
         """One batch committed in `seconds`; `newest` is each store's newest event time."""
         self.batch_seconds.observe(seconds)
-        for store_id, event_time in newest.items():
-            try:
-                event_at = datetime.fromisoformat(event_time)
-                lag = (at - event_at).total_seconds()
-            except (ValueError, TypeError):
-                continue  # a time the store wrote oddly is no reason to drop the rest
-            self.store_lags.record(store_id, lag, event_at.timestamp())
+        for store_id, event_at in newest.items():
+            self.store_lags.record(store_id, (at - event_at).total_seconds(), event_at.timestamp())
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format and its content type."""
