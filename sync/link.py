@@ -20,6 +20,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from sync.errors import MessageTooLarge, SyncError
 
@@ -88,7 +90,14 @@ class Message:
 
 class MqttLink:
     """A reconnecting MQTT 5 connection. `start()` returns at once; it connects in the
-    background and retries with backoff until `stop()`."""
+    background and retries with backoff until `stop()`.
+
+    `fetch_retained`: filters subscribed only for the retained messages on them, once
+    per broker session (`RetainedFetch`), for an owner whose `subscriptions` take the
+    live messages through a shared subscription, which gets no retained ones. With it,
+    `subscriptions` ask for no retained messages (Retain Handling 2): some brokers
+    (Mosquitto 2.0.11) do send them to a new shared subscription, and they would come
+    twice."""
 
     def __init__(
         self,
@@ -99,9 +108,15 @@ class MqttLink:
         on_published: Callable[[int, str | None], None] | None = None,
         will: Will | None = None,
         on_disconnected: Callable[[], None] | None = None,
+        fetch_retained: list[tuple[str, int]] | None = None,
     ) -> None:
         self.settings = settings
-        self._subscriptions = subscriptions
+        self._subscriptions: list[tuple[str, int]] | list[tuple[str, SubscribeOptions]] = (
+            [(topic, _without_retained(qos)) for topic, qos in subscriptions]
+            if fetch_retained
+            else subscriptions
+        )
+        self.retained_fetch = RetainedFetch(fetch_retained) if fetch_retained else None
         self._on_message = on_message
         self._on_connected = on_connected
         self._on_published = on_published
@@ -143,6 +158,8 @@ class MqttLink:
         client.on_connect_fail = self._handle_connect_fail
         client.on_message = self._handle_message
         client.on_publish = self._handle_publish
+        client.on_subscribe = self._handle_subscribe
+        client.on_unsubscribe = self._handle_unsubscribe
         self._client = client
 
     def start(self) -> None:
@@ -233,6 +250,11 @@ class MqttLink:
         self.max_packet_size = getattr(properties, "MaximumPacketSize", None)
         if self._subscriptions:
             client.subscribe(self._subscriptions)
+        if self.retained_fetch is not None:
+            # After the subscriptions above, in a SUBSCRIBE of its own: the broker takes
+            # them in order, so the live messages have a subscription before the fetch's
+            # ends, and its SUBACK is the fetch's own.
+            self.retained_fetch.connected(client, bool(flags.session_present))
         self.connected.set()
         log.info("connected to %s:%s as %s", self._host, self._port, self.settings.client_id)
         if self._on_connected is not None:
@@ -288,6 +310,79 @@ class MqttLink:
             return
         refusal = str(reason_code) if reason_code.is_failure else None
         self._on_published(mid, refusal)
+
+    def _handle_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # type: ignore[no-untyped-def]
+        if self.retained_fetch is not None:
+            self.retained_fetch.subscribed(client, mid, reason_codes)
+
+    def _handle_unsubscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # type: ignore[no-untyped-def]
+        if self.retained_fetch is not None:
+            self.retained_fetch.unsubscribed(mid)
+
+
+class RetainedFetch:
+    """Plain subscriptions made only to be sent the retained messages on their filters,
+    once per broker session: subscribed on a connection that starts a session, and on
+    this process's first (it cannot know what an earlier one fetched), and unsubscribed
+    as soon as the broker acknowledges them.
+
+    The broker queues every retained message in the session in answer to the SUBSCRIBE,
+    before its SUBACK, and delivers them after the UNSUBSCRIBE as well, and after a
+    reconnect that resumes the session: Mosquitto 2.0.11 delivered all of 3,000 to a
+    client with a Receive Maximum of 256 that acknowledged none until after the
+    UNSUBACK, and the rest of them after it dropped the connection and resumed the
+    session. Runs on paho's network thread, like every callback."""
+
+    def __init__(self, filters: list[tuple[str, int]]) -> None:
+        self.filters = filters
+        # The broker answered our SUBSCRIBE in the current session: the retained
+        # messages are in its queue for us, whatever becomes of this connection.
+        self._queued = False
+        # Acknowledged but not yet ended: a connection that dropped between the two
+        # left the subscription in the session, and it would deliver everything twice.
+        self._subscribed = False
+        self._subscribe_mid: int | None = None
+        self._unsubscribe_mid: int | None = None
+
+    @property
+    def done(self) -> bool:
+        """The broker holds the retained messages for us, and the subscription is over."""
+        return self._queued and not self._subscribed
+
+    def connected(self, client: paho.Client, session_present: bool) -> None:
+        self._subscribe_mid = self._unsubscribe_mid = None
+        if not session_present:
+            self._queued = self._subscribed = False
+        if not self._queued:
+            result, mid = client.subscribe(self.filters)
+            if result == paho.MQTT_ERR_SUCCESS:
+                self._subscribe_mid = mid
+        elif self._subscribed:
+            self._unsubscribe(client)
+
+    def subscribed(self, client: paho.Client, mid: int, reason_codes: list[ReasonCode]) -> None:
+        if mid != self._subscribe_mid:
+            return
+        self._subscribe_mid = None
+        refused = [str(code) for code in reason_codes if code.is_failure]
+        if refused:
+            log.warning("the broker refused a retained-message subscription: %s", refused)
+        self._queued = self._subscribed = True
+        self._unsubscribe(client)
+
+    def unsubscribed(self, mid: int) -> None:
+        if mid == self._unsubscribe_mid:
+            self._unsubscribe_mid = None
+            self._subscribed = False
+
+    def _unsubscribe(self, client: paho.Client) -> None:
+        result, mid = client.unsubscribe([topic for topic, _ in self.filters])
+        if result == paho.MQTT_ERR_SUCCESS:
+            self._unsubscribe_mid = mid
+
+
+def _without_retained(qos: int) -> SubscribeOptions:
+    return SubscribeOptions(qos=qos, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
 
 
 def _forget_unacknowledged(client: paho.Client) -> None:

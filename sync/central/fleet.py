@@ -3,22 +3,36 @@ and printer health), as its heartbeats and last will say, and the alarm a heartb
 raise when the centre lacks events the device says were acknowledged.
 
 Statuses are written a worker's batch at a time, in one transaction that does not wait
-for fsync: a fleet-wide reconnect brings one per device to every worker (the status
-subscription is not shared, for the retained ones: sync.protocol.topics), and one
-transaction each held the burst's event acks back by tens of seconds at 5,000 stores.
+for fsync: a fleet-wide reconnect brings one per device, and one transaction each held
+the burst's event acks back by tens of seconds at 5,000 stores.
+
+Each live status reaches one worker (a shared subscription), and a worker starting a
+broker session is sent every retained one as well (sync.protocol.topics), so a device's
+statuses are written by several workers in no common order, some twice: a row keeps the
+newest by the device's own time (`at`), never the one that happened to commit last.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync.central.db import CentralDb, in_lists
 from sync.central.integrity import Alarm, check_reported_head
-from sync.protocol.clock import iso_now
+from sync.protocol.clock import to_iso, utc_now
 from sync.protocol.envelope import event_source
+
+# How late an older status may still come: a worker restarted within its session's
+# life (sync.central.service.WORKER_SESSION_EXPIRY_SECONDS, 120 s) handles what the
+# broker dealt it meanwhile, and a fleet-wide burst holds messages in the queues for
+# tens of seconds. A row nobody wrote for longer takes whatever status comes, so a
+# device whose clock was set back is kept out of the view no longer than this.
+LATE_STATUS_SECONDS = 300
+# The state a device's last will and its clean stop say.
+OFFLINE = "offline"
 
 
 @dataclass
@@ -26,10 +40,21 @@ class DeviceStatus:
     store_id: str
     device_id: str
     body: dict[str, Any]
+    # Where this status stands in its device's order: its own time, but an offline
+    # status stands after whatever it replaces (`record_statuses`). None: it has no
+    # readable time, and replaces any status.
+    order_at: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.order_at = _own_time(self.body.get("at"))
 
     @property
     def key(self) -> tuple[str, str]:
         return self.store_id, self.device_id
+
+    @property
+    def offline(self) -> bool:
+        return self.body.get("state") == OFFLINE
 
 
 def read_status(store_id: str | None, payload: bytes) -> DeviceStatus | None:
@@ -46,35 +71,81 @@ def read_status(store_id: str | None, payload: bytes) -> DeviceStatus | None:
 
 
 def record_statuses(db: CentralDb, statuses: Iterable[DeviceStatus]) -> list[Alarm]:
-    """Write the newest status of each device in `statuses` (in arrival order) in one
-    transaction; then check the heads they report. Returns the alarms raised."""
+    """Write the newest status of each device in `statuses` in one transaction, where it
+    is newer than the one stored; then check the heads they report. Returns the alarms
+    raised.
+
+    Newest by the device's own time (`at`), except that an offline status (a last will,
+    whose time is when the device started, or a clean stop) always replaces the one
+    stored and stands after it: a heartbeat as old as that one, coming late, leaves it.
+    A status without a time replaces any."""
     newest: dict[tuple[str, str], DeviceStatus] = {}
     for status in statuses:
         previous = newest.get(status.key)
+        if previous is not None and not _replaces(status, previous.order_at):
+            continue
+        if previous is not None and status.offline:
+            status.order_at = _later(status.order_at, previous.order_at)
         if "devices" not in status.body and previous and "devices" in previous.body:
             # The last will says only "offline": keep the health it was last seen in.
             status.body["devices"] = previous.body["devices"]
         newest[status.key] = status
     if not newest:
         return []
-    now = iso_now()
+    now = utc_now()
+    untouched_since = to_iso(now - timedelta(seconds=LATE_STATUS_SECONDS))
     with db.transaction():
         if db.postgres:
             # A status is rewritten by the next heartbeat, so its commit does not wait
             # for fsync (~3 ms each, in the same queue as the burst's events).
             db.execute("SET LOCAL synchronous_commit TO OFF")
         _keep_last_known_health(db, [s for s in newest.values() if "devices" not in s.body])
+        # The same rule as `_replaces`, against the stored row, which only this
+        # statement reads (under its row lock): a row read before would be stale.
         db.executemany(
             "INSERT INTO fleet (store_id, device_id, state, version, backlog, detail,"
-            " last_seen) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (store_id,"
-            " device_id) DO UPDATE SET state = excluded.state, version = excluded.version,"
-            " backlog = COALESCE(excluded.backlog, fleet.backlog),"
-            " detail = excluded.detail, last_seen = excluded.last_seen",
-            # In key order: every worker writes every status (see above), and rows
-            # taken in one order make two workers wait in turn, never in a cycle.
-            [_fleet_row(newest[key], now) for key in sorted(newest)],
+            " last_seen, status_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (store_id, device_id) DO UPDATE SET state = excluded.state,"
+            " version = excluded.version, backlog = COALESCE(excluded.backlog, fleet.backlog),"
+            " detail = excluded.detail, last_seen = excluded.last_seen,"
+            f" status_at = CASE WHEN excluded.state = '{OFFLINE}'"
+            " AND fleet.status_at > excluded.status_at THEN fleet.status_at"
+            " ELSE excluded.status_at END"
+            f" WHERE excluded.state = '{OFFLINE}' OR excluded.status_at IS NULL"
+            " OR fleet.status_at IS NULL OR excluded.status_at > fleet.status_at"
+            " OR fleet.last_seen < %s",
+            # In key order: two workers may write the same devices at once (a retained
+            # status and a live one), and rows taken in one order make them wait in
+            # turn, never in a cycle.
+            [(*_fleet_row(newest[key], to_iso(now)), untouched_since) for key in sorted(newest)],
         )
     return _check_heads(db, newest.values())
+
+
+def _replaces(status: DeviceStatus, order_at: str | None) -> bool:
+    """Whether `status` replaces one standing at `order_at` in its device's order."""
+    return (
+        status.offline or status.order_at is None or order_at is None or status.order_at > order_at
+    )
+
+
+def _later(first: str | None, second: str | None) -> str | None:
+    if first is None or second is None:
+        return first
+    return max(first, second)
+
+
+def _own_time(at: object) -> str | None:
+    """A status's `at` as fixed-width UTC text (its order is time order), or None."""
+    if not isinstance(at, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    if moment.tzinfo is None or moment.astimezone(UTC).year < 1000:
+        return None  # no time zone, or a year that would not keep the width
+    return to_iso(moment)
 
 
 def _fleet_row(status: DeviceStatus, now: str) -> tuple[Any, ...]:
@@ -88,6 +159,7 @@ def _fleet_row(status: DeviceStatus, now: str) -> tuple[Any, ...]:
         backlog if isinstance(backlog, int) else None,
         json.dumps(body),
         now,
+        status.order_at,
     )
 
 

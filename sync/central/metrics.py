@@ -44,6 +44,8 @@ class IngestCounters:
     unreadable: int = 0
     rejected: int = 0
     replays: int = 0
+    statuses: int = 0  # device status messages read, retained ones included
+    statuses_retained: int = 0  # of them, retained ones fetched when a session began
     acks_sent: int = 0
     acks_unsent: int = 0  # committed, but the ack could not be handed to the broker
 
@@ -140,6 +142,12 @@ class _Counts(Collector):
             ("acks_sent", c.acks_sent, "Ack messages handed to the broker after a commit."),
             ("acks_unsent", c.acks_unsent, "Acks not sent (link down): the store resends."),
             ("replays", c.replays, "Change-feed replay requests answered."),
+            ("statuses", c.statuses, "Device status messages recorded (newest kept)."),
+            (
+                "statuses_retained",
+                c.statuses_retained,
+                "Of them, retained ones fetched as the worker began a broker session.",
+            ),
         ):
             yield CounterMetricFamily(f"edge_central_{name}", text, value=value)
         lookups = CounterMetricFamily(

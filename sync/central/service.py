@@ -33,7 +33,12 @@ from sync.central.supervision import Part, Parts
 from sync.errors import SyncError
 from sync.link import BrokerSettings, Message, MqttLink
 from sync.protocol.envelope import STRUCTURED_CONTENT_TYPE
-from sync.protocol.topics import StoreTopics, central_subscriptions, store_id_from_topic
+from sync.protocol.topics import (
+    StoreTopics,
+    central_retained_fetch,
+    central_subscriptions,
+    store_id_from_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +128,8 @@ class CentralService:
             ),
             subscriptions=[(topic, 1) for topic in self._subscriptions.values()],
             on_message=self._on_message,
+            # Every device's last status, when the broker starts a session for us.
+            fetch_retained=[(topic, 1) for topic in central_retained_fetch(topic_prefix)],
         )
         self.lookups = LookupResponder(db_url, topic_prefix, self._publish_reply)
         self.stock_flusher = StockFlusher(db_url, self._send_change, stock_flush_seconds)
@@ -377,8 +384,17 @@ class CentralService:
                 return
 
     def _record_statuses(self, db: CentralDb, messages: list[Message]) -> None:
-        read = (read_status(store_id_from_topic(self.prefix, m.topic), m.payload) for m in messages)
-        if record_statuses(db, [status for status in read if status is not None]):
+        read = [
+            (m.retain, read_status(store_id_from_topic(self.prefix, m.topic), m.payload))
+            for m in messages
+        ]
+        statuses = [status for _, status in read if status is not None]
+        alarms = record_statuses(db, statuses)
+        self.counters.statuses += len(statuses)
+        self.counters.statuses_retained += sum(
+            1 for retain, status in read if retain and status is not None
+        )
+        if alarms:
             notify_committed(db, self.delivery.wakeup.signal if self.delivery else None)
 
 

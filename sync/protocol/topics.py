@@ -71,13 +71,23 @@ def store_id_from_topic(prefix: str, topic: str) -> str | None:
 
 
 def central_subscriptions(prefix: str) -> dict[str, str]:
-    """Leaf -> subscription filter for an edge-central worker."""
+    """Leaf -> subscription filter for an edge-central worker: each message reaches one
+    worker of the group."""
     return {
         "events": f"$share/{SHARED_GROUP}/{prefix}/stores/+/events",
         "resync": f"$share/{SHARED_GROUP}/{prefix}/stores/+/resync",
         # Shared: any one worker answers a look-up.
         "lookups": f"$share/{SHARED_GROUP}/{prefix}/stores/+/lookups",
-        # Not shared: the broker gives retained messages only to plain subscriptions, and
-        # every worker keeps its own view of the fleet.
-        "status": f"{prefix}/stores/+/status/+",
+        # Shared too: the workers write one fleet table, so one write per status is
+        # enough. The retained ones come through `central_retained_fetch`.
+        "status": f"$share/{SHARED_GROUP}/{prefix}/stores/+/status/+",
     }
+
+
+def central_retained_fetch(prefix: str) -> list[str]:
+    """Plain subscription filters an edge-central worker holds only for the retained
+    messages on them, once per broker session (sync.link.RetainedFetch): a shared
+    subscription is sent none, and a worker starting after all were down must still
+    learn every device's last status. Held on, they would bring every worker every live
+    status as well."""
+    return [f"{prefix}/stores/+/status/+"]
