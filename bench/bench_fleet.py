@@ -206,6 +206,7 @@ def fleet_run(
         )
         payloads = [batch.payload for sim in sims for batch in sim.batches]
         checkpoint(db_url)  # before anything writes, as before each COPY reference
+        agents_cpu_before = sum(cpu_seconds(agent.pid) for agent in real)
         for agent in real:
             assert agent.stdin is not None
             agent.stdin.write("go\n")
@@ -223,6 +224,7 @@ def fleet_run(
         agent_results = [agent_done(agent, started + timeout) for agent in real]
         cpu = {
             "simulated stores": sim_cpu,
+            "real agents": sum(cpu_seconds(agent.pid) for agent in real) - agents_cpu_before,
             **{
                 f"worker {n}": cpu_seconds(w.pid) - cpu_before[f"worker {n}"]
                 for n, w in enumerate(workers)
