@@ -336,7 +336,11 @@ def _check_content(
         validate_event_data(event_type, schema[1], event.get("data"))
     except EventDataInvalid as exc:
         raise _Refused(event_id, str(exc), seq) from None
-    occurred_at = _utc(time)
+    try:
+        occurred_at = _utc(time)
+    except OverflowError:
+        # A real offset on the first or last day of year 1 or 9999: not a time in UTC.
+        raise _Refused(event_id, f"time {time[:40]!r} is out of range in UTC", seq) from None
     if occurred_at is None:
         raise _Refused(event_id, f"time {time[:40]!r} is not an RFC 3339 time with an offset", seq)
     link = event.get(CHAIN_ATTRIBUTE)

@@ -206,3 +206,17 @@ def test_an_event_time_without_an_offset_is_refused_not_guessed(postgres_url):
     assert (result.inserted, result.rejected) == (0, 1)
     reason = rows(postgres_url, "SELECT reason FROM rejected_events")[0][0]
     assert reason == "time '2026-12-06T12:00:00' is not an RFC 3339 time with an offset"
+
+
+def test_an_event_time_past_the_end_of_utc_is_refused_and_the_rest_stored(postgres_url):
+    schema.migrate(postgres_url)
+    # 9999-12-31 23:00 at UTC-5 is in year 10000 in UTC: no datetime holds it.
+    beyond = {**event("s1", 1, NOW), "time": "9999-12-31T23:00:00-05:00"}
+    db = CentralDb(postgres_url)
+    try:
+        result = ingest(db, "s1", [beyond, event("s1", 2, NOW)])
+    finally:
+        db.close()
+    assert (result.inserted, result.rejected) == (1, 1)
+    reason = rows(postgres_url, "SELECT reason FROM rejected_events")[0][0]
+    assert reason == "time '9999-12-31T23:00:00-05:00' is out of range in UTC"
