@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sync.central.db import CentralDb, in_lists
 from sync.central.integrity import Alarm, check_reported_head
-from sync.protocol.clock import to_iso, utc_now
+from sync.protocol.clock import to_iso, utc_now, utc_time
 from sync.protocol.envelope import event_source
 
 # How late an older status may still come: a worker restarted within its session's
@@ -140,11 +140,11 @@ def _own_time(at: object) -> str | None:
     if not isinstance(at, str):
         return None
     try:
-        moment = datetime.fromisoformat(at)
-    except ValueError:
-        return None
-    if moment.tzinfo is None or moment.astimezone(UTC).year < 1000:
-        return None  # no time zone, or a year that would not keep the width
+        moment = utc_time(at)
+    except OverflowError:
+        return None  # outside years 1-9999 in UTC: a device's clock gone wrong
+    if moment is None or moment.year < 1000:
+        return None  # unreadable, no time zone, or a year that would not keep the width
     return to_iso(moment)
 
 

@@ -14,7 +14,7 @@ import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -29,7 +29,7 @@ from sync.central.wallet.loyalty import LOYALTY_TYPES, on_loyalty_events
 from sync.protocol.acks import AckBuilder
 from sync.protocol.batches import is_batch, split_batch
 from sync.protocol.chain import CHAIN_ATTRIBUTE, event_hash, is_link
-from sync.protocol.clock import from_iso, iso_now
+from sync.protocol.clock import from_iso, iso_now, utc_time
 from sync.protocol.event_schemas import EventDataInvalid, parse_schema_urn, validate_event_data
 from sync.protocol.topics import store_id_from_topic
 
@@ -337,7 +337,7 @@ def _check_content(
     except EventDataInvalid as exc:
         raise _Refused(event_id, str(exc), seq) from None
     try:
-        occurred_at = _utc(time)
+        occurred_at = utc_time(time)
     except OverflowError:
         # A real offset on the first or last day of year 1 or 9999: not a time in UTC.
         raise _Refused(event_id, f"time {time[:40]!r} is out of range in UTC", seq) from None
@@ -350,18 +350,6 @@ def _check_content(
         event_id, store_id, source, seq, event_type, time, text, received_at, occurred_at, link,
         event_hash(text),
     )  # fmt: skip
-
-
-def _utc(time: str) -> datetime | None:
-    try:
-        at = datetime.fromisoformat(time)
-    except ValueError:
-        return None
-    if at.tzinfo is None:
-        return None
-    if at.tzinfo is UTC:
-        return at  # the agent's own form (sync.protocol.clock) ends in Z: UTC already
-    return at.astimezone(UTC)
 
 
 def _id_of(event: Any) -> str | None:

@@ -22,5 +22,20 @@ def from_iso(text: str) -> datetime:
     return datetime.strptime(text, ISO_FORMAT).replace(tzinfo=UTC)
 
 
+def utc_time(text: str) -> datetime | None:
+    """An RFC 3339 time with an offset, in whatever form a sender wrote it, as an aware
+    UTC datetime; None if it is unreadable or has no offset. Raises OverflowError for a
+    time that lies outside years 1-9999 once in UTC (9999-12-31T23:00:00-05:00)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    if moment.tzinfo is UTC:
+        return moment  # the agent's own form (ISO_FORMAT) ends in Z: UTC already
+    return moment.astimezone(UTC)
+
+
 def iso_now() -> str:
     return to_iso(utc_now())

@@ -4,6 +4,7 @@ seen, and a heartbeat that vouches for events the centre has raises nothing."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -161,6 +162,15 @@ def test_statuses_without_a_readable_time_replace_any(any_db):
     naive = "2026-11-29T10:00:00"
     record_statuses(any_db, [status("s1", "till-1", state="online", backlog=2, at=naive)])
     assert by_device(any_db)[("s1", "till-1")]["backlog"] == 2
+    # In year 10000 once in UTC: read as no time, not an error that drops the batch.
+    beyond = json.dumps({"device_id": "till-1", "state": "online", "backlog": 1,
+                         "at": "9999-12-31T23:00:00-05:00"}).encode()  # fmt: skip
+    other = status("s2", "kiosk-1", state="online", backlog=7, at=at(60))
+    beyond_status = read_status("s1", beyond)
+    assert beyond_status is not None
+    record_statuses(any_db, [beyond_status, other])
+    assert by_device(any_db)[("s1", "till-1")]["backlog"] == 1
+    assert by_device(any_db)[("s2", "kiosk-1")]["backlog"] == 7
 
 
 def test_a_heartbeat_vouching_for_events_the_centre_holds_raises_nothing(db):
