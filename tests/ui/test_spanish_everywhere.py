@@ -22,7 +22,10 @@ from hardware.receipts import render_receipt
 from tests.till_fixtures import TILL_NOW
 from tests.ui.conftest import pickup_shopper, product_in_stock, returning_shopper, wallet_pass
 
-WORD = re.compile(r"[A-Za-zÁÉÍÓÚÜÑáéíóúüñ]+")
+# A run of letters standing alone: not the letters inside a generated id such as
+# "L-b5c3add759d2", which once read as the English word "add".
+LETTERS = "A-Za-zÁÉÍÓÚÜÑáéíóúüñ"
+WORD = re.compile(rf"(?<![0-9{LETTERS}])[{LETTERS}]+(?![0-9{LETTERS}])")
 # Words in both languages, or names: not English on a Spanish screen.
 SHARED = {"a", "no", "de", "e", "en", "es", "o", "y", "pin", "qr", "id", "ok", "gtin", "sku",
           "eur", "api", "paypal", "bizum", "oxford", "jogger", "camel", "midi", "s", "m", "l",
