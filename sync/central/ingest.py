@@ -15,6 +15,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -104,10 +105,15 @@ class _Event(NamedTuple):
 
 
 _EVENT_ID = itemgetter(0)  # an _Event's event_id, for sorting
+# Builds an _Event from a tuple of its fields in C: the NamedTuple's own constructor is a
+# Python function, a call per event the centre takes.
+_new_event = partial(tuple.__new__, _Event)
 
 
 class _Refused(ValueError):
-    def __init__(self, event_id: str | None, reason: str, seq: int | None = None) -> None:
+    def __init__(
+        self, event_id: str | None, reason: str, seq: int | None = None, source: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.event_id = event_id
         self.reason = reason
@@ -115,7 +121,7 @@ class _Refused(ValueError):
         # Known once the event proved to come from a device of the sending store: then
         # its seq counts as arrived, so the refusal does not hold that device's later
         # events back from delivery forever.
-        self.source: str | None = None
+        self.source = source
 
 
 class _Refusal(NamedTuple):
@@ -159,6 +165,8 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
     events = read.events
     plain = [e for e in events if e.type not in WATCHED_TYPES]
     watched = [e for e in events if e.type in WATCHED_TYPES]
+    # Acks are built here but go out only if the transaction below commits.
+    written, arrived = _tally(read, result)
     with db.transaction():
         if plain:
             # In event id order: two workers writing the same events (a store resending
@@ -184,31 +192,58 @@ def _write(db: CentralDb, read: _Read) -> IngestResult:
                     for r in read.refused
                 ],
             )
-        # Sorted: two workers lock the same sources in the same order, never deadlock.
-        # Every source seen, not only those with new rows: a repeat costs one query.
-        written: dict[tuple[str, str], set[int]] = defaultdict(set)
-        for e in events:
-            written[e.source, e.store_id].add(e.seq)
-        for r in read.refused:
-            if r.source is not None and r.seq is not None:
-                written[(r.source, r.store_id)].add(r.seq)
         held_through = _advance_sequences(db, written, now)
-        result.alarms = verify_chains(db, written, _links_by_source(events), held_through)
-    newest = result.newest
-    singles = read.singles
-    for event in events:
-        latest = newest.get(event.store_id)
-        if latest is None or event.occurred_at > latest:
-            newest[event.store_id] = event.occurred_at
-        acks = result.acks[event.store_id]
-        if singles and event.event_id in singles:
-            acks.committed_single(event.event_id)
-        else:
-            acks.committed_in_batch(event.source, event.seq)
+        result.alarms = verify_chains(db, written, arrived, held_through)
     for r in read.refused:
         result.acks[r.store_id].refused(r.event_id, r.reason, r.seq)
     result.rejected = len(read.refused)
     return result
+
+
+def _tally(
+    read: _Read, result: IngestResult
+) -> tuple[dict[tuple[str, str], set[int]], dict[str, dict[int, list[ChainLink]]]]:
+    """One pass over the batch's events, for every event the centre takes: per store the
+    newest event time and what to acknowledge (into `result`); per (source, store) the
+    seqs written, refused ones with a known device included (every source seen, not only
+    those with new rows: a repeat costs one query); per source and seq the batch's own
+    chain links (each event is its own link: it has the fields)."""
+    arrived: dict[str, dict[int, list[ChainLink]]] = {}
+    store_of: dict[str, str] = {}
+    newest = result.newest
+    for event in read.events:
+        event_id, store_id, source, seq, _, _, _, _, occurred_at, _, _ = event
+        by_seq = arrived.get(source)
+        if by_seq is None:
+            by_seq = arrived[source] = {}
+            store_of[source] = store_id
+        links = by_seq.get(seq)
+        if links is None:
+            by_seq[seq] = [event]
+        elif all(link.event_id != event_id for link in links):
+            links.append(event)
+        latest = newest.get(store_id)
+        if latest is None or occurred_at > latest:
+            newest[store_id] = occurred_at
+    singles = read.singles
+    for source, by_seq in arrived.items():
+        acks = result.acks[store_of[source]]
+        if not singles:
+            acks.committed_seqs(source, by_seq)
+            continue
+        for seq, links in by_seq.items():
+            for link in links:
+                if link.event_id in singles:
+                    acks.committed_single(link.event_id)
+                else:
+                    acks.committed_in_batch(source, seq)
+    written: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for source, by_seq in arrived.items():
+        written[source, store_of[source]].update(by_seq)
+    for r in read.refused:
+        if r.source is not None and r.seq is not None:
+            written[(r.source, r.store_id)].add(r.seq)
+    return written, arrived
 
 
 def _insert_events(db: CentralDb, rows: list[_Event]) -> int:
@@ -298,7 +333,7 @@ def _refuse(store_id: str, exc: _Refused, text: str, read: _Read) -> None:
 
 
 def _check_event(store_id: str, event: Any, text: str, received_at: str) -> _Event:
-    # Written flat: it runs for every event the centre takes.
+    # Written flat, in one function: it runs for every event the centre takes.
     if not isinstance(event, dict):
         raise _Refused(None, "not a JSON object")
     event_id = event.get("id")
@@ -314,42 +349,38 @@ def _check_event(store_id: str, event: Any, text: str, received_at: str) -> _Eve
         raise _Refused(event_id, f"source {source!r} is not a device of store {store_id}", seq)
     if seq is None:
         raise _Refused(event_id, "no store sequence (a positive integer)")
-    try:
-        return _check_content(store_id, event, event_id, source, seq, text, received_at)
-    except _Refused as exc:
-        exc.source = source
-        raise
-
-
-def _check_content(
-    store_id: str, event: dict, event_id: str, source: str, seq: int, text: str, received_at: str
-) -> _Event:
+    # From here on the event is a device's of this store: a refusal names its source.
     event_type, time = event.get("type"), event.get("time")
     if not isinstance(event_type, str) or not isinstance(time, str):
-        raise _Refused(event_id, "type and time are required", seq)
+        raise _Refused(event_id, "type and time are required", seq, source)
     schema = parse_schema_urn(event.get("dataschema"))
     if schema is None or schema[0] != event_type:
         raise _Refused(
-            event_id, f"dataschema {event.get('dataschema')!r} does not name {event_type}", seq
-        )
+            event_id, f"dataschema {event.get('dataschema')!r} does not name {event_type}", seq,
+            source,
+        )  # fmt: skip
     try:
         validate_event_data(event_type, schema[1], event.get("data"))
     except EventDataInvalid as exc:
-        raise _Refused(event_id, str(exc), seq) from None
+        raise _Refused(event_id, str(exc), seq, source) from None
     try:
         occurred_at = utc_time(time)
     except OverflowError:
         # A real offset on the first or last day of year 1 or 9999: not a time in UTC.
-        raise _Refused(event_id, f"time {time[:40]!r} is out of range in UTC", seq) from None
+        raise _Refused(
+            event_id, f"time {time[:40]!r} is out of range in UTC", seq, source
+        ) from None
     if occurred_at is None:
-        raise _Refused(event_id, f"time {time[:40]!r} is not an RFC 3339 time with an offset", seq)
+        raise _Refused(
+            event_id, f"time {time[:40]!r} is not an RFC 3339 time with an offset", seq, source
+        )
     link = event.get(CHAIN_ATTRIBUTE)
     if link is not None and not is_link(link):
-        raise _Refused(event_id, f"{CHAIN_ATTRIBUTE} is not a SHA-256 in hex", seq)
-    return _Event(
+        raise _Refused(event_id, f"{CHAIN_ATTRIBUTE} is not a SHA-256 in hex", seq, source)
+    return _new_event((
         event_id, store_id, source, seq, event_type, time, text, received_at, occurred_at, link,
         event_hash(text),
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _id_of(event: Any) -> str | None:
@@ -371,23 +402,6 @@ def _peek_id(payload: bytes) -> str | None:
     except (ValueError, AttributeError, UnicodeDecodeError):
         return None
     return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS else None
-
-
-def _links_by_source(events: list[_Event]) -> dict[str, dict[int, list[ChainLink]]]:
-    """The batch's events as their devices' chains see them, per source and seq (each
-    event is its own link: it has the fields)."""
-    arrived: dict[str, dict[int, list[ChainLink]]] = {}
-    # Runs for every event: the usual seq holds one event, so no generator per event.
-    for e in events:
-        by_seq = arrived.get(e.source)
-        if by_seq is None:
-            by_seq = arrived[e.source] = {}
-        links = by_seq.get(e.seq)
-        if links is None:
-            by_seq[e.seq] = [e]
-        elif all(link.event_id != e.event_id for link in links):
-            links.append(e)
-    return arrived
 
 
 def _advance_sequences(

@@ -14,6 +14,7 @@ committed:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -101,6 +102,10 @@ class AckBuilder:
 
     def committed_in_batch(self, source: str, seq: int) -> None:
         self.seqs.setdefault(source, []).append(seq)
+
+    def committed_seqs(self, source: str, seqs: Iterable[int]) -> None:
+        """Every seq in `seqs`, at once (the centre's ingest: a batch per device)."""
+        self.seqs.setdefault(source, []).extend(seqs)
 
     def refused(self, event_id: str, reason: str, seq: int | None) -> None:
         entry: dict[str, object] = {"id": event_id, "reason": reason}

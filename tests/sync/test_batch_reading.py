@@ -5,6 +5,7 @@ reads it, with its text exactly as sent, and an unreadable batch stays unreadabl
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 
@@ -68,3 +69,41 @@ def test_a_batch_the_fast_reader_refuses_still_stores_its_good_events(centre):
     assert stored == {texts[0], texts[2]}
     (reason,) = centre.execute("SELECT reason FROM rejected_events").fetchone()
     assert "scan.recorded" in reason
+
+
+def test_one_commit_acks_batched_events_by_range_single_ones_by_id_and_refusals(centre):
+    """Per store, what one commit acknowledges: a batch's events (one of them twice) as
+    runs of sequences, an event sent alone (an agent before batches) by its id, even
+    from the same device, and a refused one with its reason; the newest event time."""
+    (batch,) = make_store("s1", 6).batches
+    texts = [text for _, text in split_batch(batch.payload.decode())]
+    alone = texts[5]  # seq 6, sent one per message
+    broken = texts[2].replace('"kind": "gtin"', '"kind": 7', 1)  # seq 3: refused
+    payload = "[" + ", ".join([texts[0], texts[1], broken, texts[3], texts[4], texts[0]]) + "]"
+    other = make_store("s2", 2).batches[0].payload
+    topic = "retail/v1/stores/{}/events".format
+
+    result = ingest_batch(
+        centre,
+        "retail/v1",
+        [(topic("s1"), payload.encode()), (topic("s1"), alone.encode()), (topic("s2"), other)],
+    )
+
+    assert (result.inserted, result.duplicates, result.rejected) == (7, 1, 1)
+    s1 = json.loads(result.acks["s1"].payload())
+    source = "/stores/s1/devices/sim-1"
+    assert s1["ranges"] == [
+        {"source": source, "from": 1, "to": 2},
+        {"source": source, "from": 4, "to": 5},
+    ]
+    assert s1["ids"] == [json.loads(alone)["id"]]
+    assert [(r["id"], r["seq"]) for r in s1["rejected"]] == [(json.loads(texts[2])["id"], 3)]
+    s2 = json.loads(result.acks["s2"].payload())
+    assert s2["ranges"] == [{"source": "/stores/s2/devices/sim-1", "from": 1, "to": 2}]
+    assert (s2["ids"], s2["rejected"]) == ([], [])
+    assert result.newest["s1"] == datetime.fromisoformat(json.loads(alone)["time"])
+    # Seqs 1-6 arrived (3 refused, 6 alone): the device's mark moved over all of them.
+    (mark,) = centre.execute(
+        "SELECT contiguous_seq FROM sources WHERE source = %s", [source]
+    ).fetchone()
+    assert mark == 6
