@@ -241,7 +241,11 @@ class _RowChecker:
             self.fail(at, "as_of", example)
         if moment.tzinfo is None:
             self.fail(at, "as_of", "needs a time zone, e.g. Z for UTC")
-        text = to_utc_iso(moment)
+        try:
+            text = to_utc_iso(moment)
+        except OverflowError:
+            # A real offset on the first or last day of year 1 or 9999.
+            self.fail(at, "as_of", f"{as_of} lies outside years 1-9999 once in UTC")
         self._times[as_of] = text
         return text
 
