@@ -8,8 +8,8 @@ each in its own process (bench/fleet_agent.py). Reported per S: events/s until e
 store is fully acked, p50/p99 time for a store to be fully acked, the share of events
 sent more than once, the workers' and broker's peak RSS. References in the same run:
 the same messages through `mosquitto_pub -l` into a bare `mosquitto_sub` on the same
-broker, and the same rows written by PostgreSQL `COPY` into a table with the same
-indexes. Targets: fleet ingest >= 0.5 of the slower reference, no event resent, p99
+broker, and the same rows written by PostgreSQL `COPY` into a table shaped as `events`
+(same indexes, same monthly partitions). Targets: fleet ingest >= 0.5 of the slower reference, no event resent, p99
 store-complete <= 3 x p50.
 
 Run: `.venv/bin/python -m bench.bench_fleet [--stores 500,5000] [--events 100]`
@@ -76,8 +76,9 @@ class FleetRun:
 
 @dataclass
 class CopyRates:
-    binary: float  # rows/s, median of COPY_RUNS: the reference
-    text: float  # rows/s, median of COPY_RUNS: earlier rounds' reference, for comparison
+    # Rows/s, each the median of COPY_RUNS binary COPYs (the workers' format).
+    partitioned: float  # into a table shaped as `events`, partitions included: the reference
+    unpartitioned: float  # into one table with its columns and indexes: earlier rounds' one
 
 
 @dataclass
@@ -90,7 +91,7 @@ class Round:
         return self.run.complete * (self.run.events / self.run.stores) / self.run.seconds
 
     def ratio(self, mqtt_rate: float) -> float:
-        return self.rate() / min(mqtt_rate, self.copy.binary)
+        return self.rate() / min(mqtt_rate, self.copy.partitioned)
 
     def tail(self) -> tuple[float, float]:
         """p50 and p99 of the time for a store to be fully acked."""
@@ -325,9 +326,9 @@ def show_round(n: int, measured: Round, mqtt_rate: float) -> None:
     p50, p99 = measured.tail()
     print(
         f"  round {n}: {run.complete}/{run.stores} stores acked in {run.seconds:.2f}s,"
-        f" {measured.rate():.0f} ev/s; COPY {copy.binary:.0f} (binary), {copy.text:.0f}"
-        f" (text); ratio {measured.ratio(mqtt_rate):.2f}"
-        f" ({measured.rate() / min(mqtt_rate, copy.text):.2f} against text COPY);"
+        f" {measured.rate():.0f} ev/s; COPY {copy.partitioned:.0f} (partitioned as events),"
+        f" {copy.unpartitioned:.0f} (unpartitioned); ratio {measured.ratio(mqtt_rate):.2f}"
+        f" ({measured.rate() / min(mqtt_rate, copy.unpartitioned):.2f} against unpartitioned);"
         f" p50 {p50:.2f}s p99 {p99:.2f}s; resent {run.resent}",
         flush=True,
     )
@@ -347,9 +348,10 @@ def report(rounds: list[Round], mqtt_rate: float) -> None:
     print(f"  fleet ingest                {middle.rate():>10.0f} ev/s")
     print(f"  reference mosquitto_pub->sub{mqtt_rate:>10.0f} ev/s (same messages, bare subscriber)")
     print(
-        f"  reference PostgreSQL COPY   {middle.copy.binary:>10.0f} ev/s (same rows, same"
-        f" indexes, binary format as the workers write; median of {COPY_RUNS});"
-        f" text format {middle.copy.text:.0f}"
+        f"  reference PostgreSQL COPY   {middle.copy.partitioned:>10.0f} ev/s (same rows,"
+        f" binary as the workers write, into a table shaped as events: same indexes, same"
+        f" monthly partitions; median of {COPY_RUNS}); into one unpartitioned table"
+        f" {middle.copy.unpartitioned:.0f}"
     )
     print(
         f"  ratio to the slower reference {ratio:.2f}, median of"
@@ -411,12 +413,17 @@ def reference_mosquitto(work: Path, port: int, payloads: list[bytes], events: in
 
 
 def reference_copy(db_url: str) -> CopyRates:
-    """The rows the fleet wrote, written again by COPY into a table with the same
-    columns and indexes, in one transaction: the median of COPY_RUNS runs per format,
-    each into a new table after a checkpoint (as the fleet run starts: one run alone
-    swung from 58 to 109 k rows/s with where the server's checkpoints fell). Binary, as
-    the workers write, is the reference; text, the reference of earlier rounds, is shown."""
-    rates: dict[str, list[float]] = {"binary": [], "text": []}
+    """The rows the fleet wrote, written again by binary COPY (the workers' format) in one
+    transaction: the median of COPY_RUNS runs per table, each into a new table after a
+    checkpoint (as the fleet run starts: one run alone swung from 58 to 109 k rows/s
+    with where the server's checkpoints fell).
+
+    The reference is a table shaped as `events` is: its columns and indexes, partitioned
+    by month into the same partitions, so the server routes each row to its month as it
+    does for the workers. One unpartitioned table with those columns and indexes, the
+    reference of earlier rounds, is shown beside it: routing costs the server ~2 us a
+    row here (10.5 against 8.6, medians of 6 alternating runs of 50,000 rows)."""
+    rates: dict[str, list[float]] = {"partitioned": [], "unpartitioned": []}
     with psycopg.connect(db_url) as conn:
         rows = conn.execute("SELECT * FROM events").fetchall()
         types = [
@@ -426,27 +433,44 @@ def reference_copy(db_url: str) -> CopyRates:
                 " 'events'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
             )
         ]
+        bounds = [
+            bound
+            for (bound,) in conn.execute(
+                "SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i JOIN pg_class c"
+                " ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass ORDER BY 1"
+            )
+        ]
+        key = conn.execute(
+            "SELECT pg_get_partkeydef('events'::regclass)"
+        ).fetchone()[0]  # fmt: skip
         for n in range(COPY_RUNS):
-            for form in rates:
-                table = f"events_copy_{form}_{n}"
-                conn.execute(f"CREATE TABLE {table} (LIKE events INCLUDING ALL)")
+            for shape in rates:
+                table = f"events_copy_{shape}_{n}"
+                if shape == "partitioned":
+                    conn.execute(
+                        f"CREATE TABLE {table} (LIKE events INCLUDING ALL) PARTITION BY {key}"
+                    )
+                    for k, bound in enumerate(bounds):
+                        conn.execute(f"CREATE TABLE {table}_{k} PARTITION OF {table} {bound}")
+                else:
+                    conn.execute(f"CREATE TABLE {table} (LIKE events INCLUDING ALL)")
                 conn.commit()
                 checkpoint(db_url)
-                options = " (FORMAT BINARY)" if form == "binary" else ""
                 started = time.perf_counter()
                 with (
                     conn.cursor() as cursor,
-                    cursor.copy(f"COPY {table} FROM STDIN{options}") as copy,
+                    cursor.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy,
                 ):
-                    if form == "binary":
-                        copy.set_types(types)
+                    copy.set_types(types)
                     for row in rows:
                         copy.write_row(row)
                 conn.commit()
-                rates[form].append(len(rows) / (time.perf_counter() - started))
+                rates[shape].append(len(rows) / (time.perf_counter() - started))
                 conn.execute(f"DROP TABLE {table}")
                 conn.commit()
-    return CopyRates(statistics.median(rates["binary"]), statistics.median(rates["text"]))
+    return CopyRates(
+        statistics.median(rates["partitioned"]), statistics.median(rates["unpartitioned"])
+    )
 
 
 def checkpoint(db_url: str) -> None:
