@@ -3,9 +3,11 @@ device's outbox are detected at the centre; older agents' events are accepted, f
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from itertools import pairwise
 
+import psycopg
 import pytest
 
 from edge_agent.context import AgentContext, open_agent
@@ -24,8 +26,31 @@ from sync.protocol.batches import build_batches
 from sync.protocol.chain import GENESIS, event_hash
 from tests.delivery.conftest import ingest, source, store_events
 from tests.sync.conftest import add_events, sync_config
+from tests.sync.postgres import ADMIN_URL
 
 TILL = source("store-a", "till-1")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path) -> Iterator[str]:
+    """The centre's database, each kind: PostgreSQL reads and writes a commit's devices
+    through arrays (one statement for all of them), SQLite row by row."""
+    if request.param == "sqlite":
+        yield migrated(f"sqlite://{tmp_path / 'central.sqlite3'}")
+        return
+    name = f"edge_central_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield migrated(f"postgresql://postgres@127.0.0.1:5432/{name}")
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def migrated(url: str) -> str:
+    db = CentralDb(url)
+    db.create_schema()
+    db.close()
+    return url
 
 
 @pytest.fixture
