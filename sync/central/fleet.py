@@ -100,26 +100,42 @@ def record_statuses(db: CentralDb, statuses: Iterable[DeviceStatus]) -> list[Ala
             # for fsync (~3 ms each, in the same queue as the burst's events).
             db.execute("SET LOCAL synchronous_commit TO OFF")
         _keep_last_known_health(db, [s for s in newest.values() if "devices" not in s.body])
-        # The same rule as `_replaces`, against the stored row, which only this
-        # statement reads (under its row lock): a row read before would be stale.
-        db.executemany(
-            "INSERT INTO fleet (store_id, device_id, state, version, backlog, detail,"
-            " last_seen, status_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (store_id, device_id) DO UPDATE SET state = excluded.state,"
-            " version = excluded.version, backlog = COALESCE(excluded.backlog, fleet.backlog),"
-            " detail = excluded.detail, last_seen = excluded.last_seen,"
-            f" status_at = CASE WHEN excluded.state = '{OFFLINE}'"
-            " AND fleet.status_at > excluded.status_at THEN fleet.status_at"
-            " ELSE excluded.status_at END"
-            f" WHERE excluded.state = '{OFFLINE}' OR excluded.status_at IS NULL"
-            " OR fleet.status_at IS NULL OR excluded.status_at > fleet.status_at"
-            " OR fleet.last_seen < %s",
-            # In key order: two workers may write the same devices at once (a retained
-            # status and a live one), and rows taken in one order make them wait in
-            # turn, never in a cycle.
-            [(*_fleet_row(newest[key], to_iso(now)), untouched_since) for key in sorted(newest)],
-        )
+        # In key order: two workers may write the same devices at once (a retained
+        # status and a live one), and rows taken in one order make them wait in turn,
+        # never in a cycle.
+        rows = [_fleet_row(newest[key], to_iso(now)) for key in sorted(newest)]
+        if db.postgres:
+            # One statement for every device (a fleet-wide reconnect brings thousands),
+            # rows taken in the arrays' order.
+            db.execute(
+                "INSERT INTO fleet (store_id, device_id, state, version, backlog, detail,"
+                " last_seen, status_at) SELECT * FROM unnest(%s::text[], %s::text[],"
+                " %s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[])"
+                + _FLEET_UPSERT,
+                [*(list(column) for column in zip(*rows, strict=True)), untouched_since],
+            )
+        else:
+            db.executemany(
+                "INSERT INTO fleet (store_id, device_id, state, version, backlog, detail,"
+                " last_seen, status_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)" + _FLEET_UPSERT,
+                [(*row, untouched_since) for row in rows],
+            )
     return _check_heads(db, newest.values())
+
+
+# The same rule as `_replaces`, against the stored row, which only this statement reads
+# (under its row lock): a row read before would be stale.
+_FLEET_UPSERT = (
+    " ON CONFLICT (store_id, device_id) DO UPDATE SET state = excluded.state,"
+    " version = excluded.version, backlog = COALESCE(excluded.backlog, fleet.backlog),"
+    " detail = excluded.detail, last_seen = excluded.last_seen,"
+    f" status_at = CASE WHEN excluded.state = '{OFFLINE}'"
+    " AND fleet.status_at > excluded.status_at THEN fleet.status_at"
+    " ELSE excluded.status_at END"
+    f" WHERE excluded.state = '{OFFLINE}' OR excluded.status_at IS NULL"
+    " OR fleet.status_at IS NULL OR excluded.status_at > fleet.status_at"
+    " OR fleet.last_seen < %s"
+)
 
 
 def _replaces(status: DeviceStatus, order_at: str | None) -> bool:
