@@ -9,8 +9,8 @@ store is fully acked, p50/p99 time for a store to be fully acked, the share of e
 sent more than once, the workers' and broker's peak RSS. References in the same run:
 the same messages through `mosquitto_pub -l` into a bare `mosquitto_sub` on the same
 broker, and the same rows written by PostgreSQL `COPY` into a table shaped as `events`
-(same indexes, same monthly partitions). Targets: fleet ingest >= 0.5 of the slower reference, no event resent, p99
-store-complete <= 3 x p50.
+(same indexes, same monthly partitions). Targets: fleet ingest >= 0.5 of the slower
+reference, no event resent, p99 store-complete <= 3 x p50.
 
 Run: `.venv/bin/python -m bench.bench_fleet [--stores 500,5000] [--events 100]`
 (`--quick`: 100 stores). Each fleet run is bounded by --timeout.
