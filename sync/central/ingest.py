@@ -461,13 +461,25 @@ def _advance_sequences(
             contiguous = _walk_stored(db, source, contiguous)
         updates.append((contiguous, max(highest, contiguous, *arrived), now, source))
     if db.postgres:
-        contiguous_seqs, max_seqs, _, update_sources = zip(*updates, strict=True)
+        contiguous_seqs, max_seqs, _, _ = zip(*updates, strict=True)
+        # An upsert of rows that all exist (inserted and locked above), not UPDATE ...
+        # FROM unnest: that is a join the planner may make by hashing the whole
+        # `sources` table (9-12 ms a commit at 50,000 devices); an upsert finds each row
+        # by its key.
         db.execute(
-            "UPDATE sources SET contiguous_seq = given.contiguous_seq,"
-            " max_seq = given.max_seq, updated_at = %s"
-            " FROM unnest(%s::text[], %s::bigint[], %s::bigint[])"
-            " AS given(source, contiguous_seq, max_seq) WHERE sources.source = given.source",
-            [now, list(update_sources), list(contiguous_seqs), list(max_seqs)],
+            "INSERT INTO sources (source, store_id, contiguous_seq, max_seq, updated_at)"
+            " SELECT source, store_id, contiguous_seq, max_seq, %s"
+            " FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[])"
+            " AS given(source, store_id, contiguous_seq, max_seq)"
+            " ON CONFLICT (source) DO UPDATE SET contiguous_seq = excluded.contiguous_seq,"
+            " max_seq = excluded.max_seq, updated_at = excluded.updated_at",
+            [
+                now,
+                sources,
+                [store_id for _, store_id in keys],
+                list(contiguous_seqs),
+                list(max_seqs),
+            ],
         )
     else:
         db.executemany(

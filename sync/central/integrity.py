@@ -173,12 +173,17 @@ def _stored_links(db: CentralDb, ranges: list[tuple[str, int, int]]) -> list[Any
         return []
     if db.postgres:
         # One statement whatever the number of ranges: a chain of ORs costs the server
-        # a plan per 200 ranges, and a commit of many devices has one range each.
+        # a plan per 200 ranges, and a commit of many devices has one range each. Each
+        # range is its own index scan (LATERAL ... OFFSET 0): as a plain join, on a
+        # table not yet analysed, the planner hashed all of `events` (0.28 s a commit
+        # at 2 M events, against 9 ms).
         sources, firsts, lasts = zip(*ranges, strict=True)
         return db.execute(
             "SELECT e.source, e.seq, e.event_id, e.chain_prev, e.chain_hash"
             " FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS r(source, first, last)"
-            " JOIN events e ON e.source = r.source AND e.seq BETWEEN r.first AND r.last"
+            " CROSS JOIN LATERAL (SELECT source, seq, event_id, chain_prev, chain_hash,"
+            " received_at FROM events WHERE events.source = r.source"
+            " AND events.seq BETWEEN r.first AND r.last OFFSET 0) AS e"
             " ORDER BY e.source, e.seq, e.received_at",
             [list(sources), list(firsts), list(lasts)],
         ).fetchall()
