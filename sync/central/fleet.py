@@ -167,12 +167,15 @@ def _own_time(at: object) -> str | None:
 def _fleet_row(status: DeviceStatus, now: str) -> tuple[Any, ...]:
     body = status.body
     backlog = body.get("backlog")
+    version = body.get("version")
     return (
         status.store_id,
         status.device_id,
         str(body["state"]),
-        body.get("version"),
-        backlog if isinstance(backlog, int) else None,
+        # Text, whatever JSON a device sent: one column's values go as one array, and a
+        # number among strings would fail the whole batch of statuses.
+        version if isinstance(version, str) or version is None else json.dumps(version),
+        backlog if isinstance(backlog, int) and not isinstance(backlog, bool) else None,
         json.dumps(body),
         now,
         status.order_at,

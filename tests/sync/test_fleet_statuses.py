@@ -181,6 +181,28 @@ def test_a_heartbeat_vouching_for_events_the_centre_holds_raises_nothing(db):
     assert [(a.kind, a.seq) for a in raised] == [("events_removed", 4)]
 
 
+def test_versions_and_backlogs_of_any_json_type_are_recorded_with_the_batch(any_db):
+    """A device may send its version as a number or its backlog as something other than
+    a count: that device's row says so as text (or no backlog), and the batch's other
+    statuses are recorded all the same."""
+    record_statuses(
+        any_db,
+        [
+            status("s1", "till-1", state="online", version="1.4.2", backlog=3),
+            status("s1", "till-2", state="online", version=3, backlog=True),
+            status("s2", "kiosk-1", state="online", version={"build": 7}, backlog="many"),
+            status("s2", "kiosk-2", state="online", version=None, backlog=0),
+        ],
+    )
+    fleet = by_device(any_db)
+    assert {key: (d["version"], d["backlog"]) for key, d in fleet.items()} == {
+        ("s1", "till-1"): ("1.4.2", 3),
+        ("s1", "till-2"): ("3", None),
+        ("s2", "kiosk-1"): ('{"build": 7}', None),
+        ("s2", "kiosk-2"): (None, 0),
+    }
+
+
 def test_statuses_that_are_not_statuses_are_skipped(db):
     assert read_status("s1", b"not json") is None
     assert read_status("s1", b'{"device_id": "till-1"}') is None  # no state
