@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 MAX_EVENT_BYTES = 256 * 1024
 # The events table's key; a UUID is 36.
 MAX_ID_CHARS = 64
+# A store's sequence numbers are 64-bit integers in its outbox and here.
+MAX_SEQ = 2**63 - 1
 # No conflict target: the key is (event_id, occurred_at) on PostgreSQL, where events are
 # partitioned by month (sync.central.partitions), and event_id on SQLite. Either way a
 # resend (same id, same time) changes nothing.
@@ -348,7 +350,7 @@ def _check_event(store_id: str, event: Any, text: str, received_at: str) -> _Eve
     if not isinstance(source, str) or not source.startswith(f"/stores/{store_id}/devices/"):
         raise _Refused(event_id, f"source {source!r} is not a device of store {store_id}", seq)
     if seq is None:
-        raise _Refused(event_id, "no store sequence (a positive integer)")
+        raise _Refused(event_id, "no store sequence (an integer from 1 to 2**63 - 1)")
     # From here on the event is a device's of this store: a refusal names its source.
     event_type, time = event.get("type"), event.get("time")
     if not isinstance(event_type, str) or not isinstance(time, str):
@@ -393,7 +395,8 @@ def _seq_of(value: Any) -> int | None:
         seq = int(value)
     except (TypeError, ValueError):
         return None
-    return seq if seq >= 1 else None
+    # Both databases keep it as a 64-bit integer: a larger one failed its whole batch.
+    return seq if 1 <= seq <= MAX_SEQ else None
 
 
 def _peek_id(payload: bytes) -> str | None:

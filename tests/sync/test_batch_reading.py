@@ -107,3 +107,20 @@ def test_one_commit_acks_batched_events_by_range_single_ones_by_id_and_refusals(
         "SELECT contiguous_seq FROM sources WHERE source = %s", [source]
     ).fetchone()
     assert mark == 6
+
+
+@pytest.mark.parametrize("sequence", ["9223372036854775808", "99999999999999999999", "0"])
+def test_a_sequence_outside_64_bits_is_refused_and_the_rest_stored(centre, sequence):
+    """A sequence number no database column holds failed the whole batch (and so every
+    resend of it); now that event is refused with its reason and the others stored."""
+    (batch,) = make_store("s1", 3).batches
+    texts = [text for _, text in split_batch(batch.payload.decode())]
+    bad = texts[1].replace('"sequence": "00000000000000000002"', f'"sequence": "{sequence}"')
+    assert bad != texts[1]
+    payload = ("[" + ", ".join([texts[0], bad, texts[2]]) + "]").encode()
+
+    result = ingest_batch(centre, "retail/v1", [("retail/v1/stores/s1/events", payload)])
+
+    assert (result.inserted, result.rejected) == (2, 1)
+    (reason,) = centre.execute("SELECT reason FROM rejected_events").fetchone()
+    assert reason == "no store sequence (an integer from 1 to 2**63 - 1)"
