@@ -79,6 +79,30 @@ class CentralDb:
             cursor.executemany(sql, rows)
             return cursor.rowcount
 
+    def insert_rows(
+        self,
+        insert: str,
+        types: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        tail: str = "",
+        tail_params: Sequence[Any] = (),
+    ) -> None:
+        """`insert` ("INSERT INTO t (columns)") of every row in `rows`, then `tail` (an
+        ON CONFLICT clause, with `tail_params`). On PostgreSQL one statement whatever the
+        number of rows, the columns as arrays of `types` taken in row order: row by row
+        (pipelined), a commit of many devices cost the server more than its events'
+        COPY. Row by row on SQLite."""
+        if not rows:
+            return
+        if self.postgres:
+            arrays = ", ".join(f"%s::{name}[]" for name in types)
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            self.execute(f"{insert} SELECT * FROM unnest({arrays}){tail}", [*columns, *tail_params])
+            return
+        values = ", ".join("%s" for _ in types)
+        rows = [(*row, *tail_params) for row in rows]
+        self.executemany(f"{insert} VALUES ({values}){tail}", rows)
+
     def stream(self, sql: str, params: Sequence[Any] = (), batch: int = 10_000) -> Iterator[Any]:
         """Rows of a big SELECT a batch at a time (a server-side cursor on PostgreSQL:
         inside a transaction), so millions of rows are never held at once."""

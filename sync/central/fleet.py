@@ -104,22 +104,14 @@ def record_statuses(db: CentralDb, statuses: Iterable[DeviceStatus]) -> list[Ala
         # status and a live one), and rows taken in one order make them wait in turn,
         # never in a cycle.
         rows = [_fleet_row(newest[key], to_iso(now)) for key in sorted(newest)]
-        if db.postgres:
-            # One statement for every device (a fleet-wide reconnect brings thousands),
-            # rows taken in the arrays' order.
-            db.execute(
-                "INSERT INTO fleet (store_id, device_id, state, version, backlog, detail,"
-                " last_seen, status_at) SELECT * FROM unnest(%s::text[], %s::text[],"
-                " %s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[])"
-                + _FLEET_UPSERT,
-                [*(list(column) for column in zip(*rows, strict=True)), untouched_since],
-            )
-        else:
-            db.executemany(
-                "INSERT INTO fleet (store_id, device_id, state, version, backlog, detail,"
-                " last_seen, status_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)" + _FLEET_UPSERT,
-                [(*row, untouched_since) for row in rows],
-            )
+        db.insert_rows(
+            "INSERT INTO fleet (store_id, device_id, state, version, backlog, detail,"
+            " last_seen, status_at)",
+            ("text", "text", "text", "text", "bigint", "text", "text", "text"),
+            rows,
+            _FLEET_UPSERT,
+            [untouched_since],
+        )
     return _check_heads(db, newest.values())
 
 

@@ -407,12 +407,16 @@ def _peek_id(payload: bytes) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS else None
 
 
+_SOURCE_TYPES = ("text", "text", "bigint", "bigint", "text")  # a `sources` row's columns
+
+
 def _advance_sequences(
     db: CentralDb, written: dict[tuple[str, str], set[int]], now: str
 ) -> dict[str, int]:
     """Move each device's contiguous mark over the seqs now in the table (`written`,
     per (source, store)) and over whatever had arrived beyond it before: three
-    statements for the whole batch on PostgreSQL, whatever the number of devices in it.
+    statements for the whole batch on PostgreSQL, whatever the number of devices in it
+    (CentralDb.insert_rows).
     Returns each device's highest seq held before this batch."""
     if not written:
         return {}
@@ -421,27 +425,19 @@ def _advance_sequences(
     # Several workers may write the same device's events at once: the row locks make
     # them take turns, and each then sees the others' committed events. Locked in one
     # order (code point order, as `keys`), so two workers never deadlock.
+    db.insert_rows(
+        "INSERT INTO sources (source, store_id, contiguous_seq, max_seq, updated_at)",
+        _SOURCE_TYPES,
+        [(source, store_id, 0, 0, now) for source, store_id in keys],
+        " ON CONFLICT (source) DO NOTHING",
+    )
     if db.postgres:
-        # Whole arrays, not a statement per device: with a few events per device in a
-        # commit (a till's steady traffic), the row-by-row statements cost the server
-        # more than the events' COPY.
-        db.execute(
-            "INSERT INTO sources (source, store_id, contiguous_seq, max_seq, updated_at)"
-            " SELECT source, store_id, 0, 0, %s FROM unnest(%s::text[], %s::text[])"
-            " AS given(source, store_id) ON CONFLICT (source) DO NOTHING",
-            [now, sources, [store_id for _, store_id in keys]],
-        )
         rows = db.execute(
             "SELECT source, contiguous_seq, max_seq FROM sources"
             ' WHERE source = ANY(%s::text[]) ORDER BY source COLLATE "C" FOR UPDATE',
             [sources],
         ).fetchall()
     else:
-        db.executemany(
-            "INSERT INTO sources (source, store_id, contiguous_seq, max_seq, updated_at)"
-            " VALUES (%s, %s, 0, 0, %s) ON CONFLICT (source) DO NOTHING",
-            [(source, store_id, now) for source, store_id in keys],
-        )
         rows = [
             row
             for chunk, places in in_lists(sources)
@@ -462,34 +458,17 @@ def _advance_sequences(
             contiguous += 1
         if beyond:
             contiguous = _walk_stored(db, source, contiguous)
-        updates.append((contiguous, max(highest, contiguous, *arrived), now, source))
-    if db.postgres:
-        contiguous_seqs, max_seqs, _, _ = zip(*updates, strict=True)
-        # An upsert of rows that all exist (inserted and locked above), not UPDATE ...
-        # FROM unnest: that is a join the planner may make by hashing the whole
-        # `sources` table (9-12 ms a commit at 50,000 devices); an upsert finds each row
-        # by its key.
-        db.execute(
-            "INSERT INTO sources (source, store_id, contiguous_seq, max_seq, updated_at)"
-            " SELECT source, store_id, contiguous_seq, max_seq, %s"
-            " FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[])"
-            " AS given(source, store_id, contiguous_seq, max_seq)"
-            " ON CONFLICT (source) DO UPDATE SET contiguous_seq = excluded.contiguous_seq,"
-            " max_seq = excluded.max_seq, updated_at = excluded.updated_at",
-            [
-                now,
-                sources,
-                [store_id for _, store_id in keys],
-                list(contiguous_seqs),
-                list(max_seqs),
-            ],
-        )
-    else:
-        db.executemany(
-            "UPDATE sources SET contiguous_seq = %s, max_seq = %s, updated_at = %s"
-            " WHERE source = %s",
-            updates,
-        )
+        updates.append((source, store_id, contiguous, max(highest, contiguous, *arrived), now))
+    # An upsert of rows that all exist (inserted and locked above), not UPDATE ... FROM
+    # unnest: that is a join the planner may make by hashing the whole `sources` table
+    # (9-12 ms a commit at 50,000 devices); an upsert finds each row by its key.
+    db.insert_rows(
+        "INSERT INTO sources (source, store_id, contiguous_seq, max_seq, updated_at)",
+        _SOURCE_TYPES,
+        updates,
+        " ON CONFLICT (source) DO UPDATE SET contiguous_seq = excluded.contiguous_seq,"
+        " max_seq = excluded.max_seq, updated_at = excluded.updated_at",
+    )
     return {source: highest for source, (_, highest) in marks.items()}
 
 

@@ -113,27 +113,15 @@ def verify_chains(
                 found.append(Alarm(source, store_id, seq, *fault))
         newest = links.get(max(seqs))
         if newest:
-            marks.append((source, store_id, int(newest[0].chain_prev is not None), now))
+            marks.append((source, store_id, int(newest[0].chain_prev is not None), 0, now))
         alarms += [a for a in found if raise_alarm(db, a)]
-    if marks and db.postgres:
-        # One statement for every device, not one each (sync.central.ingest: the same
-        # for `sources`); the ingest holds these devices' `sources` rows locked.
-        sources, stores, chained, _ = zip(*marks, strict=True)
-        db.execute(
-            "INSERT INTO device_chains (source, store_id, chained, alarms, updated_at)"
-            " SELECT source, store_id, chained, 0, %s FROM unnest(%s::text[], %s::text[],"
-            " %s::integer[]) AS given(source, store_id, chained)"
-            " ON CONFLICT (source) DO UPDATE SET"
-            " chained = excluded.chained, updated_at = excluded.updated_at",
-            [now, list(sources), list(stores), list(chained)],
-        )
-    elif marks:
-        db.executemany(
-            "INSERT INTO device_chains (source, store_id, chained, alarms, updated_at)"
-            " VALUES (%s, %s, %s, 0, %s) ON CONFLICT (source) DO UPDATE SET"
-            " chained = excluded.chained, updated_at = excluded.updated_at",
-            marks,
-        )
+    db.insert_rows(
+        "INSERT INTO device_chains (source, store_id, chained, alarms, updated_at)",
+        ("text", "text", "integer", "integer", "text"),
+        marks,
+        " ON CONFLICT (source) DO UPDATE SET"
+        " chained = excluded.chained, updated_at = excluded.updated_at",
+    )
     return alarms
 
 
