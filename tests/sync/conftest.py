@@ -4,6 +4,7 @@ edge-central worker, and an agent context wired to the broker."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -44,10 +45,22 @@ def wait_for(check: Callable[[], object], what: str, timeout: float = WAIT_SECON
         time.sleep(0.05)
 
 
+# Ports for servers a test starts later (or starts again after a kill), from below
+# Linux's ephemeral range (32768-60999): the tests run four at a time, and a port the
+# kernel hands out there can become another test's client socket before it is bound.
+SERVER_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    for _ in range(100):
+        port = random.choice(SERVER_PORTS)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free server port on 127.0.0.1 in 100 tries")
 
 
 class Broker:
