@@ -22,7 +22,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import random
 import resource
 import select
 import socket
@@ -40,14 +39,12 @@ import uvloop
 
 from bench.bench_sync import BROKER_CONF, MOSQUITTO, POSTGRES_ADMIN, wait
 from bench.fleet_stores import SimStore, make_store, run_fleet
+from bench.ports import free_server_port
 from bench.stats import percentile
 
 EDGE_CENTRAL = str(Path(sys.executable).with_name("edge-central"))
 WORKERS = 2
 REAL_AGENTS = 3
-# Server ports from below Linux's ephemeral range (32768-60999): with thousands of
-# client sockets open, a port picked from that range can be taken before it is bound.
-PORT_RANGE = (20000, 32000)
 TARGET_RATIO = 0.5
 TARGET_TAIL = 3.0
 COPY_RUNS = 3
@@ -482,7 +479,7 @@ def checkpoint(db_url: str) -> None:
 
 def start_broker(directory: Path) -> tuple[int, subprocess.Popen[bytes]]:
     directory.mkdir(parents=True)
-    port = free_port_below_ephemeral()
+    port = free_server_port()
     conf = directory / "mosquitto.conf"
     conf.write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n"
@@ -612,17 +609,6 @@ def raise_file_limit(stores: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
     if min(need, hard) < need:
         print(f"  (file limit {hard} is below the {need} this fleet needs: raise it)")
-
-
-def free_port_below_ephemeral() -> int:
-    for port in random.sample(range(*PORT_RANGE), 200):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    sys.exit("bench_fleet: no free port below the ephemeral range")
 
 
 def accepting(port: int) -> bool:

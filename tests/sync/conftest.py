@@ -4,7 +4,6 @@ edge-central worker, and an agent context wired to the broker."""
 from __future__ import annotations
 
 import os
-import random
 import signal
 import socket
 import sqlite3
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from bench.ports import free_server_port as free_port
 from edge_agent.config import Config, SyncSettings
 from edge_agent.context import AgentContext, open_agent
 from edge_agent.outbox import append_event
@@ -43,24 +43,6 @@ def wait_for(check: Callable[[], object], what: str, timeout: float = WAIT_SECON
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(0.05)
-
-
-# Ports for servers a test starts later (or starts again after a kill), from below
-# Linux's ephemeral range (32768-60999): the tests run four at a time, and a port the
-# kernel hands out there can become another test's client socket before it is bound.
-SERVER_PORTS = range(20000, 32000)
-
-
-def free_port() -> int:
-    for _ in range(100):
-        port = random.choice(SERVER_PORTS)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free server port on 127.0.0.1 in 100 tries")
 
 
 class Broker:
