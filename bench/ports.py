@@ -20,4 +20,7 @@ def free_server_port(tries: int = 200) -> int:
             except OSError:
                 continue
             return port
-    raise RuntimeError(f"no free port on 127.0.0.1 between 20000 and 32000 in {tries} tries")
+    raise RuntimeError(
+        f"no free port on 127.0.0.1 from {SERVER_PORTS.start} to {SERVER_PORTS.stop - 1}"
+        f" in {tries} tries"
+    )
