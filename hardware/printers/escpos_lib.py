@@ -15,10 +15,13 @@ process-wide, and would swallow what other threads print.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import logging
 import os
+import pickle
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 PICKLE_DIR_ENV = "ESCPOS_CAPABILITIES_PICKLE_DIR"
@@ -34,6 +37,37 @@ def _pickle_dir() -> str:
 
 def _import_escpos() -> None:
     pickle_dir = os.environ.setdefault(PICKLE_DIR_ENV, _pickle_dir())
+    # It writes its pickle in place: the file is opened (empty) before its YAML load
+    # (0.2-0.4 s here), and filled after. Another process importing meanwhile read the
+    # empty file and failed (EOFError; seen with four test processes starting at once),
+    # and one killed meanwhile left a file every later start failed on. So: one import
+    # at a time per directory, and a pickle that does not load is removed first, to be
+    # built again.
+    with _one_import_at_a_time(pickle_dir):
+        _drop_unreadable_pickles(pickle_dir)
+        _import_contained(pickle_dir)
+
+
+@contextlib.contextmanager
+def _one_import_at_a_time(pickle_dir: str) -> Iterator[None]:
+    with open(os.path.join(pickle_dir, ".import.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _drop_unreadable_pickles(pickle_dir: str) -> None:
+    for cached in Path(pickle_dir).glob("*.capabilities.pickle"):
+        try:
+            with cached.open("rb") as stream:
+                pickle.load(stream)
+        except Exception:  # truncated or garbled: whatever unpickling raises
+            cached.unlink(missing_ok=True)
+
+
+def _import_contained(pickle_dir: str) -> None:
     root = logging.getLogger()
     handlers_before = list(root.handlers)
     level_before = root.level
