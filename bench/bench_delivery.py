@@ -27,6 +27,7 @@ import httpx
 from cheroot.wsgi import Server
 
 from bench.bench_sync import agent_config, scan_data, start_broker, wait
+from bench.ports import free_server_port
 from bench.stats import percentile, report
 from edge_agent.context import open_agent
 from edge_agent.returns import ReturnRequestLine, confirm_return
@@ -123,7 +124,7 @@ def bench_return_latency(work: Path, samples: int) -> None:
 
 
 def bench_throughput(work: Path, count: int) -> None:
-    port = _free_port()
+    port = free_server_port()
     receiver = subprocess.Popen([sys.executable, "-m", "bench.bench_delivery", "--serve",
                                  str(port)], stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
@@ -260,14 +261,6 @@ def _serve(app) -> Server:  # type: ignore[no-untyped-def]
     server.prepare()
     threading.Thread(target=server.serve, daemon=True).start()
     return server
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
+from bench.ports import free_server_port
 from bench.stats import report
 from edge_agent.config import Config, PathSettings, SyncSettings
 from edge_agent.context import AgentContext, open_agent
@@ -266,9 +267,7 @@ def backlog(ctx: AgentContext) -> int:
 
 def start_broker(directory: Path) -> tuple[int, subprocess.Popen[bytes]]:
     directory.mkdir(parents=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_server_port()
     conf = directory / "mosquitto.conf"
     # The shipped broker settings (its queue holds the ingest burst from mosquitto_pub,
     # which has no store behind it to resend), plus a loopback listener of our own.
