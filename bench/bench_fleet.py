@@ -326,9 +326,16 @@ def show_round(n: int, measured: Round, mqtt_rate: float) -> None:
         f" {measured.rate():.0f} ev/s; COPY {copy.partitioned:.0f} (partitioned as events),"
         f" {copy.unpartitioned:.0f} (unpartitioned); ratio {measured.ratio(mqtt_rate):.2f}"
         f" ({measured.rate() / min(mqtt_rate, copy.unpartitioned):.2f} against unpartitioned);"
-        f" p50 {p50:.2f}s p99 {p99:.2f}s; resent {run.resent}",
+        f" p50 {p50:.2f}s p99 {p99:.2f}s; resent {run.resent};"
+        f" CPU {sum(run.cpu.values()):.2f}s ({busy_share(run):.0%} of the cores),"
+        f" {1e6 * sum(run.cpu.values()) / max(1, run.worker_inserted):.0f} us/event",
         flush=True,
     )
+
+
+def busy_share(run: FleetRun) -> float:
+    """How much of the machine's cores the measured processes used during the run."""
+    return sum(run.cpu.values()) / (run.seconds * (os.cpu_count() or 1))
 
 
 def report(rounds: list[Round], mqtt_rate: float) -> None:

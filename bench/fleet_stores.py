@@ -240,7 +240,6 @@ class _StoreAgent:
                 continue
             try:
                 store.connected_after = time.monotonic() - started
-                await client.subscribe([(self.acks_topic, 1), (self.changes_topic, 1)])
                 await self._session(client, done)
                 return
             except MqttWireError as exc:
@@ -254,14 +253,23 @@ class _StoreAgent:
         self._begin_connection()
         status = {"state": "online", "store_id": store.store_id, "device_id": DEVICE,
                   "version": "sim", "backlog": len(store.rows) - len(store.acked)}  # fmt: skip
-        await client.publish(
-            encode_publish(self.status_topic, json.dumps(status).encode(), qos=1, retain=True)
-        )
-        await self._ask_replay(client)
+        # As the agent opens a connection (sync/link.py subscribes on the CONNACK, then
+        # sync/service.py sends its status, its replay request and its backlog): one
+        # after the other, none waiting for the broker's answer to the one before. The
+        # broker takes them in order, so the subscription holds before the first ack.
+        answers = [
+            client.send_subscribe([(self.acks_topic, 1), (self.changes_topic, 1)]),
+            client.publish(
+                encode_publish(self.status_topic, json.dumps(status).encode(), qos=1, retain=True)
+            ),
+            self._ask_replay(client),
+        ]
         # From the batches, not store.rows: in a process forked from the one that built
         # the stores, reading every row would copy their memory pages (refcounts).
         acked = store.acked
         await self._send(client, [s for b in self.batches for s in b.seqs if s not in acked])
+        for answer in answers:
+            await answer  # raises if the connection ended or the broker did not answer
         while not done.done():
             self._check_complete()
             now = time.monotonic()
@@ -277,7 +285,7 @@ class _StoreAgent:
                     await self._send(client, sorted(overdue))
             if self.replay_due is not None and now >= self.replay_due:
                 self.resync_wait.grow()
-                await self._ask_replay(client)
+                self._ask_replay(client)  # its PUBACK is not waited for, as by the agent
             # Asleep until the next deadline: acks and changes are handled as they come.
             wake = min(self.earliest, math.inf if self.replay_due is None else self.replay_due)
             now = time.monotonic()  # sending may have taken a while
@@ -322,12 +330,13 @@ class _StoreAgent:
             self.counted = True
             self.finished()
 
-    async def _ask_replay(self, client: MqttClient) -> None:
-        """Ask the centre to replay the change feed, and when to ask again."""
+    def _ask_replay(self, client: MqttClient) -> asyncio.Future[int]:
+        """Ask the centre to replay the change feed, and when to ask again; returns the
+        future of the request's PUBACK."""
         self.store.replay_requests += 1
         # Before the PUBACK: the feed's answer can come first, and cancels it.
         self.replay_due = time.monotonic() + self.resync_wait.delay()
-        await client.publish(self.replay)
+        return client.publish(self.replay)
 
     async def _send(self, client: MqttClient, seqs: list[int]) -> None:
         """Publish these events (in order) with one deadline for their acks, at most

@@ -208,13 +208,18 @@ class MqttClient(asyncio.Protocol):
     async def subscribe(self, filters: Sequence[tuple[str, int]]) -> list[int]:
         """Subscribe to (filter, QoS) pairs; returns the SUBACK's reason codes, one per
         filter (the granted QoS, or a failure at 0x80 and above)."""
+        return list(await self.send_subscribe(filters))
+
+    def send_subscribe(self, filters: Sequence[tuple[str, int]]) -> asyncio.Future[bytes]:
+        """Send a SUBSCRIBE now, as paho's subscribe() does, without waiting for its
+        SUBACK: the future holds the SUBACK's reason codes."""
         done = self._loop.create_future()
         packet_id = self._await_answer(done)
         body = packet_id.to_bytes(2, "big") + b"\x00"  # no properties
         for topic_filter, qos in filters:
             body += _string(topic_filter) + bytes([qos])  # options: just the QoS
         self._write(_packet(SUBSCRIBE << 4 | 0x02, body))
-        return list(await done)
+        return done
 
     def raise_if_lost(self) -> None:
         """Raise MqttWireError if the connection has ended other than by disconnect()."""

@@ -12,11 +12,13 @@ import pytest
 from bench.fleet_stores import make_store
 from sync.central.ingest import _batch_elements, ingest_batch
 from sync.protocol.batches import split_batch
+from sync.protocol.chain import event_hash
 
 READABLE = [
     b'[{"id": "a", "n": 1}, {"id": "b", "s": "x\\u00e9\\n", "f": 0.1, "e": 1E2}]',
     b' \n[ {"a": [1, {"b": null}]} ,\t[true, false] , "text" , -0 ]\r\n',
     '[{"name": "Zoë ☕"}]'.encode(),
+    '[{"name": "\U0001f9fe receipt"}, {"note": "line\u2028break"}]'.encode(),
     b"[]",
     b"[123456789012345678901234567890]",
     b'[{"a": 1, "a": 2}]',
@@ -39,10 +41,12 @@ UNREADABLE = [
 def test_each_element_reads_as_the_standard_library_reads_it_with_its_text_as_sent(payload):
     expected = list(split_batch(payload.decode()))
     got = _batch_elements(payload)
-    assert [text for _, text in got] == [text for _, text in expected]
+    assert [text for _, text, _ in got] == [text for _, text in expected]
     # json.dumps: NaN is not equal to itself, its text is.
-    assert json.dumps([value for value, _ in got]) == json.dumps([v for v, _ in expected])
-    assert [type(value) for value, _ in got] == [type(value) for value, _ in expected]
+    assert json.dumps([value for value, _, _ in got]) == json.dumps([v for v, _ in expected])
+    assert [type(value) for value, _, _ in got] == [type(value) for value, _ in expected]
+    # Hashed from the bytes received, as the chain hashes the text: the same digest.
+    assert [digest for _, _, digest in got] == [event_hash(text) for _, text in expected]
 
 
 @pytest.mark.parametrize(("payload", "error"), UNREADABLE)
