@@ -40,7 +40,9 @@ UNREADABLE = [
 @pytest.mark.parametrize("payload", READABLE)
 def test_each_element_reads_as_the_standard_library_reads_it_with_its_text_as_sent(payload):
     expected = list(split_batch(payload.decode()))
-    got = _batch_elements(payload)
+    got = _batch_elements("s1", payload, "2026-11-24T08:00:00.000000Z")
+    # None of these is an event: each comes out parsed, for _check_event to judge.
+    assert all(len(element) == 3 for element in got)
     assert [text for _, text, _ in got] == [text for _, text in expected]
     # json.dumps: NaN is not equal to itself, its text is.
     assert json.dumps([value for value, _, _ in got]) == json.dumps([v for v, _ in expected])
@@ -54,7 +56,7 @@ def test_an_unreadable_batch_stays_unreadable(payload, error):
     with pytest.raises(error):
         list(split_batch(payload.decode()))
     with pytest.raises(error):
-        _batch_elements(payload)
+        _batch_elements("s1", payload, "2026-11-24T08:00:00.000000Z")
 
 
 def test_a_batch_the_fast_reader_refuses_still_stores_its_good_events(centre):
