@@ -71,7 +71,9 @@ def _struct(model: type[BaseModel]) -> type[msgspec.Struct]:
             fields.append((name, kind, msgspec.field(name=wire_name, default=None)))
         else:
             raise NotCompilable(f"{model.__name__}.{name} has a default other than None")
-    return msgspec.defstruct(model.__name__, fields, forbid_unknown_fields=True, kw_only=True, gc=False)
+    return msgspec.defstruct(
+        model.__name__, fields, forbid_unknown_fields=True, kw_only=True, gc=False
+    )
 
 
 def _type(annotation: Any, metadata: list[Any]) -> Any:
