@@ -71,6 +71,8 @@ def _struct(model: type[BaseModel]) -> type[msgspec.Struct]:
             fields.append((name, kind, msgspec.field(name=wire_name, default=None)))
         else:
             raise NotCompilable(f"{model.__name__}.{name} has a default other than None")
+    # gc=False: decoded, checked and dropped at once, holding only values: never in a
+    # reference cycle, so the collector need not track it.
     return msgspec.defstruct(
         model.__name__, fields, forbid_unknown_fields=True, kw_only=True, gc=False
     )

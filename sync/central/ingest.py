@@ -344,7 +344,9 @@ def _batch_elements(
 
 class _Envelope(msgspec.Struct, gc=False):
     """The attributes _check_event reads, typed as they must be for it to take the
-    event; the rest (extension attributes among them) are not looked at, as there."""
+    event; the rest (extension attributes among them) are not looked at, as there.
+    Not tracked by the collector (gc=False): it holds only values and lives for one
+    check."""
 
     id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS)]
     specversion: Literal["1.0"]
