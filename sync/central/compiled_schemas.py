@@ -50,6 +50,11 @@ def _decoders() -> dict[tuple[str, int], msgspec.json.Decoder[Any]]:
     return decoders
 
 
+_SETTINGS_THAT_CHANGE_NO_CHECK = frozenset(
+    {"extra", "frozen", "populate_by_name", "title", "json_schema_extra"}
+)
+
+
 def _struct(model: type[BaseModel]) -> type[msgspec.Struct]:
     decorators = model.__pydantic_decorators__
     if any(
@@ -59,6 +64,11 @@ def _struct(model: type[BaseModel]) -> type[msgspec.Struct]:
         raise NotCompilable(f"{model.__name__} has validators of its own")
     if model.model_config.get("extra") != "forbid":
         raise NotCompilable(f"{model.__name__} allows extra fields")
+    # Any other setting may change what pydantic accepts (strict, str_max_length,
+    # str_strip_whitespace...): none is mapped, so none is allowed.
+    settings = set(model.model_config) - _SETTINGS_THAT_CHANGE_NO_CHECK
+    if settings:
+        raise NotCompilable(f"{model.__name__} sets {sorted(settings)}")
     fields: list[tuple[str, Any, Any]] = []
     for name, info in model.model_fields.items():
         if info.validation_alias is not None and info.validation_alias != info.alias:

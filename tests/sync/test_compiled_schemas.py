@@ -10,17 +10,17 @@ from __future__ import annotations
 import json
 import types
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
 from bench.fleet_stores import make_store
-from sync.central.compiled_schemas import data_decoder
+from sync.central.compiled_schemas import NotCompilable, _struct, data_decoder
 from sync.central.ingest import _check_event, _compiled_event, _Refused, ingest_batch
 from sync.protocol.batches import split_batch
 from sync.protocol.chain import CHAIN_ATTRIBUTE, event_hash
@@ -63,6 +63,60 @@ def test_the_store_s_common_events_are_compiled_and_the_rest_left_to_pydantic():
     assert data_decoder("order.returned", 1) is None
     assert data_decoder("order.requested", 1) is None
     assert data_decoder("no.such.type", 1) is None
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _WithPattern(_Base):
+    code: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class _WithValidator(_Base):
+    n: int
+
+    @field_validator("n")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        return value
+
+
+class _Strict(_Base):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    at: datetime
+
+
+class _ShortStrings(_Base):
+    model_config = ConfigDict(extra="forbid", str_max_length=3)
+    name: str
+
+
+class _ExtraAllowed(BaseModel):
+    name: str
+
+
+class _Defaulted(_Base):
+    count: int = 1
+
+
+class _Float(_Base):
+    price: float
+
+
+class _StrictField(_Base):
+    n: Annotated[int, Strict()]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [_WithPattern, _WithValidator, _Strict, _ShortStrings, _ExtraAllowed, _Defaulted, _Float,
+     _StrictField],
+    ids=lambda model: model.__name__,
+)  # fmt: skip
+def test_what_msgspec_cannot_check_as_pydantic_does_is_not_compiled(model):
+    with pytest.raises(NotCompilable):
+        _struct(model)
 
 
 @pytest.mark.parametrize("key", COMPILED, ids=lambda key: key[0])
