@@ -11,8 +11,8 @@ final newline, pydantic's does not; a validator; a default other than None) gets
 compiled decoder and is checked by pydantic alone. tests/sync/test_compiled_schemas.py
 holds the two to that.
 
-Reading a store's scan event this way costs about a fifth of decoding it to Python
-objects and validating those.
+Decoding and checking a store's scan event this way (envelope, then `data`) took 1.4 us
+here, against 3.7 for decoding it to Python objects and validating those.
 """
 
 from __future__ import annotations
