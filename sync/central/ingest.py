@@ -365,9 +365,9 @@ _ENVELOPE = msgspec.json.Decoder(_Envelope)
 def _compiled_event(store_id: str, raw: msgspec.Raw, received_at: str) -> _Event | None:
     """The event as _check_event would take it, checked while msgspec decodes it
     (sync.central.compiled_schemas; a batch of scans read in 4.2-4.4 us an event
-    instead of 5.6-5.9); None for anything this
-    does not take, which _check_event then judges and, if it refuses, says why. It
-    takes only what _check_event takes (tests/sync/test_compiled_schemas.py)."""
+    instead of 5.6-5.9); None for anything this does not take, which _check_event then
+    judges and, if it refuses, says why. It takes only what _check_event takes
+    (tests/sync/test_compiled_schemas.py)."""
     try:
         envelope = _ENVELOPE.decode(raw)
         schema = parse_schema_urn(envelope.dataschema)
