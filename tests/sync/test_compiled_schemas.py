@@ -24,6 +24,7 @@ from sync.central.compiled_schemas import NotCompilable, _struct, data_decoder
 from sync.central.ingest import _check_event, _compiled_event, _Refused, ingest_batch
 from sync.protocol.batches import split_batch
 from sync.protocol.chain import CHAIN_ATTRIBUTE, event_hash
+from sync.protocol.envelope import event_source
 from sync.protocol.event_schemas import EVENT_SCHEMAS, validate_event_data
 
 COMPILED = sorted(key for key in EVENT_SCHEMAS if data_decoder(*key) is not None)
@@ -50,6 +51,7 @@ JUNK = st.sampled_from([
     st.text(max_size=4), st.lists(st.integers(), max_size=2),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 ]).flatmap(lambda strategy: strategy)  # fmt: skip
+PER_COMPILED_SCHEMA = pytest.mark.parametrize("key", COMPILED, ids=lambda key: key[0])
 TEXT = st.characters(codec="utf-8")  # BMP and beyond, no lone surrogates
 
 
@@ -119,22 +121,20 @@ def test_what_msgspec_cannot_check_as_pydantic_does_is_not_compiled(model):
         _struct(model)
 
 
-@pytest.mark.parametrize("key", COMPILED, ids=lambda key: key[0])
+@PER_COMPILED_SCHEMA
 @CHECKS
 @given(data=st.data())
 def test_compiled_data_is_taken_only_if_the_schema_takes_it(key, data):
-    value = data.draw(_model_values(EVENT_SCHEMAS[key], valid=False))
-    payload = json.dumps(value, ensure_ascii=False).encode()
+    payload = _draw_data(data, key, valid=False)
     if _compiled_takes(key, payload):
         validate_event_data(*key, msgspec.json.decode(payload))  # raises if it does not
 
 
-@pytest.mark.parametrize("key", COMPILED, ids=lambda key: key[0])
+@PER_COMPILED_SCHEMA
 @CHECKS
 @given(data=st.data())
 def test_compiled_data_takes_what_the_schema_takes_in_the_agent_s_forms(key, data):
-    value = data.draw(_model_values(EVENT_SCHEMAS[key], valid=True))
-    payload = json.dumps(value, ensure_ascii=False).encode()
+    payload = _draw_data(data, key, valid=True)
     validate_event_data(*key, msgspec.json.decode(payload))  # the strategy's own check
     assert _compiled_takes(key, payload)
 
@@ -168,7 +168,7 @@ def test_an_alias_s_field_name_is_left_to_pydantic():
     validate_event_data(*key, msgspec.json.decode(by_name))  # taken there
 
 
-@pytest.mark.parametrize("key", COMPILED, ids=lambda key: key[0])
+@PER_COMPILED_SCHEMA
 @CHECKS
 @given(data=st.data())
 def test_a_compiled_event_is_the_event_the_checks_in_python_make(key, data):
@@ -221,7 +221,12 @@ def _both_checks(raw: msgspec.Raw) -> tuple[Any, Any]:
         checked = _check_event(STORE, msgspec.json.decode(raw), text, event_hash(text), RECEIVED_AT)
     except _Refused:
         checked = None
-    return _compiled_event(STORE, raw, RECEIVED_AT), checked
+    return _compiled_event(STORE, event_source(STORE, ""), raw, RECEIVED_AT), checked
+
+
+def _draw_data(data: st.DataObject, key: tuple[str, int], valid: bool) -> bytes:
+    value = data.draw(_model_values(EVENT_SCHEMAS[key], valid=valid))
+    return json.dumps(value, ensure_ascii=False).encode()
 
 
 def _compiled_takes(key: tuple[str, int], payload: bytes) -> bool:
